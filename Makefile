@@ -1,0 +1,122 @@
+# hms-worker -- the only build entry point. `make help` lists the targets.
+#
+# Variants build into separate directories: build/release, build/asan.
+SAN ?= release
+BUILD := build/$(SAN)
+CC ?= cc
+
+PKGS := rdkafka libcurl hiredis libmicrohttpd jansson openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+OPT_release := -O2 -g -fno-omit-frame-pointer -D_FORTIFY_SOURCE=2
+OPT_asan := -O1 -g -fno-omit-frame-pointer \
+            -fsanitize=address,undefined -fno-sanitize-recover=all
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wformat=2 -Wwrite-strings -Wcast-qual -Wvla -Wswitch-enum -Werror
+HARDEN := -fstack-protector-strong -fPIE
+CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(HARDEN) \
+          $(OPT_$(SAN)) -Iservice/src -Iservice/sim $(PKG_CFLAGS) -MMD -MP
+LDFLAGS := -pie -Wl,-z,relro,-z,now $(filter -fsanitize=%,$(OPT_$(SAN)))
+LDLIBS := $(PKG_LIBS) -lpthread
+
+# Modules shared by every program (service/src minus programs).
+CORE := hw log secret jwt
+SIM := sim_conf sim_fault sim_api sim_rooms sim_live sim_admin sim_http
+UNIT_TESTS := test_jwt test_secret test_sim_fault test_sim_conf test_sim_api
+
+CORE_O := $(CORE:%=$(BUILD)/src/%.o)
+SIM_O := $(SIM:%=$(BUILD)/sim/%.o)
+PROGS := $(BUILD)/hms-sim $(BUILD)/mktopics $(BUILD)/jwtcli \
+         $(BUILD)/test_stack
+UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
+
+.PHONY: all build deps test unit dev stack-up stack-down asan valgrind lint \
+        clean help
+.DEFAULT_GOAL := all
+
+all: build
+
+build: $(PROGS) $(UNIT_BINS)
+
+$(BUILD)/src/%.o: service/src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/sim/%.o: service/sim/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tools/%.o: service/tools/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/unit -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/tools/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/integration/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/unit -c -o $@ $<
+
+$(BUILD)/hms-sim: $(BUILD)/sim/sim_main.o $(SIM_O) $(CORE_O)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/mktopics: $(BUILD)/tools/mktopics.o $(CORE_O)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/jwtcli: $(BUILD)/tests/jwtcli.o $(CORE_O)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test_stack: $(BUILD)/tests/test_stack.o $(CORE_O)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(SIM_O) $(CORE_O)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(shell find build/$(SAN) -name '*.d' 2>/dev/null)
+
+## deps: install Debian packages, Python test tools and Kafka jars (idempotent)
+deps:
+	@deploy/local/deps.sh
+
+## test: install what is needed, build, run unit and integration tests
+test: deps
+	@$(MAKE) --no-print-directory build
+	@SAN=$(SAN) tests/run.sh
+
+## unit: build and run the unit tests only (no stack)
+unit: build
+	@SAN=$(SAN) tests/run.sh --unit
+
+## dev: local Kafka 3.9 + Redis + hms-sim in the foreground; Ctrl-C stops all
+dev: deps
+	@$(MAKE) --no-print-directory build
+	@SAN=$(SAN) deploy/local/dev.sh
+
+## asan: the test suite built with AddressSanitizer and UBSan
+asan:
+	@$(MAKE) --no-print-directory SAN=asan test
+
+## valgrind: the test suite with unit tests and hms-sim under valgrind
+valgrind:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory build
+	@VALGRIND=1 SAN=$(SAN) tests/run.sh
+
+## lint: clang-format, banned functions, cppcheck, shellcheck
+lint:
+	@deploy/local/deps.sh --lint
+	@tests/lint.sh
+
+## clean: remove build outputs (the Maven cache in ~/.m2 stays)
+clean:
+	rm -rf build
+
+## help: this list
+help:
+	@grep -h '^## ' $(MAKEFILE_LIST) | sed 's/^## /  make /'

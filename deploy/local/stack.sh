@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# stack.sh -- the local stack: Kafka 3.9 (KRaft), redis-server and hms-sim,
+# all on free 127.0.0.1 ports, with every topic of deploy/local/topics.txt.
+#
+#   stack.sh up DIR     start everything under DIR; write DIR/stack.env
+#   stack.sh down DIR   stop everything started under DIR (safe to repeat)
+#
+# DIR/stack.env is what tests and `make dev` source: KAFKA_BROKERS,
+# REDIS_URL, HMS_API_BASE (the simulator), HMS_SIM_URL, HMS_ACCESS_KEY,
+# HMS_APP_SECRET_FILE, HMS_TEMPLATE_ID. The app secret is random per stack
+# and lives in a 0600 file, never in the environment file itself.
+# SIM_WRAP (e.g. "valgrind ...") runs hms-sim under a wrapper.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+BIN=${BIN:-$ROOT/build/${SAN:-release}}
+ACCESS_KEY=hms-local-access-key
+TEMPLATE_ID=6a1b00000000000000000001 # the simulator's built-in template
+
+start_sim() {
+    local dir=$1 port
+    mkdir -p "$dir"
+    (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '\n' >"$dir/app-secret")
+    rm -f "$dir/port"
+    # shellcheck disable=SC2086 # SIM_WRAP is a command line
+    HMS_APP_SECRET_FILE="$dir/app-secret" ${SIM_WRAP:-} "$BIN/hms-sim" \
+        --port-file "$dir/port" --access-key "$ACCESS_KEY" \
+        ${SIM_ARGS:-} >"$dir/sim.log" 2>&1 &
+    echo $! >"$dir/pid"
+    wait_until 60 test -s "$dir/port" ||
+        { cat "$dir/sim.log" >&2; die "hms-sim did not start"; }
+    port=$(cat "$dir/port")
+    wait_until 30 curl -fsS "http://127.0.0.1:$port/__sim/health" ||
+        die "hms-sim does not answer on port $port"
+    cat >"$dir/env" <<ENV
+HMS_API_BASE=http://127.0.0.1:$port/v2
+HMS_SIM_URL=http://127.0.0.1:$port
+HMS_ACCESS_KEY=$ACCESS_KEY
+HMS_APP_SECRET_FILE=$dir/app-secret
+HMS_TEMPLATE_ID=$TEMPLATE_ID
+ENV
+}
+
+up() {
+    local dir=$1 kafka_job
+    mkdir -p "$dir"
+    dir=$(cd "$dir" && pwd)
+    # The broker takes longest: start it while Redis and hms-sim come up.
+    "$ROOT/deploy/local/kafka.sh" start "$dir/kafka" >"$dir/kafka.out" 2>&1 &
+    kafka_job=$!
+    "$ROOT/deploy/local/redis.sh" start "$dir/redis"
+    start_sim "$dir/sim"
+    wait "$kafka_job" || { cat "$dir/kafka.out" >&2; die "kafka did not start"; }
+    # shellcheck disable=SC1091
+    . "$dir/kafka/env"
+    # shellcheck disable=SC2046 # one argument per topic
+    "$BIN/mktopics" "$KAFKA_BROKERS" $(grep -v '^#' "$ROOT/deploy/local/topics.txt") \
+        2>"$dir/mktopics.log" || { cat "$dir/mktopics.log" >&2; die "topics"; }
+    { echo "STACK_DIR=$dir"; cat "$dir/kafka/env" "$dir/redis/env" "$dir/sim/env"; } \
+        >"$dir/stack.env"
+}
+
+down() {
+    local dir=$1
+    [ -d "$dir" ] || return 0
+    stop_pid "$dir/sim/pid" 20
+    "$ROOT/deploy/local/redis.sh" stop "$dir/redis"
+    "$ROOT/deploy/local/kafka.sh" stop "$dir/kafka"
+}
+
+case "${1:-}" in
+up) up "${2:?usage: stack.sh up DIR}" ;;
+down) down "${2:?usage: stack.sh down DIR}" ;;
+*) die "usage: stack.sh up DIR | down DIR" ;;
+esac

@@ -1,0 +1,44 @@
+/* sim_admin.h -- hms-sim's test controls: faults, stats, request log.
+ *
+ * DESIGN
+ * ------
+ * Everything under /__sim/ is for tests, unauthenticated (hms-sim binds to
+ * loopback): GET/POST /__sim/faults (the rule set of sim_fault.h),
+ * GET /__sim/stats (counts per route and status, per fault), GET
+ * /__sim/requests?since=SEQ (the recent request log, a ring of log_size
+ * entries, each with the route, room, status, injected fault and request
+ * body: never the Authorization header), POST /__sim/reset, POST
+ * /__sim/rooms/{id}/session (opens a session: peers "join") and GET
+ * /__sim/health. One mutex guards faults, stats and the log; every
+ * function is thread-safe. The fault set is taken over from the config.
+ */
+#ifndef SIM_ADMIN_H
+#define SIM_ADMIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sim_api.h"
+#include "sim_conf.h"
+#include "sim_fault.h"
+
+/* Moves cf->faults into the new object; api is borrowed. */
+struct sim_admin *sim_admin_create(struct sim_conf *cf, struct sim_api *api);
+void sim_admin_destroy(struct sim_admin *adm);
+
+bool sim_admin_owns(const char *path);
+void sim_admin_handle(struct sim_admin *adm, const struct sim_req *req,
+                      struct sim_resp *resp);
+
+void sim_admin_decide(struct sim_admin *adm, const struct sim_call *call,
+                      struct fault_action *fa);
+
+/* Records one finished /v2 request. status 0: no response was sent. */
+void sim_admin_record(struct sim_admin *adm, const struct sim_req *req,
+                      const struct sim_call *call, int status,
+                      const char *fault, int64_t delay_ms);
+
+/* "none", "status", "drop", "drop_after", "hang". */
+const char *sim_fault_kind_str(enum fault_kind kind);
+
+#endif

@@ -1,0 +1,112 @@
+/* hw.c -- status names, aborting allocators, clocks. See hw.h. */
+#define LOGMOD "hw"
+#include "hw.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+const char *hw_rc_str(enum hw_rc rc)
+{
+    switch (rc) {
+    case HW_OK:
+        return "ok";
+    case HW_ERR_INVALID:
+        return "invalid";
+    case HW_ERR_DECODE:
+        return "decode";
+    case HW_ERR_NOT_FOUND:
+        return "not_found";
+    case HW_ERR_AUTH:
+        return "auth";
+    case HW_ERR_TIMEOUT:
+        return "timeout";
+    case HW_ERR_UNAVAILABLE:
+        return "unavailable";
+    case HW_ERR_CONFIG:
+        return "config";
+    case HW_ERR_FATAL:
+        return "fatal";
+    }
+    return "unknown";
+}
+
+bool hw_rc_is_retriable(enum hw_rc rc)
+{
+    return rc == HW_ERR_TIMEOUT || rc == HW_ERR_UNAVAILABLE;
+}
+
+static void *oom(size_t n)
+{
+    log_error("msg=\"out of memory\" bytes=%zu", n);
+    abort();
+}
+
+void *xmalloc(size_t n)
+{
+    void *p = malloc(n);
+
+    return p == NULL && n != 0 ? oom(n) : p;
+}
+
+void *xcalloc(size_t nmemb, size_t size)
+{
+    void *p = calloc(nmemb, size);
+
+    return p == NULL && nmemb != 0 && size != 0 ? oom(nmemb * size) : p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n);
+
+    return q == NULL && n != 0 ? oom(n) : q;
+}
+
+char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+
+    return memcpy(xmalloc(n), s, n);
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    char *out;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        abort(); /* only a bad format string gets here */
+    }
+    out = xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(out, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return out;
+}
+
+static int64_t clock_ms(clockid_t id)
+{
+    struct timespec ts;
+
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t hw_now_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
+}
+
+int64_t hw_mono_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}

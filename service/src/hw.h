@@ -1,0 +1,51 @@
+/* hw.h -- the one status enum, allocation wrappers and clocks.
+ *
+ * DESIGN
+ * ------
+ * Every fallible public function returns enum hw_rc. Codes name causes;
+ * what to do about them (retry, dead-letter, stop) is decided by callers
+ * from hw_rc_is_retriable(). Dependency error codes are converted into
+ * these once, at each adapter's boundary, and never leave the adapter.
+ * x*alloc() abort on OOM, like librdkafka: a restart is the recovery.
+ * Everything here is thread-safe.
+ */
+#ifndef HW_H
+#define HW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HW_MUSTCHECK __attribute__((warn_unused_result))
+#define HW_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+
+enum hw_rc {
+    HW_OK = 0,
+    HW_ERR_INVALID,     /* bad input or request: never retry */
+    HW_ERR_DECODE,      /* undecodable payload: dead-letter */
+    HW_ERR_NOT_FOUND,   /* HMS 404 */
+    HW_ERR_AUTH,        /* 401/403 after one re-mint; bad token */
+    HW_ERR_TIMEOUT,     /* retriable */
+    HW_ERR_UNAVAILABLE, /* reset, 429, 5xx, Redis down: retriable */
+    HW_ERR_CONFIG,      /* rejected at startup */
+    HW_ERR_FATAL        /* stop the process */
+};
+
+/* Static string naming rc, e.g. "unavailable". */
+const char *hw_rc_str(enum hw_rc rc);
+bool hw_rc_is_retriable(enum hw_rc rc);
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+/* Returns a malloc'd printf result; caller frees. */
+char *xasprintf(const char *fmt, ...) HW_PRINTF(1, 2);
+
+/* Wall clock (Unix epoch) and monotonic clock, in milliseconds. */
+int64_t hw_now_ms(void);
+int64_t hw_mono_ms(void);
+
+#define HW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

@@ -1,0 +1,70 @@
+/* log.c -- logfmt on stderr. See log.h. */
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX 1024
+
+enum log_level log_min_level = LL_INFO;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void log_emit(enum log_level lvl, const char *mod, const char *fmt, ...)
+{
+    char line[LOG_LINE_MAX];
+    struct timespec ts;
+    struct tm tm;
+    size_t n;
+    int w;
+    va_list ap;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    w = snprintf(line, sizeof(line),
+                 "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s mod=%s ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
+                 level_names[lvl], mod);
+    n = w < 0 ? 0 : (size_t)w;
+    va_start(ap, fmt);
+    w = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+    va_end(ap);
+    n += w < 0 ? 0 : (size_t)w;
+    if (n > sizeof(line) - 2) {
+        n = sizeof(line) - 2; /* cut: keep room for the newline */
+    }
+    line[n++] = '\n';
+    if (write(STDERR_FILENO, line, n) < 0) {
+        return; /* nowhere left to report it */
+    }
+}
+
+enum hw_rc log_level_parse(const char *s, enum log_level *out)
+{
+    for (size_t i = 0; i < HW_ARRAY_LEN(level_names); i++) {
+        if (strcmp(s, level_names[i]) == 0) {
+            *out = (enum log_level)i;
+            return HW_OK;
+        }
+    }
+    return HW_ERR_CONFIG;
+}
+
+const char *log_safe(char *buf, size_t size, const char *s)
+{
+    size_t i = 0;
+
+    if (size == 0) {
+        return buf;
+    }
+    for (; s != NULL && s[i] != '\0' && i < size - 1; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        buf[i] = c <= ' ' || c == '"' || c == '\\' || c >= 0x7f ? '_' : (char)c;
+    }
+    buf[i] = '\0';
+    return buf;
+}

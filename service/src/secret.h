@@ -1,0 +1,42 @@
+/* secret.h -- typed secrets (the 100ms app secret, passwords).
+ *
+ * DESIGN
+ * ------
+ * A secret never reaches a log, an errstr, a dump or an event: error texts
+ * name the variable, never its value. secret_reveal() is the only accessor,
+ * so review can grep for it. secret_wipe() cleanses the bytes before
+ * freeing them. A struct secret is owned by whoever initialised it; it is
+ * read-only (thus thread-safe) after loading.
+ */
+#ifndef SECRET_H
+#define SECRET_H
+
+#include <stddef.h>
+
+#include "hw.h"
+
+struct secret {
+    char *val; /* NUL-terminated copy; may contain no NUL itself */
+    size_t len;
+};
+
+/* Loads a secret from exactly one of the environment variable env_name or
+ * the file named by the variable file_env_name (one trailing newline, LF or
+ * CRLF, is stripped). HW_ERR_CONFIG, with a message naming the variables,
+ * when both, neither, an empty value or an unreadable file is given. */
+enum hw_rc secret_load_env(struct secret *s, const char *env_name,
+                           const char *file_env_name, char *errstr,
+                           size_t errstr_size) HW_MUSTCHECK;
+
+/* Copies len bytes into s (any previous value is wiped first). */
+void secret_set(struct secret *s, const char *val, size_t len);
+
+/* Reads a whole file (at most 64 KiB) into s, stripping one trailing
+ * newline. HW_ERR_CONFIG with a message naming path on failure. */
+enum hw_rc secret_load_file(struct secret *s, const char *path, char *errstr,
+                            size_t errstr_size) HW_MUSTCHECK;
+
+const char *secret_reveal(const struct secret *s, size_t *len);
+void secret_wipe(struct secret *s);
+
+#endif

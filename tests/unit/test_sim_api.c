@@ -1,0 +1,510 @@
+/* test_sim_api.c -- the 100ms API handlers of hms-sim, without HTTP. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jwt.h"
+#include "sim_api.h"
+#include "testhelp.h"
+
+#define NOW_MS 1800000000000LL
+#define NOW_S (NOW_MS / 1000)
+
+static struct sim_conf cf;
+static struct sim_api *api;
+static char *mgmt; /* "Bearer <valid management token>" */
+static int status;
+
+/* Serves one request; returns the parsed JSON reply (caller decrefs). */
+static json_t *req_full(const char *auth, int64_t now_ms, const char *method,
+                        const char *path, const char *query, const char *body)
+{
+    json_t *q = query != NULL ? json_loads(query, 0, NULL) : NULL;
+    struct sim_req rq = {method, path, q, auth, body != NULL ? body : "",
+                         body != NULL ? strlen(body) : 0, now_ms};
+    struct sim_call call;
+    struct sim_resp resp;
+    json_t *out;
+
+    sim_api_route(api, &rq, &call);
+    sim_api_apply(api, &rq, &call, &resp);
+    status = resp.status;
+    out = json_loads(resp.body, 0, NULL);
+    CHECK(out != NULL); /* every reply is strict JSON */
+    free(resp.body);
+    json_decref(q);
+    return out;
+}
+
+static json_t *req(const char *method, const char *path, const char *query,
+                   const char *body)
+{
+    return req_full(mgmt, NOW_MS, method, path, query, body);
+}
+
+/* req() that only keeps the status. */
+static int st(const char *method, const char *path, const char *query,
+              const char *body)
+{
+    json_decref(req(method, path, query, body));
+    return status;
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+
+    return s != NULL ? s : "";
+}
+
+static char *path(const char *fmt, ...)
+{
+    static char buf[4][256];
+    static int i;
+    va_list ap;
+
+    i = (i + 1) % 4;
+    va_start(ap, fmt);
+    vsnprintf(buf[i], sizeof(buf[i]), fmt, ap);
+    va_end(ap);
+    return buf[i];
+}
+
+static bool is_code(const char *s)
+{
+    for (int i = 0; i < 12; i++) {
+        if (i == 3 || i == 8 ? s[i] != '-' : !islower((unsigned char)s[i])) {
+            return false;
+        }
+    }
+    return s[12] == '\0';
+}
+
+static bool is_hex24(const char *s)
+{
+    return strlen(s) == 24 && strspn(s, "0123456789abcdef") == 24;
+}
+
+static char *bearer(const char *type, const char *ak, int64_t now, int64_t ttl)
+{
+    json_t *c = json_pack("{s:s, s:s, s:i, s:I, s:I, s:I, s:s}", "access_key",
+                          ak, "type", type, "version", 2, "iat",
+                          (json_int_t)(now - 60), "nbf",
+                          (json_int_t)(now - 60), "exp",
+                          (json_int_t)(now + ttl), "jti", "x");
+    char *tok = NULL, *out;
+
+    CHECK(jwt_sign(&cf.secret, c, &tok) == HW_OK);
+    out = xasprintf("Bearer %s", tok);
+    jwt_token_free(tok);
+    json_decref(c);
+    return out;
+}
+
+static int auth_status(const char *auth)
+{
+    json_t *r = req_full(auth, NOW_MS, "GET", "/v2/rooms", NULL, NULL);
+
+    json_decref(r);
+    return status;
+}
+
+static void test_auth(void)
+{
+    char *b;
+    json_t *r = req_full(NULL, NOW_MS, "GET", "/v2/rooms", NULL, NULL);
+
+    CHECK_INT(status, 401);
+    CHECK_STR(str(r, "message"), "Authentication error");
+    CHECK_INT(json_integer_value(json_object_get(r, "code")), 401);
+    json_decref(r);
+    r = req_full("Bearer not.a.token", NOW_MS, "GET", "/v2/rooms", NULL, NULL);
+    CHECK_INT(status, 401);
+    CHECK_STR(str(r, "message"), "Token validation error");
+    CHECK(json_array_size(json_object_get(r, "details")) == 1);
+    json_decref(r);
+    CHECK_INT(auth_status(mgmt), 200);
+    b = bearer("management", "ak", NOW_S - 7200, 3600); /* expired */
+    CHECK_INT(auth_status(b), 401);
+    free(b);
+    b = bearer("management", "ak", NOW_S + 600, 3600); /* nbf in the future */
+    CHECK_INT(auth_status(b), 401);
+    free(b);
+    b = bearer("app", "ak", NOW_S, 3600);
+    CHECK_INT(auth_status(b), 401);
+    free(b);
+    b = bearer("management", "other-ak", NOW_S, 3600);
+    CHECK_INT(auth_status(b), 401);
+    free(b);
+    CHECK_INT(auth_status("Basic abc"), 401);
+    CHECK_INT(st("GET", "/v2/nothing", NULL, NULL), 404);
+    CHECK_INT(st("DELETE", "/v2/rooms", NULL, NULL), 404);
+}
+
+static void test_rooms(void)
+{
+    json_t *a = req("POST", "/v2/rooms", NULL,
+                    "{\"name\":\"bk-1\",\"description\":\"one\"}");
+    json_t *b, *l;
+
+    CHECK_INT(status, 200);
+    CHECK(is_hex24(str(a, "id")));
+    CHECK_STR(str(a, "name"), "bk-1");
+    CHECK(json_is_true(json_object_get(a, "enabled")));
+    CHECK_STR(str(a, "template_id"), "t1");
+    CHECK_STR(str(a, "template"), "one");
+    CHECK_STR(str(a, "region"), "us");
+    CHECK_STR(str(a, "created_at"), "2027-01-15T08:00:00.000Z");
+    /* upsert: same name (any case), same id, body applied, name kept */
+    b = req("POST", "/v2/rooms", NULL,
+            "{\"name\":\"BK-1\",\"description\":\"two\",\"region\":\"eu\"}");
+    CHECK_INT(status, 200);
+    CHECK_STR(str(b, "id"), str(a, "id"));
+    CHECK_STR(str(b, "description"), "two");
+    CHECK_STR(str(b, "region"), "eu");
+    CHECK_STR(str(b, "name"), "bk-1");
+    json_decref(b);
+    b = req("GET", path("/v2/rooms/%s", str(a, "id")), NULL, NULL);
+    CHECK_INT(status, 200);
+    CHECK_STR(str(b, "description"), "two");
+    json_decref(b);
+    CHECK_INT(st("GET", "/v2/rooms/000000000000000000000000", NULL, NULL),
+              404);
+    l = req("GET", "/v2/rooms", "{\"name\":\"Bk-1\"}", NULL);
+    CHECK_INT(json_array_size(json_object_get(l, "data")), 1);
+    CHECK_STR(str(json_array_get(json_object_get(l, "data"), 0), "key"),
+              "c1:bk-1");
+    json_decref(l);
+    /* disable: gone from the default (enabled=true) listing */
+    CHECK_INT(st("POST", path("/v2/rooms/%s", str(a, "id")), NULL,
+                 "{\"enabled\":false}"),
+              200);
+    l = req("GET", "/v2/rooms", "{\"name\":\"bk-1\"}", NULL);
+    CHECK_INT(json_array_size(json_object_get(l, "data")), 0);
+    json_decref(l);
+    l = req("GET", "/v2/rooms", "{\"name\":\"bk-1\",\"enabled\":\"false\"}",
+            NULL);
+    CHECK_INT(json_array_size(json_object_get(l, "data")), 1);
+    json_decref(l);
+    /* an upsert does not re-enable */
+    b = req("POST", "/v2/rooms", NULL, "{\"name\":\"bk-1\"}");
+    CHECK(json_is_false(json_object_get(b, "enabled")));
+    json_decref(b);
+    json_decref(a);
+    b = req("POST", "/v2/rooms", NULL, NULL); /* no name: generated */
+    CHECK_INT(status, 200);
+    CHECK(strlen(str(b, "name")) > 0);
+    json_decref(b);
+}
+
+static void test_room_validation(void)
+{
+    static const char *const bad[] = {
+        "{\"name\":\"has space\"}",   "{\"name\":\"a/b\"}",
+        "{\"name\":5}",               "{\"template_id\":\"nope\"}",
+        "{\"template\":\"t1\"}",      "{\"region\":\"mars\"}",
+        "{\"max_duration_seconds\":60}", "{\"max_duration_seconds\":50000}",
+        "{\"size\":3000}",            "{\"enabled\":false}",
+        "[1]",                        "{\"name\":",
+        "{\"a\":1,\"a\":2}",
+    };
+    json_t *r;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        r = req("POST", "/v2/rooms", NULL, bad[i]);
+        CHECK_INT(status, 400);
+        CHECK_INT(json_integer_value(json_object_get(r, "code")), 400);
+        CHECK(strlen(str(r, "message")) > 0);
+        json_decref(r);
+    }
+    r = req("POST", "/v2/rooms", NULL, "{\"template_id\":\"nope\"}");
+    CHECK_STR(str(r, "message"), "Error: template not found");
+    json_decref(r);
+    CHECK_INT(st("POST", "/v2/rooms", NULL,
+                 "{\"name\":\"big\",\"size\":3000,\"large_room\":true}"),
+              200);
+}
+
+static const char *code_of(const json_t *list, const char *role)
+{
+    size_t i;
+    json_t *c;
+
+    json_array_foreach(list, i, c) {
+        if (strcmp(str(c, "role"), role) == 0) {
+            return str(c, "code");
+        }
+    }
+    return "";
+}
+
+static void test_codes(void)
+{
+    json_t *room = req("POST", "/v2/rooms", NULL, "{\"name\":\"bk-codes\"}");
+    const char *id = str(room, "id");
+    json_t *c1 = req("POST", path("/v2/room-codes/room/%s", id), NULL, NULL);
+    json_t *d1 = json_object_get(c1, "data"), *c2, *one, *l;
+
+    CHECK_INT(status, 200);
+    CHECK_INT(json_array_size(d1), 3); /* host, guest, viewer */
+    CHECK(is_code(code_of(d1, "host")) && is_code(code_of(d1, "guest")) &&
+          is_code(code_of(d1, "viewer")));
+    CHECK(strcmp(code_of(d1, "host"), code_of(d1, "guest")) != 0);
+    c2 = req("POST", path("/v2/room-codes/room/%s", id), NULL, "{}");
+    CHECK(json_equal(json_object_get(c2, "data"), d1)); /* stable */
+    json_decref(c2);
+    one = req("POST", path("/v2/room-codes/room/%s/role/host", id), NULL, NULL);
+    CHECK_INT(status, 200);
+    CHECK(is_code(str(one, "code")));
+    CHECK(strcmp(str(one, "code"), code_of(d1, "host")) != 0); /* extra */
+    CHECK_INT(st("POST", path("/v2/room-codes/room/%s/role/nobody", id), NULL,
+                 NULL),
+              404);
+    CHECK_INT(st("POST", "/v2/room-codes/room/000000000000000000000000", NULL,
+                 NULL),
+              404);
+    l = req("GET", path("/v2/room-codes/room/%s", id), "{\"role\":\"host\"}",
+            NULL);
+    CHECK_INT(json_array_size(json_object_get(l, "data")), 2);
+    CHECK_STR(str(l, "last"), "");
+    json_decref(l);
+    /* enable/disable one code */
+    c2 = req("POST", "/v2/room-codes/code", NULL,
+             path("{\"code\":\"%s\",\"enabled\":false}", str(one, "code")));
+    CHECK_INT(status, 200);
+    CHECK(json_is_false(json_object_get(c2, "enabled")));
+    json_decref(c2);
+    l = req("GET", path("/v2/room-codes/room/%s", id), "{\"enabled\":\"false\"}",
+            NULL);
+    CHECK_INT(json_array_size(json_object_get(l, "data")), 1);
+    json_decref(l);
+    CHECK_INT(st("POST", "/v2/room-codes/code", NULL,
+                 "{\"code\":\"zzz-zzzz-zzz\",\"enabled\":false}"),
+              404);
+    CHECK_INT(st("POST", "/v2/room-codes/code", NULL,
+                 "{\"code\":\"zzz-zzzz-zzz\",\"enabled\":\"no\"}"),
+              400);
+    CHECK_INT(st("POST", "/v2/room-codes/code", NULL,
+                 "{\"code\":\"zzz-zzzz-zzz\",\"enabled\":true,\"x\":1}"),
+              400);
+    /* a disabled room: 403 on code creation and on enabling */
+    CHECK_INT(st("POST", path("/v2/rooms/%s", id), NULL, "{\"enabled\":false}"),
+              200);
+    CHECK_INT(st("POST", path("/v2/room-codes/room/%s", id), NULL, NULL), 403);
+    c2 = req("POST", "/v2/room-codes/code", NULL,
+             path("{\"code\":\"%s\",\"enabled\":true}", str(one, "code")));
+    CHECK_INT(status, 403);
+    json_decref(c2);
+    json_decref(one);
+    json_decref(c1);
+    json_decref(room);
+}
+
+static void test_template_change(void)
+{
+    json_t *room = req("POST", "/v2/rooms", NULL, "{\"name\":\"bk-tpl\"}");
+    const char *id = str(room, "id");
+    json_t *c1, *c2, *l;
+
+    c1 = req("POST", path("/v2/room-codes/room/%s", id), NULL, NULL);
+    json_decref(req("POST", "/v2/rooms", NULL,
+                    "{\"name\":\"bk-tpl\",\"template_id\":\"t2\"}"));
+    c2 = req("POST", path("/v2/room-codes/room/%s", id), NULL, NULL);
+    CHECK_INT(json_array_size(json_object_get(c2, "data")), 2); /* t2 roles */
+    CHECK_STR(code_of(json_object_get(c2, "data"), "host"),
+              code_of(json_object_get(c1, "data"), "host"));
+    l = req("GET", path("/v2/room-codes/room/%s", id), "{\"role\":\"guest\"}",
+            NULL);
+    CHECK(json_is_false(json_object_get(
+        json_array_get(json_object_get(l, "data"), 0), "enabled")));
+    json_decref(l);
+    json_decref(c1);
+    json_decref(c2);
+    json_decref(room);
+}
+
+static void test_sessions(void)
+{
+    json_t *room = req("POST", "/v2/rooms", NULL, "{\"name\":\"bk-live\"}");
+    const char *id = str(room, "id");
+    json_t *peers = json_pack("[{s:s, s:s, s:s}]", "user_id", "u1", "role",
+                              "host", "name", "Ann");
+    struct sim_resp r;
+    json_t *a, *l;
+
+    json_t *e = req("POST", path("/v2/active-rooms/%s/end-room", id), NULL,
+                    "{\"lock\":true}");
+    CHECK_INT(status, 404);
+    CHECK_STR(str(e, "message"), "session not found");
+    json_decref(e);
+    sim_api_open_session(api, id, peers, NOW_MS, &r);
+    CHECK_INT(r.status, 200);
+    free(r.body);
+    sim_api_open_session(api, id, peers, NOW_MS, &r);
+    CHECK_INT(r.status, 409);
+    free(r.body);
+    a = req("GET", path("/v2/active-rooms/%s", id), NULL, NULL);
+    CHECK_INT(status, 200);
+    CHECK_INT(json_array_size(json_object_get(json_object_get(a, "session"),
+                                              "peers")),
+              1);
+    json_decref(a);
+    l = req("GET", "/v2/sessions", path("{\"room_id\":\"%s\"}", id), NULL);
+    CHECK_INT(json_array_size(json_object_get(l, "data")), 1);
+    CHECK(json_is_object(json_object_get(
+        json_array_get(json_object_get(l, "data"), 0), "peers")));
+    json_decref(l);
+    CHECK_INT(st("POST", path("/v2/active-rooms/%s/end-room", id), NULL,
+                 "{\"lock\":\"yes\"}"),
+              400);
+    e = req("POST", path("/v2/active-rooms/%s/end-room", id), NULL,
+            "{\"reason\":\"done\",\"lock\":true}");
+    CHECK_INT(status, 200);
+    CHECK_STR(str(e, "message"), "session is ending");
+    json_decref(e);
+    a = req("GET", path("/v2/rooms/%s", id), NULL, NULL);
+    CHECK(json_is_false(json_object_get(a, "enabled"))); /* locked */
+    json_decref(a);
+    CHECK_INT(st("GET", path("/v2/active-rooms/%s", id), NULL, NULL), 404);
+    l = req("GET", "/v2/sessions",
+            path("{\"room_id\":\"%s\",\"active\":\"false\"}", id), NULL);
+    CHECK_INT(json_array_size(json_object_get(l, "data")), 1);
+    json_decref(l);
+    json_decref(peers);
+    json_decref(room);
+}
+
+static void test_hls(void)
+{
+    json_t *r1 = req("POST", "/v2/rooms", NULL, "{\"name\":\"ls-1\"}");
+    json_t *r2 = req("POST", "/v2/rooms", NULL,
+                     "{\"name\":\"ls-2\",\"template_id\":\"t2\"}");
+    const char *id1 = str(r1, "id"), *id2 = str(r2, "id");
+    json_t *s, *l;
+
+    s = req("POST", path("/v2/live-streams/room/%s/start", id1), NULL, "{}");
+    CHECK_INT(status, 200);
+    CHECK_STR(str(s, "status"), "starting");
+    CHECK_STR(str(s, "room_id"), id1);
+    CHECK(strstr(str(json_object_get(s, "playback"), "url"), ".m3u8") != NULL);
+    CHECK(json_object_get(s, "_t") == NULL);
+    json_decref(s);
+    CHECK_INT(st("POST", path("/v2/live-streams/room/%s/start", id1), NULL,
+                 "{}"),
+              400); /* already running */
+    l = req_full(mgmt, NOW_MS + 1500, "GET", "/v2/live-streams",
+                 path("{\"room_id\":\"%s\",\"status\":\"running\"}", id1),
+                 NULL);
+    CHECK_INT(json_array_size(json_object_get(l, "data")), 1);
+    json_decref(l);
+    /* a template without subdomain needs meeting_url */
+    CHECK_INT(st("POST", path("/v2/live-streams/room/%s/start", id2), NULL,
+                 "{}"),
+              400);
+    CHECK_INT(st("POST", path("/v2/live-streams/room/%s/start", id2), NULL,
+                 "{\"meeting_url\":\"https://x.app.100ms.live/preview/r/beam\"}"),
+              200);
+    CHECK_INT(st("POST", path("/v2/live-streams/room/%s/start", id2), NULL,
+                 "{\"bogus\":1}"),
+              400);
+    s = req("POST", path("/v2/live-streams/room/%s/stop", id1), NULL, NULL);
+    CHECK_INT(status, 200);
+    CHECK_STR(str(json_array_get(json_object_get(s, "data"), 0), "status"),
+              "stopping");
+    CHECK(json_is_string(json_object_get(s, "error")));
+    json_decref(s);
+    CHECK_INT(st("POST", path("/v2/live-streams/room/%s/stop", id1), NULL,
+                 NULL),
+              404);
+    json_decref(r1);
+    json_decref(r2);
+}
+
+static void test_paging(void)
+{
+    json_t *l;
+    const char *last;
+    size_t seen = 0;
+    char start[64] = "";
+
+    sim_api_reset(api);
+    for (int i = 0; i < 25; i++) {
+        json_decref(req("POST", "/v2/rooms", NULL,
+                        path("{\"name\":\"page-%d\"}", i)));
+    }
+    for (int page = 0; page < 4; page++) {
+        l = req("GET", "/v2/rooms",
+                start[0] != '\0' ? path("{\"start\":\"%s\"}", start) : NULL,
+                NULL);
+        CHECK_INT(json_integer_value(json_object_get(l, "limit")), 10);
+        seen += json_array_size(json_object_get(l, "data"));
+        last = str(l, "last");
+        snprintf(start, sizeof(start), "%s", last);
+        json_decref(l);
+        if (start[0] == '\0') {
+            break;
+        }
+    }
+    CHECK_INT(seen, 25);
+    l = req("GET", "/v2/rooms", "{\"limit\":\"1000\"}", NULL);
+    CHECK_INT(json_integer_value(json_object_get(l, "limit")), 100);
+    CHECK_INT(json_array_size(json_object_get(l, "data")), 25);
+    json_decref(l);
+}
+
+static void test_route_room(void)
+{
+    json_t *room = req("POST", "/v2/rooms", NULL, "{\"name\":\"bk-route\"}");
+    struct sim_req rq = {"POST", "/v2/rooms", NULL, NULL,
+                         "{\"name\":\"bk-x\"}", 15, NOW_MS};
+    struct sim_call call;
+    char *p = path("/v2/room-codes/room/%s/role/host", str(room, "id"));
+
+    sim_api_route(api, &rq, &call);
+    CHECK_STR(sim_api_route_name(&call), "POST /v2/rooms");
+    CHECK_STR(call.room, "bk-x");
+    rq.path = p;
+    rq.body_len = 0;
+    sim_api_route(api, &rq, &call);
+    CHECK_STR(sim_api_route_name(&call),
+              "POST /v2/room-codes/room/{id}/role/{role}");
+    CHECK_STR(call.room, "bk-route");
+    CHECK_STR(call.role, "host");
+    rq.path = "/v2/rooms/a/b/c";
+    sim_api_route(api, &rq, &call);
+    CHECK_STR(sim_api_route_name(&call), "unknown");
+    json_decref(room);
+}
+
+int main(void)
+{
+    static const char tpl[] =
+        "{\"customer_id\":\"c1\",\"templates\":["
+        "{\"id\":\"t1\",\"name\":\"one\",\"subdomain\":\"sub\","
+        "\"roles\":[\"host\",\"guest\",\"viewer\"]},"
+        "{\"id\":\"t2\",\"roles\":[\"host\",\"viewer\"]}]}";
+    char errstr[256];
+
+    CHECK(sim_conf_parse_templates(&cf, tpl, strlen(tpl), errstr,
+                                   sizeof(errstr)) == HW_OK);
+    secret_set(&cf.secret, "unit-secret", 11);
+    cf.access_key = xstrdup("ak");
+    cf.seed = 1;
+    cf.hls_running_after_ms = 1000;
+    api = sim_api_create(&cf);
+    mgmt = bearer("management", "ak", NOW_S, 3600);
+    test_auth();
+    test_rooms();
+    test_room_validation();
+    test_codes();
+    test_template_change();
+    test_sessions();
+    test_hls();
+    test_route_room();
+    test_paging();
+    free(mgmt);
+    sim_api_destroy(api);
+    sim_conf_deinit(&cf);
+    return TEST_REPORT();
+}

@@ -1,0 +1,141 @@
+/* test_sim_conf.c -- hms-sim configuration: flags, environment and the
+ * templates document. Errors are logged to stderr by design. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "sim_conf.h"
+#include "testhelp.h"
+
+#define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* sim_conf_load on a writable copy of args (getopt wants char **). */
+static enum hw_rc load(struct sim_conf *cf, int argc, const char *const *args)
+{
+    char **argv = calloc((size_t)argc + 1, sizeof(char *));
+    enum hw_rc rc;
+
+    for (int i = 0; i < argc; i++) {
+        argv[i] = strdup(args[i]);
+    }
+    rc = sim_conf_load(cf, argc, argv);
+    for (int i = 0; i < argc; i++) {
+        free(argv[i]);
+    }
+    free(argv);
+    return rc;
+}
+
+static enum hw_rc parse_templates(struct sim_conf *cf, const char *json)
+{
+    char errstr[256];
+
+    return sim_conf_parse_templates(cf, json, strlen(json), errstr,
+                                    sizeof(errstr));
+}
+
+static void test_templates(void)
+{
+    struct sim_conf cf = {0};
+    const struct sim_template *t;
+
+    CHECK(parse_templates(&cf, "{\"customer_id\":\"c1\",\"templates\":["
+                               "{\"id\":\"t1\",\"roles\":[\"host\",\"guest\"]},"
+                               "{\"id\":\"t2\",\"name\":\"two\",\"region\":"
+                               "\"eu\",\"subdomain\":\"sub\",\"roles\":"
+                               "[\"viewer\"]}]}") == HW_OK);
+    CHECK_INT(cf.n_templates, 2);
+    CHECK_STR(cf.customer_id, "c1");
+    CHECK_STR(cf.app_id, "6a1b00000000000000000a01");
+    t = sim_conf_template(&cf, "t2");
+    CHECK(t != NULL && strcmp(t->name, "two") == 0 &&
+          strcmp(t->region, "eu") == 0 && strcmp(t->subdomain, "sub") == 0);
+    t = sim_conf_template(&cf, "t1");
+    CHECK(t != NULL && strcmp(t->name, "t1") == 0 && t->subdomain == NULL);
+    CHECK(t != NULL && sim_template_has_role(t, "guest") &&
+          !sim_template_has_role(t, "viewer"));
+    CHECK(sim_conf_template(&cf, "t3") == NULL);
+
+    CHECK(parse_templates(&cf, "not json") == HW_ERR_CONFIG);
+    CHECK(parse_templates(&cf, "{\"templates\":[]}") == HW_ERR_CONFIG);
+    CHECK(parse_templates(&cf, "{\"templates\":[{\"roles\":[\"h\"]}]}") ==
+          HW_ERR_CONFIG);
+    CHECK(parse_templates(&cf, "{\"templates\":[{\"id\":\"a\",\"roles\":[]}]}")
+          == HW_ERR_CONFIG);
+    CHECK(parse_templates(&cf, "{\"templates\":[{\"id\":\"a\",\"roles\":"
+                               "[\"h\",\"h\"]}]}") == HW_ERR_CONFIG);
+    CHECK(parse_templates(&cf, "{\"templates\":[{\"id\":\"a\",\"roles\":"
+                               "[\"bad role\"]}]}") == HW_ERR_CONFIG);
+    CHECK(parse_templates(&cf, "{\"templates\":[{\"id\":\"a\",\"roles\":[\"h\"]},"
+                               "{\"id\":\"a\",\"roles\":[\"h\"]}]}") ==
+          HW_ERR_CONFIG);
+    CHECK_INT(cf.n_templates, 0);
+    sim_conf_deinit(&cf);
+}
+
+static void test_flags(void)
+{
+    struct sim_conf cf = {0};
+    const char *const ok[] = {"hms-sim", "--listen", "127.0.0.1:8099", "--threads", "4",
+                  "--access-key", "ak", "--seed", "9", "--fault",
+                  "latency_ms=20", "--fault", "rate_503=0.5", "--fault",
+                  "match=bk-*", "--hls-needs-session"};
+
+    setenv("HMS_APP_SECRET", "sim-secret", 1);
+    unsetenv("HMS_APP_SECRET_FILE");
+    CHECK(load(&cf, ARGC(ok), ok) == HW_OK);
+    CHECK_STR(cf.host, "127.0.0.1");
+    CHECK_INT(cf.port, 8099);
+    CHECK_INT(cf.threads, 4);
+    CHECK_STR(cf.access_key, "ak");
+    CHECK_INT(cf.seed, 9);
+    CHECK(cf.hls_needs_session);
+    CHECK_INT(cf.n_templates, 1); /* the built-in workspace */
+    CHECK(sim_template_has_role(&cf.templates[0], "host"));
+    CHECK_INT(cf.faults.n, 1);
+    CHECK(cf.faults.n == 1 && cf.faults.rules[0].latency_ms == 20 &&
+          cf.faults.rules[0].rate_503 == 0.5 &&
+          strcmp(cf.faults.rules[0].match, "bk-*") == 0);
+    CHECK_INT(cf.secret.len, 10);
+    sim_conf_deinit(&cf);
+}
+
+static void test_defaults_and_errors(void)
+{
+    struct sim_conf cf = {0};
+    const char *const none[] = {"hms-sim"};
+    const char *const bad[] = {"hms-sim", "--threads", "0", "--listen", "nope",
+                   "--fault", "rate_500=2", "--leeway-s", "x", "extra",
+                   "--templates", "/nonexistent/templates.json"};
+
+    setenv("HMS_ACCESS_KEY", "env-ak", 1);
+    CHECK(load(&cf, ARGC(none), none) == HW_OK);
+    CHECK_STR(cf.host, "127.0.0.1");
+    CHECK_INT(cf.port, 0);
+    CHECK_INT(cf.threads, 2);
+    CHECK_STR(cf.access_key, "env-ak");
+    CHECK_INT(cf.faults.n, 0);
+    sim_conf_deinit(&cf);
+    unsetenv("HMS_ACCESS_KEY");
+
+    CHECK(load(&cf, ARGC(bad), bad) == HW_ERR_CONFIG);
+    sim_conf_deinit(&cf);
+
+    unsetenv("HMS_APP_SECRET");
+    CHECK(load(&cf, ARGC(none), none) == HW_ERR_CONFIG);
+    sim_conf_deinit(&cf);
+    setenv("HMS_APP_SECRET", "x", 1);
+    setenv("HMS_APP_SECRET_FILE", "/tmp/x", 1);
+    CHECK(load(&cf, ARGC(none), none) == HW_ERR_CONFIG); /* both */
+    sim_conf_deinit(&cf);
+    unsetenv("HMS_APP_SECRET_FILE");
+}
+
+int main(void)
+{
+    log_min_level = LL_ERROR + 1; /* the error paths log by design */
+    test_templates();
+    test_flags();
+    test_defaults_and_errors();
+    return TEST_REPORT();
+}
