@@ -66,6 +66,7 @@ down() {
     stop_pid "$dir/sim/pid" 20
     "$ROOT/deploy/local/redis.sh" stop "$dir/redis"
     "$ROOT/deploy/local/kafka.sh" stop "$dir/kafka"
+    rm -rf "$dir/kafka/data" # logs stay for a post-mortem
 }
 
 case "${1:-}" in

@@ -28,6 +28,7 @@ struct sim_admin {
     json_t *stats;  /* route -> {status -> count} */
     json_t *by_fault; /* fault kind -> count */
     int64_t total;
+    size_t suspended_peak;
     struct entry *ring;
     size_t cap;
     int64_t seq; /* sequence number of the next entry, from 1 */
@@ -106,6 +107,13 @@ void sim_admin_decide(struct sim_admin *adm, const struct sim_call *call,
     pthread_mutex_lock(&adm->mu);
     fault_decide(&adm->faults, sim_api_route_name(call),
                  call->room[0] != '\0' ? call->room : NULL, fa);
+    pthread_mutex_unlock(&adm->mu);
+}
+
+void sim_admin_set_suspended_peak(struct sim_admin *adm, size_t peak)
+{
+    pthread_mutex_lock(&adm->mu);
+    adm->suspended_peak = peak;
     pthread_mutex_unlock(&adm->mu);
 }
 
@@ -251,8 +259,9 @@ static void handle_locked(struct sim_admin *adm, const struct sim_req *req,
     if (strcmp(req->path, "/__sim/health") == 0) {
         sim_reply(r, 200, json_pack("{s:s}", "status", "ok"));
     } else if (strcmp(req->path, "/__sim/stats") == 0) {
-        sim_reply(r, 200, json_pack("{s:I, s:O, s:O}", "total",
-                                    (json_int_t)adm->total, "routes",
+        sim_reply(r, 200, json_pack("{s:I, s:I, s:O, s:O}", "total",
+                                    (json_int_t)adm->total, "suspended_peak",
+                                    (json_int_t)adm->suspended_peak, "routes",
                                     adm->stats, "faults", adm->by_fault));
     } else if (strcmp(req->path, "/__sim/requests") == 0) {
         sim_reply(r, 200, requests(adm, req));

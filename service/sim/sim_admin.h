@@ -38,6 +38,10 @@ void sim_admin_record(struct sim_admin *adm, const struct sim_req *req,
                       const struct sim_call *call, int status,
                       const char *fault, int64_t delay_ms);
 
+/* The most connections suspended (delayed or hanging) at once so far: it
+ * shows in /__sim/stats as suspended_peak, proof that latency overlaps. */
+void sim_admin_set_suspended_peak(struct sim_admin *adm, size_t peak);
+
 /* "none", "status", "drop", "drop_after", "hang". */
 const char *sim_fault_kind_str(enum fault_kind kind);
 

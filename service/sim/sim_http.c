@@ -37,7 +37,7 @@ struct sim_http {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct timer *heap;
-    size_t n, cap;
+    size_t n, cap, peak;
     bool stopping;
 };
 
@@ -149,6 +149,10 @@ static bool suspend_for(struct sim_http *h, struct MHD_Connection *conn,
     if (ok) {
         MHD_suspend_connection(conn);
         heap_push(h, (struct timer){hw_mono_ms() + ms, conn});
+        if (h->n > h->peak) {
+            h->peak = h->n;
+            sim_admin_set_suspended_peak(h->adm, h->peak);
+        }
         pthread_cond_signal(&h->cv);
     }
     pthread_mutex_unlock(&h->mu);

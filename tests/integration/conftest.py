@@ -1,0 +1,104 @@
+"""Fixtures for the integration suite: the local stack of deploy/local/stack.sh.
+
+tests/run.sh starts the stack and exports its stack.env (KAFKA_BROKERS,
+REDIS_URL, HMS_SIM_URL, HMS_ACCESS_KEY, HMS_APP_SECRET_FILE, ...) and BIN,
+the build directory. Every test starts from a reset simulator.
+"""
+import os
+import socket
+import subprocess
+import time
+import uuid
+
+import jwt  # PyJWT: an implementation independent of ours
+import pytest
+import requests
+
+
+def env(name):
+    value = os.environ.get(name)
+    if not value:
+        pytest.exit(f"{name} is not set: run the suite through tests/run.sh")
+    return value
+
+
+@pytest.fixture(scope="session")
+def bin_dir():
+    return env("BIN")
+
+
+@pytest.fixture(scope="session")
+def secret():
+    with open(env("HMS_APP_SECRET_FILE"), encoding="utf-8") as f:
+        return f.read().rstrip("\n")
+
+
+@pytest.fixture(scope="session")
+def access_key():
+    return env("HMS_ACCESS_KEY")
+
+
+def mint_mgmt(secret, access_key, now=None, ttl=3600, **extra):
+    """A management token minted by PyJWT, as contract.md section 5 says."""
+    now = int(time.time()) if now is None else now
+    claims = {"access_key": access_key, "type": "management", "version": 2,
+              "iat": now - 60, "nbf": now - 60, "exp": now + ttl,
+              "jti": str(uuid.uuid4())}
+    claims.update(extra)
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+class Sim:
+    """A small client of hms-sim: /v2 calls with a management token."""
+
+    def __init__(self, base, token):
+        self.base = base
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def call(self, method, path, timeout=10, **kw):
+        return self.session.request(method, self.base + path, timeout=timeout,
+                                    **kw)
+
+    def admin(self, method, path, **kw):
+        r = requests.request(method, self.base + "/__sim/" + path, timeout=10,
+                             **kw)
+        r.raise_for_status()
+        return r.json()
+
+    def faults(self, *rules, seed=1):
+        return self.admin("POST", "faults", json={"seed": seed,
+                                                  "rules": list(rules)})
+
+    def room(self, name, **body):
+        r = self.call("POST", "/v2/rooms", json={"name": name, **body})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def requests_log(self, since=0):
+        return self.admin("GET", f"requests?since={since}")["data"]
+
+
+@pytest.fixture
+def sim(secret, access_key):
+    s = Sim(env("HMS_SIM_URL"), mint_mgmt(secret, access_key))
+    s.admin("POST", "reset", json={})
+    yield s
+    s.admin("POST", "reset", json={})
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def run_bin(bin_dir):
+    """Runs a program of the build directory; returns CompletedProcess."""
+    def run(name, *args, stdin=None, env_extra=None):
+        e = dict(os.environ, **(env_extra or {}))
+        return subprocess.run([os.path.join(bin_dir, name), *args],
+                              input=stdin, capture_output=True, text=True,
+                              env=e, timeout=30, check=False)
+    return run

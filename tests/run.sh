@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# run.sh -- runs the test suites; the last line is "N passed, N failed".
+#
+#   tests/run.sh           unit tests, then integration tests against a
+#                          fresh local stack (Kafka 3.9, redis-server,
+#                          hms-sim) that is stopped at the end, even on
+#                          failure or Ctrl-C
+#   tests/run.sh --unit    unit tests only
+#
+# SAN selects the build (release, asan). VALGRIND=1 runs the unit tests and
+# hms-sim under valgrind. A sanitizer or valgrind report from hms-sim
+# counts as a failed test.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export BIN="$ROOT/build/${SAN:-release}"
+PASSED=0
+FAILED=0
+STACK_DIR=
+
+VG=()
+if [ "${VALGRIND:-0}" = 1 ]; then
+    VG=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite
+        --error-exitcode=99)
+fi
+
+# tally NAME STATUS LOG: adds the "N passed, N failed" line of LOG (or one
+# failure if there is none or STATUS says the run failed).
+tally() {
+    local name=$1 status=$2 log=$3 line p f
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    if [ -n "$line" ]; then
+        p=${line%% passed*}
+        f=${line#*, }
+        f=${f%% failed*}
+    else
+        p=0
+        f=1
+    fi
+    if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1 # e.g. a valgrind error or a crash after the report
+    fi
+    PASSED=$((PASSED + p))
+    FAILED=$((FAILED + f))
+    printf '%-28s %s passed, %s failed\n' "$name" "$p" "$f"
+    if [ "$f" -ne 0 ]; then
+        sed 's/^/    /' "$log" | tail -n 60
+    fi
+}
+
+report() {
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+    exit $?
+}
+
+stop_stack() {
+    [ -n "$STACK_DIR" ] && deploy/local/stack.sh down "$STACK_DIR" >/dev/null 2>&1
+    return 0
+}
+
+LOGS=$(mktemp -d "${TMPDIR:-/tmp}/hms-test-logs.XXXXXX")
+echo "== unit tests"
+for t in "$BIN"/tests/test_*; do
+    [ -x "$t" ] || continue
+    name=$(basename "$t")
+    "${VG[@]}" "$t" >"$LOGS/$name.log" 2>&1
+    tally "$name" $? "$LOGS/$name.log"
+done
+[ "${1:-}" = --unit ] && report
+
+echo "== integration tests (local stack)"
+STACK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/hms-stack.XXXXXX")
+trap 'stop_stack' EXIT
+trap 'stop_stack; exit 130' INT TERM
+SIM_WRAP=
+if [ "${VALGRIND:-0}" = 1 ]; then
+    SIM_WRAP="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --log-file=$STACK_DIR/sim.valgrind"
+fi
+t0=$SECONDS
+if ! SIM_WRAP=$SIM_WRAP deploy/local/stack.sh up "$STACK_DIR" >"$LOGS/stack.log" 2>&1; then
+    tally "stack up" 1 "$LOGS/stack.log"
+    report
+fi
+echo "stack up in $((SECONDS - t0)) s ($STACK_DIR)"
+set -a
+# shellcheck disable=SC1091
+. "$STACK_DIR/stack.env"
+set +a
+
+"$BIN/mktopics" "$KAFKA_BROKERS" it-roundtrip:3 >"$LOGS/mktopics.log" 2>&1
+"$BIN/test_stack" it-roundtrip >"$LOGS/test_stack.log" 2>&1
+tally "test_stack (kafka, redis)" $? "$LOGS/test_stack.log"
+
+build/venv/bin/python -m pytest -q -p no:cacheprovider tests/integration \
+    --junitxml="$LOGS/junit.xml" >"$LOGS/pytest.log" 2>&1
+status=$?
+build/venv/bin/python - "$LOGS/junit.xml" >>"$LOGS/pytest.log" <<'PY'
+import sys
+import xml.etree.ElementTree as ET
+s = ET.parse(sys.argv[1]).getroot()
+s = s if s.tag == "testsuite" else s.find("testsuite")
+bad = int(s.get("failures")) + int(s.get("errors"))
+print(f"{int(s.get('tests')) - bad - int(s.get('skipped'))} passed, {bad} failed")
+PY
+tally "pytest (sim, jwt, kafka)" $status "$LOGS/pytest.log"
+
+stop_stack
+{
+    grep -hE 'AddressSanitizer|LeakSanitizer|runtime error' "$STACK_DIR/sim/sim.log" || true
+    cat "$STACK_DIR/sim.valgrind" 2>/dev/null || true
+} >"$LOGS/sim-checks.log"
+if [ -s "$LOGS/sim-checks.log" ]; then
+    echo "0 passed, 1 failed" >>"$LOGS/sim-checks.log"
+    tally "hms-sim sanitizer/valgrind" 1 "$LOGS/sim-checks.log"
+else
+    echo "1 passed, 0 failed" >"$LOGS/sim-checks.log"
+    tally "hms-sim sanitizer/valgrind" 0 "$LOGS/sim-checks.log"
+fi
+echo "logs: $LOGS"
+report
