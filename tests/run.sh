@@ -12,7 +12,7 @@
 # counts as a failed test.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 2
 export BIN="$ROOT/build/${SAN:-release}"
 PASSED=0
 FAILED=0

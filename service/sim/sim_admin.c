@@ -25,7 +25,7 @@ struct sim_admin {
     struct sim_api *api;
     pthread_mutex_t mu;
     struct fault_set faults;
-    json_t *stats;  /* route -> {status -> count} */
+    json_t *stats;    /* route -> {status -> count} */
     json_t *by_fault; /* fault kind -> count */
     int64_t total;
     size_t suspended_peak;
@@ -150,23 +150,22 @@ void sim_admin_record(struct sim_admin *adm, const struct sim_req *req,
     e = &adm->ring[(size_t)adm->seq % adm->cap];
     entry_clear(e);
     *e = (struct entry){adm->seq++, req->now_ms, delay_ms, status, route,
-                        fault, "", NULL, NULL, NULL};
+                        fault,      "",          NULL,     NULL,   NULL};
     snprintf(e->method, sizeof(e->method), "%s", req->method);
     e->path = xstrdup(req->path);
     e->room = call->room[0] != '\0' ? xstrdup(call->room) : NULL;
     if (req->body_len > 0) {
-        e->body = xasprintf("%.*s", (int)(req->body_len < BODY_LOG_MAX
-                                              ? req->body_len
-                                              : BODY_LOG_MAX),
-                            req->body);
+        e->body = xasprintf(
+            "%.*s",
+            (int)(req->body_len < BODY_LOG_MAX ? req->body_len : BODY_LOG_MAX),
+            req->body);
     }
     pthread_mutex_unlock(&adm->mu);
 }
 
 static json_t *entry_json(const struct entry *e)
 {
-    json_t *body = e->body == NULL ? json_null()
-                                   : json_loads(e->body, 0, NULL);
+    json_t *body = e->body == NULL ? json_null() : json_loads(e->body, 0, NULL);
 
     if (body == NULL) {
         body = json_string(e->body); /* not JSON, or cut at 1 KiB */
@@ -197,8 +196,9 @@ static json_t *requests(struct sim_admin *adm, const struct sim_req *req)
     json_t *data = json_array();
     int64_t s;
 
-    limit = limit < 1 ? 1 : limit > REQUESTS_PAGE_MAX ? REQUESTS_PAGE_MAX
-                                                       : limit;
+    limit = limit < 1                   ? 1
+            : limit > REQUESTS_PAGE_MAX ? REQUESTS_PAGE_MAX
+                                        : limit;
     for (s = first < 1 ? 1 : first; s < adm->seq && limit-- > 0; s++) {
         json_array_append_new(data,
                               entry_json(&adm->ring[(size_t)s % adm->cap]));
@@ -259,10 +259,11 @@ static void handle_locked(struct sim_admin *adm, const struct sim_req *req,
     if (strcmp(req->path, "/__sim/health") == 0) {
         sim_reply(r, 200, json_pack("{s:s}", "status", "ok"));
     } else if (strcmp(req->path, "/__sim/stats") == 0) {
-        sim_reply(r, 200, json_pack("{s:I, s:I, s:O, s:O}", "total",
-                                    (json_int_t)adm->total, "suspended_peak",
-                                    (json_int_t)adm->suspended_peak, "routes",
-                                    adm->stats, "faults", adm->by_fault));
+        sim_reply(r, 200,
+                  json_pack("{s:I, s:I, s:O, s:O}", "total",
+                            (json_int_t)adm->total, "suspended_peak",
+                            (json_int_t)adm->suspended_peak, "routes",
+                            adm->stats, "faults", adm->by_fault));
     } else if (strcmp(req->path, "/__sim/requests") == 0) {
         sim_reply(r, 200, requests(adm, req));
     } else if (strcmp(req->path, "/__sim/faults") == 0 && !post) {
@@ -294,11 +295,12 @@ void sim_admin_handle(struct sim_admin *adm, const struct sim_req *req,
 
     memset(resp, 0, sizeof(*resp));
     if (req->body_len > 0) {
-        body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES,
-                          &jerr);
+        body =
+            json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
         if (!json_is_object(body)) {
             json_decref(body);
-            sim_resp_error(resp, 400, "Invalid request body", "expected a "
+            sim_resp_error(resp, 400, "Invalid request body",
+                           "expected a "
                            "JSON object");
             return;
         }

@@ -15,10 +15,13 @@ struct route {
     const char *method;
     const char *pattern; /* segments; {id} and {role} capture */
     sim_handler_fn *fn;
-    const char *name;    /* "METHOD pattern", for stats and faults */
+    const char *name; /* "METHOD pattern", for stats and faults */
 };
 
-#define ROUTE(m, p, f) {m, p, f, m " " p}
+#define ROUTE(m, p, f)                                                         \
+    {                                                                          \
+        m, p, f, m " " p                                                       \
+    }
 
 static const struct route routes[] = {
     ROUTE("POST", "/v2/rooms", sim_h_room_create),
@@ -153,8 +156,8 @@ static void find_room(struct sim_api *a, const struct sim_req *req,
 
         copy_name(call->room,
                   json_string_value(json_object_get(
-                      sim_room_get(a, json_string_value(
-                                          json_object_get(co, "room_id"))),
+                      sim_room_get(
+                          a, json_string_value(json_object_get(co, "room_id"))),
                       "name")));
     }
     json_decref(body);
@@ -235,10 +238,9 @@ void sim_api_apply(struct sim_api *a, const struct sim_req *req,
         return;
     }
     if (strcmp(req->method, "POST") == 0) {
-        c.body = req->body_len == 0
-                     ? json_object()
-                     : json_loadb(req->body, req->body_len,
-                                  JSON_REJECT_DUPLICATES, &jerr);
+        c.body = req->body_len == 0 ? json_object()
+                                    : json_loadb(req->body, req->body_len,
+                                                 JSON_REJECT_DUPLICATES, &jerr);
         if (!json_is_object(c.body)) {
             sim_resp_error(resp, 400, "Invalid request body",
                            c.body == NULL ? jerr.text
@@ -339,7 +341,8 @@ json_t *sim_page(const struct sim_ctx *c, json_t *items, const char *key)
     const char *last = "";
 
     limit = limit < 10 ? 10 : limit > 100 ? 100 : limit;
-    json_array_foreach(items, i, it) {
+    json_array_foreach(items, i, it)
+    {
         if (start != NULL &&
             strcmp(json_string_value(json_object_get(it, key)), start) == 0) {
             first = i + 1; /* start is the previous page's "last" */
@@ -353,8 +356,8 @@ json_t *sim_page(const struct sim_ctx *c, json_t *items, const char *key)
         }
         json_array_append(data, json_array_get(items, i));
     }
-    it = json_pack("{s:i, s:o, s:s}", "limit", (int)limit, "data", data,
-                   "last", last);
+    it = json_pack("{s:i, s:o, s:s}", "limit", (int)limit, "data", data, "last",
+                   last);
     json_decref(items);
     return it;
 }
@@ -389,7 +392,8 @@ bool sim_only_keys(json_t *o, const char *const *keys, const char **bad)
     const char *k;
     json_t *v;
 
-    json_object_foreach(o, k, v) {
+    json_object_foreach(o, k, v)
+    {
         size_t i = 0;
 
         while (keys[i] != NULL && strcmp(keys[i], k) != 0) {

@@ -27,9 +27,9 @@
 
 struct sim_req {
     const char *method;
-    const char *path;   /* without the query string */
+    const char *path;    /* without the query string */
     const json_t *query; /* object of decoded query arguments, or NULL */
-    const char *auth;   /* Authorization header, or NULL */
+    const char *auth;    /* Authorization header, or NULL */
     const char *body;
     size_t body_len;
     int64_t now_ms;
@@ -46,8 +46,8 @@ struct sim_resp {
 /* A routed request. route < 0: no such route (answered 404). */
 struct sim_call {
     int route;
-    char id[SIM_PARAM_MAX];   /* {room_id} path parameter, or "" */
-    char role[SIM_PARAM_MAX]; /* {role} path parameter, or "" */
+    char id[SIM_PARAM_MAX];       /* {room_id} path parameter, or "" */
+    char role[SIM_PARAM_MAX];     /* {role} path parameter, or "" */
     char room[SIM_ROOM_NAME_MAX]; /* name of the room concerned, or "" */
 };
 

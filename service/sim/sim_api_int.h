@@ -50,8 +50,7 @@ bool sim_room_enabled(const json_t *room);
 /* The active session of a room, or NULL. Borrowed. */
 json_t *sim_active_session(struct sim_api *a, const char *room_id);
 /* Checks the object has only the given keys (NULL-terminated list). */
-bool sim_only_keys(json_t *o, const char *const *keys,
-                   const char **bad);
+bool sim_only_keys(json_t *o, const char *const *keys, const char **bad);
 
 /* rooms and codes (sim_rooms.c) */
 sim_handler_fn sim_h_room_create, sim_h_room_list, sim_h_room_get,

@@ -46,17 +46,18 @@ static char *str_field(const json_t *o, const char *key, const char *def)
     const json_t *v = json_object_get(o, key);
 
     return json_is_string(v) ? xstrdup(json_string_value(v))
-           : def != NULL      ? xstrdup(def)
-                              : NULL;
+           : def != NULL     ? xstrdup(def)
+                             : NULL;
 }
 
 static bool valid_name(const char *s)
 {
     size_t n = strlen(s);
 
-    return n > 0 && n <= 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz"
-                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                         "0123456789._:-") == n;
+    return n > 0 && n <= 64 &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyz"
+                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789._:-") == n;
 }
 
 static enum hw_rc parse_roles(struct sim_template *t, const json_t *roles,
@@ -66,16 +67,21 @@ static enum hw_rc parse_roles(struct sim_template *t, const json_t *roles,
     size_t i;
 
     if (!json_is_array(roles) || json_array_size(roles) == 0) {
-        snprintf(errstr, errstr_size, "template %s: roles must be a "
-                 "non-empty array", t->id);
+        snprintf(errstr, errstr_size,
+                 "template %s: roles must be a "
+                 "non-empty array",
+                 t->id);
         return HW_ERR_CONFIG;
     }
     t->roles = xcalloc(json_array_size(roles), sizeof(char *));
-    json_array_foreach(roles, i, r) {
+    json_array_foreach(roles, i, r)
+    {
         if (!json_is_string(r) || !valid_name(json_string_value(r)) ||
             sim_template_has_role(t, json_string_value(r))) {
-            snprintf(errstr, errstr_size, "template %s: role %zu is not a "
-                     "unique name of [A-Za-z0-9._:-]{1,64}", t->id, i);
+            snprintf(errstr, errstr_size,
+                     "template %s: role %zu is not a "
+                     "unique name of [A-Za-z0-9._:-]{1,64}",
+                     t->id, i);
             return HW_ERR_CONFIG;
         }
         t->roles[t->n_roles++] = xstrdup(json_string_value(r));
@@ -91,8 +97,10 @@ static enum hw_rc parse_template(struct sim_conf *cf, const json_t *o,
 
     if (!json_is_object(o) || !json_is_string(id) ||
         !valid_name(json_string_value(id))) {
-        snprintf(errstr, errstr_size, "template %zu: needs an \"id\" of "
-                 "[A-Za-z0-9._:-]{1,64}", cf->n_templates);
+        snprintf(errstr, errstr_size,
+                 "template %zu: needs an \"id\" of "
+                 "[A-Za-z0-9._:-]{1,64}",
+                 cf->n_templates);
         return HW_ERR_CONFIG;
     }
     if (sim_conf_template(cf, json_string_value(id)) != NULL) {
@@ -148,12 +156,14 @@ enum hw_rc sim_conf_parse_templates(struct sim_conf *cf, const char *json,
         return HW_ERR_CONFIG;
     }
     if (!json_is_array(list) || json_array_size(list) == 0) {
-        snprintf(errstr, errstr_size, "templates: needs a non-empty "
+        snprintf(errstr, errstr_size,
+                 "templates: needs a non-empty "
                  "\"templates\" array");
         goto out;
     }
     cf->templates = xcalloc(json_array_size(list), sizeof(*cf->templates));
-    json_array_foreach(list, i, t) {
+    json_array_foreach(list, i, t)
+    {
         if (parse_template(cf, t, errstr, errstr_size) != HW_OK) {
             goto out;
         }
@@ -200,7 +210,8 @@ static bool parse_ll(const char *opt, const char *s, long long min,
     v = strtoll(s, &end, 10);
     if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
         log_error("msg=\"invalid option\" option=%s expected=\"integer in "
-                  "[%lld, %lld]\"", opt, min, max);
+                  "[%lld, %lld]\"",
+                  opt, min, max);
         return false;
     }
     *out = v;
@@ -291,9 +302,19 @@ static bool load_faults_file(struct sim_conf *cf, const char *path)
 }
 
 enum opt_id {
-    OPT_LISTEN = 256, OPT_PORT_FILE, OPT_TEMPLATES, OPT_ACCESS_KEY,
-    OPT_THREADS, OPT_LEEWAY, OPT_LOG_SIZE, OPT_HLS_RUNNING, OPT_HLS_SESSION,
-    OPT_SEED, OPT_FAULT, OPT_FAULTS_FILE, OPT_HELP
+    OPT_LISTEN = 256,
+    OPT_PORT_FILE,
+    OPT_TEMPLATES,
+    OPT_ACCESS_KEY,
+    OPT_THREADS,
+    OPT_LEEWAY,
+    OPT_LOG_SIZE,
+    OPT_HLS_RUNNING,
+    OPT_HLS_SESSION,
+    OPT_SEED,
+    OPT_FAULT,
+    OPT_FAULTS_FILE,
+    OPT_HELP
 };
 
 static const struct option options[] = {
@@ -409,8 +430,8 @@ enum hw_rc sim_conf_load(struct sim_conf *cf, int argc, char **argv)
         ok = false;
     }
     ok = load_templates(cf, templates) && ok;
-    if (has_rule && fault_rule_check(&start_rule, errstr, sizeof(errstr)) !=
-                        HW_OK) {
+    if (has_rule &&
+        fault_rule_check(&start_rule, errstr, sizeof(errstr)) != HW_OK) {
         log_error("msg=\"invalid option\" option=--fault err=\"%s\"", errstr);
         ok = false;
     } else if (has_rule) {

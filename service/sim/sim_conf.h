@@ -29,8 +29,8 @@ struct sim_template {
 };
 
 struct sim_conf {
-    char *host;     /* listen address, 127.0.0.1 */
-    int port;       /* 0: a free port, reported on stdout */
+    char *host;      /* listen address, 127.0.0.1 */
+    int port;        /* 0: a free port, reported on stdout */
     char *port_file; /* NULL, or where the bound port is written */
     struct sim_template *templates; /* [0] is the workspace default */
     size_t n_templates;
@@ -38,8 +38,8 @@ struct sim_conf {
     char *access_key; /* NULL: any access_key claim is accepted */
     struct secret secret;
     int threads;
-    int64_t leeway_s;  /* allowed clock skew on nbf/iat/exp */
-    int64_t log_size;  /* request log ring capacity */
+    int64_t leeway_s; /* allowed clock skew on nbf/iat/exp */
+    int64_t log_size; /* request log ring capacity */
     int64_t hls_running_after_ms;
     bool hls_needs_session;
     uint64_t seed;
@@ -48,8 +48,8 @@ struct sim_conf {
 
 /* Parses argv and the environment into *cf (zeroed by the caller). Prints
  * usage and returns HW_ERR_INVALID for --help. */
-enum hw_rc sim_conf_load(struct sim_conf *cf, int argc, char **argv)
-    HW_MUSTCHECK;
+enum hw_rc sim_conf_load(struct sim_conf *cf, int argc,
+                         char **argv) HW_MUSTCHECK;
 
 /* Parses a templates document (see deploy/local/sim-templates.json) into
  * cf->templates, customer_id and app_id. */

@@ -18,7 +18,10 @@ struct field {
     int64_t min, max;
 };
 
-#define FIELD(n, t, lo, hi) {#n, t, offsetof(struct fault_rule, n), lo, hi}
+#define FIELD(n, t, lo, hi)                                                    \
+    {                                                                          \
+#n, t, offsetof(struct fault_rule, n), lo, hi                          \
+    }
 #define HOUR_MS 3600000
 
 static const struct field fields[] = {
@@ -114,8 +117,7 @@ enum hw_rc fault_rule_check(const struct fault_rule *r, char *errstr,
                             size_t errstr_size)
 {
     double sum = r->rate_429 + r->rate_500 + r->rate_502 + r->rate_503 +
-                 r->rate_504 + r->rate_drop + r->rate_drop_after +
-                 r->rate_hang;
+                 r->rate_504 + r->rate_drop + r->rate_drop_after + r->rate_hang;
 
     if (sum > 1.0 + 1e-9) {
         snprintf(errstr, errstr_size, "fault rates sum to %.3f > 1", sum);
@@ -124,17 +126,20 @@ enum hw_rc fault_rule_check(const struct fault_rule *r, char *errstr,
     return HW_OK;
 }
 
-enum hw_rc fault_rule_set_kv(struct fault_rule *r, const char *kv,
-                             char *errstr, size_t errstr_size)
+enum hw_rc fault_rule_set_kv(struct fault_rule *r, const char *kv, char *errstr,
+                             size_t errstr_size)
 {
     const char *eq = strchr(kv, '=');
-    const struct field *f = eq == NULL ? NULL : field_find(kv, (size_t)(eq - kv));
+    const struct field *f =
+        eq == NULL ? NULL : field_find(kv, (size_t)(eq - kv));
     json_t *v;
     enum hw_rc rc;
 
     if (f == NULL) {
-        snprintf(errstr, errstr_size, "--fault %s: expected KEY=VALUE with a "
-                 "known key", kv);
+        snprintf(errstr, errstr_size,
+                 "--fault %s: expected KEY=VALUE with a "
+                 "known key",
+                 kv);
         return HW_ERR_CONFIG;
     }
     v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
@@ -146,8 +151,8 @@ enum hw_rc fault_rule_set_kv(struct fault_rule *r, const char *kv,
     return rc;
 }
 
-static enum hw_rc rule_from_json(struct fault_rule *r, json_t *j,
-                                 char *errstr, size_t errstr_size)
+static enum hw_rc rule_from_json(struct fault_rule *r, json_t *j, char *errstr,
+                                 size_t errstr_size)
 {
     const char *key;
     json_t *v;
@@ -157,7 +162,8 @@ static enum hw_rc rule_from_json(struct fault_rule *r, json_t *j,
         snprintf(errstr, errstr_size, "a fault rule must be an object");
         return HW_ERR_CONFIG;
     }
-    json_object_foreach(j, key, v) {
+    json_object_foreach(j, key, v)
+    {
         const struct field *f = field_find(key, strlen(key));
 
         if (f == NULL) {
@@ -203,7 +209,8 @@ enum hw_rc fault_set_from_json(struct fault_set *fs, const json_t *j,
                  "expected {\"seed\": int (optional), \"rules\": [...]}");
         return HW_ERR_CONFIG;
     }
-    json_array_foreach(rules, i, rj) {
+    json_array_foreach(rules, i, rj)
+    {
         struct fault_rule r;
 
         if (rule_from_json(&r, rj, errstr, errstr_size) != HW_OK) {
@@ -319,7 +326,8 @@ void fault_decide(struct fault_set *fs, const char *route, const char *room,
     }
     out->delay_ms = r->latency_ms;
     if (r->jitter_ms > 0) {
-        out->delay_ms += (int64_t)(next_rand(fs) % (uint64_t)(r->jitter_ms + 1));
+        out->delay_ms +=
+            (int64_t)(next_rand(fs) % (uint64_t)(r->jitter_ms + 1));
     }
     u = (double)(next_rand(fs) >> 11) / (double)(1ULL << 53);
     const struct {

@@ -54,9 +54,9 @@ enum fault_kind {
 
 struct fault_action {
     enum fault_kind kind;
-    int status;           /* FAULT_STATUS */
-    int64_t delay_ms;     /* latency before anything else happens */
-    int64_t hang_ms;      /* FAULT_HANG */
+    int status;            /* FAULT_STATUS */
+    int64_t delay_ms;      /* latency before anything else happens */
+    int64_t hang_ms;       /* FAULT_HANG */
     int64_t retry_after_s; /* 429: -1 none */
     bool retry_after_date;
     bool html_body;
@@ -68,8 +68,8 @@ void fault_rule_deinit(struct fault_rule *r);
 
 /* Sets one field from "key=value" (value parsed as JSON, else taken as a
  * string). HW_ERR_CONFIG with a message on an unknown key or bad value. */
-enum hw_rc fault_rule_set_kv(struct fault_rule *r, const char *kv,
-                             char *errstr, size_t errstr_size) HW_MUSTCHECK;
+enum hw_rc fault_rule_set_kv(struct fault_rule *r, const char *kv, char *errstr,
+                             size_t errstr_size) HW_MUSTCHECK;
 
 /* Replaces *fs with {"seed": N, "rules": [{field: value, ...}, ...]}.
  * On error *fs is unchanged. The rates of one rule must sum to <= 1. */

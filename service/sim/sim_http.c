@@ -169,9 +169,8 @@ static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind,
     return MHD_YES;
 }
 
-static enum MHD_Result send_resp(struct MHD_Connection *mc,
-                                 struct sim_resp *r, const char *ctype,
-                                 const char *retry_after)
+static enum MHD_Result send_resp(struct MHD_Connection *mc, struct sim_resp *r,
+                                 const char *ctype, const char *retry_after)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         strlen(r->body), r->body, MHD_RESPMEM_MUST_FREE);
@@ -180,8 +179,7 @@ static enum MHD_Result send_resp(struct MHD_Connection *mc,
     r->body = NULL; /* resp owns it */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (retry_after != NULL) {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
-                                retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
     }
     ret = MHD_queue_response(mc, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
@@ -190,17 +188,17 @@ static enum MHD_Result send_resp(struct MHD_Connection *mc,
 
 /* Answers with the injected status (429 or 5xx) without applying. */
 static enum MHD_Result send_fault(struct MHD_Connection *mc,
-                                  const struct fault_action *fa,
-                                  int64_t now_ms)
+                                  const struct fault_action *fa, int64_t now_ms)
 {
     struct sim_resp r = {0, NULL};
     char retry[64], msg[96];
     const char *ra = NULL;
 
     if (fa->status == 429) {
-        snprintf(msg, sizeof(msg), "rate limit exceeded, retry after %lld "
-                 "seconds", (long long)(fa->retry_after_s < 0 ? 1
-                                                             : fa->retry_after_s));
+        snprintf(msg, sizeof(msg),
+                 "rate limit exceeded, retry after %lld "
+                 "seconds",
+                 (long long)(fa->retry_after_s < 0 ? 1 : fa->retry_after_s));
         sim_resp_error(&r, 429, msg, NULL);
         if (fa->retry_after_s >= 0 && fa->retry_after_date) {
             time_t t = (time_t)(now_ms / 1000 + fa->retry_after_s);
@@ -210,7 +208,8 @@ static enum MHD_Result send_fault(struct MHD_Connection *mc,
             strftime(retry, sizeof(retry), "%a, %d %b %Y %H:%M:%S GMT", &tm);
             ra = retry;
         } else if (fa->retry_after_s >= 0) {
-            snprintf(retry, sizeof(retry), "%lld", (long long)fa->retry_after_s);
+            snprintf(retry, sizeof(retry), "%lld",
+                     (long long)fa->retry_after_s);
             ra = retry;
         }
     } else if (fa->html_body) {
@@ -296,12 +295,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc,
     if (c->phase == PH_HUNG) {
         return MHD_NO; /* the hang is over: drop the connection */
     }
-    req = (struct sim_req){method, url, c->query,
-                           MHD_lookup_connection_value(
-                               mc, MHD_HEADER_KIND,
-                               MHD_HTTP_HEADER_AUTHORIZATION),
-                           c->body != NULL ? c->body : "", c->len,
-                           hw_now_ms()};
+    req = (struct sim_req){
+        method,
+        url,
+        c->query,
+        MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+                                    MHD_HTTP_HEADER_AUTHORIZATION),
+        c->body != NULL ? c->body : "",
+        c->len,
+        hw_now_ms()};
     if (c->too_large) {
         sim_resp_error(&r, 413, "Request body too large", NULL);
         return send_resp(mc, &r, "application/json", NULL);
@@ -321,8 +323,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc,
     return finish(h, mc, c, &req);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *mc,
-                         void **con_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
 {
     struct conn *c = *con_cls;
 
@@ -347,9 +349,9 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_warn("msg=\"libmicrohttpd\" err=%s", log_safe(safe, sizeof(safe), buf));
 }
 
-struct sim_http *sim_http_start(const struct sim_conf *cf,
-                                struct sim_api *api, struct sim_admin *adm,
-                                char *errstr, size_t errstr_size)
+struct sim_http *sim_http_start(const struct sim_conf *cf, struct sim_api *api,
+                                struct sim_admin *adm, char *errstr,
+                                size_t errstr_size)
 {
     struct sim_http *h = xcalloc(1, sizeof(*h));
     struct sockaddr_in sa = {0};
@@ -361,7 +363,8 @@ struct sim_http *sim_http_start(const struct sim_conf *cf,
     h->adm = adm;
     pthread_mutex_init(&h->mu, NULL);
     pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* timer_main waits on it */
+    pthread_condattr_setclock(&ca,
+                              CLOCK_MONOTONIC); /* timer_main waits on it */
     pthread_cond_init(&h->cv, &ca);
     pthread_condattr_destroy(&ca);
     sa.sin_family = AF_INET;
@@ -374,12 +377,11 @@ struct sim_http *sim_http_start(const struct sim_conf *cf,
     h->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
             MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &sa,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cf->threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
+        0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)cf->threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     if (h->d == NULL) {
         snprintf(errstr, errstr_size, "cannot listen on %s:%d (in use?)",

@@ -19,9 +19,9 @@
 #include "sim_api.h"
 #include "sim_conf.h"
 
-struct sim_http *sim_http_start(const struct sim_conf *cf,
-                                struct sim_api *api, struct sim_admin *adm,
-                                char *errstr, size_t errstr_size);
+struct sim_http *sim_http_start(const struct sim_conf *cf, struct sim_api *api,
+                                struct sim_admin *adm, char *errstr,
+                                size_t errstr_size);
 int sim_http_port(const struct sim_http *h);
 /* Resumes every suspended connection, stops serving and frees h. */
 void sim_http_stop(struct sim_http *h);

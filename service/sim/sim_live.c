@@ -13,9 +13,9 @@ static void new_uuid(struct sim_api *a, char out[37])
 {
     uint64_t hi = sim_rand(a), lo = sim_rand(a);
 
-    snprintf(out, 37, "%08x-%04x-4%03x-%04x-%012llx",
-             (unsigned)(hi >> 32), (unsigned)(hi >> 16) & 0xffffu,
-             (unsigned)hi & 0xfffu, (unsigned)(0x8000 | (lo >> 48 & 0x3fff)),
+    snprintf(out, 37, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(hi >> 32),
+             (unsigned)(hi >> 16) & 0xffffu, (unsigned)hi & 0xfffu,
+             (unsigned)(0x8000 | (lo >> 48 & 0x3fff)),
              (unsigned long long)(lo & 0xffffffffffffULL));
 }
 
@@ -36,18 +36,18 @@ static json_t *new_peers(struct sim_api *a, const json_t *peers,
     json_t *map = json_object(), *p;
     size_t i;
 
-    json_array_foreach(peers, i, p) {
+    json_array_foreach(peers, i, p)
+    {
         char id[37];
 
         new_uuid(a, id);
-        json_object_set_new(
-            map, id,
-            json_pack("{s:s, s:s, s:O?, s:O?, s:O?, s:o}", "id", id,
-                      "session_id", session_id, "name",
-                      json_object_get(p, "name"), "role",
-                      json_object_get(p, "role"), "user_id",
-                      json_object_get(p, "user_id"), "joined_at",
-                      sim_time(now_ms, 3)));
+        json_object_set_new(map, id,
+                            json_pack("{s:s, s:s, s:O?, s:O?, s:O?, s:o}", "id",
+                                      id, "session_id", session_id, "name",
+                                      json_object_get(p, "name"), "role",
+                                      json_object_get(p, "role"), "user_id",
+                                      json_object_get(p, "user_id"),
+                                      "joined_at", sim_time(now_ms, 3)));
     }
     return map;
 }
@@ -70,9 +70,9 @@ void sim_api_open_session(struct sim_api *a, const char *room_id,
         sim_new_id(a, id);
         s = json_pack("{s:s, s:s, s:s, s:b, s:o, s:o, s:o}", "id", id,
                       "room_id", room_id, "customer_id", a->cf->customer_id,
-                      "active", 1, "peers",
-                      new_peers(a, peers, id, now_ms), "created_at",
-                      sim_time(now_ms, 3), "updated_at", sim_time(now_ms, 3));
+                      "active", 1, "peers", new_peers(a, peers, id, now_ms),
+                      "created_at", sim_time(now_ms, 3), "updated_at",
+                      sim_time(now_ms, 3));
         json_array_append_new(list_of(a->sessions, room_id), s);
         sim_reply(resp, 200, json_deep_copy(s));
     }
@@ -84,7 +84,8 @@ static json_t *keys_of(json_t *o)
     json_t *keys = json_array(), *v;
     const char *k;
 
-    json_object_foreach(o, k, v) {
+    json_object_foreach(o, k, v)
+    {
         json_array_append_new(keys, json_string(k));
     }
     return keys;
@@ -98,14 +99,15 @@ void sim_h_active_get(struct sim_api *a, const struct sim_ctx *c,
     json_t *s = sim_active_session(a, c->call->id);
 
     if (room == NULL || s == NULL) {
-        sim_resp_error(r, 404, room == NULL ? "Room not found"
-                                            : "Room is not active", NULL);
+        sim_resp_error(r, 404,
+                       room == NULL ? "Room not found" : "Room is not active",
+                       NULL);
         return;
     }
     sim_reply(r, 200,
-              json_pack("{s:s, s:O, s:s, s:{s:O, s:O, s:o}}", "id",
-                        c->call->id, "name", json_object_get(room, "name"),
-                        "customer_id", a->cf->customer_id, "session", "id",
+              json_pack("{s:s, s:O, s:s, s:{s:O, s:O, s:o}}", "id", c->call->id,
+                        "name", json_object_get(room, "name"), "customer_id",
+                        a->cf->customer_id, "session", "id",
                         json_object_get(s, "id"), "created_at",
                         json_object_get(s, "created_at"), "peers",
                         keys_of(json_object_get(s, "peers"))));
@@ -125,7 +127,8 @@ static json_t *stop_streams(struct sim_api *a, const char *room_id,
     json_t *stopped = json_array(), *st;
     size_t i;
 
-    json_array_foreach(list_of(a->streams, room_id), i, st) {
+    json_array_foreach(list_of(a->streams, room_id), i, st)
+    {
         if (stream_live(st)) {
             json_object_set_new(st, "status", json_string(status));
             json_object_set_new(st, "stopped_at", sim_time(now_ms, 9));
@@ -180,8 +183,8 @@ static json_t *stream_view(struct sim_api *a, json_t *st, int64_t now_ms)
 {
     json_t *v;
 
-    if (strcmp(json_string_value(json_object_get(st, "status")),
-               "starting") == 0 &&
+    if (strcmp(json_string_value(json_object_get(st, "status")), "starting") ==
+            0 &&
         now_ms >= json_integer_value(json_object_get(st, "_t")) +
                       a->cf->hls_running_after_ms) {
         json_object_set_new(st, "status", json_string("running"));
@@ -192,8 +195,8 @@ static json_t *stream_view(struct sim_api *a, json_t *st, int64_t now_ms)
     return v;
 }
 
-static const char *hls_precondition(struct sim_api *a,
-                                    const struct sim_ctx *c, json_t *room)
+static const char *hls_precondition(struct sim_api *a, const struct sim_ctx *c,
+                                    json_t *room)
 {
     json_t *st;
     size_t i;
@@ -206,7 +209,8 @@ static const char *hls_precondition(struct sim_api *a,
         sim_active_session(a, c->call->id) == NULL) {
         return "no active session in room";
     }
-    json_array_foreach(list_of(a->streams, c->call->id), i, st) {
+    json_array_foreach(list_of(a->streams, c->call->id), i, st)
+    {
         if (stream_live(st)) {
             return "live stream already running"; /* undocumented: strict */
         }
@@ -251,10 +255,10 @@ void sim_h_hls_start(struct sim_api *a, const struct sim_ctx *c,
             json_string_value(url), "playback", "url",
             json_sprintf("https://hls.sim.invalid/%s/%s/master.m3u8",
                          c->call->id, id),
-            "recording", rec,
-            "destination", "", "created_at", sim_time(now, 9), "started_at",
-            "updated_at", sim_time(now, 9), "started_by", "", "stopped_at",
-            "stopped_by", "", "recording_assets", "_t", (json_int_t)now);
+            "recording", rec, "destination", "", "created_at", sim_time(now, 9),
+            "started_at", "updated_at", sim_time(now, 9), "started_by", "",
+            "stopped_at", "stopped_by", "", "recording_assets", "_t",
+            (json_int_t)now);
         json_array_append_new(list_of(a->streams, c->call->id), st);
         sim_reply(r, 200, stream_view(a, st, now));
     }
@@ -279,12 +283,14 @@ void sim_h_hls_stop(struct sim_api *a, const struct sim_ctx *c,
         return;
     }
     data = json_array();
-    json_array_foreach(stopped, i, st) {
+    json_array_foreach(stopped, i, st)
+    {
         json_array_append_new(data, stream_view(a, st, c->req->now_ms));
     }
     json_decref(stopped);
-    sim_reply(r, 200, json_pack("{s:s, s:o, s:i, s:s}", "error", "", "data",
-                                data, "limit", 10, "last", ""));
+    sim_reply(r, 200,
+              json_pack("{s:s, s:o, s:i, s:s}", "error", "", "data", data,
+                        "limit", 10, "last", ""));
 }
 
 static bool field_is(const json_t *o, const char *key, const char *want)
@@ -302,12 +308,14 @@ void sim_h_hls_list(struct sim_api *a, const struct sim_ctx *c,
     const char *room_id;
     size_t i;
 
-    json_object_foreach(a->streams, room_id, list) {
+    json_object_foreach(a->streams, room_id, list)
+    {
         if (!field_is(json_object_get(a->rooms, room_id), "id",
                       sim_query(c, "room_id"))) {
             continue;
         }
-        json_array_foreach(list, i, st) {
+        json_array_foreach(list, i, st)
+        {
             json_t *v = stream_view(a, st, c->req->now_ms);
 
             if (field_is(v, "session_id", sim_query(c, "session_id")) &&
@@ -336,11 +344,13 @@ void sim_h_sessions_list(struct sim_api *a, const struct sim_ctx *c,
         sim_resp_error(r, 400, "Invalid query parameter", "active");
         return;
     }
-    json_object_foreach(a->sessions, room_id, list) {
+    json_object_foreach(a->sessions, room_id, list)
+    {
         if (want != NULL && strcmp(want, room_id) != 0) {
             continue;
         }
-        json_array_foreach(list, i, s) {
+        json_array_foreach(list, i, s)
+        {
             if (json_is_true(json_object_get(s, "active")) == active) {
                 json_array_append_new(items, json_deep_copy(s));
             }

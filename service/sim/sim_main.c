@@ -83,8 +83,9 @@ int main(int argc, char **argv)
         goto out;
     }
     log_info("msg=\"hms-sim listening\" addr=%s:%d templates=%zu threads=%d "
-             "access_key_check=%s", cf.host, sim_http_port(http),
-             cf.n_templates, cf.threads, cf.access_key != NULL ? "on" : "off");
+             "access_key_check=%s",
+             cf.host, sim_http_port(http), cf.n_templates, cf.threads,
+             cf.access_key != NULL ? "on" : "off");
     sigwait(&sigs, &sig);
     log_info("msg=\"stopping\" signal=%d", sig);
     rc = 0;

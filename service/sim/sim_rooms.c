@@ -28,7 +28,7 @@ static void lower(char *dst, size_t size, const char *s)
 {
     size_t i = 0;
 
-    for (; s[i] != '\0' && i < size - 1; i++) {
+    for (; i < size - 1 && s[i] != '\0'; i++) {
         dst[i] = (char)tolower((unsigned char)s[i]);
     }
     dst[i] = '\0';
@@ -97,9 +97,9 @@ static bool check_room_body(struct sim_api *a, const json_t *b, bool update,
 }
 
 static const char *const room_fields[] = {
-    "name",       "description", "template_id",          "region",
-    "recording_info", "large_room", "size", "max_duration_seconds",
-    "webhook",    "polls",       "enabled",              NULL};
+    "name",           "description", "template_id", "region",
+    "recording_info", "large_room",  "size",        "max_duration_seconds",
+    "webhook",        "polls",       "enabled",     NULL};
 
 /* Copies the documented fields present in b onto room; from an upsert,
  * the name only matched case-insensitively and is kept as it was. */
@@ -128,12 +128,11 @@ static json_t *new_room(struct sim_api *a, const char *name, int64_t now_ms)
     char id[25];
 
     sim_new_id(a, id);
-    return json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:{s:b}, s:s, s:o}",
-                     "id", id, "name", name, "enabled", 1, "description", "",
-                     "customer_id", a->cf->customer_id, "app_id",
-                     a->cf->app_id, "recording_info", "enabled", 0,
-                     "template_id", a->cf->templates[0].id, "created_at",
-                     sim_time(now_ms, 3));
+    return json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:{s:b}, s:s, s:o}", "id",
+                     id, "name", name, "enabled", 1, "description", "",
+                     "customer_id", a->cf->customer_id, "app_id", a->cf->app_id,
+                     "recording_info", "enabled", 0, "template_id",
+                     a->cf->templates[0].id, "created_at", sim_time(now_ms, 3));
 }
 
 static void index_name(struct sim_api *a, const char *name, const char *id)
@@ -176,11 +175,9 @@ void sim_h_room_create(struct sim_api *a, const struct sim_ctx *c,
     upsert = room != NULL;
     if (room == NULL) {
         room = new_room(a, name, c->req->now_ms);
-        json_object_set_new(a->rooms, json_string_value(json_object_get(
-                                          room, "id")),
-                            room);
-        json_array_append_new(a->order,
-                              json_copy(json_object_get(room, "id")));
+        json_object_set_new(
+            a->rooms, json_string_value(json_object_get(room, "id")), room);
+        json_array_append_new(a->order, json_copy(json_object_get(room, "id")));
         index_name(a, name, json_string_value(json_object_get(room, "id")));
     }
     apply_fields(a, room, c->body, upsert, c->req->now_ms);
@@ -204,7 +201,8 @@ void sim_h_room_list(struct sim_api *a, const struct sim_ctx *c,
         return;
     }
     lower(key, sizeof(key), name != NULL ? name : "");
-    json_array_foreach(a->order, i, id) {
+    json_array_foreach(a->order, i, id)
+    {
         json_t *room = sim_room_get(a, json_string_value(id));
         char lname[ROOM_NAME_MAX + 1];
 
@@ -215,11 +213,10 @@ void sim_h_room_list(struct sim_api *a, const struct sim_ctx *c,
             continue;
         }
         room = json_deep_copy(room);
-        json_object_set_new(room, "key", json_sprintf("%s:%s",
-                                                      a->cf->customer_id,
-                                                      json_string_value(
-                                                          json_object_get(
-                                                              room, "name"))));
+        json_object_set_new(
+            room, "key",
+            json_sprintf("%s:%s", a->cf->customer_id,
+                         json_string_value(json_object_get(room, "name"))));
         json_array_append_new(items, room);
     }
     sim_reply(r, 200, sim_page(c, items, "id"));
@@ -313,7 +310,8 @@ static json_t *new_code(struct sim_api *a, const char *room_id,
         uint64_t x = sim_rand(a);
 
         for (int i = 0, j = 0; i < 12; i++) {
-            code[i] = i == 3 || i == 8 ? '-' : (char)('a' + (x >> (5 * j++)) % 26);
+            code[i] =
+                i == 3 || i == 8 ? '-' : (char)('a' + (x >> (5 * j++)) % 26);
         }
         code[12] = '\0';
     } while (json_object_get(a->codes, code) != NULL);
@@ -331,7 +329,8 @@ static json_t *first_enabled_code(struct sim_api *a, const json_t *list,
     json_t *code;
     size_t i;
 
-    json_array_foreach(list, i, code) {
+    json_array_foreach(list, i, code)
+    {
         json_t *co = json_object_get(a->codes, json_string_value(code));
 
         if (json_is_true(json_object_get(co, "enabled")) &&
@@ -357,7 +356,8 @@ void sim_h_codes_create(struct sim_api *a, const struct sim_ctx *c,
     }
     t = sim_room_template(a, room);
     list = room_code_list(a, c->call->id);
-    json_array_foreach(list, i, code) {
+    json_array_foreach(list, i, code)
+    {
         json_t *co = json_object_get(a->codes, json_string_value(code));
 
         if (!sim_template_has_role(
@@ -390,14 +390,14 @@ void sim_h_code_create_role(struct sim_api *a, const struct sim_ctx *c,
         sim_resp_error(r, 404, "Role not found", NULL);
         return;
     }
-    if (json_array_size(room_code_list(a, c->call->id)) >=
-        CODES_PER_ROOM_MAX) {
+    if (json_array_size(room_code_list(a, c->call->id)) >= CODES_PER_ROOM_MAX) {
         sim_resp_error(r, 400, "Room code limit reached",
                        "a room has at most 100 codes");
         return;
     }
-    sim_reply(r, 200, json_deep_copy(new_code(a, c->call->id, c->call->role,
-                                              c->req->now_ms)));
+    sim_reply(r, 200,
+              json_deep_copy(
+                  new_code(a, c->call->id, c->call->role, c->req->now_ms)));
 }
 
 /* GET /v2/room-codes/room/{id}?role=&enabled= */
@@ -419,12 +419,12 @@ void sim_h_codes_list(struct sim_api *a, const struct sim_ctx *c,
         return;
     }
     items = json_array();
-    json_array_foreach(room_code_list(a, c->call->id), i, code) {
+    json_array_foreach(room_code_list(a, c->call->id), i, code)
+    {
         json_t *co = json_object_get(a->codes, json_string_value(code));
 
-        if ((role == NULL ||
-             strcmp(role, json_string_value(json_object_get(co, "role"))) ==
-                 0) &&
+        if ((role == NULL || strcmp(role, json_string_value(json_object_get(
+                                              co, "role"))) == 0) &&
             (!has_enabled ||
              json_is_true(json_object_get(co, "enabled")) == enabled)) {
             json_array_append_new(items, json_deep_copy(co));

@@ -40,7 +40,7 @@ bool hw_rc_is_retriable(enum hw_rc rc)
     return rc == HW_ERR_TIMEOUT || rc == HW_ERR_UNAVAILABLE;
 }
 
-static void *oom(size_t n)
+_Noreturn static void oom(size_t n)
 {
     log_error("msg=\"out of memory\" bytes=%zu", n);
     abort();
@@ -50,21 +50,30 @@ void *xmalloc(size_t n)
 {
     void *p = malloc(n);
 
-    return p == NULL && n != 0 ? oom(n) : p;
+    if (p == NULL && n != 0) {
+        oom(n);
+    }
+    return p;
 }
 
 void *xcalloc(size_t nmemb, size_t size)
 {
     void *p = calloc(nmemb, size);
 
-    return p == NULL && nmemb != 0 && size != 0 ? oom(nmemb * size) : p;
+    if (p == NULL && nmemb != 0 && size != 0) {
+        oom(nmemb * size);
+    }
+    return p;
 }
 
 void *xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n);
 
-    return q == NULL && n != 0 ? oom(n) : q;
+    if (q == NULL && n != 0) {
+        oom(n);
+    }
+    return q;
 }
 
 char *xstrdup(const char *s)

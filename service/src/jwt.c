@@ -77,16 +77,16 @@ enum hw_rc jwt_b64url_decode(const char *text, size_t text_len,
 }
 
 /* HMAC-SHA256 over data into mac[MAC_LEN]. */
-static enum hw_rc hs256(const struct secret *key, const char *data,
-                        size_t len, unsigned char mac[MAC_LEN])
+static enum hw_rc hs256(const struct secret *key, const char *data, size_t len,
+                        unsigned char mac[MAC_LEN])
 {
     size_t klen;
     const char *k = secret_reveal(key, &klen);
     unsigned int mac_len = 0;
 
-    if (k == NULL || HMAC(EVP_sha256(), k, (int)klen,
-                          (const unsigned char *)data, len, mac,
-                          &mac_len) == NULL ||
+    if (k == NULL ||
+        HMAC(EVP_sha256(), k, (int)klen, (const unsigned char *)data, len, mac,
+             &mac_len) == NULL ||
         mac_len != MAC_LEN) {
         return HW_ERR_FATAL;
     }
@@ -154,8 +154,8 @@ enum hw_rc jwt_uuid4(char out[JWT_UUID_LEN + 1])
     snprintf(out, JWT_UUID_LEN + 1,
              "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
              "%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
-             b[10], b[11], b[12], b[13], b[14], b[15]);
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
+             b[11], b[12], b[13], b[14], b[15]);
     return HW_OK;
 }
 
@@ -211,10 +211,9 @@ enum hw_rc jwt_mint_mgmt(const struct secret *key, const char *access_key,
     if (exp_out != NULL) {
         *exp_out = now_s + ttl_s;
     }
-    return sign_claims(key,
-                       base_claims(access_key, "management", now_s,
-                                   now_s + ttl_s),
-                       token_out);
+    return sign_claims(
+        key, base_claims(access_key, "management", now_s, now_s + ttl_s),
+        token_out);
 }
 
 /* Decodes one base64url JSON object part. */
@@ -250,8 +249,8 @@ static enum hw_rc check_signature(const struct secret *key, const char *token,
         return HW_ERR_DECODE;
     }
     rc = hs256(key, token, input_len, mac);
-    if (rc == HW_OK && (got_len != MAC_LEN ||
-                        CRYPTO_memcmp(mac, got, MAC_LEN) != 0)) {
+    if (rc == HW_OK &&
+        (got_len != MAC_LEN || CRYPTO_memcmp(mac, got, MAC_LEN) != 0)) {
         rc = HW_ERR_AUTH;
     }
     OPENSSL_cleanse(mac, sizeof(mac));
@@ -297,9 +296,9 @@ enum hw_rc jwt_verify(const struct secret *key, const char *token,
 {
     size_t len = strnlen(token, JWT_MAX_LEN + 1);
     const char *dot1 = memchr(token, '.', len);
-    const char *dot2 = dot1 == NULL ? NULL
-                                    : memchr(dot1 + 1, '.',
-                                             len - (size_t)(dot1 + 1 - token));
+    const char *dot2 =
+        dot1 == NULL ? NULL
+                     : memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token));
     json_t *header = NULL, *claims = NULL;
     const json_t *alg;
     enum hw_rc rc = HW_ERR_DECODE;

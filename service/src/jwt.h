@@ -67,8 +67,7 @@ enum hw_rc jwt_uuid4(char out[JWT_UUID_LEN + 1]) HW_MUSTCHECK;
  * on any character outside the alphabet or an impossible length. */
 char *jwt_b64url_encode(const void *data, size_t len);
 enum hw_rc jwt_b64url_decode(const char *text, size_t text_len,
-                             unsigned char **out, size_t *out_len)
-    HW_MUSTCHECK;
+                             unsigned char **out, size_t *out_len) HW_MUSTCHECK;
 
 /* Cleanses and frees a token (NULL is a no-op). */
 void jwt_token_free(char *token);

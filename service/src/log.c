@@ -26,8 +26,8 @@ void log_emit(enum log_level lvl, const char *mod, const char *fmt, ...)
     w = snprintf(line, sizeof(line),
                  "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s mod=%s ",
                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
-                 level_names[lvl], mod);
+                 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L, level_names[lvl],
+                 mod);
     n = w < 0 ? 0 : (size_t)w;
     va_start(ap, fmt);
     w = vsnprintf(line + n, sizeof(line) - n, fmt, ap);

@@ -35,11 +35,11 @@ enum hw_rc log_level_parse(const char *s, enum log_level *out) HW_MUSTCHECK;
  * bytes: they become '_'), truncated to size-1. Returns buf. */
 const char *log_safe(char *buf, size_t size, const char *s);
 
-#define log_at(lvl, ...)                          \
-    do {                                          \
-        if ((lvl) >= log_min_level) {             \
-            log_emit((lvl), LOGMOD, __VA_ARGS__); \
-        }                                         \
+#define log_at(lvl, ...)                                                       \
+    do {                                                                       \
+        if ((lvl) >= log_min_level) {                                          \
+            log_emit((lvl), LOGMOD, __VA_ARGS__);                              \
+        }                                                                      \
     } while (0)
 
 #define log_debug(...) log_at(LL_DEBUG, __VA_ARGS__)

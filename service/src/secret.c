@@ -80,8 +80,8 @@ enum hw_rc secret_load_env(struct secret *s, const char *env_name,
     bool has_path = path != NULL && path[0] != '\0';
 
     if (has_val == has_path) {
-        snprintf(errstr, errstr_size, "set exactly one of %s and %s",
-                 env_name, file_env_name);
+        snprintf(errstr, errstr_size, "set exactly one of %s and %s", env_name,
+                 file_env_name);
         return HW_ERR_CONFIG;
     }
     if (has_val) {

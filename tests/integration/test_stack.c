@@ -56,8 +56,8 @@ static rd_kafka_conf_t *conf_new(const char *brokers, const char *const *kv)
 
 static void produce(const char *brokers, const char *topic)
 {
-    static const char *const kv[] = {"enable.idempotence", "true", "acks",
-                                     "all", "linger.ms", "5", NULL};
+    static const char *const kv[] = {
+        "enable.idempotence", "true", "acks", "all", "linger.ms", "5", NULL};
     rd_kafka_conf_t *conf = conf_new(brokers, kv);
     char err[256], key[16], val[32];
     rd_kafka_t *rk;
@@ -87,8 +87,13 @@ static void produce(const char *brokers, const char *topic)
 static void consume(const char *brokers, const char *topic)
 {
     char group[64], err[256];
-    const char *kv[] = {"group.id", group, "auto.offset.reset", "earliest",
-                        "enable.auto.commit", "false", NULL};
+    const char *kv[] = {"group.id",
+                        group,
+                        "auto.offset.reset",
+                        "earliest",
+                        "enable.auto.commit",
+                        "false",
+                        NULL};
     int last[N_KEYS], got = 0, in_order = 1;
     int64_t deadline = hw_mono_ms() + DEADLINE_MS, total = 0;
     rd_kafka_topic_partition_list_t *subs, *parts;

@@ -46,8 +46,8 @@ static void test_rfc7515_a1(void)
 static void test_b64url(void)
 {
     const char *in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-    const char *want[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE",
-                          "Zm9vYmFy"};
+    const char *want[] = {"",       "Zg",      "Zm8",     "Zm9v",
+                          "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
     unsigned char bin[] = {0xfb, 0xff, 0xbf};
     unsigned char *out;
     size_t n;
@@ -83,8 +83,7 @@ static void test_uuid4(void)
     CHECK(strcmp(a, b) != 0);
 }
 
-static json_t *verify_ok(const struct secret *key, const char *tok,
-                         int64_t now)
+static json_t *verify_ok(const struct secret *key, const char *tok, int64_t now)
 {
     char errstr[128];
     json_t *claims = NULL;
@@ -164,8 +163,7 @@ static void test_rejections(const struct secret *key)
     CHECK_STR(errstr, "signature mismatch");
     free(bad);
     bad = tamper(tok, (size_t)(strchr(tok, '.') - tok) + 5); /* payload */
-    CHECK(jwt_verify(key, bad, NOW, 0, NULL, errstr, sizeof(errstr)) !=
-          HW_OK);
+    CHECK(jwt_verify(key, bad, NOW, 0, NULL, errstr, sizeof(errstr)) != HW_OK);
     free(bad);
     CHECK(jwt_verify(&other, tok, NOW, 0, NULL, errstr, sizeof(errstr)) ==
           HW_ERR_AUTH);
@@ -188,7 +186,11 @@ static void test_malformed(const struct secret *key)
     char errstr[128], *tok = NULL, *big;
     json_t *claims = json_pack("{s:i}", "exp", (int)(NOW + 60));
     /* {"alg":"none","typ":"JWT"} and {"alg":"HS256"} over {"exp":1} */
-    const char *bad[] = {"", "a", "a.b", "a.b.c.d", "!!.e30.sig",
+    const char *bad[] = {"",
+                         "a",
+                         "a.b",
+                         "a.b.c.d",
+                         "!!.e30.sig",
                          "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.e30.",
                          "eyJhbGciOiJIUzI1NiJ9.e30.AAAA"};
 

@@ -21,8 +21,13 @@ static json_t *req_full(const char *auth, int64_t now_ms, const char *method,
                         const char *path, const char *query, const char *body)
 {
     json_t *q = query != NULL ? json_loads(query, 0, NULL) : NULL;
-    struct sim_req rq = {method, path, q, auth, body != NULL ? body : "",
-                         body != NULL ? strlen(body) : 0, now_ms};
+    struct sim_req rq = {method,
+                         path,
+                         q,
+                         auth,
+                         body != NULL ? body : "",
+                         body != NULL ? strlen(body) : 0,
+                         now_ms};
     struct sim_call call;
     struct sim_resp resp;
     json_t *out;
@@ -90,9 +95,8 @@ static char *bearer(const char *type, const char *ak, int64_t now, int64_t ttl)
 {
     json_t *c = json_pack("{s:s, s:s, s:i, s:I, s:I, s:I, s:s}", "access_key",
                           ak, "type", type, "version", 2, "iat",
-                          (json_int_t)(now - 60), "nbf",
-                          (json_int_t)(now - 60), "exp",
-                          (json_int_t)(now + ttl), "jti", "x");
+                          (json_int_t)(now - 60), "nbf", (json_int_t)(now - 60),
+                          "exp", (json_int_t)(now + ttl), "jti", "x");
     char *tok = NULL, *out;
 
     CHECK(jwt_sign(&cf.secret, c, &tok) == HW_OK);
@@ -169,8 +173,7 @@ static void test_rooms(void)
     CHECK_INT(status, 200);
     CHECK_STR(str(b, "description"), "two");
     json_decref(b);
-    CHECK_INT(st("GET", "/v2/rooms/000000000000000000000000", NULL, NULL),
-              404);
+    CHECK_INT(st("GET", "/v2/rooms/000000000000000000000000", NULL, NULL), 404);
     l = req("GET", "/v2/rooms", "{\"name\":\"Bk-1\"}", NULL);
     CHECK_INT(json_array_size(json_object_get(l, "data")), 1);
     CHECK_STR(str(json_array_get(json_object_get(l, "data"), 0), "key"),
@@ -201,12 +204,18 @@ static void test_rooms(void)
 static void test_room_validation(void)
 {
     static const char *const bad[] = {
-        "{\"name\":\"has space\"}",   "{\"name\":\"a/b\"}",
-        "{\"name\":5}",               "{\"template_id\":\"nope\"}",
-        "{\"template\":\"t1\"}",      "{\"region\":\"mars\"}",
-        "{\"max_duration_seconds\":60}", "{\"max_duration_seconds\":50000}",
-        "{\"size\":3000}",            "{\"enabled\":false}",
-        "[1]",                        "{\"name\":",
+        "{\"name\":\"has space\"}",
+        "{\"name\":\"a/b\"}",
+        "{\"name\":5}",
+        "{\"template_id\":\"nope\"}",
+        "{\"template\":\"t1\"}",
+        "{\"region\":\"mars\"}",
+        "{\"max_duration_seconds\":60}",
+        "{\"max_duration_seconds\":50000}",
+        "{\"size\":3000}",
+        "{\"enabled\":false}",
+        "[1]",
+        "{\"name\":",
         "{\"a\":1,\"a\":2}",
     };
     json_t *r;
@@ -231,7 +240,8 @@ static const char *code_of(const json_t *list, const char *role)
     size_t i;
     json_t *c;
 
-    json_array_foreach(list, i, c) {
+    json_array_foreach(list, i, c)
+    {
         if (strcmp(str(c, "role"), role) == 0) {
             return str(c, "code");
         }
@@ -258,12 +268,12 @@ static void test_codes(void)
     CHECK_INT(status, 200);
     CHECK(is_code(str(one, "code")));
     CHECK(strcmp(str(one, "code"), code_of(d1, "host")) != 0); /* extra */
-    CHECK_INT(st("POST", path("/v2/room-codes/room/%s/role/nobody", id), NULL,
-                 NULL),
-              404);
-    CHECK_INT(st("POST", "/v2/room-codes/room/000000000000000000000000", NULL,
-                 NULL),
-              404);
+    CHECK_INT(
+        st("POST", path("/v2/room-codes/room/%s/role/nobody", id), NULL, NULL),
+        404);
+    CHECK_INT(
+        st("POST", "/v2/room-codes/room/000000000000000000000000", NULL, NULL),
+        404);
     l = req("GET", path("/v2/room-codes/room/%s", id), "{\"role\":\"host\"}",
             NULL);
     CHECK_INT(json_array_size(json_object_get(l, "data")), 2);
@@ -275,8 +285,8 @@ static void test_codes(void)
     CHECK_INT(status, 200);
     CHECK(json_is_false(json_object_get(c2, "enabled")));
     json_decref(c2);
-    l = req("GET", path("/v2/room-codes/room/%s", id), "{\"enabled\":\"false\"}",
-            NULL);
+    l = req("GET", path("/v2/room-codes/room/%s", id),
+            "{\"enabled\":\"false\"}", NULL);
     CHECK_INT(json_array_size(json_object_get(l, "data")), 1);
     json_decref(l);
     CHECK_INT(st("POST", "/v2/room-codes/code", NULL,
@@ -346,8 +356,8 @@ static void test_sessions(void)
     free(r.body);
     a = req("GET", path("/v2/active-rooms/%s", id), NULL, NULL);
     CHECK_INT(status, 200);
-    CHECK_INT(json_array_size(json_object_get(json_object_get(a, "session"),
-                                              "peers")),
+    CHECK_INT(json_array_size(
+                  json_object_get(json_object_get(a, "session"), "peers")),
               1);
     json_decref(a);
     l = req("GET", "/v2/sessions", path("{\"room_id\":\"%s\"}", id), NULL);
@@ -390,21 +400,22 @@ static void test_hls(void)
     CHECK(strstr(str(json_object_get(s, "playback"), "url"), ".m3u8") != NULL);
     CHECK(json_object_get(s, "_t") == NULL);
     json_decref(s);
-    CHECK_INT(st("POST", path("/v2/live-streams/room/%s/start", id1), NULL,
-                 "{}"),
-              400); /* already running */
+    CHECK_INT(
+        st("POST", path("/v2/live-streams/room/%s/start", id1), NULL, "{}"),
+        400); /* already running */
     l = req_full(mgmt, NOW_MS + 1500, "GET", "/v2/live-streams",
                  path("{\"room_id\":\"%s\",\"status\":\"running\"}", id1),
                  NULL);
     CHECK_INT(json_array_size(json_object_get(l, "data")), 1);
     json_decref(l);
     /* a template without subdomain needs meeting_url */
-    CHECK_INT(st("POST", path("/v2/live-streams/room/%s/start", id2), NULL,
-                 "{}"),
-              400);
-    CHECK_INT(st("POST", path("/v2/live-streams/room/%s/start", id2), NULL,
-                 "{\"meeting_url\":\"https://x.app.100ms.live/preview/r/beam\"}"),
-              200);
+    CHECK_INT(
+        st("POST", path("/v2/live-streams/room/%s/start", id2), NULL, "{}"),
+        400);
+    CHECK_INT(
+        st("POST", path("/v2/live-streams/room/%s/start", id2), NULL,
+           "{\"meeting_url\":\"https://x.app.100ms.live/preview/r/beam\"}"),
+        200);
     CHECK_INT(st("POST", path("/v2/live-streams/room/%s/start", id2), NULL,
                  "{\"bogus\":1}"),
               400);
@@ -414,9 +425,9 @@ static void test_hls(void)
               "stopping");
     CHECK(json_is_string(json_object_get(s, "error")));
     json_decref(s);
-    CHECK_INT(st("POST", path("/v2/live-streams/room/%s/stop", id1), NULL,
-                 NULL),
-              404);
+    CHECK_INT(
+        st("POST", path("/v2/live-streams/room/%s/stop", id1), NULL, NULL),
+        404);
     json_decref(r1);
     json_decref(r2);
 }
@@ -430,8 +441,8 @@ static void test_paging(void)
 
     sim_api_reset(api);
     for (int i = 0; i < 25; i++) {
-        json_decref(req("POST", "/v2/rooms", NULL,
-                        path("{\"name\":\"page-%d\"}", i)));
+        json_decref(
+            req("POST", "/v2/rooms", NULL, path("{\"name\":\"page-%d\"}", i)));
     }
     for (int page = 0; page < 4; page++) {
         l = req("GET", "/v2/rooms",
@@ -456,8 +467,8 @@ static void test_paging(void)
 static void test_route_room(void)
 {
     json_t *room = req("POST", "/v2/rooms", NULL, "{\"name\":\"bk-route\"}");
-    struct sim_req rq = {"POST", "/v2/rooms", NULL, NULL,
-                         "{\"name\":\"bk-x\"}", 15, NOW_MS};
+    struct sim_req rq = {"POST", "/v2/rooms", NULL, NULL, "{\"name\":\"bk-x\"}",
+                         15,     NOW_MS};
     struct sim_call call;
     char *p = path("/v2/room-codes/room/%s/role/host", str(room, "id"));
 

@@ -60,15 +60,16 @@ static void test_templates(void)
     CHECK(parse_templates(&cf, "{\"templates\":[]}") == HW_ERR_CONFIG);
     CHECK(parse_templates(&cf, "{\"templates\":[{\"roles\":[\"h\"]}]}") ==
           HW_ERR_CONFIG);
-    CHECK(parse_templates(&cf, "{\"templates\":[{\"id\":\"a\",\"roles\":[]}]}")
-          == HW_ERR_CONFIG);
+    CHECK(
+        parse_templates(&cf, "{\"templates\":[{\"id\":\"a\",\"roles\":[]}]}") ==
+        HW_ERR_CONFIG);
     CHECK(parse_templates(&cf, "{\"templates\":[{\"id\":\"a\",\"roles\":"
                                "[\"h\",\"h\"]}]}") == HW_ERR_CONFIG);
     CHECK(parse_templates(&cf, "{\"templates\":[{\"id\":\"a\",\"roles\":"
                                "[\"bad role\"]}]}") == HW_ERR_CONFIG);
-    CHECK(parse_templates(&cf, "{\"templates\":[{\"id\":\"a\",\"roles\":[\"h\"]},"
-                               "{\"id\":\"a\",\"roles\":[\"h\"]}]}") ==
-          HW_ERR_CONFIG);
+    CHECK(parse_templates(
+              &cf, "{\"templates\":[{\"id\":\"a\",\"roles\":[\"h\"]},"
+                   "{\"id\":\"a\",\"roles\":[\"h\"]}]}") == HW_ERR_CONFIG);
     CHECK_INT(cf.n_templates, 0);
     sim_conf_deinit(&cf);
 }
@@ -76,10 +77,22 @@ static void test_templates(void)
 static void test_flags(void)
 {
     struct sim_conf cf = {0};
-    const char *const ok[] = {"hms-sim", "--listen", "127.0.0.1:8099", "--threads", "4",
-                  "--access-key", "ak", "--seed", "9", "--fault",
-                  "latency_ms=20", "--fault", "rate_503=0.5", "--fault",
-                  "match=bk-*", "--hls-needs-session"};
+    const char *const ok[] = {"hms-sim",
+                              "--listen",
+                              "127.0.0.1:8099",
+                              "--threads",
+                              "4",
+                              "--access-key",
+                              "ak",
+                              "--seed",
+                              "9",
+                              "--fault",
+                              "latency_ms=20",
+                              "--fault",
+                              "rate_503=0.5",
+                              "--fault",
+                              "match=bk-*",
+                              "--hls-needs-session"};
 
     setenv("HMS_APP_SECRET", "sim-secret", 1);
     unsetenv("HMS_APP_SECRET_FILE");
@@ -104,9 +117,10 @@ static void test_defaults_and_errors(void)
 {
     struct sim_conf cf = {0};
     const char *const none[] = {"hms-sim"};
-    const char *const bad[] = {"hms-sim", "--threads", "0", "--listen", "nope",
-                   "--fault", "rate_500=2", "--leeway-s", "x", "extra",
-                   "--templates", "/nonexistent/templates.json"};
+    const char *const bad[] = {
+        "hms-sim", "--threads", "0",           "--listen",
+        "nope",    "--fault",   "rate_500=2",  "--leeway-s",
+        "x",       "extra",     "--templates", "/nonexistent/templates.json"};
 
     setenv("HMS_ACCESS_KEY", "env-ak", 1);
     CHECK(load(&cf, ARGC(none), none) == HW_OK);

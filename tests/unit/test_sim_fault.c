@@ -98,9 +98,8 @@ static void test_decide(void)
     CHECK_INT(count(&fs, 20, "POST /v2/rooms", "bk-ok", FAULT_STATUS, 500), 0);
     CHECK_INT(count(&fs, 20, "POST /v2/rooms", NULL, FAULT_STATUS, 500), 0);
     /* a route rule that expires after two hits */
-    CHECK_INT(count(&fs, 5, "POST /v2/room-codes/room/{id}", "x", FAULT_DROP,
-                    0),
-              2);
+    CHECK_INT(
+        count(&fs, 5, "POST /v2/room-codes/room/{id}", "x", FAULT_DROP, 0), 2);
     /* a rate: about 30 % of 10000, and latency within [5, 15] */
     n503 = count(&fs, 10000, "GET /v2/rooms", NULL, FAULT_STATUS, 503);
     CHECK(n503 > 2700 && n503 < 3300);
