@@ -31,6 +31,11 @@ PROGS := $(BUILD)/hms-sim $(BUILD)/mktopics $(BUILD)/jwtcli \
          $(BUILD)/test_stack
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
+# Object files of test binaries are intermediates: keep them, or every run
+# relinks. V=1 shows the full compiler command lines.
+.SECONDARY:
+Q := $(if $(V),,@)
+
 .PHONY: all build deps test unit dev stack-up stack-down asan valgrind lint \
         clean help
 .DEFAULT_GOAL := all
@@ -41,42 +46,53 @@ build: $(PROGS) $(UNIT_BINS)
 
 $(BUILD)/src/%.o: service/src/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/sim/%.o: service/sim/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tools/%.o: service/tools/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Itests/unit -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -Itests/unit -c -o $@ $<
 
 $(BUILD)/tests/%.o: tests/tools/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%.o: tests/integration/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Itests/unit -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -Itests/unit -c -o $@ $<
 
 $(BUILD)/hms-sim: $(BUILD)/sim/sim_main.o $(SIM_O) $(CORE_O)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/mktopics: $(BUILD)/tools/mktopics.o $(CORE_O)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/jwtcli: $(BUILD)/tests/jwtcli.o $(CORE_O)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/test_stack: $(BUILD)/tests/test_stack.o $(CORE_O)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(SIM_O) $(CORE_O)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 -include $(shell find build/$(SAN) -name '*.d' 2>/dev/null)
 
