@@ -30,8 +30,10 @@ static void strip_newline(struct secret *s)
     }
 }
 
-enum hw_rc secret_load_file(struct secret *s, const char *path, char *errstr,
-                            size_t errstr_size)
+/* Reads a whole file (at most 64 KiB) into s, stripping one trailing
+ * newline. HW_ERR_CONFIG with a message naming path on failure. */
+static enum hw_rc secret_load_file(struct secret *s, const char *path,
+                                   char *errstr, size_t errstr_size)
 {
     char *buf = xmalloc(SECRET_FILE_MAX + 1);
     size_t n = 0;

@@ -31,11 +31,6 @@ enum hw_rc secret_load_env(struct secret *s, const char *env_name,
 /* Copies len bytes into s (any previous value is wiped first). */
 void secret_set(struct secret *s, const char *val, size_t len);
 
-/* Reads a whole file (at most 64 KiB) into s, stripping one trailing
- * newline. HW_ERR_CONFIG with a message naming path on failure. */
-enum hw_rc secret_load_file(struct secret *s, const char *path, char *errstr,
-                            size_t errstr_size) HW_MUSTCHECK;
-
 const char *secret_reveal(const struct secret *s, size_t *len);
 void secret_wipe(struct secret *s);
 
