@@ -76,8 +76,14 @@ enum hw_rc secret_load_env(struct secret *s, const char *env_name,
                            const char *file_env_name, char *errstr,
                            size_t errstr_size)
 {
-    const char *val = getenv(env_name);
-    const char *path = getenv(file_env_name);
+    return secret_load(s, getenv(env_name), env_name, getenv(file_env_name),
+                       file_env_name, errstr, errstr_size);
+}
+
+enum hw_rc secret_load(struct secret *s, const char *val, const char *env_name,
+                       const char *path, const char *file_env_name,
+                       char *errstr, size_t errstr_size)
+{
     bool has_val = val != NULL && val[0] != '\0';
     bool has_path = path != NULL && path[0] != '\0';
 

@@ -28,6 +28,12 @@ enum hw_rc secret_load_env(struct secret *s, const char *env_name,
                            const char *file_env_name, char *errstr,
                            size_t errstr_size) HW_MUSTCHECK;
 
+/* The same from given values (either may be NULL); the names are for the
+ * error text. */
+enum hw_rc secret_load(struct secret *s, const char *val, const char *env_name,
+                       const char *path, const char *file_env_name,
+                       char *errstr, size_t errstr_size) HW_MUSTCHECK;
+
 /* Copies len bytes into s (any previous value is wiped first). */
 void secret_set(struct secret *s, const char *val, size_t len);
 

@@ -1,0 +1,613 @@
+/* conf.c -- the configuration table and its validation. See conf.h. */
+#define LOGMOD "conf"
+#include "conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+#include <openssl/crypto.h>
+
+enum conf_type { CONF_STR, CONF_INT, CONF_SECRET };
+
+#define CONF_REQUIRED 1u
+#define CONF_SENSITIVE 2u
+
+struct conf;
+typedef bool conf_check_fn(struct conf *cf, const char *v, char *err, size_t n);
+
+struct conf_key {
+    const char *env;
+    enum conf_type type;
+    size_t offset;
+    unsigned flags;
+    const char *def; /* NULL: unset; CONF_SECRET: the *_FILE variable */
+    long long min, max;
+    conf_check_fn *check; /* CONF_STR: validates and derives fields */
+};
+
+#define DAY_S 86400LL
+#define STR(e, f, def, chk)                                                    \
+    {                                                                          \
+        e, CONF_STR, offsetof(struct conf, f), 0, def, 0, 0, chk               \
+    }
+#define REQ(e, f, chk)                                                         \
+    {                                                                          \
+        e, CONF_STR, offsetof(struct conf, f), CONF_REQUIRED, NULL, 0, 0, chk  \
+    }
+#define INT(e, f, def, lo, hi)                                                 \
+    {                                                                          \
+        e, CONF_INT, offsetof(struct conf, f), 0, def, lo, hi, NULL            \
+    }
+
+static conf_check_fn check_topic, check_redis, check_api_base, check_name,
+    check_subdomain, check_role_ttls, check_admin, check_log_level,
+    check_registry;
+
+static const struct conf_key keys[] = {
+    STR("KAFKA_BROKERS", kafka_brokers, "127.0.0.1:9092", NULL),
+    STR("KAFKA_GROUP_ID", kafka_group_id, "hms-worker", check_name),
+    STR("TOPIC_BOOKING_CREATED", topic_booking_created, "booking-created",
+        check_topic),
+    STR("TOPIC_STREAM_STARTED", topic_stream_started, "stream-started",
+        check_topic),
+    STR("TOPIC_SESSION_ENDED", topic_session_ended, "session-ended",
+        check_topic),
+    STR("TOPIC_VIDEO_READY", topic_video_ready, "video-ready", check_topic),
+    STR("TOPIC_VIDEO_ENDED", topic_video_ended, "video-ended", check_topic),
+    STR("TOPIC_DLQ", topic_dlq, "hms-worker-dlq", check_topic),
+    STR("SCHEMA_REGISTRY_URL", schema_registry_url, NULL, check_registry),
+    {"REDIS_URL", CONF_STR, offsetof(struct conf, redis_url), CONF_SENSITIVE,
+     "redis://127.0.0.1:6379/0", 0, 0, check_redis},
+    STR("HMS_API_BASE", hms_api_base, "https://api.100ms.live/v2",
+        check_api_base),
+    REQ("HMS_ACCESS_KEY", hms_access_key, check_name),
+    {"HMS_APP_SECRET", CONF_SECRET, offsetof(struct conf, hms_app_secret),
+     CONF_REQUIRED | CONF_SENSITIVE, "HMS_APP_SECRET_FILE", 0, 0, NULL},
+    REQ("HMS_TEMPLATE_ID", hms_template_id, check_name),
+    STR("HMS_SUBDOMAIN", hms_subdomain, NULL, check_subdomain),
+    STR("HMS_HLS_COMPOSER_ROLE", hms_hls_composer_role, "beam", check_name),
+    INT("HMS_APP_TOKEN_TTL_S", hms_app_token_ttl_s, "86400", 300, 90 * DAY_S),
+    STR("HMS_APP_TOKEN_TTL_BY_ROLE", hms_app_token_ttl_by_role, NULL,
+        check_role_ttls),
+    INT("HMS_TOKEN_GRACE_S", hms_token_grace_s, "3600", 0, 30 * DAY_S),
+    INT("HMS_MGMT_TOKEN_TTL_S", hms_mgmt_token_ttl_s, "3600", 600, 14 * DAY_S),
+    INT("HMS_MAX_IN_FLIGHT", hms_max_in_flight, "256", 1, 10000),
+    INT("HMS_TIMEOUT_MS", hms_timeout_ms, "10000", 100, 300000),
+    INT("HMS_RETRY_MAX", hms_retry_max, "5", 0, 100),
+    INT("HMS_RETRY_BASE_MS", hms_retry_base_ms, "200", 1, 600000),
+    INT("HMS_RETRY_CAP_MS", hms_retry_cap_ms, "10000", 1, 3600000),
+    INT("EVENT_DEADLINE_MS", event_deadline_ms, "120000", 1000, 3600000),
+    INT("CACHE_GRACE_S", cache_grace_s, "86400", 0, 365 * DAY_S),
+    INT("CACHE_DEFAULT_TTL_S", cache_default_ttl_s, "604800", 60, 365 * DAY_S),
+    INT("SHUTDOWN_TIMEOUT_MS", shutdown_timeout_ms, "10000", 0, 600000),
+    STR("ADMIN_ADDR", admin_addr, "127.0.0.1:9464", check_admin),
+    STR("LOG_LEVEL", log_level_name, "info", check_log_level),
+};
+
+#define KAFKA_PROP_PREFIX "KAFKA_PROP_"
+
+/* ---- checks: each validates a value and may derive fields ---------- */
+
+static bool has_only(const char *s, const char *set)
+{
+    return s[strspn(s, set)] == '\0';
+}
+
+#define NAME_CHARS                                                             \
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-"
+
+static bool check_name(struct conf *cf, const char *v, char *err, size_t n)
+{
+    (void)cf;
+    if (strlen(v) > 255 || !has_only(v, NAME_CHARS)) {
+        snprintf(err, n, "use 1-255 characters of [A-Za-z0-9._:-]");
+        return false;
+    }
+    return true;
+}
+
+static bool check_topic(struct conf *cf, const char *v, char *err, size_t n)
+{
+    (void)cf;
+    if (strlen(v) > 249 || !has_only(v, "abcdefghijklmnopqrstuvwxyz"
+                                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789._-")) {
+        snprintf(err, n, "not a Kafka topic name ([A-Za-z0-9._-]{1,249})");
+        return false;
+    }
+    return true;
+}
+
+static bool check_subdomain(struct conf *cf, const char *v, char *err, size_t n)
+{
+    (void)cf;
+    if (strlen(v) > 63 ||
+        !has_only(v, "abcdefghijklmnopqrstuvwxyz0123456789-")) {
+        snprintf(err, n, "use lower-case letters, digits and '-'");
+        return false;
+    }
+    return true;
+}
+
+static bool is_loopback(const char *host, size_t len)
+{
+    return (len == 9 && strncmp(host, "localhost", 9) == 0) ||
+           (len >= 4 && strncmp(host, "127.", 4) == 0) ||
+           (len == 5 && strncmp(host, "[::1]", 5) == 0);
+}
+
+/* https://host[:port][/path], or http:// to a loopback simulator only. */
+static bool check_http_url(const char *v, char *err, size_t n)
+{
+    bool http = strncmp(v, "http://", 7) == 0;
+    const char *host = v + (http ? 7 : 8);
+    size_t hlen = strcspn(host, ":/");
+
+    if (!http && strncmp(v, "https://", 8) != 0) {
+        snprintf(err, n, "must start with https://");
+        return false;
+    }
+    if (hlen == 0 || strchr(v, ' ') != NULL || strchr(v, '?') != NULL) {
+        snprintf(err, n, "not a URL of the form https://host[:port][/path]");
+        return false;
+    }
+    if (http && !is_loopback(host, hlen)) {
+        snprintf(err, n, "http:// is allowed for a loopback simulator only");
+        return false;
+    }
+    return true;
+}
+
+static void strip_slash(char **s)
+{
+    size_t len = strlen(*s);
+
+    while (len > 0 && (*s)[len - 1] == '/') {
+        (*s)[--len] = '\0';
+    }
+}
+
+static bool check_api_base(struct conf *cf, const char *v, char *err, size_t n)
+{
+    if (!check_http_url(v, err, n)) {
+        return false;
+    }
+    strip_slash(&cf->hms_api_base);
+    return true;
+}
+
+static bool check_registry(struct conf *cf, const char *v, char *err, size_t n)
+{
+    bool http = strncmp(v, "http://", 7) == 0;
+
+    /* A registry usually lives inside the deployment: plain http is fine. */
+    if (!check_http_url(v, err, n) && !(http && strlen(v) > 7)) {
+        return false;
+    }
+    strip_slash(&cf->schema_registry_url);
+    return true;
+}
+
+static bool parse_port(const char *s, int *port, bool allow_zero)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < (allow_zero ? 0 : 1) ||
+        v > 65535) {
+        return false;
+    }
+    *port = (int)v;
+    return true;
+}
+
+/* redis://[[user]:password@]host[:port][/db] */
+static bool check_redis(struct conf *cf, const char *v, char *err, size_t n)
+{
+    struct conf_redis *r = &cf->redis;
+    const char *p = v + 8, *at, *slash, *colon;
+    char *host_port, *end;
+    bool ok = true;
+
+    if (strncmp(v, "rediss://", 9) == 0) {
+        snprintf(err, n,
+                 "rediss:// (TLS) is not supported by hiredis 0.14: "
+                 "use redis:// through a local TLS proxy");
+        return false;
+    }
+    if (strncmp(v, "redis://", 8) != 0) {
+        snprintf(err, n, "expected redis://[:password@]host:port/db");
+        return false;
+    }
+    slash = strchr(p, '/');
+    at = memchr(p, '@', slash != NULL ? (size_t)(slash - p) : strlen(p));
+    if (at != NULL) {
+        colon = memchr(p, ':', (size_t)(at - p));
+        if (colon == NULL) {
+            snprintf(err, n, "credentials must be [user]:password@");
+            return false;
+        }
+        r->user = colon > p ? xasprintf("%.*s", (int)(colon - p), p) : NULL;
+        secret_set(&r->password, colon + 1, (size_t)(at - colon - 1));
+        p = at + 1;
+    }
+    host_port = xasprintf(
+        "%.*s", (int)(slash != NULL ? slash - p : (long)strlen(p)), p);
+    colon = strrchr(host_port, ':');
+    r->port = 6379;
+    if (colon != NULL) {
+        ok = parse_port(colon + 1, &r->port, false);
+        host_port[colon - host_port] = '\0';
+    }
+    r->host = host_port;
+    r->db = 0;
+    if (ok && slash != NULL && slash[1] != '\0') {
+        errno = 0;
+        r->db = (int)strtol(slash + 1, &end, 10);
+        ok = errno == 0 && *end == '\0' && r->db >= 0 && r->db <= 15 &&
+             end != slash + 1;
+    }
+    if (!ok || r->host[0] == '\0') {
+        snprintf(err, n,
+                 "expected redis://[:password@]host:port/db "
+                 "(port 1-65535, db 0-15)");
+        return false;
+    }
+    return true;
+}
+
+/* "guest=7200,viewer=7200": each role once, each TTL >= 300 s. */
+static bool check_role_ttls(struct conf *cf, const char *v, char *err, size_t n)
+{
+    char *copy = xstrdup(v), *save = NULL, *item, *end;
+    bool ok = true;
+
+    for (item = strtok_r(copy, ",", &save); item != NULL && ok;
+         item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        long long ttl;
+
+        errno = 0;
+        ttl = eq != NULL ? strtoll(eq + 1, &end, 10) : 0;
+        ok = eq != NULL && eq > item && errno == 0 && end != eq + 1 &&
+             *end == '\0' && ttl >= 300 && ttl <= 90 * DAY_S;
+        if (ok) {
+            *eq = '\0';
+            ok = check_name(cf, item, err, n);
+            for (size_t i = 0; i < cf->n_role_ttls; i++) {
+                ok = ok && strcmp(cf->role_ttls[i].role, item) != 0;
+            }
+        }
+        if (ok) {
+            cf->role_ttls = xrealloc(cf->role_ttls, (cf->n_role_ttls + 1) *
+                                                        sizeof(*cf->role_ttls));
+            cf->role_ttls[cf->n_role_ttls++] =
+                (struct conf_role_ttl){xstrdup(item), ttl};
+        }
+    }
+    free(copy);
+    if (!ok) {
+        snprintf(err, n,
+                 "expected role=seconds[,role=seconds...], each role "
+                 "once, each TTL in [300, 7776000]");
+    }
+    return ok;
+}
+
+static bool check_admin(struct conf *cf, const char *v, char *err, size_t n)
+{
+    const char *colon = strrchr(v, ':');
+
+    if (strcmp(v, "off") == 0) {
+        cf->admin_off = true;
+        return true;
+    }
+    if (colon == NULL || !parse_port(colon + 1, &cf->admin_port, true)) {
+        snprintf(err, n,
+                 "expected HOST:PORT, :PORT (port 0: any free one) or off");
+        return false;
+    }
+    cf->admin_host = colon == v ? xstrdup("0.0.0.0")
+                                : xasprintf("%.*s", (int)(colon - v), v);
+    return true;
+}
+
+static bool check_log_level(struct conf *cf, const char *v, char *err, size_t n)
+{
+    if (log_level_parse(v, &cf->log_level) != HW_OK) {
+        snprintf(err, n, "expected debug, info, warn or error");
+        return false;
+    }
+    return true;
+}
+
+/* ---- loading -------------------------------------------------------- */
+
+static const char *env_get(const char *const *env, const char *name)
+{
+    size_t len = strlen(name);
+
+    for (; *env != NULL; env++) {
+        if (strncmp(*env, name, len) == 0 && (*env)[len] == '=') {
+            return (*env)[len + 1] != '\0' ? *env + len + 1 : NULL;
+        }
+    }
+    return NULL;
+}
+
+static bool load_int(const struct conf_key *k, const char *v, int64_t *out)
+{
+    char *end;
+    long long x;
+
+    errno = 0;
+    x = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || x < k->min || x > k->max) {
+        log_error("msg=\"invalid configuration\" var=%s expected=\"integer in "
+                  "[%lld, %lld]\"",
+                  k->env, k->min, k->max);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+/* Loads the secret from NAME or NAME_FILE (exactly one). */
+static bool load_secret(const struct conf_key *k, const char *const *env,
+                        struct secret *s)
+{
+    char err[256];
+
+    if (secret_load(s, env_get(env, k->env), k->env, env_get(env, k->def),
+                    k->def, err, sizeof(err)) != HW_OK) {
+        log_error("msg=\"invalid configuration\" var=%s err=\"%s\"", k->env,
+                  err);
+        return false;
+    }
+    return true;
+}
+
+static bool load_key(struct conf *cf, const struct conf_key *k,
+                     const char *const *env)
+{
+    void *field = (char *)cf + k->offset;
+    const char *v = env_get(env, k->env);
+    char err[256];
+
+    if (k->type == CONF_SECRET) {
+        return load_secret(k, env, field);
+    }
+    if (v == NULL) {
+        v = k->def;
+    }
+    if (v == NULL) {
+        if (k->flags & CONF_REQUIRED) {
+            log_error("msg=\"missing configuration\" var=%s", k->env);
+            return false;
+        }
+        return true;
+    }
+    if (k->type == CONF_INT) {
+        return load_int(k, v, field);
+    }
+    *(char **)field = xstrdup(v);
+    if (k->check != NULL && !k->check(cf, v, err, sizeof(err))) {
+        log_error("msg=\"invalid configuration\" var=%s err=\"%s\"", k->env,
+                  err);
+        return false;
+    }
+    return true;
+}
+
+/* KAFKA_PROP_security.protocol is taken as written; the shell-safe
+ * KAFKA_PROP_SECURITY_PROTOCOL maps "_" to ".", "__" to "_", lower-cased. */
+static char *prop_name(const char *suffix)
+{
+    char *out = xmalloc(strlen(suffix) + 1), *o = out;
+    bool verbatim = false;
+
+    for (const char *p = suffix; *p != '\0'; p++) {
+        verbatim |= *p == '.' || islower((unsigned char)*p);
+    }
+    for (const char *p = suffix; *p != '\0'; p++) {
+        if (verbatim) {
+            *o++ = *p;
+        } else if (p[0] == '_' && p[1] == '_') {
+            *o++ = '_';
+            p++;
+        } else {
+            *o++ = *p == '_' ? '.' : (char)tolower((unsigned char)*p);
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Collects KAFKA_PROP_* and checks each with librdkafka. */
+static bool load_kafka_props(struct conf *cf, const char *const *env)
+{
+    rd_kafka_conf_t *scratch = rd_kafka_conf_new();
+    size_t plen = strlen(KAFKA_PROP_PREFIX);
+    char err[512];
+    bool ok = true;
+
+    for (; *env != NULL; env++) {
+        const char *eq = strchr(*env, '=');
+        char *suffix, *name;
+        bool sensitive;
+
+        if (strncmp(*env, KAFKA_PROP_PREFIX, plen) != 0 || eq == NULL) {
+            continue;
+        }
+        suffix = xasprintf("%.*s", (int)(eq - *env - (long)plen), *env + plen);
+        name = prop_name(suffix);
+        sensitive = strstr(name, "password") != NULL ||
+                    strstr(name, "secret") != NULL ||
+                    strstr(name, "key") != NULL;
+        if (rd_kafka_conf_set(scratch, name, eq + 1, err, sizeof(err)) !=
+            RD_KAFKA_CONF_OK) {
+            log_error("msg=\"invalid configuration\" var=%s%s property=%s "
+                      "err=\"%s\"",
+                      KAFKA_PROP_PREFIX, suffix, name,
+                      sensitive ? "invalid value (redacted)" : err);
+            ok = false;
+        }
+        cf->kafka_props =
+            xrealloc(cf->kafka_props,
+                     (cf->n_kafka_props + 1) * sizeof(*cf->kafka_props));
+        cf->kafka_props[cf->n_kafka_props++] =
+            (struct conf_prop){name, xstrdup(eq + 1), sensitive};
+        free(suffix);
+    }
+    rd_kafka_conf_destroy(scratch);
+    return ok;
+}
+
+/* Checks that span several keys. */
+static bool cross_checks(const struct conf *cf)
+{
+    const char *topics[] = {cf->topic_booking_created, cf->topic_stream_started,
+                            cf->topic_session_ended,   cf->topic_video_ready,
+                            cf->topic_video_ended,     cf->topic_dlq};
+    bool ok = true;
+
+    if (cf->hms_retry_cap_ms < cf->hms_retry_base_ms) {
+        log_error("msg=\"invalid configuration\" var=HMS_RETRY_CAP_MS "
+                  "err=\"must be >= HMS_RETRY_BASE_MS\"");
+        ok = false;
+    }
+    for (size_t i = 0; i < HW_ARRAY_LEN(topics); i++) {
+        for (size_t j = i + 1; j < HW_ARRAY_LEN(topics); j++) {
+            if (topics[i] != NULL && topics[j] != NULL &&
+                strcmp(topics[i], topics[j]) == 0) {
+                log_error("msg=\"invalid configuration\" var=TOPIC_* "
+                          "err=\"topic %s is used twice\"",
+                          topics[i]);
+                ok = false;
+            }
+        }
+    }
+    return ok;
+}
+
+/* A variable that looks like ours but is not: most likely a typo. */
+static void warn_unknown(const char *const *env)
+{
+    static const char *const prefixes[] = {"HMS_",   "TOPIC_", "CACHE_",
+                                           "KAFKA_", "REDIS_", "EVENT_"};
+
+    for (; *env != NULL; env++) {
+        size_t len = strcspn(*env, "=");
+        bool ours = false, known = strncmp(*env, KAFKA_PROP_PREFIX,
+                                           strlen(KAFKA_PROP_PREFIX)) == 0;
+
+        for (size_t i = 0; i < HW_ARRAY_LEN(prefixes); i++) {
+            ours |= strncmp(*env, prefixes[i], strlen(prefixes[i])) == 0;
+        }
+        for (size_t i = 0; i < HW_ARRAY_LEN(keys) && ours && !known; i++) {
+            known =
+                (strlen(keys[i].env) == len &&
+                 strncmp(keys[i].env, *env, len) == 0) ||
+                (keys[i].type == CONF_SECRET && strlen(keys[i].def) == len &&
+                 strncmp(keys[i].def, *env, len) == 0);
+        }
+        if (ours && !known) {
+            log_warn("msg=\"unknown variable ignored\" var=%.*s", (int)len,
+                     *env);
+        }
+    }
+}
+
+enum hw_rc conf_load(struct conf *cf, const char *const *env)
+{
+    bool ok = true;
+
+    for (size_t i = 0; i < HW_ARRAY_LEN(keys); i++) {
+        ok = load_key(cf, &keys[i], env) && ok;
+    }
+    ok = load_kafka_props(cf, env) && ok;
+    ok = cross_checks(cf) && ok;
+    warn_unknown(env);
+    return ok ? HW_OK : HW_ERR_CONFIG;
+}
+
+int64_t conf_app_token_ttl(const struct conf *cf, const char *role)
+{
+    for (size_t i = 0; i < cf->n_role_ttls; i++) {
+        if (strcmp(cf->role_ttls[i].role, role) == 0) {
+            return cf->role_ttls[i].ttl_s;
+        }
+    }
+    return cf->hms_app_token_ttl_s;
+}
+
+void conf_dump(const struct conf *cf)
+{
+    for (size_t i = 0; i < HW_ARRAY_LEN(keys); i++) {
+        const struct conf_key *k = &keys[i];
+        const void *field = (const char *)cf + k->offset;
+        const char *s = k->type == CONF_STR ? *(char *const *)field : NULL;
+
+        if (k->type == CONF_INT) {
+            log_info("msg=config var=%s value=%lld", k->env,
+                     (long long)*(const int64_t *)field);
+        } else if (k->type == CONF_SECRET || (k->flags & CONF_SENSITIVE)) {
+            log_info("msg=config var=%s value=%s", k->env,
+                     k->type == CONF_STR ? "(redacted)" : "(redacted, set)");
+        } else {
+            log_info("msg=config var=%s value=\"%s\"", k->env,
+                     s != NULL ? s : "(unset)");
+        }
+    }
+    log_info("msg=config var=REDIS_URL host=%s port=%d db=%d auth=%s",
+             cf->redis.host != NULL ? cf->redis.host : "?", cf->redis.port,
+             cf->redis.db, cf->redis.password.len > 0 ? "(redacted)" : "none");
+    for (size_t i = 0; i < cf->n_kafka_props; i++) {
+        log_info("msg=config kafka_property=%s value=\"%s\"",
+                 cf->kafka_props[i].name,
+                 cf->kafka_props[i].sensitive ? "(redacted)"
+                                              : cf->kafka_props[i].value);
+    }
+}
+
+void conf_deinit(struct conf *cf)
+{
+    for (size_t i = 0; i < HW_ARRAY_LEN(keys); i++) {
+        void *field = (char *)cf + keys[i].offset;
+
+        if (keys[i].type == CONF_STR) {
+            char *s = *(char **)field;
+
+            if (s != NULL && (keys[i].flags & CONF_SENSITIVE)) {
+                OPENSSL_cleanse(s, strlen(s)); /* REDIS_URL: a password */
+            }
+            free(s);
+        } else if (keys[i].type == CONF_SECRET) {
+            secret_wipe(field);
+        }
+    }
+    for (size_t i = 0; i < cf->n_role_ttls; i++) {
+        free(cf->role_ttls[i].role);
+    }
+    for (size_t i = 0; i < cf->n_kafka_props; i++) {
+        free(cf->kafka_props[i].name);
+        if (cf->kafka_props[i].sensitive) {
+            OPENSSL_cleanse(cf->kafka_props[i].value,
+                            strlen(cf->kafka_props[i].value));
+        }
+        free(cf->kafka_props[i].value);
+    }
+    free(cf->role_ttls);
+    free(cf->kafka_props);
+    free(cf->redis.host);
+    free(cf->redis.user);
+    secret_wipe(&cf->redis.password);
+    free(cf->admin_host);
+    memset(cf, 0, sizeof(*cf));
+}

@@ -1,0 +1,92 @@
+/* conf.h -- hms-worker configuration from the environment (contract.md
+ * section 6).
+ *
+ * DESIGN
+ * ------
+ * One table of keys (conf.c): name, type, where it lands in struct conf,
+ * default, bounds, flags. conf_load() reads every key, validates every
+ * value and logs *every* problem (naming the variable, never a secret
+ * value) before it returns HW_ERR_CONFIG once, so a deploy is fixed in one
+ * round. KAFKA_PROP_<name> passes librdkafka properties through (both
+ * KAFKA_PROP_security.protocol and KAFKA_PROP_SECURITY_PROTOCOL) and each
+ * is checked against librdkafka at load. conf_dump() logs the effective
+ * configuration with sensitive values "(redacted)". Immutable after
+ * loading, so any thread may read it.
+ */
+#ifndef CONF_H
+#define CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hw.h"
+#include "log.h"
+#include "secret.h"
+
+struct conf_redis {
+    char *host;
+    int port;
+    int db;
+    char *user;             /* NULL: none (Redis 6 ACL user) */
+    struct secret password; /* empty: no AUTH */
+};
+
+struct conf_role_ttl {
+    char *role;
+    int64_t ttl_s;
+};
+
+struct conf_prop {
+    char *name; /* librdkafka property, e.g. "security.protocol" */
+    char *value;
+    bool sensitive;
+};
+
+struct conf {
+    char *kafka_brokers, *kafka_group_id;
+    char *topic_booking_created, *topic_stream_started, *topic_session_ended;
+    char *topic_video_ready, *topic_video_ended, *topic_dlq;
+    char *schema_registry_url; /* NULL: single-object encoding */
+    char *redis_url;
+    struct conf_redis redis;
+    char *hms_api_base; /* no trailing slash */
+    char *hms_access_key;
+    struct secret hms_app_secret;
+    char *hms_template_id;
+    char *hms_subdomain; /* NULL: no links, no composer URL */
+    char *hms_hls_composer_role;
+    int64_t hms_app_token_ttl_s;
+    char *hms_app_token_ttl_by_role;
+    struct conf_role_ttl *role_ttls;
+    size_t n_role_ttls;
+    int64_t hms_token_grace_s, hms_mgmt_token_ttl_s;
+    int64_t hms_max_in_flight, hms_timeout_ms;
+    int64_t hms_retry_max, hms_retry_base_ms, hms_retry_cap_ms;
+    int64_t event_deadline_ms, cache_grace_s, cache_default_ttl_s;
+    int64_t shutdown_timeout_ms;
+    char *admin_addr;
+    char *admin_host; /* NULL when admin_off */
+    int admin_port;   /* 0: a free port */
+    bool admin_off;
+    char *log_level_name;
+    enum log_level log_level;
+    struct conf_prop *kafka_props;
+    size_t n_kafka_props;
+};
+
+/* Loads *cf (zeroed by the caller) from env, a NULL-terminated
+ * "NAME=value" array such as environ. On HW_ERR_CONFIG every problem has
+ * been logged; *cf is still safe to conf_deinit(). */
+enum hw_rc conf_load(struct conf *cf, const char *const *env) HW_MUSTCHECK;
+
+/* Logs one line per key, sensitive values redacted. */
+void conf_dump(const struct conf *cf);
+
+/* The app-token TTL for role: its HMS_APP_TOKEN_TTL_BY_ROLE override, or
+ * HMS_APP_TOKEN_TTL_S. */
+int64_t conf_app_token_ttl(const struct conf *cf, const char *role);
+
+void conf_deinit(struct conf *cf);
+
+#endif

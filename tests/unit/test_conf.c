@@ -1,0 +1,251 @@
+/* test_conf.c -- the worker's configuration table (contract.md section 6).
+ * Every error is logged by design; stderr is checked for secrets. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "testhelp.h"
+
+#define MIN_ENV                                                                \
+    "HMS_ACCESS_KEY=ak", "HMS_APP_SECRET=s3cr3t-value", "HMS_TEMPLATE_ID=tpl-1"
+
+static enum hw_rc load(struct conf *cf, const char *const *env)
+{
+    memset(cf, 0, sizeof(*cf));
+    return conf_load(cf, env);
+}
+
+static void test_defaults(void)
+{
+    const char *const env[] = {MIN_ENV, NULL};
+    struct conf cf;
+
+    CHECK(load(&cf, env) == HW_OK);
+    CHECK_STR(cf.kafka_brokers, "127.0.0.1:9092");
+    CHECK_STR(cf.kafka_group_id, "hms-worker");
+    CHECK_STR(cf.topic_booking_created, "booking-created");
+    CHECK_STR(cf.topic_dlq, "hms-worker-dlq");
+    CHECK(cf.schema_registry_url == NULL);
+    CHECK_STR(cf.redis.host, "127.0.0.1");
+    CHECK_INT(cf.redis.port, 6379);
+    CHECK_INT(cf.redis.db, 0);
+    CHECK_INT(cf.redis.password.len, 0);
+    CHECK_STR(cf.hms_api_base, "https://api.100ms.live/v2");
+    CHECK_STR(cf.hms_access_key, "ak");
+    CHECK_STR(secret_reveal(&cf.hms_app_secret, NULL), "s3cr3t-value");
+    CHECK(cf.hms_subdomain == NULL);
+    CHECK_STR(cf.hms_hls_composer_role, "beam");
+    CHECK_INT(cf.hms_app_token_ttl_s, 86400);
+    CHECK_INT(cf.hms_token_grace_s, 3600);
+    CHECK_INT(cf.hms_mgmt_token_ttl_s, 3600);
+    CHECK_INT(cf.hms_max_in_flight, 256);
+    CHECK_INT(cf.hms_timeout_ms, 10000);
+    CHECK_INT(cf.hms_retry_max, 5);
+    CHECK_INT(cf.hms_retry_base_ms, 200);
+    CHECK_INT(cf.hms_retry_cap_ms, 10000);
+    CHECK_INT(cf.event_deadline_ms, 120000);
+    CHECK_INT(cf.cache_grace_s, 86400);
+    CHECK_INT(cf.cache_default_ttl_s, 604800);
+    CHECK_INT(cf.shutdown_timeout_ms, 10000);
+    CHECK_STR(cf.admin_host, "127.0.0.1");
+    CHECK_INT(cf.admin_port, 9464);
+    CHECK(!cf.admin_off);
+    CHECK(cf.log_level == LL_INFO);
+    CHECK_INT(conf_app_token_ttl(&cf, "guest"), 86400);
+    conf_deinit(&cf);
+}
+
+static void test_values(void)
+{
+    const char *const env[] = {
+        MIN_ENV,
+        "REDIS_URL=redis://:pw@redis.internal:6380/3",
+        "HMS_API_BASE=http://127.0.0.1:8080/v2/",
+        "HMS_SUBDOMAIN=acme-video",
+        "HMS_APP_TOKEN_TTL_BY_ROLE=guest=7200,viewer=3600",
+        "HMS_MAX_IN_FLIGHT=1000",
+        "ADMIN_ADDR=:0",
+        "LOG_LEVEL=debug",
+        "TOPIC_DLQ=my-dlq",
+        "SCHEMA_REGISTRY_URL=http://registry:8081/apis/ccompat/v7",
+        "KAFKA_PROP_SECURITY_PROTOCOL=plaintext",
+        "KAFKA_PROP_socket.keepalive.enable=true",
+        "KAFKA_PROP_SASL_PASSWORD=hunter2",
+        "KAFKA_PROP_MESSAGE_MAX_BYTES=2000000",
+        NULL};
+    struct conf cf;
+
+    CHECK(load(&cf, env) == HW_OK);
+    CHECK_STR(cf.redis.host, "redis.internal");
+    CHECK_INT(cf.redis.port, 6380);
+    CHECK_INT(cf.redis.db, 3);
+    CHECK(cf.redis.user == NULL);
+    CHECK_STR(secret_reveal(&cf.redis.password, NULL), "pw");
+    CHECK_STR(cf.hms_api_base, "http://127.0.0.1:8080/v2");
+    CHECK_STR(cf.hms_subdomain, "acme-video");
+    CHECK_INT(conf_app_token_ttl(&cf, "guest"), 7200);
+    CHECK_INT(conf_app_token_ttl(&cf, "viewer"), 3600);
+    CHECK_INT(conf_app_token_ttl(&cf, "host"), 86400);
+    CHECK_INT(cf.hms_max_in_flight, 1000);
+    CHECK_STR(cf.admin_host, "0.0.0.0");
+    CHECK_INT(cf.admin_port, 0);
+    CHECK(cf.log_level == LL_DEBUG);
+    CHECK_STR(cf.topic_dlq, "my-dlq");
+    CHECK_STR(cf.schema_registry_url, "http://registry:8081/apis/ccompat/v7");
+    CHECK_INT(cf.n_kafka_props, 4);
+    CHECK_STR(cf.kafka_props[0].name, "security.protocol");
+    CHECK_STR(cf.kafka_props[1].name, "socket.keepalive.enable");
+    CHECK_STR(cf.kafka_props[2].name, "sasl.password");
+    CHECK(cf.kafka_props[2].sensitive && !cf.kafka_props[0].sensitive);
+    CHECK_STR(cf.kafka_props[3].name, "message.max.bytes");
+    conf_deinit(&cf);
+}
+
+static void test_secret_file_and_off(void)
+{
+    char path[] = "/tmp/hw-conf-XXXXXX";
+    int fd = mkstemp(path);
+    char fenv[64];
+    struct conf cf;
+
+    CHECK(fd >= 0 && write(fd, "file-secret\n", 12) == 12);
+    close(fd);
+    snprintf(fenv, sizeof(fenv), "HMS_APP_SECRET_FILE=%s", path);
+    {
+        const char *const env[] = {"HMS_ACCESS_KEY=ak", "HMS_TEMPLATE_ID=t",
+                                   fenv, "ADMIN_ADDR=off", NULL};
+
+        CHECK(load(&cf, env) == HW_OK);
+        CHECK_STR(secret_reveal(&cf.hms_app_secret, NULL), "file-secret");
+        CHECK(cf.admin_off);
+        conf_deinit(&cf);
+    }
+    {
+        const char *const env[] = {MIN_ENV, fenv, NULL}; /* both: error */
+
+        CHECK(load(&cf, env) == HW_ERR_CONFIG);
+        conf_deinit(&cf);
+    }
+    unlink(path);
+}
+
+/* Each bad value alone is rejected. */
+static void test_each_error(void)
+{
+    static const char *const bad[] = {
+        "REDIS_URL=rediss://h:6379/0",
+        "REDIS_URL=http://h",
+        "REDIS_URL=redis://h:99999/0",
+        "REDIS_URL=redis://h:6379/x",
+        "REDIS_URL=redis://:6379/0",
+        "HMS_API_BASE=http://example.com/v2",
+        "HMS_API_BASE=ftp://x",
+        "HMS_MAX_IN_FLIGHT=0",
+        "HMS_MAX_IN_FLIGHT=12abc",
+        "HMS_TIMEOUT_MS=99",
+        "HMS_RETRY_CAP_MS=100",
+        "HMS_APP_TOKEN_TTL_S=299",
+        "HMS_APP_TOKEN_TTL_BY_ROLE=guest=299",
+        "HMS_APP_TOKEN_TTL_BY_ROLE=guest=7200,guest=7300",
+        "HMS_APP_TOKEN_TTL_BY_ROLE=guest",
+        "ADMIN_ADDR=nowhere",
+        "ADMIN_ADDR=127.0.0.1:70000",
+        "LOG_LEVEL=loud",
+        "HMS_SUBDOMAIN=Has Space",
+        "TOPIC_VIDEO_READY=booking-created",
+        "TOPIC_DLQ=bad/topic",
+        "KAFKA_PROP_NO_SUCH_PROPERTY=1",
+        "KAFKA_PROP_acks=sometimes",
+        "HMS_TEMPLATE_ID=has space",
+    };
+    struct conf cf;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *const env[] = {bad[i], MIN_ENV, NULL};
+        enum hw_rc rc = load(&cf, env);
+
+        if (rc != HW_ERR_CONFIG) {
+            fprintf(stderr, "accepted: %s\n", bad[i]);
+        }
+        CHECK(rc == HW_ERR_CONFIG);
+        conf_deinit(&cf);
+    }
+}
+
+/* Missing required keys and several errors: all reported in one go. */
+static void test_all_errors_reported(void)
+{
+    const char *const env[] = {"HMS_MAX_IN_FLIGHT=-1", "LOG_LEVEL=x",
+                               "REDIS_URL=redis://:topsecretpw@h:1/99", NULL};
+    char path[] = "/tmp/hw-conf-log-XXXXXX";
+    int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+    char buf[8192] = "";
+    struct conf cf;
+    FILE *f;
+
+    dup2(fd, STDERR_FILENO);
+    CHECK(load(&cf, env) == HW_ERR_CONFIG);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    conf_deinit(&cf);
+    f = fdopen(fd, "r");
+    rewind(f);
+    CHECK(fread(buf, 1, sizeof(buf) - 1, f) > 0);
+    fclose(f);
+    unlink(path);
+    CHECK(strstr(buf, "var=HMS_ACCESS_KEY") != NULL);
+    CHECK(strstr(buf, "var=HMS_APP_SECRET") != NULL);
+    CHECK(strstr(buf, "var=HMS_TEMPLATE_ID") != NULL);
+    CHECK(strstr(buf, "var=HMS_MAX_IN_FLIGHT") != NULL);
+    CHECK(strstr(buf, "var=LOG_LEVEL") != NULL);
+    CHECK(strstr(buf, "var=REDIS_URL") != NULL);
+    CHECK(strstr(buf, "topsecretpw") == NULL);
+}
+
+static void test_dump_redacts(void)
+{
+    const char *const env[] = {MIN_ENV, "REDIS_URL=redis://:dumppw@h:1/0",
+                               "KAFKA_PROP_SASL_PASSWORD=dumpsasl", NULL};
+    char path[] = "/tmp/hw-conf-dump-XXXXXX";
+    int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+    char buf[16384] = "";
+    struct conf cf;
+    FILE *f;
+
+    CHECK(load(&cf, env) == HW_OK);
+    dup2(fd, STDERR_FILENO);
+    log_min_level = LL_INFO;
+    conf_dump(&cf);
+    log_min_level = LL_ERROR + 1;
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    conf_deinit(&cf);
+    f = fdopen(fd, "r");
+    rewind(f);
+    CHECK(fread(buf, 1, sizeof(buf) - 1, f) > 0);
+    fclose(f);
+    unlink(path);
+    CHECK(strstr(buf, "var=HMS_ACCESS_KEY value=\"ak\"") != NULL);
+    CHECK(strstr(buf, "var=HMS_MAX_IN_FLIGHT value=256") != NULL);
+    CHECK(strstr(buf, "var=HMS_APP_SECRET value=(redacted") != NULL);
+    CHECK(strstr(buf, "kafka_property=sasl.password value=\"(redacted)\"") !=
+          NULL);
+    CHECK(strstr(buf, "s3cr3t-value") == NULL);
+    CHECK(strstr(buf, "dumppw") == NULL);
+    CHECK(strstr(buf, "dumpsasl") == NULL);
+}
+
+int main(void)
+{
+    log_min_level = LL_ERROR + 1; /* quiet, except where captured */
+    test_defaults();
+    test_values();
+    test_secret_file_and_off();
+    test_each_error();
+    log_min_level = LL_ERROR;
+    test_all_errors_reported();
+    test_dump_redacts();
+    return TEST_REPORT();
+}
