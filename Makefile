@@ -21,9 +21,9 @@ LDFLAGS := -pie -Wl,-z,relro,-z,now $(filter -fsanitize=%,$(OPT_$(SAN)))
 LDLIBS := $(PKG_LIBS) -lpthread
 
 # Modules shared by every program (service/src minus programs).
-CORE := hw log secret jwt conf
+CORE := hw log secret jwt conf retry
 SIM := sim_conf sim_fault sim_api sim_rooms sim_live sim_admin sim_http
-UNIT_TESTS := test_jwt test_secret test_conf test_sim_fault test_sim_conf test_sim_api
+UNIT_TESTS := test_jwt test_secret test_conf test_retry test_sim_fault test_sim_conf test_sim_api
 
 CORE_O := $(CORE:%=$(BUILD)/src/%.o)
 SIM_O := $(SIM:%=$(BUILD)/sim/%.o)

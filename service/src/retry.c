@@ -1,0 +1,24 @@
+/* retry.c -- backoff with full jitter. See retry.h. */
+#include "retry.h"
+
+int64_t retry_delay_ms(const struct retry_policy *p, int64_t retry,
+                       int64_t elapsed_ms, int64_t retry_after_ms,
+                       uint32_t rnd)
+{
+    int64_t ceiling = p->base_ms, delay;
+
+    if (retry < 1 || retry > p->max_retries) {
+        return -1;
+    }
+    for (int64_t i = 1; i < retry && ceiling < p->cap_ms; i++) {
+        ceiling *= 2; /* stops at the cap: no overflow for large retry */
+    }
+    if (ceiling > p->cap_ms) {
+        ceiling = p->cap_ms;
+    }
+    delay = (int64_t)(rnd % (uint64_t)(ceiling + 1));
+    if (retry_after_ms > delay) {
+        delay = retry_after_ms;
+    }
+    return elapsed_ms + delay > p->budget_ms ? -1 : delay;
+}
