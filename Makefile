@@ -21,11 +21,12 @@ LDFLAGS := -pie -Wl,-z,relro,-z,now $(filter -fsanitize=%,$(OPT_$(SAN)))
 LDLIBS := $(PKG_LIBS) -lpthread
 
 # Modules shared by every program (service/src minus programs).
-CORE := hw log secret jwt conf retry
+CORE := hw log secret jwt conf retry buf schema
 SIM := sim_conf sim_fault sim_api sim_rooms sim_live sim_admin sim_http
-UNIT_TESTS := test_jwt test_secret test_conf test_retry test_sim_fault test_sim_conf test_sim_api
+UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_sim_fault test_sim_conf test_sim_api
 
-CORE_O := $(CORE:%=$(BUILD)/src/%.o)
+SCHEMAS := $(sort $(wildcard schemas/*.avsc))
+CORE_O := $(CORE:%=$(BUILD)/src/%.o) $(BUILD)/gen/schemas_gen.o
 SIM_O := $(SIM:%=$(BUILD)/sim/%.o)
 PROGS := $(BUILD)/hms-sim $(BUILD)/mktopics $(BUILD)/jwtcli \
          $(BUILD)/test_stack
@@ -46,6 +47,15 @@ build: $(PROGS) $(UNIT_BINS)
 
 $(BUILD)/src/%.o: service/src/%.c
 	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+# schemas/*.avsc are embedded verbatim: the C code never restates them.
+$(BUILD)/gen/schemas_gen.c: $(SCHEMAS) service/tools/embed.sh
+	@mkdir -p $(@D)
+	$(Q)service/tools/embed.sh $(SCHEMAS) >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 

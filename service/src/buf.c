@@ -1,0 +1,86 @@
+/* buf.c -- growable byte buffer. See buf.h. */
+#include "buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void reserve(struct buf *b, size_t extra)
+{
+    size_t need = b->len + extra + 1;
+
+    if (need > b->cap) {
+        b->cap = need < 64 ? 64 : need * 2;
+        b->p = xrealloc(b->p, b->cap);
+    }
+}
+
+void buf_append(struct buf *b, const void *data, size_t len)
+{
+    reserve(b, len);
+    if (len > 0) {
+        memcpy(b->p + b->len, data, len);
+    }
+    b->len += len;
+    b->p[b->len] = '\0';
+}
+
+bool buf_append_max(struct buf *b, const void *data, size_t len, size_t max)
+{
+    if (len > max || b->len > max - len) {
+        return false;
+    }
+    buf_append(b, data, len);
+    return true;
+}
+
+void buf_puts(struct buf *b, const char *s)
+{
+    buf_append(b, s, strlen(s));
+}
+
+void buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        abort(); /* only a bad format string gets here */
+    }
+    reserve(b, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+char *buf_take(struct buf *b)
+{
+    char *p = b->p;
+
+    if (p == NULL) {
+        p = xstrdup("");
+    }
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+void buf_reset(struct buf *b)
+{
+    b->len = 0;
+    if (b->p != NULL) {
+        b->p[0] = '\0';
+    }
+}
+
+void buf_deinit(struct buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
