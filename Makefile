@@ -5,7 +5,7 @@ SAN ?= release
 BUILD := build/$(SAN)
 CC ?= cc
 
-PKGS := rdkafka libcurl hiredis libmicrohttpd jansson openssl
+PKGS := rdkafka libcurl hiredis libmicrohttpd jansson openssl avro-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -21,7 +21,7 @@ LDFLAGS := -pie -Wl,-z,relro,-z,now $(filter -fsanitize=%,$(OPT_$(SAN)))
 LDLIBS := $(PKG_LIBS) -lpthread
 
 # Modules shared by every program (service/src minus programs).
-CORE := hw log secret jwt conf retry buf schema
+CORE := hw log secret jwt conf retry buf schema prevalidate resolve
 SIM := sim_conf sim_fault sim_api sim_rooms sim_live sim_admin sim_http
 UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_sim_fault test_sim_conf test_sim_api
 
