@@ -151,8 +151,8 @@ static bool walk(struct cursor *c, avro_schema_t s, int depth)
     return bad(c, "unknown schema type");
 }
 
-enum hw_rc prevalidate_datum(avro_schema_t schema, const void *buf,
-                             size_t len, char *errstr, size_t errstr_size)
+enum hw_rc prevalidate_datum(avro_schema_t schema, const void *buf, size_t len,
+                             char *errstr, size_t errstr_size)
 {
     struct cursor c = {buf, buf, (const unsigned char *)buf + len, NULL, 0};
 

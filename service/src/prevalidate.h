@@ -24,8 +24,7 @@
 
 /* HW_OK when buf[0..len) is exactly one datum of schema; otherwise
  * HW_ERR_DECODE with the reason and byte offset in errstr. */
-enum hw_rc prevalidate_datum(avro_schema_t schema, const void *buf,
-                             size_t len, char *errstr,
-                             size_t errstr_size) HW_MUSTCHECK;
+enum hw_rc prevalidate_datum(avro_schema_t schema, const void *buf, size_t len,
+                             char *errstr, size_t errstr_size) HW_MUSTCHECK;
 
 #endif

@@ -29,7 +29,8 @@ static void collect(json_t *names, const json_t *s, const char *ns)
     size_t i;
 
     if (json_is_array(s)) {
-        json_array_foreach(s, i, x) {
+        json_array_foreach(s, i, x)
+        {
             collect(names, x, ns);
         }
         return;
@@ -53,7 +54,8 @@ static void collect(json_t *names, const json_t *s, const char *ns)
     collect(names, json_object_get(s, "type"), ns);
     collect(names, json_object_get(s, "items"), ns);
     collect(names, json_object_get(s, "values"), ns);
-    json_array_foreach(json_object_get(s, "fields"), i, x) {
+    json_array_foreach(json_object_get(s, "fields"), i, x)
+    {
         collect(names, json_object_get(x, "type"), ns);
     }
 }
@@ -73,14 +75,16 @@ static const json_t *deref(const struct rctx *c, const json_t *t)
     for (int i = 0; i < 8; i++) {
         const json_t *inner = json_object_get(t, "type");
 
-        if (json_is_string(t) && json_object_get(c->names, json_string_value(t))) {
+        if (json_is_string(t) &&
+            json_object_get(c->names, json_string_value(t))) {
             t = json_object_get(c->names, json_string_value(t));
         } else if (json_is_string(t)) {
             const char *want = json_string_value(t);
             const char *key;
             json_t *def;
 
-            json_object_foreach((json_t *)(uintptr_t)c->names, key, def) {
+            json_object_foreach((json_t *)(uintptr_t)c->names, key, def)
+            {
                 const char *dot = strrchr(key, '.');
 
                 if (dot != NULL && strcmp(dot + 1, want) == 0) {
@@ -88,7 +92,8 @@ static const json_t *deref(const struct rctx *c, const json_t *t)
                 }
             }
             return t;
-        } else if (json_is_object(t) && inner != NULL && !json_is_string(inner)) {
+        } else if (json_is_object(t) && inner != NULL &&
+                   !json_is_string(inner)) {
             t = inner;
         } else {
             return t;
@@ -100,8 +105,8 @@ static const json_t *deref(const struct rctx *c, const json_t *t)
 static bool set_default(struct rctx *c, avro_value_t *dst, const json_t *def,
                         const json_t *tj);
 
-static bool default_record(struct rctx *c, avro_value_t *dst,
-                           const json_t *def, const json_t *tj)
+static bool default_record(struct rctx *c, avro_value_t *dst, const json_t *def,
+                           const json_t *tj)
 {
     const json_t *f;
     size_t i;
@@ -109,7 +114,8 @@ static bool default_record(struct rctx *c, avro_value_t *dst,
     if (!json_is_object(def)) {
         return fail(c, "record default is not an object", NULL);
     }
-    json_array_foreach(json_object_get(tj, "fields"), i, f) {
+    json_array_foreach(json_object_get(tj, "fields"), i, f)
+    {
         const char *name = json_string_value(json_object_get(f, "name"));
         const json_t *v = json_object_get(def, name);
         avro_value_t field;
@@ -123,8 +129,8 @@ static bool default_record(struct rctx *c, avro_value_t *dst,
     return true;
 }
 
-static bool default_items(struct rctx *c, avro_value_t *dst,
-                          const json_t *def, const json_t *tj, bool map)
+static bool default_items(struct rctx *c, avro_value_t *dst, const json_t *def,
+                          const json_t *tj, bool map)
 {
     const json_t *item_type = json_object_get(tj, map ? "values" : "items");
     const char *key;
@@ -136,7 +142,8 @@ static bool default_items(struct rctx *c, avro_value_t *dst,
         if (!json_is_object(def)) {
             return fail(c, "map default is not an object", NULL);
         }
-        json_object_foreach((json_t *)(uintptr_t)def, key, v) {
+        json_object_foreach((json_t *)(uintptr_t)def, key, v)
+        {
             if (avro_value_add(dst, key, &e, NULL, NULL) != 0 ||
                 !set_default(c, &e, v, item_type)) {
                 return false;
@@ -147,7 +154,8 @@ static bool default_items(struct rctx *c, avro_value_t *dst,
     if (!json_is_array(def)) {
         return fail(c, "array default is not an array", NULL);
     }
-    json_array_foreach(def, i, v) {
+    json_array_foreach(def, i, v)
+    {
         if (avro_value_append(dst, &e, NULL) != 0 ||
             !set_default(c, &e, v, item_type)) {
             return false;
@@ -173,8 +181,9 @@ static bool set_default(struct rctx *c, avro_value_t *dst, const json_t *def,
         rc = json_is_null(def) ? avro_value_set_null(dst) : -1;
         break;
     case AVRO_BOOLEAN:
-        rc = json_is_boolean(def) ? avro_value_set_boolean(dst, json_is_true(def))
-                                  : -1;
+        rc = json_is_boolean(def)
+                 ? avro_value_set_boolean(dst, json_is_true(def))
+                 : -1;
         break;
     case AVRO_INT32:
         rc = json_is_integer(def)
@@ -182,8 +191,9 @@ static bool set_default(struct rctx *c, avro_value_t *dst, const json_t *def,
                  : -1;
         break;
     case AVRO_INT64:
-        rc = json_is_integer(def) ? avro_value_set_long(dst, json_integer_value(def))
-                                  : -1;
+        rc = json_is_integer(def)
+                 ? avro_value_set_long(dst, json_integer_value(def))
+                 : -1;
         break;
     case AVRO_FLOAT:
         rc = json_is_number(def)
@@ -191,23 +201,27 @@ static bool set_default(struct rctx *c, avro_value_t *dst, const json_t *def,
                  : -1;
         break;
     case AVRO_DOUBLE:
-        rc = json_is_number(def) ? avro_value_set_double(dst, json_number_value(def))
-                                 : -1;
+        rc = json_is_number(def)
+                 ? avro_value_set_double(dst, json_number_value(def))
+                 : -1;
         break;
     case AVRO_STRING:
         rc = str != NULL ? avro_value_set_string(dst, str) : -1;
         break;
     case AVRO_BYTES:
     case AVRO_FIXED:
-        rc = str == NULL ? -1
-             : avro_value_get_type(dst) == AVRO_BYTES
-                 ? avro_value_set_bytes(dst, (void *)(uintptr_t)str, strlen(str))
-                 : avro_value_set_fixed(dst, (void *)(uintptr_t)str, strlen(str));
+        rc =
+            str == NULL ? -1
+            : avro_value_get_type(dst) == AVRO_BYTES
+                ? avro_value_set_bytes(dst, (void *)(uintptr_t)str, strlen(str))
+                : avro_value_set_fixed(dst, (void *)(uintptr_t)str,
+                                       strlen(str));
         break;
     case AVRO_ENUM:
-        rc = str != NULL && avro_schema_enum_get_by_name(s, str) >= 0
-                 ? avro_value_set_enum(dst, avro_schema_enum_get_by_name(s, str))
-                 : -1;
+        rc =
+            str != NULL && avro_schema_enum_get_by_name(s, str) >= 0
+                ? avro_value_set_enum(dst, avro_schema_enum_get_by_name(s, str))
+                : -1;
         break;
     case AVRO_RECORD:
         return default_record(c, dst, def, tj);
@@ -247,7 +261,8 @@ static bool compatible(avro_type_t st, avro_schema_t ss, avro_type_t dt,
 static bool to_union(struct rctx *c, avro_value_t *src, avro_value_t *dst,
                      const json_t *rj)
 {
-    avro_schema_t us = avro_value_get_schema(dst), ss = avro_value_get_schema(src);
+    avro_schema_t us = avro_value_get_schema(dst),
+                  ss = avro_value_get_schema(src);
     avro_type_t st = avro_value_get_type(src);
     avro_value_t b;
 
@@ -273,7 +288,8 @@ static bool to_record(struct rctx *c, avro_value_t *src, avro_value_t *dst,
     const json_t *f;
     size_t i;
 
-    json_array_foreach(json_object_get(rj, "fields"), i, f) {
+    json_array_foreach(json_object_get(rj, "fields"), i, f)
+    {
         const char *name = json_string_value(json_object_get(f, "name"));
         const json_t *def = json_object_get(f, "default");
         avro_value_t sf, df;
@@ -392,7 +408,8 @@ static bool to_scalar(struct rctx *c, avro_value_t *src, avro_value_t *dst,
                  ? avro_value_set_fixed(dst, (void *)(uintptr_t)p, n)
                  : -1;
     }
-    return rc == 0 || fail(c, "cannot copy", avro_schema_type_name(avro_value_get_schema(src)));
+    return rc == 0 || fail(c, "cannot copy",
+                           avro_schema_type_name(avro_value_get_schema(src)));
 }
 
 static bool resolve(struct rctx *c, avro_value_t *src, avro_value_t *dst,
@@ -427,8 +444,8 @@ static bool resolve(struct rctx *c, avro_value_t *src, avro_value_t *dst,
 }
 
 enum hw_rc resolve_value(avro_value_t *src, avro_value_t *dst,
-                         const json_t *rjson, const json_t *names,
-                         char *errstr, size_t errstr_size)
+                         const json_t *rjson, const json_t *names, char *errstr,
+                         size_t errstr_size)
 {
     struct rctx c = {names, errstr, errstr_size};
 

@@ -31,7 +31,7 @@ json_t *resolve_names(const json_t *reader_json);
 /* Fills dst (a fresh value of the reader schema, whose JSON is rjson) from
  * src. HW_ERR_DECODE with a reason when the schemas do not resolve. */
 enum hw_rc resolve_value(avro_value_t *src, avro_value_t *dst,
-                         const json_t *rjson, const json_t *names,
-                         char *errstr, size_t errstr_size) HW_MUSTCHECK;
+                         const json_t *rjson, const json_t *names, char *errstr,
+                         size_t errstr_size) HW_MUSTCHECK;
 
 #endif

@@ -2,8 +2,7 @@
 #include "retry.h"
 
 int64_t retry_delay_ms(const struct retry_policy *p, int64_t retry,
-                       int64_t elapsed_ms, int64_t retry_after_ms,
-                       uint32_t rnd)
+                       int64_t elapsed_ms, int64_t retry_after_ms, uint32_t rnd)
 {
     int64_t ceiling = p->base_ms, delay;
 

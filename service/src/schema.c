@@ -61,7 +61,8 @@ static bool emit_fields(struct pcf *c, const json_t *fields, const char *ns)
         return fail(c, "record without fields");
     }
     buf_puts(&c->out, ",\"fields\":[");
-    json_array_foreach(fields, i, f) {
+    json_array_foreach(fields, i, f)
+    {
         const char *name = json_string_value(json_object_get(f, "name"));
 
         if (name == NULL || json_object_get(f, "type") == NULL) {
@@ -87,7 +88,8 @@ static bool emit_named(struct pcf *c, const json_t *s, const char *type,
     const json_t *sym;
     size_t i;
 
-    if (name == NULL || !full_name(c, name, own_ns != NULL ? own_ns : ns, full)) {
+    if (name == NULL ||
+        !full_name(c, name, own_ns != NULL ? own_ns : ns, full)) {
         return name == NULL ? fail(c, "named type without name") : false;
     }
     if (json_object_get(c->seen, full) != NULL) {
@@ -96,7 +98,8 @@ static bool emit_named(struct pcf *c, const json_t *s, const char *type,
     }
     json_object_set_new(c->seen, full, json_true());
     snprintf(inner_ns, sizeof(inner_ns), "%s", full);
-    *(strrchr(inner_ns, '.') != NULL ? strrchr(inner_ns, '.') : inner_ns) = '\0';
+    *(strrchr(inner_ns, '.') != NULL ? strrchr(inner_ns, '.') : inner_ns) =
+        '\0';
     buf_printf(&c->out, "{\"name\":\"%s\",\"type\":\"%s\"", full,
                strcmp(type, "error") == 0 ? "record" : type);
     if (strcmp(type, "enum") == 0) {
@@ -104,7 +107,8 @@ static bool emit_named(struct pcf *c, const json_t *s, const char *type,
             return fail(c, "enum without symbols");
         }
         buf_puts(&c->out, ",\"symbols\":[");
-        json_array_foreach(json_object_get(s, "symbols"), i, sym) {
+        json_array_foreach(json_object_get(s, "symbols"), i, sym)
+        {
             buf_printf(&c->out, "%s\"%s\"", i > 0 ? "," : "",
                        json_string_value(sym));
         }
@@ -178,7 +182,8 @@ static bool emit(struct pcf *c, const json_t *s, const char *ns)
     }
     if (json_is_array(s)) {
         buf_puts(&c->out, "[");
-        json_array_foreach(s, i, b) {
+        json_array_foreach(s, i, b)
+        {
             if (i > 0) {
                 buf_puts(&c->out, ",");
             }
@@ -192,8 +197,7 @@ static bool emit(struct pcf *c, const json_t *s, const char *ns)
     return json_is_object(s) ? emit_object(c, s, ns) : fail(c, "not a schema");
 }
 
-char *schema_pcf(const char *json, size_t len, char *errstr,
-                 size_t errstr_size)
+char *schema_pcf(const char *json, size_t len, char *errstr, size_t errstr_size)
 {
     json_error_t jerr;
     json_t *doc = json_loadb(json, len, JSON_DECODE_ANY, &jerr);

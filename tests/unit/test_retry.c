@@ -20,7 +20,7 @@ int main(void)
         {3, 0, 0, 800, 800},
         {4, 0, 0, 1600, 1600},
         {5, 0, 0, 3200, 3200},
-        {5, 0, 0, 0, 0}, /* full jitter reaches zero */
+        {5, 0, 0, 0, 0},  /* full jitter reaches zero */
         {6, 0, 0, 5, -1}, /* past HMS_RETRY_MAX */
         {0, 0, 0, 5, -1},
         /* Retry-After wins when longer, even above the cap */

@@ -54,22 +54,25 @@ int main(void)
     /* the specification's transformations, one by one */
     check_pcf("{\"type\":\"int\"}", "\"int\"");
     check_pcf("{\"type\":\"string\",\"logicalType\":\"uuid\"}", "\"string\"");
-    check_pcf("[\"null\",{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}]",
-              "[\"null\",\"long\"]");
-    check_pcf("{\"type\":\"record\",\"name\":\"R\",\"namespace\":\"a.b\","
-              "\"doc\":\"x\",\"fields\":[{\"name\":\"f\",\"default\":1,"
-              "\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"]}},"
-              "{\"type\":\"E\",\"name\":\"g\"},{\"name\":\"h\",\"type\":"
-              "{\"type\":\"map\",\"values\":{\"type\":\"fixed\",\"name\":\"c.F\","
-              "\"size\":16}}},{\"name\":\"i\",\"type\":{\"items\":\"a.b.E\","
-              "\"type\":\"array\"}}]}",
-              "{\"name\":\"a.b.R\",\"type\":\"record\",\"fields\":[{\"name\":"
-              "\"f\",\"type\":{\"name\":\"a.b.E\",\"type\":\"enum\",\"symbols\":"
-              "[\"A\"]}},{\"name\":\"g\",\"type\":\"a.b.E\"},{\"name\":\"h\","
-              "\"type\":{\"type\":\"map\",\"values\":{\"name\":\"c.F\",\"type\":"
-              "\"fixed\",\"size\":16}}},{\"name\":\"i\",\"type\":{\"type\":"
-              "\"array\",\"items\":\"a.b.E\"}}]}");
-    CHECK(schema_pcf("{\"type\":\"nope\"}", 15, errstr, sizeof(errstr)) == NULL);
+    check_pcf(
+        "[\"null\",{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}]",
+        "[\"null\",\"long\"]");
+    check_pcf(
+        "{\"type\":\"record\",\"name\":\"R\",\"namespace\":\"a.b\","
+        "\"doc\":\"x\",\"fields\":[{\"name\":\"f\",\"default\":1,"
+        "\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"]}},"
+        "{\"type\":\"E\",\"name\":\"g\"},{\"name\":\"h\",\"type\":"
+        "{\"type\":\"map\",\"values\":{\"type\":\"fixed\",\"name\":\"c.F\","
+        "\"size\":16}}},{\"name\":\"i\",\"type\":{\"items\":\"a.b.E\","
+        "\"type\":\"array\"}}]}",
+        "{\"name\":\"a.b.R\",\"type\":\"record\",\"fields\":[{\"name\":"
+        "\"f\",\"type\":{\"name\":\"a.b.E\",\"type\":\"enum\",\"symbols\":"
+        "[\"A\"]}},{\"name\":\"g\",\"type\":\"a.b.E\"},{\"name\":\"h\","
+        "\"type\":{\"type\":\"map\",\"values\":{\"name\":\"c.F\",\"type\":"
+        "\"fixed\",\"size\":16}}},{\"name\":\"i\",\"type\":{\"type\":"
+        "\"array\",\"items\":\"a.b.E\"}}]}");
+    CHECK(schema_pcf("{\"type\":\"nope\"}", 15, errstr, sizeof(errstr)) ==
+          NULL);
     CHECK(schema_pcf("{", 1, errstr, sizeof(errstr)) == NULL);
     CHECK(schema_pcf("{\"type\":\"record\",\"name\":\"R\"}", 29, errstr,
                      sizeof(errstr)) == NULL);

@@ -1,0 +1,128 @@
+/* event.c -- event names, validation, cleanup. See event.h. */
+#include "event.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ID_MAX 256
+#define EVENT_ID_MAX 128
+
+const char *event_kind_name(enum event_kind kind)
+{
+    static const char *const names[] = {"BookingCreated", "StreamStarted",
+                                        "SessionEnded", "VideoReady",
+                                        "VideoEnded"};
+
+    return kind < EVENT_KIND_COUNT ? names[kind] : "?";
+}
+
+enum subject_kind event_subject(const struct event *ev, const char **id)
+{
+    if (ev->kind == EVENT_BOOKING_CREATED) {
+        *id = ev->booking_id;
+        return SUBJECT_BOOKING;
+    }
+    if (ev->kind == EVENT_STREAM_STARTED) {
+        *id = ev->stream_id;
+        return SUBJECT_STREAM;
+    }
+    *id = ev->subject_id;
+    return ev->subject_kind;
+}
+
+static bool id_ok(const char *s, size_t max)
+{
+    return s != NULL && s[0] != '\0' && strlen(s) <= max;
+}
+
+static enum hw_rc invalid(char *errstr, size_t n, const char *field,
+                          const char *why)
+{
+    snprintf(errstr, n, "%s %s", field, why);
+    return HW_ERR_INVALID;
+}
+
+static enum hw_rc validate_participants(const struct event *ev, char *errstr,
+                                        size_t n)
+{
+    if (!ev->physical && ev->n_participants == 0) {
+        return invalid(errstr, n, "participants",
+                       "is empty for a VIRTUAL "
+                       "booking");
+    }
+    for (size_t i = 0; i < ev->n_participants; i++) {
+        const struct participant *p = &ev->participants[i];
+
+        if (!id_ok(p->user_id, ID_MAX) || !id_ok(p->role, ID_MAX)) {
+            return invalid(errstr, n, "participants[].user_id/role",
+                           "must be 1-256 bytes");
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(ev->participants[j].user_id, p->user_id) == 0) {
+                return invalid(errstr, n, "participants[].user_id",
+                               "is duplicated");
+            }
+        }
+    }
+    return HW_OK;
+}
+
+enum hw_rc event_validate(const struct event *ev, char *errstr, size_t n)
+{
+    if (!id_ok(ev->event_id, EVENT_ID_MAX)) {
+        return invalid(errstr, n, "event_id", "must be 1-128 bytes");
+    }
+    switch (ev->kind) {
+    case EVENT_BOOKING_CREATED:
+        if (!id_ok(ev->booking_id, ID_MAX)) {
+            return invalid(errstr, n, "booking_id", "must be 1-256 bytes");
+        }
+        if (ev->ends_at != EVENT_NO_TIME && ev->ends_at < ev->starts_at) {
+            return invalid(errstr, n, "ends_at", "is before starts_at");
+        }
+        return validate_participants(ev, errstr, n);
+    case EVENT_STREAM_STARTED:
+        if (!id_ok(ev->stream_id, ID_MAX) || !id_ok(ev->host_user_id, ID_MAX) ||
+            !id_ok(ev->host_role, ID_MAX)) {
+            return invalid(errstr, n, "stream_id/host_user_id/host_role",
+                           "must be 1-256 bytes");
+        }
+        return HW_OK;
+    case EVENT_SESSION_ENDED:
+        return id_ok(ev->subject_id, ID_MAX)
+                   ? HW_OK
+                   : invalid(errstr, n, "subject_id", "must be 1-256 bytes");
+    case EVENT_VIDEO_READY:
+    case EVENT_VIDEO_ENDED:
+    case EVENT_KIND_COUNT:
+        break;
+    }
+    return invalid(errstr, n, "record", "is not an input event");
+}
+
+void event_clear(struct event *ev)
+{
+    char **strs[] = {&ev->event_id,  &ev->booking_id,   &ev->template_id,
+                     &ev->stream_id, &ev->host_user_id, &ev->host_display_name,
+                     &ev->host_role, &ev->title,        &ev->subject_id,
+                     &ev->reason,    &ev->causation_id, &ev->room_id,
+                     &ev->room_name, &ev->cache_key,    &ev->hls_url};
+
+    for (size_t i = 0; i < HW_ARRAY_LEN(strs); i++) {
+        free(*strs[i]);
+    }
+    for (size_t i = 0; i < ev->n_participants; i++) {
+        free(ev->participants[i].user_id);
+        free(ev->participants[i].display_name);
+        free(ev->participants[i].role);
+    }
+    for (size_t i = 0; i < ev->n_codes; i++) {
+        free(ev->codes[i].role);
+        free(ev->codes[i].code);
+        free(ev->codes[i].join_url);
+    }
+    free(ev->participants);
+    free(ev->codes);
+    memset(ev, 0, sizeof(*ev));
+}

@@ -1,0 +1,81 @@
+/* event.h -- the events hms-worker consumes and produces, as C values.
+ *
+ * DESIGN
+ * ------
+ * One flat struct for all five record types (contract.md section 2): the
+ * codec fills the fields its record has and leaves the others zero/NULL.
+ * Nullable longs use EVENT_NO_TIME. Every string is owned by the event;
+ * event_clear() frees them all. event_validate() applies the contract's
+ * validation rules (class `validation`) to a decoded input event.
+ */
+#ifndef EVENT_H
+#define EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hw.h"
+
+#define EVENT_NO_TIME INT64_MIN
+
+enum event_kind {
+    EVENT_BOOKING_CREATED = 0,
+    EVENT_STREAM_STARTED,
+    EVENT_SESSION_ENDED,
+    EVENT_VIDEO_READY,
+    EVENT_VIDEO_ENDED,
+    EVENT_KIND_COUNT
+};
+
+enum subject_kind { SUBJECT_BOOKING = 0, SUBJECT_STREAM };
+
+struct participant {
+    char *user_id, *display_name, *role;
+};
+
+struct room_code {
+    char *role, *code, *join_url;
+};
+
+struct event {
+    enum event_kind kind;
+    char *event_id;
+    int64_t occurred_at;
+    /* BookingCreated */
+    char *booking_id;
+    bool physical; /* mode PHYSICAL */
+    int64_t starts_at, ends_at;
+    char *template_id; /* also StreamStarted */
+    struct participant *participants;
+    size_t n_participants;
+    /* StreamStarted */
+    char *stream_id, *host_user_id, *host_display_name, *host_role, *title;
+    bool hls;
+    /* SessionEnded, VideoReady, VideoEnded */
+    enum subject_kind subject_kind;
+    char *subject_id, *reason;
+    bool lock;
+    /* VideoReady, VideoEnded */
+    char *causation_id, *room_id, *room_name, *cache_key, *hls_url;
+    struct room_code *codes;
+    size_t n_codes;
+    int64_t expires_at;
+};
+
+/* The record name of a kind, e.g. "BookingCreated". Static. */
+const char *event_kind_name(enum event_kind kind);
+
+/* The subject an input event concerns ("booking" or "stream", and its
+ * id). For session-ended, from subject_kind. */
+enum subject_kind event_subject(const struct event *ev, const char **id);
+
+/* Contract section 2 validation of an input event; HW_ERR_INVALID with
+ * the reason (no payload bytes beyond field names) in errstr. Role
+ * membership in the template is checked later, once codes are known. */
+enum hw_rc event_validate(const struct event *ev, char *errstr,
+                          size_t errstr_size) HW_MUSTCHECK;
+
+void event_clear(struct event *ev);
+
+#endif

@@ -1,0 +1,314 @@
+/* test_codec.c -- framing, decode with schema resolution, encode, the
+ * bounds walk that keeps avro-c from allocating what a message declares,
+ * and event validation. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <avro.h>
+
+#include "codec.h"
+#include "testhelp.h"
+
+/* Test events point their char * fields at string literals. */
+#pragma GCC diagnostic ignored "-Wpragmas"
+#pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
+#pragma GCC diagnostic ignored                                                 \
+    "-Wincompatible-pointer-types-discards-qualifiers"
+
+static struct codec *cd;
+static size_t largest_alloc;
+
+/* avro-c's allocator hook: records the largest request and refuses any
+ * over 64 MiB (so the demonstration below leaks nothing). */
+static void *tracking_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)ud;
+    (void)osize;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    if (nsize > largest_alloc) {
+        largest_alloc = nsize;
+    }
+    return nsize > 64u * 1024 * 1024 ? NULL : realloc(ptr, nsize);
+}
+
+static struct participant people[] = {{"alice", "Alice", "host"},
+                                      {"bob", NULL, "guest"},
+                                      {"carol", NULL, "guest"}};
+
+static void sample_booking(struct event *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->kind = EVENT_BOOKING_CREATED;
+    ev->event_id = "0b7c7a2e-5d1b-4d5e-9c1e-000000000001";
+    ev->occurred_at = 1790000000000;
+    ev->booking_id = "B1";
+    ev->starts_at = 1790003600000;
+    ev->ends_at = 1790007200000;
+    ev->template_id = "tpl";
+    ev->participants = people;
+    ev->n_participants = 3;
+}
+
+static enum hw_rc decode(enum event_kind k, const void *b, size_t n,
+                         struct event *out)
+{
+    char errstr[256];
+
+    memset(out, 0, sizeof(*out));
+    return codec_decode(cd, k, b, n, out, errstr, sizeof(errstr));
+}
+
+static void test_booking_round_trip(void)
+{
+    struct event in, out;
+    struct buf b = {0};
+    char errstr[256];
+
+    sample_booking(&in);
+    CHECK(codec_encode(cd, &in, NULL, &b, errstr, sizeof(errstr)) == HW_OK);
+    CHECK((unsigned char)b.p[0] == 0xc3 && (unsigned char)b.p[1] == 0x01);
+    CHECK((unsigned char)b.p[2] == 0xab && (unsigned char)b.p[9] == 0x94);
+    CHECK(decode(EVENT_BOOKING_CREATED, b.p, b.len, &out) == HW_OK);
+    CHECK_STR(out.event_id, in.event_id);
+    CHECK_STR(out.booking_id, "B1");
+    CHECK(!out.physical);
+    CHECK_INT(out.starts_at, in.starts_at);
+    CHECK_INT(out.ends_at, in.ends_at);
+    CHECK_STR(out.template_id, "tpl");
+    CHECK_INT(out.n_participants, 3);
+    CHECK_STR(out.participants[0].display_name, "Alice");
+    CHECK(out.participants[1].display_name == NULL);
+    CHECK_STR(out.participants[2].role, "guest");
+    event_clear(&out);
+    /* truncated, and one byte too many */
+    CHECK(decode(EVENT_BOOKING_CREATED, b.p, b.len - 1, &out) == HW_ERR_DECODE);
+    event_clear(&out);
+    buf_append(&b, "", 1);
+    CHECK(decode(EVENT_BOOKING_CREATED, b.p, b.len, &out) == HW_ERR_DECODE);
+    event_clear(&out);
+    /* a booking on the stream topic is another record type */
+    CHECK(decode(EVENT_STREAM_STARTED, b.p, b.len - 1, &out) ==
+          HW_ERR_NOT_FOUND);
+    event_clear(&out);
+    buf_deinit(&b);
+}
+
+/* A BookingCreated v1 producer: the missing fields take their defaults. */
+static void test_v1_writer_resolves(void)
+{
+    struct event in, out;
+    struct buf b = {0};
+    char errstr[256];
+
+    sample_booking(&in);
+    in.physical = true;
+    CHECK(codec_encode(cd, &in, "BookingCreated.v1", &b, errstr,
+                       sizeof(errstr)) == HW_OK);
+    CHECK((unsigned char)b.p[2] == 0xbe && (unsigned char)b.p[9] == 0xdc);
+    CHECK(decode(EVENT_BOOKING_CREATED, b.p, b.len, &out) == HW_OK);
+    CHECK_STR(out.booking_id, "B1");
+    CHECK(out.physical);
+    CHECK_INT(out.ends_at, EVENT_NO_TIME); /* default null */
+    CHECK(out.template_id == NULL);        /* default null */
+    CHECK_INT(out.n_participants, 3);
+    CHECK_STR(out.participants[0].user_id, "alice");
+    event_clear(&out);
+    buf_deinit(&b);
+}
+
+static void test_other_records(void)
+{
+    struct room_code codes[] = {{"host", "abc-defg-hij", "https://x/abc"},
+                                {"guest", "bcd-efgh-ijk", NULL}};
+    struct event in = {0}, out;
+    struct buf b = {0};
+    char errstr[256];
+
+    in.kind = EVENT_STREAM_STARTED;
+    in.event_id = "e2";
+    in.stream_id = "S1";
+    in.host_user_id = "h";
+    in.host_role = "broadcaster";
+    in.hls = true;
+    CHECK(codec_encode(cd, &in, NULL, &b, errstr, sizeof(errstr)) == HW_OK);
+    CHECK(decode(EVENT_STREAM_STARTED, b.p, b.len, &out) == HW_OK);
+    CHECK(out.hls && out.title == NULL && strcmp(out.stream_id, "S1") == 0);
+    event_clear(&out);
+    buf_reset(&b);
+
+    memset(&in, 0, sizeof(in));
+    in.kind = EVENT_SESSION_ENDED;
+    in.event_id = "e3";
+    in.subject_kind = SUBJECT_STREAM;
+    in.subject_id = "S1";
+    in.reason = "over";
+    in.lock = true;
+    CHECK(codec_encode(cd, &in, NULL, &b, errstr, sizeof(errstr)) == HW_OK);
+    CHECK(decode(EVENT_SESSION_ENDED, b.p, b.len, &out) == HW_OK);
+    CHECK(out.subject_kind == SUBJECT_STREAM && out.lock);
+    CHECK_STR(out.reason, "over");
+    event_clear(&out);
+    buf_reset(&b);
+
+    memset(&in, 0, sizeof(in));
+    in.kind = EVENT_VIDEO_READY;
+    in.event_id = "e4";
+    in.causation_id = "e1";
+    in.subject_id = "B1";
+    in.room_id = "r1";
+    in.room_name = "bk-B1";
+    in.codes = codes;
+    in.n_codes = 2;
+    in.cache_key = "hms:booking:B1";
+    in.expires_at = 5;
+    CHECK(codec_encode(cd, &in, NULL, &b, errstr, sizeof(errstr)) == HW_OK);
+    CHECK(decode(EVENT_VIDEO_READY, b.p, b.len, &out) == HW_OK);
+    CHECK_INT(out.n_codes, 2);
+    CHECK_STR(out.codes[0].join_url, "https://x/abc");
+    CHECK(out.codes[1].join_url == NULL && out.hls_url == NULL);
+    event_clear(&out);
+    /* a required string missing is an encoding error, not a crash */
+    in.room_id = NULL;
+    CHECK(codec_encode(cd, &in, NULL, &b, errstr, sizeof(errstr)) != HW_OK);
+    buf_deinit(&b);
+}
+
+static void header(unsigned char *m, uint64_t fp)
+{
+    m[0] = 0xc3;
+    m[1] = 0x01;
+    for (int i = 0; i < 8; i++) {
+        m[2 + i] = (unsigned char)(fp >> (8 * i));
+    }
+}
+
+static void test_bad_framing(void)
+{
+    unsigned char m[64] = {0};
+    struct event out;
+
+    CHECK(decode(EVENT_BOOKING_CREATED, m, 0, &out) == HW_ERR_DECODE);
+    CHECK(decode(EVENT_BOOKING_CREATED, "garbage!", 8, &out) == HW_ERR_DECODE);
+    CHECK(decode(EVENT_BOOKING_CREATED, "\xc3\x01\x01", 3, &out) ==
+          HW_ERR_DECODE);
+    header(m, 0x0123456789abcdefULL);
+    CHECK(decode(EVENT_BOOKING_CREATED, m, 12, &out) == HW_ERR_NOT_FOUND);
+    m[0] = 0;
+    m[4] = 7; /* Confluent, schema id 7, no registry */
+    CHECK(decode(EVENT_BOOKING_CREATED, m, 12, &out) == HW_ERR_NOT_FOUND);
+    event_clear(&out);
+}
+
+/* Ten-odd bytes that declare a 1 GiB string: avro-c alone allocates it;
+ * through the codec nothing that large is ever requested. */
+static void test_huge_length_not_allocated(void)
+{
+    unsigned char m[15];
+    struct event out;
+    avro_schema_t s = NULL;
+    avro_value_iface_t *iface;
+    avro_value_t v;
+    avro_reader_t r;
+    const char *json = "{\"type\":\"record\",\"name\":\"X\",\"fields\":"
+                       "[{\"name\":\"s\",\"type\":\"string\"}]}";
+
+    header(m, codec_fingerprint(cd, "BookingCreated"));
+    memcpy(m + 10, "\x80\x80\x80\x80\x08", 5); /* zig-zag 2^30 */
+    avro_set_allocator(tracking_alloc, NULL);
+    largest_alloc = 0;
+    CHECK(decode(EVENT_BOOKING_CREATED, m, sizeof(m), &out) == HW_ERR_DECODE);
+    event_clear(&out);
+    CHECK(largest_alloc < 1024 * 1024);
+    /* the threat is real: the same bytes straight into avro-c */
+    CHECK(avro_schema_from_json_length(json, strlen(json), &s) == 0);
+    iface = avro_generic_class_from_schema(s);
+    CHECK(avro_generic_value_new(iface, &v) == 0);
+    r = avro_reader_memory((const char *)m + 10, 5);
+    largest_alloc = 0;
+    CHECK(avro_value_read(r, &v) != 0);
+    CHECK(largest_alloc >= 1024u * 1024 * 1024);
+    avro_reader_free(r);
+    avro_value_decref(&v);
+    avro_value_iface_decref(iface);
+    avro_schema_decref(s);
+}
+
+static void test_bad_datum(void)
+{
+    struct event in, out;
+    struct buf b = {0};
+    char errstr[256];
+    size_t at;
+
+    sample_booking(&in);
+    in.booking_id = "B\xff"; /* not UTF-8 */
+    CHECK(codec_encode(cd, &in, NULL, &b, errstr, sizeof(errstr)) == HW_OK);
+    CHECK(decode(EVENT_BOOKING_CREATED, b.p, b.len, &out) == HW_ERR_DECODE);
+    event_clear(&out);
+    buf_reset(&b);
+    in.booking_id = "B1";
+    CHECK(codec_encode(cd, &in, NULL, &b, errstr, sizeof(errstr)) == HW_OK);
+    /* the mode enum index: after header, event_id, occurred_at, booking_id */
+    at = 10 + 1 + strlen(in.event_id) + 6 + 1 + 2;
+    CHECK_INT((unsigned char)b.p[at], 0);
+    b.p[at] = 4; /* index 2 of 2 symbols */
+    CHECK(decode(EVENT_BOOKING_CREATED, b.p, b.len, &out) == HW_ERR_DECODE);
+    event_clear(&out);
+    buf_deinit(&b);
+}
+
+static void test_validation(void)
+{
+    struct participant dup[] = {{"a", NULL, "host"}, {"a", NULL, "guest"}};
+    struct event ev;
+    char errstr[256], longid[300];
+
+    sample_booking(&ev);
+    CHECK(event_validate(&ev, errstr, sizeof(errstr)) == HW_OK);
+    ev.booking_id = "";
+    CHECK(event_validate(&ev, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+    CHECK(strstr(errstr, "booking_id") != NULL);
+    memset(longid, 'x', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    ev.booking_id = longid;
+    CHECK(event_validate(&ev, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+    ev.booking_id = "B1";
+    ev.ends_at = ev.starts_at - 1;
+    CHECK(event_validate(&ev, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+    ev.ends_at = EVENT_NO_TIME;
+    ev.participants = dup;
+    ev.n_participants = 2;
+    CHECK(event_validate(&ev, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+    ev.n_participants = 0;
+    CHECK(event_validate(&ev, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+    ev.physical = true; /* a PHYSICAL booking needs nobody */
+    CHECK(event_validate(&ev, errstr, sizeof(errstr)) == HW_OK);
+    longid[129] = '\0';
+    ev.event_id = longid;
+    CHECK(event_validate(&ev, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+}
+
+int main(void)
+{
+    char errstr[256];
+
+    cd = codec_create(errstr, sizeof(errstr));
+    CHECK(cd != NULL);
+    if (cd == NULL) {
+        fprintf(stderr, "%s\n", errstr);
+        return TEST_REPORT();
+    }
+    CHECK(codec_fingerprint(cd, "VideoEnded") == 0x8a214636668fe319ULL);
+    test_booking_round_trip();
+    test_v1_writer_resolves();
+    test_other_records();
+    test_bad_framing();
+    test_bad_datum();
+    test_validation();
+    test_huge_length_not_allocated();
+    codec_destroy(cd);
+    return TEST_REPORT();
+}
