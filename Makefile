@@ -16,21 +16,23 @@ WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wwrite-strings -Wcast-qual -Wvla -Wswitch-enum -Werror
 HARDEN := -fstack-protector-strong -fPIE
 CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(HARDEN) \
-          $(OPT_$(SAN)) -Iservice/src -Iservice/sim $(PKG_CFLAGS) -MMD -MP
+          $(OPT_$(SAN)) -Iservice/src -Iservice/sim -Itests/unit $(PKG_CFLAGS) \
+          -MMD -MP
 LDFLAGS := -pie -Wl,-z,relro,-z,now $(filter -fsanitize=%,$(OPT_$(SAN)))
 LDLIBS := $(PKG_LIBS) -lpthread
 
 # Modules shared by every program (service/src minus programs).
-CORE := hw log secret jwt conf retry buf schema prevalidate resolve event codec
+CORE := hw log secret jwt conf retry buf schema prevalidate resolve event codec cache
 SIM := sim_conf sim_fault sim_api sim_rooms sim_live sim_admin sim_http
 UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_codec test_sim_fault test_sim_conf test_sim_api
 
 SCHEMAS := $(sort $(wildcard schemas/*.avsc))
 CORE_O := $(CORE:%=$(BUILD)/src/%.o) $(BUILD)/gen/schemas_gen.o
 SIM_O := $(SIM:%=$(BUILD)/sim/%.o)
-PROGS := $(BUILD)/hms-sim $(BUILD)/mktopics $(BUILD)/jwtcli \
-         $(BUILD)/test_stack
+INTEGRATION_TESTS := test_stack test_cache
+PROGS := $(BUILD)/hms-sim $(BUILD)/mktopics $(BUILD)/jwtcli
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
+INTEGRATION_BINS := $(INTEGRATION_TESTS:%=$(BUILD)/itests/%)
 
 # Object files of test binaries are intermediates: keep them, or every run
 # relinks. V=1 shows the full compiler command lines.
@@ -43,66 +45,50 @@ Q := $(if $(V),,@)
 
 all: build
 
-build: $(PROGS) $(UNIT_BINS)
+build: $(PROGS) $(UNIT_BINS) $(INTEGRATION_BINS)
 
-$(BUILD)/src/%.o: service/src/%.c
+# One compile and one link recipe for every object and program.
+define compile
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+endef
 
-# schemas/*.avsc are embedded verbatim: the C code never restates them.
+define link
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+endef
+
+$(BUILD)/src/%.o: service/src/%.c
+	$(compile)
+$(BUILD)/sim/%.o: service/sim/%.c
+	$(compile)
+$(BUILD)/tools/%.o: service/tools/%.c
+	$(compile)
+$(BUILD)/tests/%.o: tests/unit/%.c
+	$(compile)
+$(BUILD)/tests/%.o: tests/tools/%.c
+	$(compile)
+$(BUILD)/itests/%.o: tests/integration/%.c
+	$(compile)
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	$(compile)
+
+# The files in schemas/ are embedded verbatim: C never restates them.
 $(BUILD)/gen/schemas_gen.c: $(SCHEMAS) service/tools/embed.sh
 	@mkdir -p $(@D)
 	$(Q)service/tools/embed.sh $(SCHEMAS) >$@.tmp && mv $@.tmp $@
 
-$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
-	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
-
-$(BUILD)/sim/%.o: service/sim/%.c
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
-
-$(BUILD)/tools/%.o: service/tools/%.c
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
-
-$(BUILD)/tests/%.o: tests/unit/%.c
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -Itests/unit -c -o $@ $<
-
-$(BUILD)/tests/%.o: tests/tools/%.c
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
-
-$(BUILD)/tests/%.o: tests/integration/%.c
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -Itests/unit -c -o $@ $<
-
 $(BUILD)/hms-sim: $(BUILD)/sim/sim_main.o $(SIM_O) $(CORE_O)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
+	$(link)
 $(BUILD)/mktopics: $(BUILD)/tools/mktopics.o $(CORE_O)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
+	$(link)
 $(BUILD)/jwtcli: $(BUILD)/tests/jwtcli.o $(CORE_O)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-$(BUILD)/test_stack: $(BUILD)/tests/test_stack.o $(CORE_O)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
+	$(link)
+$(BUILD)/itests/test_%: $(BUILD)/itests/test_%.o $(CORE_O)
+	$(link)
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(SIM_O) $(CORE_O)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(link)
 
 -include $(shell find build/$(SAN) -name '*.d' 2>/dev/null)
 

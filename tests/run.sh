@@ -88,9 +88,14 @@ set -a
 . "$STACK_DIR/stack.env"
 set +a
 
-"$BIN/mktopics" "$KAFKA_BROKERS" it-roundtrip:3 >"$LOGS/mktopics.log" 2>&1
-"$BIN/test_stack" it-roundtrip >"$LOGS/test_stack.log" 2>&1
-tally "test_stack (kafka, redis)" $? "$LOGS/test_stack.log"
+export IT_TOPIC=it-roundtrip
+"$BIN/mktopics" "$KAFKA_BROKERS" "$IT_TOPIC:3" >"$LOGS/mktopics.log" 2>&1
+for t in "$BIN"/itests/test_*; do
+    [ -x "$t" ] || continue
+    name=$(basename "$t")
+    "${VG[@]}" "$t" >"$LOGS/$name.log" 2>&1
+    tally "$name" $? "$LOGS/$name.log"
+done
 
 build/venv/bin/python -m pytest -q -p no:cacheprovider tests/integration \
     --junitxml="$LOGS/junit.xml" >"$LOGS/pytest.log" 2>&1

@@ -83,21 +83,30 @@ char *xstrdup(const char *s)
     return memcpy(xmalloc(n), s, n);
 }
 
-char *xasprintf(const char *fmt, ...)
+char *xvasprintf(const char *fmt, va_list ap)
 {
-    va_list ap;
+    va_list copy;
     int n;
     char *out;
 
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
+    va_copy(copy, ap);
+    n = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
     if (n < 0) {
         abort(); /* only a bad format string gets here */
     }
     out = xmalloc((size_t)n + 1);
-    va_start(ap, fmt);
     vsnprintf(out, (size_t)n + 1, fmt, ap);
+    return out;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *out;
+
+    va_start(ap, fmt);
+    out = xvasprintf(fmt, ap);
     va_end(ap);
     return out;
 }

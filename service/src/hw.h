@@ -12,6 +12,7 @@
 #ifndef HW_H
 #define HW_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +42,7 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 /* Returns a malloc'd printf result; caller frees. */
 char *xasprintf(const char *fmt, ...) HW_PRINTF(1, 2);
+char *xvasprintf(const char *fmt, va_list ap) HW_PRINTF(1, 0);
 
 /* Wall clock (Unix epoch) and monotonic clock, in milliseconds. */
 int64_t hw_now_ms(void);

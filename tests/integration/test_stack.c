@@ -3,7 +3,8 @@
  * producer, consumer group, committed offsets), and redis-server through
  * hiredis (PING, SET with TTL, MULTI/EXEC).
  *
- *   KAFKA_BROKERS=... REDIS_URL=... test_stack TOPIC   (TOPIC: 3 partitions)
+ *   KAFKA_BROKERS=... REDIS_URL=... IT_TOPIC=... test_stack
+ * IT_TOPIC names a topic with 3 partitions (tests/run.sh creates it).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -209,18 +210,19 @@ static void redis_checks(const char *url)
     redisFree(c);
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
     const char *brokers = getenv("KAFKA_BROKERS");
     const char *redis = getenv("REDIS_URL");
+    const char *topic = getenv("IT_TOPIC");
 
-    if (argc != 2 || brokers == NULL || redis == NULL) {
-        fprintf(stderr, "usage: KAFKA_BROKERS=.. REDIS_URL=.. test_stack "
-                        "TOPIC\n");
+    if (brokers == NULL || redis == NULL || topic == NULL) {
+        fprintf(stderr, "usage: KAFKA_BROKERS=.. REDIS_URL=.. IT_TOPIC=.. "
+                        "test_stack\n");
         return 2;
     }
-    produce(brokers, argv[1]);
-    consume(brokers, argv[1]);
+    produce(brokers, topic);
+    consume(brokers, topic);
     redis_checks(redis);
     return TEST_REPORT();
 }

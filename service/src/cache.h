@@ -1,0 +1,89 @@
+/* cache.h -- the Redis key schema of contract.md section 4 (hiredis).
+ *
+ * DESIGN
+ * ------
+ * Frontends read these keys directly, so every write for one event is a
+ * single MULTI/EXEC, sent as one pipelined round trip: a reader sees the
+ * old state or the new one, never a mix. Keys come from one helper per
+ * kind. Every write carries a TTL (tokens: their exp - 60 s; markers: 7
+ * days). The connection is synchronous with a command timeout; on any
+ * error it is dropped and re-opened on the next call, and the call returns
+ * HW_ERR_UNAVAILABLE (retriable: the event waits). Not thread-safe: one
+ * struct cache per thread.
+ */
+#ifndef CACHE_H
+#define CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "conf.h"
+#include "event.h"
+#include "hw.h"
+
+#define CACHE_MARKER_TTL_S (7 * 86400)
+
+struct cache_token {
+    const char *user_id, *role, *jwt;
+    int64_t exp_s;
+};
+
+/* A ready room: the whole hash is replaced, tokens set, stale ones gone. */
+struct cache_ready {
+    enum subject_kind kind;
+    const char *subject_id, *room_id, *room_name, *event_id, *hls_url;
+    const struct room_code *codes; /* join_url: the link, or NULL */
+    size_t n_codes;
+    const struct cache_token *tokens;
+    size_t n_tokens;
+    const char *const *stale_users; /* tokens to delete */
+    size_t n_stale;
+    int64_t now_ms, expire_at_s;
+};
+
+/* An ended subject. lock: tokens and code:/link: fields go. tombstone: no
+ * hash existed; write {status, ended_at, event_id} only. */
+struct cache_ended {
+    enum subject_kind kind;
+    const char *subject_id, *room_id, *event_id;
+    bool lock, tombstone;
+    const char *const *users; /* token holders, when lock */
+    size_t n_users;
+    const char *const *fields; /* code:* and link:* fields, when lock */
+    size_t n_fields;
+    int64_t now_ms, ttl_s;
+};
+
+/* Returns a new cache that connects lazily (first call). */
+struct cache *cache_create(const struct conf_redis *cf, int timeout_ms);
+void cache_destroy(struct cache *c);
+
+/* The subject's hash as a JSON object (field -> value), or *out = NULL
+ * when there is none. */
+enum hw_rc cache_get_subject(struct cache *c, enum subject_kind kind,
+                             const char *id, json_t **out) HW_MUSTCHECK;
+
+/* Whether the applied marker of event_id exists. */
+enum hw_rc cache_marker_exists(struct cache *c, const char *event_id,
+                               bool *exists) HW_MUSTCHECK;
+enum hw_rc cache_mark_applied(struct cache *c,
+                              const char *event_id) HW_MUSTCHECK;
+
+enum hw_rc cache_write_ready(struct cache *c,
+                             const struct cache_ready *r) HW_MUSTCHECK;
+enum hw_rc cache_write_ended(struct cache *c,
+                             const struct cache_ended *e) HW_MUSTCHECK;
+
+/* "hms:booking:{id}" / "hms:stream:{id}", "hms:token:{room}:{user}",
+ * "hms:event:{id}": malloc'd, caller frees. */
+char *cache_key_subject(enum subject_kind kind, const char *id);
+char *cache_key_token(const char *room_id, const char *user_id);
+char *cache_key_event(const char *event_id);
+
+/* The last error text (for logs), "" when none. */
+const char *cache_errstr(const struct cache *c);
+
+#endif

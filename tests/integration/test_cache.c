@@ -1,0 +1,186 @@
+/* test_cache.c -- the Redis key schema against a real redis-server
+ * (REDIS_URL): one MULTI/EXEC per write, TTLs, stale tokens, lock,
+ * tombstones, markers, and recovery after the connection drops. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hiredis.h>
+
+#include "cache.h"
+#include "testhelp.h"
+
+static redisContext *raw; /* an independent connection to look with */
+static int64_t now_ms;
+
+static long long integer(const char *fmt, const char *arg)
+{
+    redisReply *r = redisCommand(raw, fmt, arg);
+    long long v =
+        r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -99;
+
+    freeReplyObject(r);
+    return v;
+}
+
+static char *string(const char *fmt, const char *a, const char *b)
+{
+    redisReply *r = redisCommand(raw, fmt, a, b);
+    char *v =
+        r != NULL && r->type == REDIS_REPLY_STRING ? strdup(r->str) : NULL;
+
+    freeReplyObject(r);
+    return v;
+}
+
+static long long stat_calls(const char *cmd)
+{
+    redisReply *r = redisCommand(raw, "INFO commandstats");
+    char key[64];
+    const char *p;
+    long long v = 0;
+
+    snprintf(key, sizeof(key), "cmdstat_%s:calls=", cmd);
+    p = r != NULL && r->str != NULL ? strstr(r->str, key) : NULL;
+    if (p != NULL) {
+        v = strtoll(p + strlen(key), NULL, 10);
+    }
+    freeReplyObject(r);
+    return v;
+}
+
+static void check_str(const char *key, const char *field, const char *want)
+{
+    char *got = string("HGET %s %s", key, field);
+
+    CHECK_STR(got, want);
+    free(got);
+}
+
+static void test_ready_and_reprovision(struct cache *c)
+{
+    struct room_code codes[] = {{"host", "aaa-bbbb-ccc", "https://x/aaa"},
+                                {"guest", "ddd-eeee-fff", NULL}};
+    struct cache_token toks[] = {{"alice", "host", "jwt-a", 0},
+                                 {"bob", "guest", "jwt-b", 0}};
+    const char *stale[] = {"bob"};
+    struct cache_ready r = {SUBJECT_BOOKING,
+                            "it-B1",
+                            "room1",
+                            "bk-it-B1",
+                            "ev1",
+                            NULL,
+                            codes,
+                            2,
+                            toks,
+                            2,
+                            NULL,
+                            0,
+                            now_ms,
+                            now_ms / 1000 + 7200};
+    long long multi = stat_calls("multi"), exec = stat_calls("exec");
+    json_t *h = NULL;
+    char *tok;
+
+    toks[0].exp_s = toks[1].exp_s = now_ms / 1000 + 3600;
+    CHECK(cache_write_ready(c, &r) == HW_OK);
+    CHECK_INT(stat_calls("multi") - multi, 1);
+    CHECK_INT(stat_calls("exec") - exec, 1);
+    check_str("hms:booking:it-B1", "status", "ready");
+    check_str("hms:booking:it-B1", "room_id", "room1");
+    check_str("hms:booking:it-B1", "code:host", "aaa-bbbb-ccc");
+    check_str("hms:booking:it-B1", "link:host", "https://x/aaa");
+    check_str("hms:booking:it-B1", "role:bob", "guest");
+    CHECK_INT(integer("HEXISTS hms:booking:it-B1 %s", "link:guest"), 0);
+    CHECK(integer("TTL %s", "hms:booking:it-B1") > 7100);
+    tok = string("GET %s", "hms:token:room1:alice", NULL);
+    CHECK_STR(tok, "jwt-a");
+    free(tok);
+    CHECK(integer("TTL %s", "hms:token:room1:alice") > 3500 &&
+          integer("TTL %s", "hms:token:room1:alice") <= 3540);
+    CHECK(cache_get_subject(c, SUBJECT_BOOKING, "it-B1", &h) == HW_OK);
+    CHECK_STR(json_string_value(json_object_get(h, "role:alice")), "host");
+    json_decref(h);
+    /* re-provisioned without bob: his token and role field go */
+    r.n_tokens = 1;
+    r.stale_users = stale;
+    r.n_stale = 1;
+    r.event_id = "ev2";
+    CHECK(cache_write_ready(c, &r) == HW_OK);
+    CHECK_INT(integer("EXISTS %s", "hms:token:room1:bob"), 0);
+    CHECK_INT(integer("HEXISTS hms:booking:it-B1 %s", "role:bob"), 0);
+    check_str("hms:booking:it-B1", "event_id", "ev2");
+}
+
+static void test_ended(struct cache *c)
+{
+    const char *users[] = {"alice"};
+    const char *fields[] = {"code:host", "code:guest", "link:host"};
+    struct cache_ended e = {SUBJECT_BOOKING, "it-B1", "room1", "ev3",  true,
+                            false,           users,   1,       fields, 3,
+                            now_ms,          86400};
+    json_t *h = NULL;
+
+    CHECK(cache_write_ended(c, &e) == HW_OK);
+    check_str("hms:booking:it-B1", "status", "ended");
+    check_str("hms:booking:it-B1", "room_id", "room1");
+    CHECK_INT(integer("HEXISTS hms:booking:it-B1 %s", "code:host"), 0);
+    CHECK_INT(integer("EXISTS %s", "hms:token:room1:alice"), 0);
+    CHECK(integer("TTL %s", "hms:booking:it-B1") > 86000);
+    /* never provisioned: a tombstone */
+    e.subject_id = "it-never";
+    e.tombstone = true;
+    e.lock = false;
+    e.ttl_s = 604800;
+    CHECK(cache_write_ended(c, &e) == HW_OK);
+    CHECK(cache_get_subject(c, SUBJECT_BOOKING, "it-never", &h) == HW_OK);
+    CHECK_INT(json_object_size(h), 4);
+    CHECK_STR(json_string_value(json_object_get(h, "status")), "ended");
+    json_decref(h);
+    CHECK(cache_get_subject(c, SUBJECT_STREAM, "it-none", &h) == HW_OK);
+    CHECK(h == NULL);
+}
+
+static void test_marker_and_reconnect(struct cache *c)
+{
+    bool exists = true;
+    redisReply *r;
+
+    CHECK(cache_marker_exists(c, "it-ev9", &exists) == HW_OK && !exists);
+    CHECK(cache_mark_applied(c, "it-ev9") == HW_OK);
+    CHECK(cache_marker_exists(c, "it-ev9", &exists) == HW_OK && exists);
+    CHECK(integer("TTL %s", "hms:event:it-ev9") > 604000);
+    /* kill our connection from the server side: one failure, then fine */
+    r = redisCommand(raw, "CLIENT KILL TYPE normal SKIPME yes");
+    freeReplyObject(r);
+    CHECK(cache_marker_exists(c, "it-ev9", &exists) == HW_ERR_UNAVAILABLE);
+    CHECK(strlen(cache_errstr(c)) > 0);
+    CHECK(cache_marker_exists(c, "it-ev9", &exists) == HW_OK && exists);
+}
+
+int main(void)
+{
+    const char *env[] = {"HMS_ACCESS_KEY=x", "HMS_APP_SECRET=x",
+                         "HMS_TEMPLATE_ID=x", NULL, NULL};
+    char url[256];
+    struct conf cf = {0};
+    struct cache *c;
+
+    snprintf(url, sizeof(url), "REDIS_URL=%s", getenv("REDIS_URL"));
+    env[3] = url;
+    if (conf_load(&cf, env) != HW_OK) {
+        return 2;
+    }
+    raw = redisConnect(cf.redis.host, cf.redis.port);
+    CHECK(raw != NULL && raw->err == 0);
+    now_ms = hw_now_ms();
+    c = cache_create(&cf.redis, 2000);
+    test_ready_and_reprovision(c);
+    test_ended(c);
+    test_marker_and_reconnect(c);
+    cache_destroy(c);
+    redisFree(raw);
+    conf_deinit(&cf);
+    return TEST_REPORT();
+}
