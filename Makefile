@@ -22,14 +22,14 @@ LDFLAGS := -pie -Wl,-z,relro,-z,now $(filter -fsanitize=%,$(OPT_$(SAN)))
 LDLIBS := $(PKG_LIBS) -lpthread
 
 # Modules shared by every program (service/src minus programs).
-CORE := hw log secret jwt conf retry buf schema prevalidate resolve event codec cache
+CORE := hw log secret jwt conf retry buf heap schema prevalidate resolve event codec cache hms_client
 SIM := sim_conf sim_fault sim_api sim_rooms sim_live sim_admin sim_http
-UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_codec test_sim_fault test_sim_conf test_sim_api
+UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_codec test_heap test_sim_fault test_sim_conf test_sim_api
 
 SCHEMAS := $(sort $(wildcard schemas/*.avsc))
 CORE_O := $(CORE:%=$(BUILD)/src/%.o) $(BUILD)/gen/schemas_gen.o
 SIM_O := $(SIM:%=$(BUILD)/sim/%.o)
-INTEGRATION_TESTS := test_stack test_cache
+INTEGRATION_TESTS := test_stack test_cache test_hms_client
 PROGS := $(BUILD)/hms-sim $(BUILD)/mktopics $(BUILD)/jwtcli
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 INTEGRATION_BINS := $(INTEGRATION_TESTS:%=$(BUILD)/itests/%)

@@ -15,16 +15,12 @@
 
 #include <microhttpd.h>
 
+#include "heap.h"
 #include "log.h"
 
 #define BODY_MAX (1024 * 1024)
 #define CONN_LIMIT 16384
 #define IDLE_TIMEOUT_S 300
-
-struct timer {
-    int64_t due_ms;
-    struct MHD_Connection *conn;
-};
 
 struct sim_http {
     struct MHD_Daemon *d;
@@ -36,8 +32,8 @@ struct sim_http {
     bool thread_started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct timer *heap;
-    size_t n, cap, peak;
+    struct heap timers; /* due -> suspended MHD_Connection */
+    size_t peak;
     bool stopping;
 };
 
@@ -56,53 +52,6 @@ struct conn {
 
 /* ---- the resume timer ---------------------------------------------- */
 
-static void heap_swap(struct timer *a, struct timer *b)
-{
-    struct timer t = *a;
-
-    *a = *b;
-    *b = t;
-}
-
-static void heap_push(struct sim_http *h, struct timer t)
-{
-    size_t i;
-
-    if (h->n == h->cap) {
-        h->cap = h->cap == 0 ? 256 : h->cap * 2;
-        h->heap = xrealloc(h->heap, h->cap * sizeof(*h->heap));
-    }
-    i = h->n++;
-    h->heap[i] = t;
-    while (i > 0 && h->heap[(i - 1) / 2].due_ms > h->heap[i].due_ms) {
-        heap_swap(&h->heap[(i - 1) / 2], &h->heap[i]);
-        i = (i - 1) / 2;
-    }
-}
-
-static struct timer heap_pop(struct sim_http *h)
-{
-    struct timer top = h->heap[0];
-    size_t i = 0;
-
-    h->heap[0] = h->heap[--h->n];
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-
-        if (l < h->n && h->heap[l].due_ms < h->heap[m].due_ms) {
-            m = l;
-        }
-        if (r < h->n && h->heap[r].due_ms < h->heap[m].due_ms) {
-            m = r;
-        }
-        if (m == i) {
-            return top;
-        }
-        heap_swap(&h->heap[i], &h->heap[m]);
-        i = m;
-    }
-}
-
 static void *timer_main(void *arg)
 {
     struct sim_http *h = arg;
@@ -111,17 +60,18 @@ static void *timer_main(void *arg)
     for (;;) {
         int64_t now = hw_mono_ms();
 
-        if (h->n > 0 && (h->stopping || h->heap[0].due_ms <= now)) {
-            MHD_resume_connection(heap_pop(h).conn);
+        if (h->timers.n > 0 &&
+            (h->stopping || heap_next_due(&h->timers) <= now)) {
+            MHD_resume_connection(heap_pop(&h->timers).item);
             continue;
         }
         if (h->stopping) {
             break;
         }
-        if (h->n == 0) {
+        if (h->timers.n == 0) {
             pthread_cond_wait(&h->cv, &h->mu);
         } else {
-            int64_t wait = h->heap[0].due_ms - now;
+            int64_t wait = heap_next_due(&h->timers) - now;
             struct timespec ts;
 
             clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -148,9 +98,9 @@ static bool suspend_for(struct sim_http *h, struct MHD_Connection *conn,
     ok = !h->stopping;
     if (ok) {
         MHD_suspend_connection(conn);
-        heap_push(h, (struct timer){hw_mono_ms() + ms, conn});
-        if (h->n > h->peak) {
-            h->peak = h->n;
+        heap_push(&h->timers, hw_mono_ms() + ms, conn);
+        if (h->timers.n > h->peak) {
+            h->peak = h->timers.n;
             sim_admin_set_suspended_peak(h->adm, h->peak);
         }
         pthread_cond_signal(&h->cv);
@@ -212,6 +162,9 @@ static enum MHD_Result send_fault(struct MHD_Connection *mc,
                      (long long)fa->retry_after_s);
             ra = retry;
         }
+    } else if (fa->status == 401) {
+        sim_resp_error(&r, 401, "Token validation error",
+                       "injected by hms-sim");
     } else if (fa->html_body) {
         r.status = fa->status;
         r.body = xasprintf("<html><body><h1>%d Bad Gateway</h1></body></html>",
@@ -421,7 +374,7 @@ void sim_http_stop(struct sim_http *h)
     if (h->d != NULL) {
         MHD_stop_daemon(h->d);
     }
-    free(h->heap);
+    heap_deinit(&h->timers);
     pthread_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->mu);
     free(h);

@@ -1,0 +1,464 @@
+/* hms_client.c -- libcurl multi, retries, management token. See header. */
+#define LOGMOD "hms_client"
+#include "hms_client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "buf.h"
+#include "heap.h"
+#include "jwt.h"
+#include "log.h"
+#include "retry.h"
+
+struct req {
+    struct hms_client *hc;
+    char method[8];
+    char *path, *body;
+    int64_t started, deadline;
+    hms_done_fn *done;
+    void *arg;
+    int attempts, retries;
+    bool reminted, too_large;
+    unsigned token_gen; /* the token the last attempt carried */
+    CURL *easy;
+    struct curl_slist *hdrs;
+    struct buf resp;
+    char errbuf[CURL_ERROR_SIZE];
+    char err[256];
+    struct req *next, *prev; /* the FIFO, or the in-flight list */
+};
+
+struct hms_client {
+    const struct conf *cf;
+    CURLM *multi;
+    CURL **pool;
+    size_t n_pool, cap_pool;
+    struct req *head, *tail; /* waiting for a transfer slot */
+    struct req *active;      /* in flight */
+    size_t queued, in_flight;
+    struct heap retries; /* due -> struct req */
+    char *token;
+    int64_t token_exp;
+    unsigned token_gen;
+    struct retry_policy pol;
+    uint64_t rng;
+    const char *protocols;
+    struct hms_client_stats stats;
+};
+
+static uint32_t rand32(struct hms_client *hc)
+{
+    hc->rng ^= hc->rng << 13;
+    hc->rng ^= hc->rng >> 7;
+    hc->rng ^= hc->rng << 17;
+    return (uint32_t)(hc->rng >> 16);
+}
+
+/* Mints when there is no token, when less than the margin is left, or
+ * when forced (a 401 with the current token). */
+static enum hw_rc ensure_token(struct hms_client *hc, bool force)
+{
+    int64_t now = hw_now_ms() / 1000, ttl = hc->cf->hms_mgmt_token_ttl_s;
+    int64_t margin = ttl / 10 > 300 ? ttl / 10 : 300;
+    enum hw_rc rc;
+
+    if (margin > ttl / 2) {
+        margin = ttl / 2; /* short test TTLs still get half their life */
+    }
+    if (!force && hc->token != NULL && now < hc->token_exp - margin) {
+        return HW_OK;
+    }
+    jwt_token_free(hc->token);
+    hc->token = NULL;
+    rc = jwt_mint_mgmt(&hc->cf->hms_app_secret, hc->cf->hms_access_key, now,
+                       ttl, &hc->token, &hc->token_exp);
+    if (rc == HW_OK) {
+        hc->stats.remints += hc->token_gen > 0;
+        hc->token_gen++;
+        log_debug("msg=\"management token minted\" exp=%lld forced=%d",
+                  (long long)hc->token_exp, force);
+    }
+    return rc;
+}
+
+struct hms_client *hms_client_create(const struct conf *cf, char *errstr,
+                                     size_t errstr_size)
+{
+    struct hms_client *hc = xcalloc(1, sizeof(*hc));
+
+    hc->cf = cf;
+    hc->pol = (struct retry_policy){cf->hms_retry_base_ms, cf->hms_retry_cap_ms,
+                                    cf->hms_retry_max, cf->event_deadline_ms};
+    hc->protocols =
+        strncmp(cf->hms_api_base, "http://", 7) == 0 ? "http" : "https";
+    if (RAND_bytes((unsigned char *)&hc->rng, sizeof(hc->rng)) != 1) {
+        hc->rng = (uint64_t)hw_now_ms();
+    }
+    hc->rng |= 1;
+    hc->multi = curl_multi_init();
+    if (hc->multi == NULL) {
+        snprintf(errstr, errstr_size, "curl_multi_init failed");
+        goto err;
+    }
+    curl_multi_setopt(hc->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                      (long)cf->hms_max_in_flight);
+    curl_multi_setopt(hc->multi, CURLMOPT_MAXCONNECTS,
+                      (long)cf->hms_max_in_flight);
+    if (ensure_token(hc, false) != HW_OK) {
+        snprintf(errstr, errstr_size, "cannot mint a management token");
+        goto err;
+    }
+    return hc;
+err:
+    hms_client_destroy(hc);
+    return NULL;
+}
+
+static void free_headers(struct req *r)
+{
+    for (struct curl_slist *h = r->hdrs; h != NULL; h = h->next) {
+        OPENSSL_cleanse(h->data, strlen(h->data)); /* the bearer token */
+    }
+    curl_slist_free_all(r->hdrs);
+    r->hdrs = NULL;
+}
+
+static void req_free(struct req *r)
+{
+    free_headers(r);
+    free(r->path);
+    free(r->body);
+    buf_deinit(&r->resp);
+    free(r);
+}
+
+void hms_client_destroy(struct hms_client *hc)
+{
+    if (hc == NULL) {
+        return;
+    }
+    /* Pending calls are dropped without callbacks: shutdown only. */
+    while (hc->head != NULL) {
+        struct req *r = hc->head;
+
+        hc->head = r->next;
+        req_free(r);
+    }
+    while (hc->retries.n > 0) {
+        req_free(heap_pop(&hc->retries).item);
+    }
+    heap_deinit(&hc->retries);
+    while (hc->active != NULL) {
+        struct req *r = hc->active;
+
+        hc->active = r->next;
+        curl_multi_remove_handle(hc->multi, r->easy);
+        curl_easy_cleanup(r->easy);
+        req_free(r);
+    }
+    if (hc->multi != NULL) {
+        curl_multi_cleanup(hc->multi);
+    }
+    for (size_t i = 0; i < hc->n_pool; i++) {
+        curl_easy_cleanup(hc->pool[i]);
+    }
+    free(hc->pool);
+    jwt_token_free(hc->token);
+    free(hc);
+}
+
+static size_t on_write(char *data, size_t size, size_t n, void *arg)
+{
+    struct req *r = arg;
+
+    if (!buf_append_max(&r->resp, data, size * n, HMS_MAX_BODY)) {
+        r->too_large = true;
+        return 0; /* curl turns this into CURLE_WRITE_ERROR */
+    }
+    return size * n;
+}
+
+static CURL *easy_get(struct hms_client *hc)
+{
+    CURL *e = hc->n_pool > 0 ? hc->pool[--hc->n_pool] : curl_easy_init();
+
+    if (e != NULL) {
+        curl_easy_reset(e);
+    }
+    return e;
+}
+
+static void easy_put(struct hms_client *hc, CURL *e)
+{
+    if (hc->n_pool == hc->cap_pool) {
+        hc->cap_pool = hc->cap_pool == 0 ? 16 : hc->cap_pool * 2;
+        hc->pool = xrealloc(hc->pool, hc->cap_pool * sizeof(*hc->pool));
+    }
+    hc->pool[hc->n_pool++] = e;
+}
+
+static void deliver(struct req *r, enum hw_rc rc, long status, bool deadline);
+
+/* Starts one attempt of r; on a local failure the call ends here. */
+static void start(struct hms_client *hc, struct req *r)
+{
+    int64_t now = hw_mono_ms(), left = r->deadline - now;
+    char *auth, *url;
+    CURL *e;
+
+    if (left <= 0) {
+        snprintf(r->err, sizeof(r->err), "deadline passed before attempt %d",
+                 r->attempts + 1);
+        deliver(r, HW_ERR_TIMEOUT, 0, true);
+        return;
+    }
+    if (ensure_token(hc, false) != HW_OK || (e = easy_get(hc)) == NULL) {
+        snprintf(r->err, sizeof(r->err), "cannot prepare the request");
+        deliver(r, HW_ERR_FATAL, 0, false);
+        return;
+    }
+    r->easy = e;
+    r->token_gen = hc->token_gen;
+    r->too_large = false;
+    buf_reset(&r->resp);
+    r->errbuf[0] = '\0';
+    auth = xasprintf("Authorization: Bearer %s", hc->token);
+    r->hdrs = curl_slist_append(NULL, auth);
+    OPENSSL_cleanse(auth, strlen(auth));
+    free(auth);
+    r->hdrs = curl_slist_append(r->hdrs, "Content-Type: application/json");
+    r->hdrs = curl_slist_append(r->hdrs, "Accept: application/json");
+    r->hdrs = curl_slist_append(r->hdrs, "Expect:");
+    url = xasprintf("%s%s", hc->cf->hms_api_base, r->path);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    free(url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, hc->protocols);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(
+        e, CURLOPT_TIMEOUT_MS,
+        (long)(left < hc->cf->hms_timeout_ms ? left : hc->cf->hms_timeout_ms));
+    curl_easy_setopt(
+        e, CURLOPT_CONNECTTIMEOUT_MS,
+        (long)(hc->cf->hms_timeout_ms < 5000 ? hc->cf->hms_timeout_ms : 5000));
+    if (strcmp(r->method, "POST") == 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE,
+                         (long)(r->body != NULL ? strlen(r->body) : 0));
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body != NULL ? r->body : "");
+    }
+    r->attempts++;
+    hc->stats.requests++;
+    r->prev = NULL;
+    r->next = hc->active;
+    if (hc->active != NULL) {
+        hc->active->prev = r;
+    }
+    hc->active = r;
+    hc->in_flight++;
+    curl_multi_add_handle(hc->multi, e);
+}
+
+static void enqueue(struct hms_client *hc, struct req *r)
+{
+    r->next = NULL;
+    if (hc->tail != NULL) {
+        hc->tail->next = r;
+    } else {
+        hc->head = r;
+    }
+    hc->tail = r;
+    hc->queued++;
+}
+
+void hms_client_call(struct hms_client *hc, const char *method,
+                     const char *path, const json_t *body, int64_t started_mono,
+                     int64_t deadline_mono, hms_done_fn *done, void *arg)
+{
+    struct req *r = xcalloc(1, sizeof(*r));
+
+    r->hc = hc;
+    snprintf(r->method, sizeof(r->method), "%s", method);
+    r->path = xstrdup(path);
+    r->body = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    r->started = started_mono;
+    r->deadline = deadline_mono;
+    r->done = done;
+    r->arg = arg;
+    enqueue(hc, r);
+}
+
+static void deliver(struct req *r, enum hw_rc rc, long status, bool deadline)
+{
+    json_t *body =
+        r->resp.len > 0 ? json_loadb(r->resp.p, r->resp.len, 0, NULL) : NULL;
+    struct hms_result res = {rc, status, NULL, r->err, r->attempts, deadline};
+
+    if (rc == HW_OK && !json_is_object(body)) {
+        res.rc = HW_ERR_DECODE;
+        snprintf(r->err, sizeof(r->err), "reply is not a JSON object");
+    }
+    res.body = json_is_object(body) ? body : NULL;
+    if (res.rc != HW_OK) {
+        r->hc->stats.failures++;
+        log_warn("msg=\"100ms call failed\" method=%s path=%s http=%ld "
+                 "attempts=%d rc=%s err=\"%s\"",
+                 r->method, r->path, status, r->attempts, hw_rc_str(res.rc),
+                 r->err);
+    }
+    r->done(r->arg, &res);
+    json_decref(body);
+    req_free(r);
+}
+
+/* Maps a finished transfer to a status code (c-style.md section 14). */
+static enum hw_rc classify(struct req *r, CURLcode cc, long http)
+{
+    if (cc == CURLE_WRITE_ERROR && r->too_large) {
+        snprintf(r->err, sizeof(r->err), "reply larger than %d bytes",
+                 HMS_MAX_BODY);
+        return HW_ERR_DECODE;
+    }
+    if (cc != CURLE_OK) {
+        /* errbuf is usually more precise; cut to fit (hence the %.*s) */
+        snprintf(r->err, sizeof(r->err), "%s%s%.*s", curl_easy_strerror(cc),
+                 r->errbuf[0] != '\0' ? ": " : "", 160, r->errbuf);
+        return cc == CURLE_OPERATION_TIMEDOUT ? HW_ERR_TIMEOUT
+                                              : HW_ERR_UNAVAILABLE;
+    }
+    snprintf(r->err, sizeof(r->err), "HTTP %ld", http);
+    if (http == 408 || http == 429 || http >= 500) {
+        return HW_ERR_UNAVAILABLE;
+    }
+    if (http == 401) {
+        return HW_ERR_AUTH;
+    }
+    if (http == 404) {
+        return HW_ERR_NOT_FOUND;
+    }
+    return http >= 200 && http < 300 ? HW_OK : HW_ERR_INVALID;
+}
+
+static void complete(struct hms_client *hc, struct req *r, CURLcode cc)
+{
+    long http = 0;
+    curl_off_t retry_after = 0;
+    enum hw_rc rc;
+    int64_t now = hw_mono_ms(), delay;
+
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &http);
+    curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after);
+    curl_multi_remove_handle(hc->multi, r->easy);
+    easy_put(hc, r->easy);
+    r->easy = NULL;
+    free_headers(r);
+    if (r->prev != NULL) {
+        r->prev->next = r->next;
+    } else {
+        hc->active = r->next;
+    }
+    if (r->next != NULL) {
+        r->next->prev = r->prev;
+    }
+    hc->in_flight--;
+    rc = classify(r, cc, http);
+    if (rc == HW_ERR_AUTH && !r->reminted) {
+        r->reminted = true; /* contract section 5: re-mint, replay once */
+        if (r->token_gen == hc->token_gen && ensure_token(hc, true) != HW_OK) {
+            deliver(r, HW_ERR_FATAL, http, false);
+            return;
+        }
+        enqueue(hc, r);
+        return;
+    }
+    if (!hw_rc_is_retriable(rc)) {
+        deliver(r, rc, http, false);
+        return;
+    }
+    delay = retry_delay_ms(&hc->pol, r->retries + 1, now - r->started,
+                           (int64_t)retry_after * 1000, rand32(hc));
+    if (delay < 0 || now + delay >= r->deadline) {
+        deliver(r, rc, http, r->retries < hc->pol.max_retries);
+        return;
+    }
+    r->retries++;
+    hc->stats.retries++;
+    log_debug("msg=\"retrying\" method=%s path=%s http=%ld retry=%d "
+              "delay_ms=%lld err=\"%s\"",
+              r->method, r->path, http, r->retries, (long long)delay, r->err);
+    heap_push(&hc->retries, now + delay, r);
+}
+
+static void start_ready(struct hms_client *hc)
+{
+    int64_t now = hw_mono_ms();
+
+    while (heap_next_due(&hc->retries) <= now) {
+        enqueue(hc, heap_pop(&hc->retries).item);
+    }
+    while (hc->head != NULL &&
+           hc->in_flight < (size_t)hc->cf->hms_max_in_flight) {
+        struct req *r = hc->head;
+
+        hc->head = r->next;
+        if (hc->head == NULL) {
+            hc->tail = NULL;
+        }
+        hc->queued--;
+        start(hc, r);
+    }
+}
+
+void hms_client_run(struct hms_client *hc, int timeout_ms,
+                    struct curl_waitfd *extra, unsigned n_extra)
+{
+    int64_t next = heap_next_due(&hc->retries), now;
+    int running = 0;
+    CURLMsg *msg;
+    int left;
+
+    start_ready(hc);
+    now = hw_mono_ms();
+    if (hc->head != NULL) {
+        timeout_ms = 0; /* slots are full; keep the loop turning */
+    }
+    if (next != INT64_MAX && next - now < timeout_ms) {
+        timeout_ms = next > now ? (int)(next - now) : 0;
+    }
+    curl_multi_poll(hc->multi, extra, n_extra, timeout_ms, NULL);
+    curl_multi_perform(hc->multi, &running);
+    while ((msg = curl_multi_info_read(hc->multi, &left)) != NULL) {
+        struct req *r = NULL;
+
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        complete(hc, r, msg->data.result);
+    }
+    start_ready(hc);
+}
+
+void hms_client_wakeup(struct hms_client *hc)
+{
+    curl_multi_wakeup(hc->multi);
+}
+
+size_t hms_client_pending(const struct hms_client *hc)
+{
+    return hc->queued + hc->in_flight + hc->retries.n;
+}
+
+void hms_client_stats(const struct hms_client *hc, struct hms_client_stats *s)
+{
+    *s = hc->stats;
+}

@@ -1,0 +1,81 @@
+/* hms_client.h -- the 100ms REST API v2 client (libcurl multi).
+ *
+ * DESIGN
+ * ------
+ * One thread owns a struct hms_client and calls hms_client_run() in its
+ * loop; every other function is for that thread too, except
+ * hms_client_wakeup(), which any thread may call. Calls are asynchronous:
+ * hms_client_call() queues a request and its callback runs later, inside
+ * hms_client_run(), exactly once. Up to HMS_MAX_IN_FLIGHT transfers run at
+ * once over one multi handle (keep-alive connections, reused easy
+ * handles); more wait in a FIFO. Each call is retried here per
+ * contract.md section 7: connection errors, timeouts, 408, 429 and 5xx,
+ * with full-jitter backoff (retry.h), Retry-After honoured, at most
+ * HMS_RETRY_MAX retries and never past the call's deadline (libcurl itself
+ * re-sends, once, a request whose reused keep-alive connection turned out
+ * dead before any reply: that is not counted as a retry). A 401 re-mints
+ * the management token and replays once. Replies are capped at 1 MiB and
+ * parsed with jansson. The management token is minted locally and
+ * re-minted when less than max(300 s, 10 %) of its life is left. Logs
+ * carry method, path and status: never headers, bodies or tokens.
+ */
+#ifndef HMS_CLIENT_H
+#define HMS_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "conf.h"
+#include "hw.h"
+
+#define HMS_MAX_BODY (1024 * 1024)
+
+struct hms_result {
+    enum hw_rc rc;   /* HW_OK for 2xx; see hms_client_call() */
+    long status;     /* last HTTP status, 0 when none arrived */
+    json_t *body;    /* parsed reply (object), or NULL; borrowed */
+    const char *err; /* short reason when rc != HW_OK */
+    int attempts;
+    bool deadline; /* gave up because the deadline would pass */
+};
+
+typedef void hms_done_fn(void *arg, const struct hms_result *res);
+
+/* NULL on failure, with errstr. Borrows cf for its lifetime. */
+struct hms_client *hms_client_create(const struct conf *cf, char *errstr,
+                                     size_t errstr_size);
+void hms_client_destroy(struct hms_client *hc);
+
+/* Queues method (GET or POST) on base + path with an optional JSON body
+ * (copied). The deadline is absolute (hw_mono_ms()) and bounds retries;
+ * started_mono is when the event's clock started (retry budget).
+ * Result codes: HW_OK (2xx), HW_ERR_NOT_FOUND (404), HW_ERR_INVALID (other
+ * 4xx, status tells which: 403 is often a state, not a permission),
+ * HW_ERR_AUTH (401 after one re-mint), HW_ERR_UNAVAILABLE/TIMEOUT
+ * (retriable failures that outlived retries or deadline), HW_ERR_DECODE
+ * (a reply that is not JSON or too large). */
+void hms_client_call(struct hms_client *hc, const char *method,
+                     const char *path, const json_t *body, int64_t started_mono,
+                     int64_t deadline_mono, hms_done_fn *done, void *arg);
+
+/* Runs transfers for at most timeout_ms (less when a retry is due),
+ * waking early on activity of the extra descriptors or a wakeup. */
+void hms_client_run(struct hms_client *hc, int timeout_ms,
+                    struct curl_waitfd *extra, unsigned n_extra);
+
+/* Interrupts a hms_client_run() from any thread. */
+void hms_client_wakeup(struct hms_client *hc);
+
+/* Calls queued, in flight or waiting for a retry. */
+size_t hms_client_pending(const struct hms_client *hc);
+
+/* Counters for metrics and tests. */
+struct hms_client_stats {
+    uint64_t requests, retries, remints, failures;
+};
+void hms_client_stats(const struct hms_client *hc, struct hms_client_stats *s);
+
+#endif
