@@ -22,15 +22,16 @@ LDFLAGS := -pie -Wl,-z,relro,-z,now $(filter -fsanitize=%,$(OPT_$(SAN)))
 LDLIBS := $(PKG_LIBS) -lpthread
 
 # Modules shared by every program (service/src minus programs).
-CORE := hw log secret jwt conf retry buf heap schema prevalidate resolve event codec cache hms_client
+CORE := hw log secret jwt conf retry buf heap smap schema prevalidate resolve event codec cache hms_client offsets job handler engine kafka producer worker
 SIM := sim_conf sim_fault sim_api sim_rooms sim_live sim_admin sim_http
-UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_codec test_heap test_sim_fault test_sim_conf test_sim_api
+UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_codec test_heap test_offsets test_smap test_sim_fault test_sim_conf test_sim_api
 
 SCHEMAS := $(sort $(wildcard schemas/*.avsc))
 CORE_O := $(CORE:%=$(BUILD)/src/%.o) $(BUILD)/gen/schemas_gen.o
 SIM_O := $(SIM:%=$(BUILD)/sim/%.o)
 INTEGRATION_TESTS := test_stack test_cache test_hms_client
-PROGS := $(BUILD)/hms-sim $(BUILD)/mktopics $(BUILD)/jwtcli
+PROGS := $(BUILD)/hms-worker $(BUILD)/hmsctl $(BUILD)/hms-sim \
+         $(BUILD)/mktopics $(BUILD)/jwtcli
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 INTEGRATION_BINS := $(INTEGRATION_TESTS:%=$(BUILD)/itests/%)
 
@@ -79,9 +80,13 @@ $(BUILD)/gen/schemas_gen.c: $(SCHEMAS) service/tools/embed.sh
 	@mkdir -p $(@D)
 	$(Q)service/tools/embed.sh $(SCHEMAS) >$@.tmp && mv $@.tmp $@
 
+$(BUILD)/hms-worker: $(BUILD)/src/main.o $(CORE_O)
+	$(link)
 $(BUILD)/hms-sim: $(BUILD)/sim/sim_main.o $(SIM_O) $(CORE_O)
 	$(link)
 $(BUILD)/mktopics: $(BUILD)/tools/mktopics.o $(CORE_O)
+	$(link)
+$(BUILD)/hmsctl: $(BUILD)/tools/hmsctl.o $(CORE_O)
 	$(link)
 $(BUILD)/jwtcli: $(BUILD)/tests/jwtcli.o $(CORE_O)
 	$(link)

@@ -17,18 +17,18 @@ const char *event_kind_name(enum event_kind kind)
     return kind < EVENT_KIND_COUNT ? names[kind] : "?";
 }
 
-enum subject_kind event_subject(const struct event *ev, const char **id)
+enum subject_kind event_subject_kind(const struct event *ev)
 {
-    if (ev->kind == EVENT_BOOKING_CREATED) {
-        *id = ev->booking_id;
-        return SUBJECT_BOOKING;
-    }
-    if (ev->kind == EVENT_STREAM_STARTED) {
-        *id = ev->stream_id;
-        return SUBJECT_STREAM;
-    }
-    *id = ev->subject_id;
-    return ev->subject_kind;
+    return ev->kind == EVENT_BOOKING_CREATED  ? SUBJECT_BOOKING
+           : ev->kind == EVENT_STREAM_STARTED ? SUBJECT_STREAM
+                                              : ev->subject_kind;
+}
+
+const char *event_subject_id(const struct event *ev)
+{
+    return ev->kind == EVENT_BOOKING_CREATED  ? ev->booking_id
+           : ev->kind == EVENT_STREAM_STARTED ? ev->stream_id
+                                              : ev->subject_id;
 }
 
 static bool id_ok(const char *s, size_t max)

@@ -66,9 +66,10 @@ struct event {
 /* The record name of a kind, e.g. "BookingCreated". Static. */
 const char *event_kind_name(enum event_kind kind);
 
-/* The subject an input event concerns ("booking" or "stream", and its
- * id). For session-ended, from subject_kind. */
-enum subject_kind event_subject(const struct event *ev, const char **id);
+/* The subject an input event concerns: booking or stream (for
+ * session-ended, its subject_kind), and its id. */
+enum subject_kind event_subject_kind(const struct event *ev);
+const char *event_subject_id(const struct event *ev);
 
 /* Contract section 2 validation of an input event; HW_ERR_INVALID with
  * the reason (no payload bytes beyond field names) in errstr. Role

@@ -1,0 +1,140 @@
+/* engine.c -- the engine thread. See engine.h. */
+#define LOGMOD "engine"
+#include "engine.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "handler.h"
+#include "hms_client.h"
+#include "log.h"
+
+#define LOOP_MAX_WAIT_MS 200
+
+struct engine {
+    pthread_t thread;
+    bool started;
+    atomic_bool stop, degraded;
+    struct jobq in, out;
+    int fd; /* eventfd: finished jobs are waiting */
+    struct hms_client *hc;
+    struct cache *cache;
+    struct handler *h;
+};
+
+static void on_finish(void *arg, struct job *j)
+{
+    struct engine *e = arg;
+    uint64_t one = 1;
+
+    jobq_push(&e->out, j);
+    if (write(e->fd, &one, sizeof(one)) < 0) {
+        log_error("msg=\"eventfd write failed\""); /* cannot happen */
+    }
+}
+
+static void *engine_main(void *arg)
+{
+    struct engine *e = arg;
+
+    while (!atomic_load(&e->stop)) {
+        struct job *j = jobq_take(&e->in);
+        int64_t due, now;
+        int wait = LOOP_MAX_WAIT_MS;
+
+        while (j != NULL) {
+            struct job *next = j->next;
+
+            handler_submit(e->h, j);
+            j = next;
+        }
+        due = handler_tick(e->h);
+        now = hw_mono_ms();
+        if (due != INT64_MAX && due - now < wait) {
+            wait = due > now ? (int)(due - now) : 0;
+        }
+        hms_client_run(e->hc, wait, NULL, 0);
+        atomic_store(&e->degraded, handler_degraded(e->h));
+    }
+    return NULL;
+}
+
+struct engine *engine_start(const struct conf *cf, char *errstr,
+                            size_t errstr_size)
+{
+    struct engine *e = xcalloc(1, sizeof(*e));
+
+    jobq_init(&e->in);
+    jobq_init(&e->out);
+    e->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (e->fd < 0) {
+        snprintf(errstr, errstr_size, "eventfd failed");
+        goto err;
+    }
+    e->hc = hms_client_create(cf, errstr, errstr_size);
+    if (e->hc == NULL) {
+        goto err;
+    }
+    e->cache = cache_create(&cf->redis, 2000);
+    e->h = handler_create(cf, e->hc, e->cache, on_finish, e);
+    if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
+        snprintf(errstr, errstr_size, "cannot start the engine thread");
+        goto err;
+    }
+    e->started = true;
+    return e;
+err:
+    engine_stop(e);
+    return NULL;
+}
+
+void engine_submit(struct engine *e, struct job *j)
+{
+    jobq_push(&e->in, j);
+    hms_client_wakeup(e->hc);
+}
+
+struct job *engine_take(struct engine *e)
+{
+    uint64_t n;
+
+    if (read(e->fd, &n, sizeof(n)) < 0) {
+        n = 0; /* EAGAIN: nothing signalled; the queue may still hold jobs */
+    }
+    return jobq_take(&e->out);
+}
+
+int engine_fd(const struct engine *e)
+{
+    return e->fd;
+}
+
+bool engine_degraded(const struct engine *e)
+{
+    return atomic_load(&e->degraded);
+}
+
+void engine_stop(struct engine *e)
+{
+    if (e == NULL) {
+        return;
+    }
+    atomic_store(&e->stop, true);
+    if (e->started) {
+        hms_client_wakeup(e->hc);
+        pthread_join(e->thread, NULL);
+    }
+    handler_destroy(e->h);
+    hms_client_destroy(e->hc);
+    cache_destroy(e->cache);
+    jobq_deinit(&e->in);
+    jobq_deinit(&e->out);
+    if (e->fd >= 0) {
+        close(e->fd);
+    }
+    free(e);
+}

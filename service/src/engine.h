@@ -1,0 +1,32 @@
+/* engine.h -- the engine thread: 100ms calls and Redis for every job.
+ *
+ * DESIGN
+ * ------
+ * The consumer thread hands jobs over with engine_submit() (the job is
+ * the engine's until it comes back) and takes finished ones with
+ * engine_take(); engine_fd() becomes readable when some are waiting, so
+ * the consumer can poll() it beside Kafka. Inside, one thread runs the
+ * handler state machines over the libcurl multi loop: it never blocks on
+ * 100ms, only briefly on Redis. engine_degraded() is readable from any
+ * thread.
+ */
+#ifndef ENGINE_H
+#define ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf.h"
+#include "job.h"
+
+struct engine *engine_start(const struct conf *cf, char *errstr,
+                            size_t errstr_size);
+void engine_submit(struct engine *e, struct job *j);
+/* Finished jobs, oldest first (a list through ->next); drains the fd. */
+struct job *engine_take(struct engine *e);
+int engine_fd(const struct engine *e);
+bool engine_degraded(const struct engine *e);
+/* Stops the thread; jobs still inside are freed unfinished. */
+void engine_stop(struct engine *e);
+
+#endif

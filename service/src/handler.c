@@ -1,0 +1,867 @@
+/* handler.c -- provisioning and ending, step by step. See handler.h. */
+#define LOGMOD "handler"
+#include "handler.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "heap.h"
+#include "jwt.h"
+#include "log.h"
+
+#define DAY_S 86400
+#define TOKEN_MAX_S (90 * DAY_S)
+#define REDIS_RETRY_MS 1000
+#define CODES_404_RETRIES 2
+#define CODES_404_WAIT_MS 500
+
+struct ctx;
+typedef void step_fn(struct ctx *c);
+typedef void reply_fn(struct ctx *c, const struct hms_result *r);
+
+struct handler {
+    const struct conf *cf;
+    struct hms_client *hc;
+    struct cache *cache;
+    handler_finish_fn *finish;
+    void *arg;
+    struct heap parked; /* due -> struct ctx */
+    struct ctx *all;    /* every context, for shutdown */
+    size_t active;
+    bool redis_down;
+};
+
+struct ctx {
+    struct handler *h;
+    struct job *j;
+    int64_t started, deadline, parked_at;
+    step_fn *resume;
+    reply_fn *on_reply;
+    json_t *hash;  /* the subject's Redis hash before this event */
+    json_t *codes; /* enabled codes from 100ms */
+    char *room_id, *room_name, *hls_url;
+    int codes_404, pending;
+    struct hms_result failed; /* first failure among parallel calls */
+    char failed_err[256];
+    struct ctx *prev, *next; /* handler->all */
+};
+
+/* ---- logging with the event's identity ------------------------------ */
+
+static void jlog(enum log_level lvl, const struct ctx *c, const char *fmt, ...)
+    HW_PRINTF(3, 4);
+
+static void jlog(enum log_level lvl, const struct ctx *c, const char *fmt, ...)
+{
+    char msg[512], subject[160];
+    va_list ap;
+
+    if (lvl < log_min_level) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_emit(lvl, LOGMOD, "%s topic=%s partition=%d offset=%lld subject=%s",
+             msg, c->j->topic, (int)c->j->partition, (long long)c->j->offset,
+             log_safe(subject, sizeof(subject), c->j->subject));
+}
+
+/* ---- life of a context ---------------------------------------------- */
+
+struct handler *handler_create(const struct conf *cf, struct hms_client *hc,
+                               struct cache *cache, handler_finish_fn *finish,
+                               void *arg)
+{
+    struct handler *h = xcalloc(1, sizeof(*h));
+
+    *h = (struct handler){cf,           hc,   cache, finish, arg,
+                          {NULL, 0, 0}, NULL, 0,     false};
+    return h;
+}
+
+static void ctx_free(struct ctx *c)
+{
+    json_decref(c->hash);
+    json_decref(c->codes);
+    free(c->room_id);
+    free(c->room_name);
+    free(c->hls_url);
+    free(c);
+}
+
+void handler_destroy(struct handler *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    while (h->all != NULL) {
+        struct ctx *c = h->all;
+
+        h->all = c->next;
+        job_free(c->j);
+        ctx_free(c);
+    }
+    heap_deinit(&h->parked);
+    free(h);
+}
+
+static void done(struct ctx *c, enum job_outcome outcome)
+{
+    struct handler *h = c->h;
+    struct job *j = c->j;
+
+    j->outcome = outcome;
+    h->active--;
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        h->all = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    ctx_free(c);
+    h->finish(h->arg, j);
+}
+
+static void dlq(struct ctx *c, const char *cls, const char *fmt, ...)
+    HW_PRINTF(3, 4);
+
+static void dlq(struct ctx *c, const char *cls, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(c->j->err, sizeof(c->j->err), fmt, ap);
+    va_end(ap);
+    c->j->err_class = cls;
+    jlog(LL_WARN, c, "msg=\"dead-lettering\" class=%s", cls);
+    done(c, JOB_DLQ);
+}
+
+static void fatal(struct ctx *c, const char *what)
+{
+    snprintf(c->j->err, sizeof(c->j->err), "%s", what);
+    jlog(LL_ERROR, c, "msg=\"fatal\" err=\"%s\"", what);
+    done(c, JOB_FATAL);
+}
+
+/* Parks c until delay_ms from now, then runs step; the event's clocks
+ * stop meanwhile (contract.md section 7: no deadline while paused). */
+static void park(struct ctx *c, step_fn *step, int64_t delay_ms)
+{
+    c->resume = step;
+    c->parked_at = hw_mono_ms();
+    heap_push(&c->h->parked, c->parked_at + delay_ms, c);
+}
+
+int64_t handler_tick(struct handler *h)
+{
+    int64_t now = hw_mono_ms();
+
+    while (heap_next_due(&h->parked) <= now) {
+        struct ctx *c = heap_pop(&h->parked).item;
+
+        c->started += now - c->parked_at;
+        c->deadline += now - c->parked_at;
+        c->resume(c);
+    }
+    return heap_next_due(&h->parked);
+}
+
+bool handler_degraded(const struct handler *h)
+{
+    return h->redis_down;
+}
+
+size_t handler_active(const struct handler *h)
+{
+    return h->active;
+}
+
+/* A Redis result: false after parking c on a retriable failure (or
+ * ending it on a fatal one), so the caller returns. */
+static bool redis_ok(struct ctx *c, enum hw_rc rc, step_fn *retry)
+{
+    if (rc == HW_OK) {
+        c->h->redis_down = false;
+        return true;
+    }
+    if (!hw_rc_is_retriable(rc)) {
+        fatal(c, cache_errstr(c->h->cache)); /* AUTH refused, bad db */
+        return false;
+    }
+    if (!c->h->redis_down) {
+        jlog(LL_WARN, c, "msg=\"redis unavailable, waiting\" err=\"%s\"",
+             cache_errstr(c->h->cache));
+    }
+    c->h->redis_down = true;
+    park(c, retry, REDIS_RETRY_MS);
+    return false;
+}
+
+/* ---- 100ms calls ---------------------------------------------------- */
+
+static void on_reply(void *arg, const struct hms_result *r)
+{
+    struct ctx *c = arg;
+
+    c->on_reply(c, r);
+}
+
+static void call(struct ctx *c, const char *method, json_t *body,
+                 reply_fn *next, const char *fmt, ...) HW_PRINTF(5, 6);
+
+static void call(struct ctx *c, const char *method, json_t *body,
+                 reply_fn *next, const char *fmt, ...)
+{
+    char *path;
+    va_list ap;
+
+    va_start(ap, fmt);
+    path = xvasprintf(fmt, ap);
+    va_end(ap);
+    c->on_reply = next;
+    hms_client_call(c->h->hc, method, path, body, c->started, c->deadline,
+                    on_reply, c);
+    json_decref(body);
+    free(path);
+}
+
+/* A call failed for good: fatal on bad credentials, else dead-letter. */
+static void call_failed(struct ctx *c, const char *what,
+                        const struct hms_result *r)
+{
+    c->j->attempts = r->attempts;
+    if (r->rc == HW_ERR_AUTH || r->rc == HW_ERR_FATAL) {
+        fatal(c, "100ms rejects the management token (HMS_ACCESS_KEY or "
+                 "HMS_APP_SECRET wrong?)");
+    } else if (hw_rc_is_retriable(r->rc)) {
+        dlq(c, r->deadline ? "deadline" : "hms_retries",
+            "%s: %s after %d "
+            "attempts",
+            what, r->err, r->attempts);
+    } else {
+        const char *msg =
+            json_string_value(json_object_get(r->body, "message"));
+
+        dlq(c, "hms_rejected", "%s: HTTP %ld %s", what, r->status,
+            msg != NULL ? msg : r->err);
+    }
+}
+
+/* ---- names, times, tokens ------------------------------------------- */
+
+char *handler_room_name(enum subject_kind kind, const char *id)
+{
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyz"
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-";
+    const char *prefix = kind == SUBJECT_STREAM ? "ls" : "bk";
+    size_t len = strlen(id);
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    char hex[33];
+
+    if (len >= 1 && len <= 64 && strspn(id, ok) == len) {
+        return xasprintf("%s-%s", prefix, id);
+    }
+    SHA256((const unsigned char *)id, len, md);
+    for (int i = 0; i < 16; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    }
+    return xasprintf("%s-x-%s", prefix, hex);
+}
+
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* contract.md section 5: a booking's tokens must work when it happens. */
+static int64_t token_exp(const struct conf *cf, const struct event *ev,
+                         const char *role, int64_t now_s)
+{
+    int64_t ttl = conf_app_token_ttl(cf, role), exp = now_s + ttl;
+
+    if (ev->kind == EVENT_BOOKING_CREATED && ev->ends_at != EVENT_NO_TIME) {
+        exp = max64(now_s + ttl, ev->ends_at / 1000 + cf->hms_token_grace_s);
+    } else if (ev->kind == EVENT_BOOKING_CREATED) {
+        exp = max64(now_s, ev->starts_at / 1000) + ttl;
+    }
+    return exp < now_s + TOKEN_MAX_S ? exp : now_s + TOKEN_MAX_S;
+}
+
+/* contract.md section 4: when the subject's hash expires (seconds). */
+static int64_t hash_expiry(const struct conf *cf, const struct event *ev,
+                           int64_t now_s)
+{
+    if (ev->kind == EVENT_BOOKING_CREATED && ev->ends_at != EVENT_NO_TIME) {
+        return max64(ev->ends_at / 1000 + cf->cache_grace_s, now_s + 3600);
+    }
+    return now_s + cf->cache_default_ttl_s;
+}
+
+/* ---- shared steps --------------------------------------------------- */
+
+/* Nothing to apply (PHYSICAL, ended subject, disabled room): mark it. */
+static void skip(struct ctx *c)
+{
+    if (redis_ok(c, cache_mark_applied(c->h->cache, c->j->in.event_id), skip)) {
+        jlog(LL_INFO, c, "msg=\"skipped\" reason=\"%s\"", c->j->err);
+        done(c, JOB_SKIPPED);
+    }
+}
+
+static void skip_because(struct ctx *c, const char *why)
+{
+    snprintf(c->j->err, sizeof(c->j->err), "%s", why);
+    skip(c);
+}
+
+static void output_base(struct ctx *c, enum event_kind kind)
+{
+    struct event *out = &c->j->out;
+    const struct event *in = &c->j->in;
+    char id[JWT_UUID_LEN + 1];
+
+    if (jwt_uuid4(id) != HW_OK) {
+        id[0] = '\0';
+    }
+    out->kind = kind;
+    out->event_id = xstrdup(id);
+    out->causation_id = xstrdup(in->event_id);
+    out->occurred_at = hw_now_ms();
+    out->subject_kind = event_subject_kind(in);
+    out->subject_id = xstrdup(event_subject_id(in));
+}
+
+/* ---- booking-created and stream-started ------------------------------ */
+
+static void step_codes(struct ctx *c);
+static void step_write_ready(struct ctx *c);
+
+static void on_room(struct ctx *c, const struct hms_result *r)
+{
+    const char *id = json_string_value(json_object_get(r->body, "id"));
+
+    if (r->rc == HW_ERR_INVALID && r->status == 403) {
+        skip_because(c, "room is disabled (ended)");
+    } else if (r->rc != HW_OK) {
+        call_failed(c, "create room", r);
+    } else if (id == NULL) {
+        dlq(c, "hms_rejected", "create room: reply without an id");
+    } else {
+        c->room_id = xstrdup(id);
+        step_codes(c);
+    }
+}
+
+static void step_create_room(struct ctx *c)
+{
+    const struct event *in = &c->j->in;
+    const char *tpl =
+        in->template_id != NULL ? in->template_id : c->h->cf->hms_template_id;
+    char *desc = in->kind == EVENT_STREAM_STARTED
+                     ? xasprintf("Stream %s%s%s", in->stream_id,
+                                 in->title != NULL ? ": " : "",
+                                 in->title != NULL ? in->title : "")
+                     : xasprintf("Booking %s", in->booking_id);
+
+    /* Upsert by name: a repeat with the same payload is harmless. */
+    call(c, "POST",
+         json_pack("{s:s, s:s, s:s}", "name", c->room_name, "description", desc,
+                   "template_id", tpl),
+         on_room, "/rooms");
+    free(desc);
+}
+
+static bool has_role(const json_t *codes, const char *role)
+{
+    const json_t *code;
+    size_t i;
+
+    json_array_foreach(codes, i, code)
+    {
+        if (strcmp(json_string_value(json_object_get(code, "role")), role) ==
+            0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* contract section 2: every role must be a role of the room's template. */
+static const char *bad_role(const struct ctx *c)
+{
+    const struct event *in = &c->j->in;
+
+    if (in->kind == EVENT_STREAM_STARTED) {
+        return has_role(c->codes, in->host_role) ? NULL : in->host_role;
+    }
+    for (size_t i = 0; i < in->n_participants; i++) {
+        if (!has_role(c->codes, in->participants[i].role)) {
+            return in->participants[i].role;
+        }
+    }
+    return NULL;
+}
+
+static void on_hls(struct ctx *c, const struct hms_result *r)
+{
+    const char *url = json_string_value(
+        json_object_get(json_object_get(r->body, "playback"), "url"));
+
+    if (r->rc == HW_OK && url != NULL) {
+        c->hls_url = xstrdup(url);
+    } else if (r->rc == HW_ERR_AUTH || r->rc == HW_ERR_FATAL) {
+        call_failed(c, "start HLS", r);
+        return;
+    } else {
+        /* contract section 3: video-ready still goes out, without hls_url */
+        jlog(LL_WARN, c,
+             "msg=\"HLS start failed, continuing without\" "
+             "http=%ld err=\"%s\"",
+             r->status, r->err);
+    }
+    step_write_ready(c);
+}
+
+static void step_hls(struct ctx *c)
+{
+    const struct conf *cf = c->h->cf;
+    json_t *body = json_object();
+
+    if (cf->hms_subdomain != NULL) {
+        json_object_set_new(
+            body, "meeting_url",
+            json_sprintf("https://%s.app.100ms.live/preview/%s/%s"
+                         "?skip_preview=true",
+                         cf->hms_subdomain, c->room_id,
+                         cf->hms_hls_composer_role));
+    }
+    call(c, "POST", body, on_hls, "/live-streams/room/%s/start", c->room_id);
+}
+
+static void keep_enabled_codes(struct ctx *c, const json_t *data)
+{
+    const json_t *code;
+    size_t i;
+
+    c->codes = json_array();
+    json_array_foreach(data, i, code)
+    {
+        if (json_is_true(json_object_get(code, "enabled")) &&
+            json_is_string(json_object_get(code, "code")) &&
+            json_is_string(json_object_get(code, "role"))) {
+            json_array_append(c->codes, (json_t *)(uintptr_t)code);
+        }
+    }
+}
+
+static void on_codes(struct ctx *c, const struct hms_result *r)
+{
+    const char *role;
+
+    if (r->rc == HW_ERR_NOT_FOUND && c->codes_404 < CODES_404_RETRIES) {
+        c->codes_404++; /* 100ms documents a short initialisation delay */
+        park(c, step_codes, CODES_404_WAIT_MS);
+        return;
+    }
+    if (r->rc == HW_ERR_INVALID && r->status == 403) {
+        skip_because(c, "room is disabled (ended)");
+        return;
+    }
+    if (r->rc != HW_OK) {
+        call_failed(c, "create room codes", r);
+        return;
+    }
+    keep_enabled_codes(c, json_object_get(r->body, "data"));
+    role = bad_role(c);
+    if (role != NULL) {
+        dlq(c, "validation", "role is not a role of the room's template");
+        return;
+    }
+    if (c->j->in.kind == EVENT_STREAM_STARTED && c->j->in.hls) {
+        step_hls(c);
+    } else {
+        step_write_ready(c);
+    }
+}
+
+static void step_codes(struct ctx *c)
+{
+    /* All-roles create returns the existing codes on repeat. */
+    call(c, "POST", NULL, on_codes, "/room-codes/room/%s", c->room_id);
+}
+
+/* The participants that get a token: everyone, or a stream's host. */
+static size_t holders(const struct event *in, struct participant *host,
+                      const struct participant **list)
+{
+    if (in->kind == EVENT_STREAM_STARTED) {
+        *host = (struct participant){in->host_user_id, in->host_display_name,
+                                     in->host_role};
+        *list = host;
+        return 1;
+    }
+    *list = in->participants;
+    return in->n_participants;
+}
+
+/* Users holding a token in the old hash but absent now: their tokens go. */
+static size_t stale_users(const struct ctx *c, const struct participant *ps,
+                          size_t n, const char ***out)
+{
+    const char *key;
+    json_t *v;
+    size_t count = 0;
+
+    *out = xcalloc(json_object_size(c->hash) + 1, sizeof(char *));
+    if (strcmp(json_string_value(json_object_get(c->hash, "room_id")) != NULL
+                   ? json_string_value(json_object_get(c->hash, "room_id"))
+                   : "",
+               c->room_id) != 0) {
+        return 0;
+    }
+    json_object_foreach(c->hash, key, v)
+    {
+        bool listed = false;
+
+        if (strncmp(key, "role:", 5) != 0) {
+            continue;
+        }
+        for (size_t i = 0; i < n && !listed; i++) {
+            listed = strcmp(ps[i].user_id, key + 5) == 0;
+        }
+        if (!listed) {
+            (*out)[count++] = key + 5;
+        }
+    }
+    return count;
+}
+
+static void fill_codes(struct ctx *c, struct event *out)
+{
+    const char *sub = c->h->cf->hms_subdomain;
+    const json_t *code;
+    size_t i;
+
+    out->codes = xcalloc(json_array_size(c->codes) + 1, sizeof(*out->codes));
+    json_array_foreach(c->codes, i, code)
+    {
+        const char *s = json_string_value(json_object_get(code, "code"));
+
+        out->codes[i].role =
+            xstrdup(json_string_value(json_object_get(code, "role")));
+        out->codes[i].code = xstrdup(s);
+        out->codes[i].join_url =
+            sub != NULL
+                ? xasprintf("https://%s.app.100ms.live/meeting/%s", sub, s)
+                : NULL;
+    }
+    out->n_codes = json_array_size(c->codes);
+}
+
+static void step_write_ready(struct ctx *c)
+{
+    const struct conf *cf = c->h->cf;
+    const struct event *in = &c->j->in;
+    struct event *out = &c->j->out;
+    struct participant host;
+    const struct participant *ps;
+    size_t n = holders(in, &host, &ps);
+    struct cache_token *toks = xcalloc(n + 1, sizeof(*toks));
+    const char **stale = NULL;
+    int64_t now_ms = hw_now_ms(), now_s = now_ms / 1000;
+    enum hw_rc rc = HW_OK;
+
+    event_clear(out);
+    output_base(c, EVENT_VIDEO_READY);
+    fill_codes(c, out);
+    for (size_t i = 0; i < n && rc == HW_OK; i++) {
+        char *jwt = NULL;
+
+        toks[i] = (struct cache_token){ps[i].user_id, ps[i].role, NULL,
+                                       token_exp(cf, in, ps[i].role, now_s)};
+        rc =
+            jwt_mint_app(&cf->hms_app_secret, cf->hms_access_key, c->room_id,
+                         ps[i].user_id, ps[i].role, now_s, toks[i].exp_s, &jwt);
+        toks[i].jwt = jwt;
+    }
+    if (rc == HW_OK) {
+        struct cache_ready r = {event_subject_kind(in),
+                                event_subject_id(in),
+                                c->room_id,
+                                c->room_name,
+                                in->event_id,
+                                c->hls_url,
+                                out->codes,
+                                out->n_codes,
+                                toks,
+                                n,
+                                NULL,
+                                0,
+                                now_ms,
+                                hash_expiry(cf, in, now_s)};
+
+        r.n_stale = stale_users(c, ps, n, &stale);
+        r.stale_users = stale;
+        rc = cache_write_ready(c->h->cache, &r);
+        out->expires_at = r.expire_at_s * 1000;
+    }
+    for (size_t i = 0; i < n; i++) {
+        jwt_token_free((char *)(uintptr_t)toks[i].jwt);
+    }
+    free(toks);
+    free(stale);
+    if (rc == HW_ERR_INVALID || rc == HW_ERR_FATAL) {
+        fatal(c, "cannot mint app tokens");
+    } else if (redis_ok(c, rc, step_write_ready)) {
+        out->room_id = xstrdup(c->room_id);
+        out->room_name = xstrdup(c->room_name);
+        out->cache_key = cache_key_subject(out->subject_kind, out->subject_id);
+        out->hls_url = c->hls_url != NULL ? xstrdup(c->hls_url) : NULL;
+        jlog(LL_INFO, c, "msg=\"room ready\" room_id=%s codes=%zu tokens=%zu",
+             c->room_id, out->n_codes, n);
+        done(c, JOB_OUTPUT);
+    }
+}
+
+/* ---- session-ended --------------------------------------------------- */
+
+static void step_end_room(struct ctx *c);
+
+/* The hash fields of one prefix ("code:", "link:", "role:"). */
+static size_t fields_with(const json_t *hash, const char *prefix, bool strip,
+                          const char **out, size_t at)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach((json_t *)(uintptr_t)hash, key, v)
+    {
+        if (strncmp(key, prefix, strlen(prefix)) == 0) {
+            out[at++] = strip ? key + strlen(prefix) : key;
+        }
+    }
+    return at;
+}
+
+static void step_write_ended(struct ctx *c)
+{
+    const struct conf *cf = c->h->cf;
+    const struct event *in = &c->j->in;
+    size_t cap = json_object_size(c->hash) + 1;
+    const char **users = xcalloc(cap, sizeof(char *));
+    const char **fields = xcalloc(cap, sizeof(char *));
+    struct cache_ended e = {in->subject_kind,
+                            in->subject_id,
+                            c->room_id,
+                            in->event_id,
+                            in->lock,
+                            c->hash == NULL,
+                            users,
+                            0,
+                            fields,
+                            0,
+                            hw_now_ms(),
+                            c->hash == NULL ? cf->cache_default_ttl_s
+                                            : cf->cache_grace_s};
+    enum hw_rc rc;
+
+    if (in->lock) {
+        e.n_users = fields_with(c->hash, "role:", true, users, 0);
+        e.n_fields = fields_with(c->hash, "code:", false, fields, 0);
+        e.n_fields = fields_with(c->hash, "link:", false, fields, e.n_fields);
+        e.n_fields = fields_with(c->hash, "role:", false, fields, e.n_fields);
+    }
+    rc = cache_write_ended(c->h->cache, &e);
+    free(users);
+    free(fields);
+    if (redis_ok(c, rc, step_write_ended)) {
+        event_clear(&c->j->out);
+        output_base(c, EVENT_VIDEO_ENDED);
+        c->j->out.room_id = c->room_id != NULL ? xstrdup(c->room_id) : NULL;
+        c->j->out.reason = in->reason != NULL ? xstrdup(in->reason) : NULL;
+        jlog(LL_INFO, c, "msg=\"ended\" room_id=%s lock=%d tombstone=%d",
+             c->room_id != NULL ? c->room_id : "-", in->lock, e.tombstone);
+        done(c, JOB_OUTPUT);
+    }
+}
+
+static void on_disabled(struct ctx *c, const struct hms_result *r)
+{
+    if (r->rc != HW_OK && r->rc != HW_ERR_NOT_FOUND && c->failed.rc == HW_OK) {
+        c->failed = *r; /* the first failure decides */
+        snprintf(c->failed_err, sizeof(c->failed_err), "%s", r->err);
+        c->failed.err = c->failed_err;
+        c->failed.body = NULL;
+    }
+    if (--c->pending > 0) {
+        return;
+    }
+    if (c->failed.rc != HW_OK) {
+        call_failed(c, "disable room code", &c->failed);
+    } else {
+        step_write_ended(c);
+    }
+}
+
+/* Disables every code of the hash at once; 404 counts as done. */
+static void step_disable_codes(struct ctx *c)
+{
+    const char *key;
+    json_t *v;
+
+    c->pending = 1; /* held until every call is issued */
+    c->failed.rc = HW_OK;
+    json_object_foreach(c->hash, key, v)
+    {
+        if (strncmp(key, "code:", 5) == 0 && json_is_string(v)) {
+            c->pending++;
+            call(c, "POST",
+                 json_pack("{s:s, s:b}", "code", json_string_value(v),
+                           "enabled", 0),
+                 on_disabled, "/room-codes/code");
+        }
+    }
+    on_disabled(c, &(struct hms_result){HW_OK, 200, NULL, "", 0, false});
+}
+
+static void on_ended(struct ctx *c, const struct hms_result *r)
+{
+    /* 404 "no active session" and 403 count as success (contract 3). */
+    if (r->rc != HW_OK && r->rc != HW_ERR_NOT_FOUND &&
+        !(r->rc == HW_ERR_INVALID && r->status == 403)) {
+        call_failed(c, "end room", r);
+    } else if (c->j->in.lock) {
+        step_disable_codes(c);
+    } else {
+        step_write_ended(c);
+    }
+}
+
+static void step_end_room(struct ctx *c)
+{
+    const struct event *in = &c->j->in;
+
+    call(c, "POST",
+         json_pack("{s:s, s:b}", "reason",
+                   in->reason != NULL ? in->reason : "session ended", "lock",
+                   in->lock),
+         on_ended, "/active-rooms/%s/end-room", c->room_id);
+}
+
+static void on_hls_stopped(struct ctx *c, const struct hms_result *r)
+{
+    if (r->rc == HW_ERR_AUTH || r->rc == HW_ERR_FATAL) {
+        call_failed(c, "stop HLS", r);
+        return;
+    }
+    if (r->rc != HW_OK && r->rc != HW_ERR_NOT_FOUND) {
+        jlog(LL_WARN, c,
+             "msg=\"HLS stop failed, ending anyway\" http=%ld "
+             "err=\"%s\"",
+             r->status, r->err);
+    }
+    step_end_room(c);
+}
+
+static void step_ended_begin(struct ctx *c)
+{
+    const char *room;
+
+    if (c->hash == NULL) {
+        step_write_ended(c); /* never provisioned: a tombstone */
+        return;
+    }
+    room = json_string_value(json_object_get(c->hash, "room_id"));
+    if (room == NULL) {
+        step_write_ended(c); /* a tombstone already: refresh it */
+        return;
+    }
+    c->room_id = xstrdup(room);
+    if (json_object_get(c->hash, "hls_url") != NULL) {
+        call(c, "POST", NULL, on_hls_stopped, "/live-streams/room/%s/stop",
+             c->room_id);
+    } else {
+        step_end_room(c);
+    }
+}
+
+/* ---- entry ---------------------------------------------------------- */
+
+static void step_begin(struct ctx *c)
+{
+    const struct event *in = &c->j->in;
+    bool applied = false;
+    const char *status;
+
+    if (!redis_ok(c, cache_marker_exists(c->h->cache, in->event_id, &applied),
+                  step_begin)) {
+        return;
+    }
+    if (applied) {
+        jlog(LL_INFO, c, "msg=\"duplicate, already applied\"");
+        done(c, JOB_DUPLICATE);
+        return;
+    }
+    if (in->kind == EVENT_BOOKING_CREATED && in->physical) {
+        skip_because(c, "PHYSICAL booking");
+        return;
+    }
+    json_decref(c->hash);
+    c->hash = NULL;
+    if (!redis_ok(c,
+                  cache_get_subject(c->h->cache,
+                                    event_subject_kind(in),
+                                    event_subject_id(in), &c->hash),
+                  step_begin)) {
+        return;
+    }
+    if (in->kind == EVENT_SESSION_ENDED) {
+        step_ended_begin(c);
+        return;
+    }
+    status = json_string_value(json_object_get(c->hash, "status"));
+    if (status != NULL && strcmp(status, "ended") == 0) {
+        skip_because(c, "the subject has ended");
+        return;
+    }
+    c->room_name = handler_room_name(event_subject_kind(in),
+                                     event_subject_id(in));
+    step_create_room(c);
+}
+
+static void step_mark(struct ctx *c)
+{
+    if (redis_ok(c, cache_mark_applied(c->h->cache, c->j->in.event_id),
+                 step_mark)) {
+        done(c, JOB_MARKED);
+    }
+}
+
+void handler_submit(struct handler *h, struct job *j)
+{
+    struct ctx *c = xcalloc(1, sizeof(*c));
+
+    c->h = h;
+    c->j = j;
+    c->started = hw_mono_ms();
+    c->deadline = c->started + h->cf->event_deadline_ms;
+    c->next = h->all;
+    if (h->all != NULL) {
+        h->all->prev = c;
+    }
+    h->all = c;
+    h->active++;
+    if (j->req == JOB_MARK) {
+        step_mark(c);
+    } else {
+        step_begin(c);
+    }
+}

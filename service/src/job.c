@@ -1,0 +1,62 @@
+/* job.c -- job queue and cleanup. See job.h. */
+#include "job.h"
+
+#include <stdlib.h>
+
+void jobq_init(struct jobq *q)
+{
+    pthread_mutex_init(&q->mu, NULL);
+    q->head = q->tail = NULL;
+}
+
+void jobq_deinit(struct jobq *q)
+{
+    struct job *j = jobq_take(q);
+
+    while (j != NULL) {
+        struct job *next = j->next;
+
+        job_free(j);
+        j = next;
+    }
+    pthread_mutex_destroy(&q->mu);
+}
+
+void jobq_push(struct jobq *q, struct job *j)
+{
+    j->next = NULL;
+    pthread_mutex_lock(&q->mu);
+    if (q->tail != NULL) {
+        q->tail->next = j;
+    } else {
+        q->head = j;
+    }
+    q->tail = j;
+    pthread_mutex_unlock(&q->mu);
+}
+
+struct job *jobq_take(struct jobq *q)
+{
+    struct job *all;
+
+    pthread_mutex_lock(&q->mu);
+    all = q->head;
+    q->head = q->tail = NULL;
+    pthread_mutex_unlock(&q->mu);
+    return all;
+}
+
+void job_free(struct job *j)
+{
+    if (j == NULL) {
+        return;
+    }
+    event_clear(&j->in);
+    event_clear(&j->out);
+    free(j->subject);
+    free(j->topic);
+    if (j->msg != NULL) {
+        rd_kafka_message_destroy(j->msg);
+    }
+    free(j);
+}

@@ -1,0 +1,77 @@
+/* kafka.c -- rd_kafka_conf_t from struct conf. See kafka.h. */
+#define LOGMOD "kafka"
+#include "kafka.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf)
+{
+    char safe[512];
+
+    (void)rk;
+    log_at(level <= 3   ? LL_ERROR
+           : level <= 4 ? LL_WARN
+           : level <= 6 ? LL_INFO
+                        : LL_DEBUG,
+           "msg=\"librdkafka\" facility=%s text=\"%s\"", fac,
+           log_safe(safe, sizeof(safe), buf));
+}
+
+static bool set(rd_kafka_conf_t *kc, const char *name, const char *value,
+                char *errstr, size_t errstr_size)
+{
+    char err[256];
+
+    if (rd_kafka_conf_set(kc, name, value, err, sizeof(err)) !=
+        RD_KAFKA_CONF_OK) {
+        snprintf(errstr, errstr_size, "%s: %s", name, err);
+        return false;
+    }
+    return true;
+}
+
+rd_kafka_conf_t *kafka_conf_new(const struct conf *cf, const char *role,
+                                const char *const *extra, char *errstr,
+                                size_t errstr_size)
+{
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    char client_id[128], host[64] = "host";
+    bool ok;
+
+    gethostname(host, sizeof(host) - 1);
+    snprintf(client_id, sizeof(client_id), "hms-worker-%s-%s-%d", role, host,
+             (int)getpid());
+    rd_kafka_conf_set_log_cb(kc, on_log);
+    ok = set(kc, "bootstrap.servers", cf->kafka_brokers, errstr, errstr_size) &&
+         set(kc, "client.id", client_id, errstr, errstr_size);
+    for (size_t i = 0; ok && i < cf->n_kafka_props; i++) {
+        ok = set(kc, cf->kafka_props[i].name, cf->kafka_props[i].value, errstr,
+                 errstr_size);
+    }
+    for (; ok && extra != NULL && extra[0] != NULL; extra += 2) {
+        ok = set(kc, extra[0], extra[1], errstr, errstr_size);
+    }
+    if (!ok) {
+        rd_kafka_conf_destroy(kc);
+        return NULL;
+    }
+    return kc;
+}
+
+bool kafka_wake_pipe(int fds[2])
+{
+    if (pipe(fds) != 0) {
+        fds[0] = fds[1] = -1;
+        return false;
+    }
+    for (int i = 0; i < 2; i++) {
+        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+    }
+    return true;
+}

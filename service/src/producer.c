@@ -1,0 +1,222 @@
+/* producer.c -- outputs and dead letters. See producer.h. */
+#define LOGMOD "producer"
+#include "producer.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kafka.h"
+#include "log.h"
+
+#define DLQ_MESSAGE_MAX 1024
+
+struct producer {
+    const struct conf *cf;
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *q;
+    int pipe[2]; /* librdkafka writes here when reports are waiting */
+    producer_dr_fn *dr;
+    void *arg;
+    char fatal[512];
+};
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                        void *opaque)
+{
+    struct producer *p = opaque;
+
+    (void)rk;
+    p->dr(p->arg, m->_private, m->err);
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct producer *p = opaque;
+    char safe[256];
+
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[256];
+
+        rd_kafka_fatal_error(rk, buf, sizeof(buf));
+        snprintf(p->fatal, sizeof(p->fatal), "%s", buf);
+    }
+    log_warn("msg=\"kafka producer error\" err=%s reason=\"%s\"",
+             rd_kafka_err2name(err), log_safe(safe, sizeof(safe), reason));
+}
+
+struct producer *producer_create(const struct conf *cf, producer_dr_fn *dr,
+                                 void *arg, char *errstr, size_t errstr_size)
+{
+    static const char *const extra[] = {"enable.idempotence", "true",
+                                        "linger.ms", "5", NULL};
+    struct producer *p = xcalloc(1, sizeof(*p));
+    rd_kafka_conf_t *kc =
+        kafka_conf_new(cf, "producer", extra, errstr, errstr_size);
+
+    p->cf = cf;
+    p->dr = dr;
+    p->arg = arg;
+    p->pipe[0] = p->pipe[1] = -1;
+    if (kc == NULL) {
+        goto err;
+    }
+    rd_kafka_conf_set_opaque(kc, p);
+    rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
+    rd_kafka_conf_set_error_cb(kc, on_error);
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size);
+    if (p->rk == NULL) {
+        rd_kafka_conf_destroy(kc); /* still ours on failure */
+        goto err;
+    }
+    if (!kafka_wake_pipe(p->pipe)) {
+        snprintf(errstr, errstr_size, "pipe failed");
+        goto err;
+    }
+    p->q = rd_kafka_queue_get_main(p->rk);
+    rd_kafka_queue_io_event_enable(p->q, p->pipe[1], "1", 1);
+    return p;
+err:
+    producer_destroy(p, 0);
+    return NULL;
+}
+
+void producer_destroy(struct producer *p, int flush_ms)
+{
+    if (p == NULL) {
+        return;
+    }
+    if (p->rk != NULL) {
+        if (rd_kafka_flush(p->rk, flush_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            log_warn("msg=\"undelivered messages dropped at exit\" count=%d",
+                     rd_kafka_outq_len(p->rk));
+        }
+        rd_kafka_purge(p->rk,
+                       RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(p->rk, 0); /* reports of purged messages */
+        if (p->q != NULL) {
+            rd_kafka_queue_destroy(p->q);
+        }
+        rd_kafka_destroy(p->rk);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (p->pipe[i] >= 0) {
+            close(p->pipe[i]);
+        }
+    }
+    free(p);
+}
+
+static const char *output_topic(const struct conf *cf, enum event_kind kind)
+{
+    return kind == EVENT_VIDEO_READY ? cf->topic_video_ready
+                                     : cf->topic_video_ended;
+}
+
+static enum hw_rc classify(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR_NO_ERROR      ? HW_OK
+           : err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? HW_ERR_UNAVAILABLE
+           : err == RD_KAFKA_RESP_ERR__FATAL      ? HW_ERR_FATAL
+                                                  : HW_ERR_INVALID;
+}
+
+enum hw_rc producer_output(struct producer *p, struct job *j, const void *value,
+                           size_t len)
+{
+    const char *key = j->out.subject_id;
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_TOPIC(output_topic(p->cf, j->out.kind)),
+        RD_KAFKA_V_KEY(key, strlen(key)),
+        RD_KAFKA_V_VALUE((void *)(uintptr_t)value, len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(j),
+        RD_KAFKA_V_END);
+
+    return classify(err);
+}
+
+static void add_be(rd_kafka_headers_t *h, const char *name, int64_t v,
+                   int bytes)
+{
+    unsigned char b[8];
+
+    for (int i = 0; i < bytes; i++) {
+        b[i] = (unsigned char)((uint64_t)v >> (8 * (bytes - 1 - i)));
+    }
+    rd_kafka_header_add(h, name, -1, b, bytes);
+}
+
+static rd_kafka_headers_t *dlq_headers(const struct producer *p,
+                                       const struct job *j)
+{
+    const rd_kafka_message_t *m = j->msg;
+    rd_kafka_headers_t *orig = NULL, *h;
+    rd_kafka_timestamp_type_t tt;
+    int64_t ts = rd_kafka_message_timestamp(m, &tt);
+    char attempts[16];
+
+    h = rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR
+            ? rd_kafka_headers_copy(orig)
+            : rd_kafka_headers_new(10);
+    rd_kafka_header_add(h, "kafka_dlt-original-topic", -1,
+                        rd_kafka_topic_name(m->rkt), -1);
+    add_be(h, "kafka_dlt-original-partition", m->partition, 4);
+    add_be(h, "kafka_dlt-original-offset", m->offset, 8);
+    add_be(h, "kafka_dlt-original-timestamp", ts, 8);
+    rd_kafka_header_add(h, "kafka_dlt-original-timestamp-type", -1,
+                        tt == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME
+                            ? "LogAppendTime"
+                            : "CreateTime",
+                        -1);
+    rd_kafka_header_add(h, "kafka_dlt-original-consumer-group", -1,
+                        p->cf->kafka_group_id, -1);
+    rd_kafka_header_add(h, "kafka_dlt-exception-message", -1, j->err,
+                        (ssize_t)strnlen(j->err, DLQ_MESSAGE_MAX));
+    rd_kafka_header_add(h, "hms-error-class", -1, j->err_class, -1);
+    snprintf(attempts, sizeof(attempts), "%d",
+             j->attempts > 0 ? j->attempts : 1);
+    rd_kafka_header_add(h, "hms-attempts", -1, attempts, -1);
+    return h;
+}
+
+enum hw_rc producer_dlq(struct producer *p, struct job *j)
+{
+    rd_kafka_headers_t *h = dlq_headers(p, j);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_TOPIC(p->cf->topic_dlq),
+        RD_KAFKA_V_KEY(j->msg->key, j->msg->key_len),
+        RD_KAFKA_V_VALUE(j->msg->payload, j->msg->len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
+
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_headers_destroy(h); /* ours unless produce succeeded */
+    }
+    return classify(err);
+}
+
+void producer_poll(struct producer *p)
+{
+    char drain[64];
+
+    while (read(p->pipe[0], drain, sizeof(drain)) > 0) {
+    }
+    rd_kafka_poll(p->rk, 0);
+}
+
+int producer_fd(const struct producer *p)
+{
+    return p->pipe[0];
+}
+
+int producer_pending(const struct producer *p)
+{
+    return rd_kafka_outq_len(p->rk);
+}
+
+const char *producer_fatal(struct producer *p)
+{
+    return p->fatal[0] != '\0' ? p->fatal : NULL;
+}

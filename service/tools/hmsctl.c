@@ -1,0 +1,423 @@
+/* hmsctl.c -- a small operator CLI for hms-worker. Configuration comes
+ * from the same environment as the worker (.env.example).
+ *
+ *   hmsctl send booking-created --booking-id B1 --participant alice:host
+ *          [--participant bob:guest ...] [--mode VIRTUAL|PHYSICAL]
+ *          [--starts-at MS] [--ends-at MS] [--template-id T]
+ *   hmsctl send stream-started --stream-id S1 --host-user-id U
+ *          [--host-role R] [--title T] [--hls] [--template-id T]
+ *   hmsctl send session-ended --subject booking|stream --subject-id ID
+ *          [--reason TEXT] [--no-lock]
+ *     (every send: [--event-id ID] [--schema NAME, e.g. BookingCreated.v1])
+ *   hmsctl show booking|stream ID      the Redis entry frontends read
+ *   hmsctl token --room R --user U --role ROLE [--ttl S]   mint one
+ */
+#define LOGMOD "hmsctl"
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis.h>
+#include <librdkafka/rdkafka.h>
+
+#include "cache.h"
+#include "codec.h"
+#include "conf.h"
+#include "jwt.h"
+#include "kafka.h"
+#include "log.h"
+
+extern char **environ;
+
+enum opt {
+    O_BOOKING = 256,
+    O_PARTICIPANT,
+    O_MODE,
+    O_STARTS,
+    O_ENDS,
+    O_TEMPLATE,
+    O_STREAM,
+    O_HOST_USER,
+    O_HOST_ROLE,
+    O_TITLE,
+    O_HLS,
+    O_SUBJECT,
+    O_SUBJECT_ID,
+    O_REASON,
+    O_NO_LOCK,
+    O_EVENT_ID,
+    O_SCHEMA,
+    O_ROOM,
+    O_USER,
+    O_ROLE,
+    O_TTL
+};
+
+static const struct option opts[] = {
+    {"booking-id", required_argument, NULL, O_BOOKING},
+    {"participant", required_argument, NULL, O_PARTICIPANT},
+    {"mode", required_argument, NULL, O_MODE},
+    {"starts-at", required_argument, NULL, O_STARTS},
+    {"ends-at", required_argument, NULL, O_ENDS},
+    {"template-id", required_argument, NULL, O_TEMPLATE},
+    {"stream-id", required_argument, NULL, O_STREAM},
+    {"host-user-id", required_argument, NULL, O_HOST_USER},
+    {"host-role", required_argument, NULL, O_HOST_ROLE},
+    {"title", required_argument, NULL, O_TITLE},
+    {"hls", no_argument, NULL, O_HLS},
+    {"subject", required_argument, NULL, O_SUBJECT},
+    {"subject-id", required_argument, NULL, O_SUBJECT_ID},
+    {"reason", required_argument, NULL, O_REASON},
+    {"no-lock", no_argument, NULL, O_NO_LOCK},
+    {"event-id", required_argument, NULL, O_EVENT_ID},
+    {"schema", required_argument, NULL, O_SCHEMA},
+    {"room", required_argument, NULL, O_ROOM},
+    {"user", required_argument, NULL, O_USER},
+    {"role", required_argument, NULL, O_ROLE},
+    {"ttl", required_argument, NULL, O_TTL},
+    {NULL, 0, NULL, 0},
+};
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: hmsctl send booking-created|stream-started|"
+                    "session-ended [options]\n"
+                    "       hmsctl show booking|stream ID\n"
+                    "       hmsctl token --room R --user U --role ROLE "
+                    "[--ttl S]\n(see the top of service/tools/hmsctl.c)\n");
+    return 2;
+}
+
+static bool parse_ms(const char *s, int64_t *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtoll(s, &end, 10);
+    return errno == 0 && end != s && *end == '\0';
+}
+
+/* Parses the options of `send` and `token` into ev (strings borrowed). */
+static bool parse(int argc, char **argv, struct event *ev, const char **schema,
+                  int64_t *ttl)
+{
+    int id;
+
+    optind = 1;
+    while ((id = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        char *colon;
+
+        switch (id) {
+        case O_BOOKING:
+            ev->booking_id = optarg;
+            break;
+        case O_PARTICIPANT:
+            colon = strrchr(optarg, ':');
+            if (colon == NULL) {
+                fprintf(stderr, "--participant USER:ROLE\n");
+                return false;
+            }
+            *colon = '\0';
+            ev->participants =
+                xrealloc(ev->participants,
+                         (ev->n_participants + 1) * sizeof(*ev->participants));
+            ev->participants[ev->n_participants++] =
+                (struct participant){optarg, NULL, colon + 1};
+            break;
+        case O_MODE:
+            ev->physical = strcmp(optarg, "PHYSICAL") == 0;
+            break;
+        case O_STARTS:
+            if (!parse_ms(optarg, &ev->starts_at)) {
+                return false;
+            }
+            break;
+        case O_ENDS:
+            if (!parse_ms(optarg, &ev->ends_at)) {
+                return false;
+            }
+            break;
+        case O_TEMPLATE:
+            ev->template_id = optarg;
+            break;
+        case O_STREAM:
+            ev->stream_id = optarg;
+            break;
+        case O_HOST_USER:
+            ev->host_user_id = optarg;
+            break;
+        case O_HOST_ROLE:
+            ev->host_role = optarg;
+            break;
+        case O_TITLE:
+            ev->title = optarg;
+            break;
+        case O_HLS:
+            ev->hls = true;
+            break;
+        case O_SUBJECT:
+            ev->subject_kind = strcmp(optarg, "stream") == 0 ? SUBJECT_STREAM
+                                                             : SUBJECT_BOOKING;
+            break;
+        case O_SUBJECT_ID:
+            ev->subject_id = optarg;
+            break;
+        case O_REASON:
+            ev->reason = optarg;
+            break;
+        case O_NO_LOCK:
+            ev->lock = false;
+            break;
+        case O_EVENT_ID:
+            ev->event_id = optarg;
+            break;
+        case O_SCHEMA:
+            *schema = optarg;
+            break;
+        case O_ROOM:
+            ev->room_id = optarg;
+            break;
+        case O_USER:
+            ev->host_user_id = optarg;
+            break;
+        case O_ROLE:
+            ev->host_role = optarg;
+            break;
+        case O_TTL:
+            if (!parse_ms(optarg, ttl)) {
+                return false;
+            }
+            break;
+        default:
+            return false;
+        }
+    }
+    return true;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                        void *opaque)
+{
+    int *status = opaque;
+
+    (void)rk;
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "delivery failed: %s\n", rd_kafka_err2str(m->err));
+        *status = 1;
+        return;
+    }
+    printf("sent topic=%s partition=%d offset=%lld\n",
+           rd_kafka_topic_name(m->rkt), (int)m->partition,
+           (long long)m->offset);
+    *status = 0;
+}
+
+static int send_event(const struct conf *cf, struct event *ev,
+                      const char *schema, const char *topic, const char *key)
+{
+    char errstr[512], uuid[JWT_UUID_LEN + 1];
+    struct codec *cd = codec_create(errstr, sizeof(errstr));
+    rd_kafka_conf_t *kc =
+        kafka_conf_new(cf, "hmsctl", NULL, errstr, sizeof(errstr));
+    struct buf b = {0};
+    rd_kafka_t *rk = NULL;
+    int status = 1;
+
+    if (ev->event_id == NULL && jwt_uuid4(uuid) == HW_OK) {
+        ev->event_id = uuid;
+    }
+    ev->occurred_at = hw_now_ms();
+    if (cd == NULL || kc == NULL ||
+        codec_encode(cd, ev, schema, &b, errstr, sizeof(errstr)) != HW_OK) {
+        fprintf(stderr, "hmsctl: %s\n", errstr);
+        goto out;
+    }
+    rd_kafka_conf_set_opaque(kc, &status);
+    rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
+    if (rk == NULL) {
+        fprintf(stderr, "hmsctl: %s\n", errstr);
+        goto out;
+    }
+    kc = NULL; /* rk owns it */
+    if (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                          RD_KAFKA_V_KEY(key, strlen(key)),
+                          RD_KAFKA_V_VALUE(b.p, b.len),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_END) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "hmsctl: produce to %s failed\n", topic);
+        status = 1;
+    }
+    printf("event_id=%s\n", ev->event_id);
+out:
+    if (rk != NULL) {
+        rd_kafka_destroy(rk);
+    }
+    if (kc != NULL) {
+        rd_kafka_conf_destroy(kc);
+    }
+    buf_deinit(&b);
+    codec_destroy(cd);
+    return status;
+}
+
+static char default_host_role[] = "broadcaster"; /* the schema default */
+
+static int cmd_send(const struct conf *cf, int argc, char **argv)
+{
+    struct event ev = {0};
+    const char *schema = NULL, *topic, *key;
+    int64_t ttl = 0;
+    int rc;
+
+    ev.ends_at = EVENT_NO_TIME;
+    ev.starts_at = hw_now_ms();
+    ev.host_role = default_host_role;
+    ev.lock = true;
+    if (argc < 2 || !parse(argc - 1, argv + 1, &ev, &schema, &ttl)) {
+        free(ev.participants);
+        return usage();
+    }
+    if (strcmp(argv[1], "booking-created") == 0 && ev.booking_id != NULL) {
+        ev.kind = EVENT_BOOKING_CREATED;
+        topic = cf->topic_booking_created;
+        key = ev.booking_id;
+    } else if (strcmp(argv[1], "stream-started") == 0 && ev.stream_id != NULL &&
+               ev.host_user_id != NULL) {
+        ev.kind = EVENT_STREAM_STARTED;
+        topic = cf->topic_stream_started;
+        key = ev.stream_id;
+    } else if (strcmp(argv[1], "session-ended") == 0 && ev.subject_id != NULL) {
+        ev.kind = EVENT_SESSION_ENDED;
+        topic = cf->topic_session_ended;
+        key = ev.subject_id;
+    } else {
+        free(ev.participants);
+        return usage();
+    }
+    rc = send_event(cf, &ev, schema, topic, key);
+    free(ev.participants);
+    return rc;
+}
+
+static redisReply *redis(redisContext *c, const char *fmt, const char *a)
+{
+    return redisCommand(c, fmt, a);
+}
+
+static int cmd_show(const struct conf *cf, int argc, char **argv)
+{
+    enum subject_kind kind;
+    redisContext *c;
+    redisReply *r;
+    char *key;
+    const char *room = NULL;
+
+    if (argc != 3 ||
+        (strcmp(argv[1], "booking") != 0 && strcmp(argv[1], "stream") != 0)) {
+        return usage();
+    }
+    kind = strcmp(argv[1], "stream") == 0 ? SUBJECT_STREAM : SUBJECT_BOOKING;
+    c = redisConnectWithTimeout(cf->redis.host, cf->redis.port,
+                                (struct timeval){5, 0});
+    if (c == NULL || c->err != 0) {
+        fprintf(stderr, "hmsctl: redis %s:%d unreachable\n", cf->redis.host,
+                cf->redis.port);
+        redisFree(c);
+        return 1;
+    }
+    if (cf->redis.password.len > 0) {
+        freeReplyObject(redisCommand(c, "AUTH %s",
+                                     secret_reveal(&cf->redis.password, NULL)));
+    }
+    if (cf->redis.db != 0) {
+        freeReplyObject(redisCommand(c, "SELECT %d", cf->redis.db));
+    }
+    key = cache_key_subject(kind, argv[2]);
+    r = redis(c, "HGETALL %s", key);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+        printf("%s: no entry\n", key);
+        freeReplyObject(r);
+        free(key);
+        redisFree(c);
+        return 1;
+    }
+    printf("%s\n", key);
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        printf("  %-24s %s\n", r->element[i]->str, r->element[i + 1]->str);
+        if (strcmp(r->element[i]->str, "room_id") == 0) {
+            room = r->element[i + 1]->str;
+        }
+    }
+    for (size_t i = 0; room != NULL && i + 1 < r->elements; i += 2) {
+        if (strncmp(r->element[i]->str, "role:", 5) == 0) {
+            char *tk = cache_key_token(room, r->element[i]->str + 5);
+            redisReply *t = redis(c, "TTL %s", tk);
+
+            printf("  token %-18s %s\n", r->element[i]->str + 5,
+                   t != NULL && t->integer > 0 ? "present" : "missing");
+            freeReplyObject(t);
+            free(tk);
+        }
+    }
+    freeReplyObject(r);
+    free(key);
+    redisFree(c);
+    return 0;
+}
+
+static int cmd_token(const struct conf *cf, int argc, char **argv)
+{
+    struct event ev = {0};
+    const char *schema = NULL;
+    int64_t ttl = 0, now = hw_now_ms() / 1000;
+    char *tok = NULL;
+    int rc = 1;
+
+    ev.host_role = NULL;
+    if (!parse(argc, argv, &ev, &schema, &ttl) || ev.room_id == NULL ||
+        ev.host_user_id == NULL || ev.host_role == NULL) {
+        return usage();
+    }
+    if (ttl <= 0) {
+        ttl = conf_app_token_ttl(cf, ev.host_role);
+    }
+    if (jwt_mint_app(&cf->hms_app_secret, cf->hms_access_key, ev.room_id,
+                     ev.host_user_id, ev.host_role, now, now + ttl,
+                     &tok) == HW_OK) {
+        puts(tok);
+        rc = 0;
+    }
+    jwt_token_free(tok);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct conf cf = {0};
+    int rc;
+
+    log_min_level = LL_WARN;
+    if (argc < 2) {
+        return usage();
+    }
+    if (conf_load(&cf, (const char *const *)environ) != HW_OK) {
+        conf_deinit(&cf);
+        return 2;
+    }
+    if (strcmp(argv[1], "send") == 0) {
+        rc = cmd_send(&cf, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "show") == 0) {
+        rc = cmd_show(&cf, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "token") == 0) {
+        rc = cmd_token(&cf, argc - 1, argv + 1);
+    } else {
+        rc = usage();
+    }
+    conf_deinit(&cf);
+    return rc;
+}
