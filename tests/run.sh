@@ -97,7 +97,7 @@ for t in "$BIN"/itests/test_*; do
     tally "$name" $? "$LOGS/$name.log"
 done
 
-build/venv/bin/python -m pytest -q -p no:cacheprovider tests/integration \
+HW_LOGS=$LOGS build/venv/bin/python -m pytest -q -p no:cacheprovider tests/integration \
     --junitxml="$LOGS/junit.xml" >"$LOGS/pytest.log" 2>&1
 status=$?
 build/venv/bin/python - "$LOGS/junit.xml" >>"$LOGS/pytest.log" <<'PY'

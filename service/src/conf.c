@@ -505,10 +505,9 @@ static void warn_unknown(const char *const *env)
     for (; *env != NULL; env++) {
         size_t len = strcspn(*env, "=");
         /* KAFKA_PROP_* pass through; HMS_SIM_* belong to the simulator */
-        bool ours = false,
-             known = strncmp(*env, KAFKA_PROP_PREFIX,
-                             strlen(KAFKA_PROP_PREFIX)) == 0 ||
-                     strncmp(*env, "HMS_SIM_", 8) == 0;
+        bool ours = false, known = strncmp(*env, KAFKA_PROP_PREFIX,
+                                           strlen(KAFKA_PROP_PREFIX)) == 0 ||
+                                   strncmp(*env, "HMS_SIM_", 8) == 0;
 
         for (size_t i = 0; i < HW_ARRAY_LEN(prefixes); i++) {
             ours |= strncmp(*env, prefixes[i], strlen(prefixes[i])) == 0;

@@ -817,8 +817,7 @@ static void step_begin(struct ctx *c)
     json_decref(c->hash);
     c->hash = NULL;
     if (!redis_ok(c,
-                  cache_get_subject(c->h->cache,
-                                    event_subject_kind(in),
+                  cache_get_subject(c->h->cache, event_subject_kind(in),
                                     event_subject_id(in), &c->hash),
                   step_begin)) {
         return;
@@ -832,8 +831,8 @@ static void step_begin(struct ctx *c)
         skip_because(c, "the subject has ended");
         return;
     }
-    c->room_name = handler_room_name(event_subject_kind(in),
-                                     event_subject_id(in));
+    c->room_name =
+        handler_room_name(event_subject_kind(in), event_subject_id(in));
     step_create_room(c);
 }
 

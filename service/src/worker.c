@@ -298,10 +298,10 @@ static void on_message(struct worker *w, rd_kafka_message_t *m)
         dead_letter(w, j, "validation", errstr);
         return;
     }
-    j->subject = xasprintf("%s:%s",
-                           event_subject_kind(&j->in) == SUBJECT_STREAM ? "stream"
-                                                                        : "booking",
-                           event_subject_id(&j->in));
+    j->subject = xasprintf(
+        "%s:%s",
+        event_subject_kind(&j->in) == SUBJECT_STREAM ? "stream" : "booking",
+        event_subject_id(&j->in));
     jlog(LL_DEBUG, j, "msg=\"event in\" kind=%s event_id=%s",
          event_kind_name(kind), j->in.event_id);
     dispatch(w, j);

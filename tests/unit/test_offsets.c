@@ -15,7 +15,7 @@ int main(void)
     CHECK(!offsets_done(o, "t", 0, 12, &store)); /* 10, 11 still running */
     CHECK(!offsets_done(o, "t", 0, 11, &store));
     CHECK(offsets_done(o, "t", 0, 10, &store));
-    CHECK_INT(store, 13); /* 10, 11, 12 are all done */
+    CHECK_INT(store, 13);                        /* 10, 11, 12 are all done */
     CHECK(!offsets_done(o, "t", 0, 12, &store)); /* twice: ignored */
     CHECK(offsets_done(o, "t", 1, 100, &store));
     CHECK_INT(store, 101);

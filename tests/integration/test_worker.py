@@ -1,0 +1,315 @@
+"""hms-worker end to end: the real Kafka 3.9 broker, redis-server and
+hms-sim; inputs written and outputs read with independent implementations
+(fastavro, confluent-kafka, redis-py, PyJWT)."""
+import os
+import signal
+import struct
+import subprocess
+import time
+import uuid
+
+import jwt
+import pytest
+import redis
+
+from worker_helpers import (Kafka, booking, decode, encode, now_ms,
+                            session_ended, stream, wait_for)
+
+ROLES = {"host", "guest", "viewer", "beam"}  # hms-sim's built-in template
+SUB = "hmsworker"
+
+
+def uid(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def kafka():
+    k = Kafka(os.environ["KAFKA_BROKERS"])
+    yield k
+    k.flush()
+
+
+@pytest.fixture(scope="module")
+def rds():
+    return redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
+
+
+@pytest.fixture(scope="module")
+def worker(bin_dir, tmp_path_factory, secret):
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = dict(os.environ, KAFKA_GROUP_ID=uid("it-worker"), HMS_SUBDOMAIN=SUB,
+               ADMIN_ADDR="off", HMS_RETRY_BASE_MS="50", HMS_RETRY_CAP_MS="300",
+               HMS_RETRY_MAX="3", EVENT_DEADLINE_MS="15000",
+               SHUTDOWN_TIMEOUT_MS="5000")
+    wrap = os.environ.get("WORKER_WRAP", "").split()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(wrap + [os.path.join(bin_dir, "hms-worker")],
+                                env=env, stderr=out)
+    assert wait_for(lambda: "partitions assigned" in log.read_text(), 90), \
+        log.read_text()[-2000:]
+    yield proc
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    text = log.read_text()
+    os.environ.get("HW_LOGS") and open(
+        os.path.join(os.environ["HW_LOGS"], "worker.log"), "w").write(text)
+    assert secret not in text
+    for bad in ("level=error", "AddressSanitizer", "runtime error",
+                "LeakSanitizer", "definitely lost"):
+        assert bad not in text, text[text.index(bad) - 500:][:2000]
+
+
+def outputs(kafka, topic, schema, pred, count=1, timeout=60):
+    """Decoded records of topic that satisfy pred, once count are there."""
+    def matching(msgs):
+        return [r for r in (decode(schema, m.value()) for m in msgs) if pred(r)]
+    return matching(kafka.read_all(topic, lambda ms: len(matching(ms)) >= count,
+                                   timeout))
+
+
+def sim_calls(sim, room):
+    return [(e["route"], e["status"]) for e in sim.requests_log()
+            if e["room"] == room]
+
+
+def applied(rds, event_id):
+    return wait_for(lambda: rds.exists(f"hms:event:{event_id}"), 30)
+
+
+def test_booking_becomes_ready(worker, sim, kafka, rds, secret, access_key):
+    bid = uid("it-book")
+    ev = booking(bid, [("alice", "host"), ("bob", "guest"), ("carol", "guest")])
+    kafka.send("booking-created", bid, encode("BookingCreated", ev))
+    kafka.flush()
+    [r] = outputs(kafka, "video-ready", "VideoReady",
+                  lambda r: r["causation_id"] == ev["event_id"])
+    assert r["subject_kind"] == "BOOKING" and r["subject_id"] == bid
+    assert r["room_name"] == f"bk-{bid}" and r["cache_key"] == f"hms:booking:{bid}"
+    assert {c["role"] for c in r["codes"]} == ROLES
+    for c in r["codes"]:
+        assert c["join_url"] == f"https://{SUB}.app.100ms.live/meeting/{c['code']}"
+    assert r["hls_url"] is None
+    assert applied(rds, ev["event_id"])
+    h = rds.hgetall(f"hms:booking:{bid}")
+    assert h["status"] == "ready" and h["room_id"] == r["room_id"]
+    assert h["event_id"] == ev["event_id"]
+    assert {k[5:]: v for k, v in h.items() if k.startswith("code:")} == {
+        c["role"]: c["code"] for c in r["codes"]}
+    assert {k for k in h if k.startswith("link:")} == {f"link:{x}" for x in ROLES}
+    assert {k: v for k, v in h.items() if k.startswith("role:")} == {
+        "role:alice": "host", "role:bob": "guest", "role:carol": "guest"}
+    # the hash lives until ends_at + CACHE_GRACE_S
+    assert abs(r["expires_at"] - (ev["ends_at"] + 86400_000)) < 2000
+    assert abs(rds.ttl(f"hms:booking:{bid}") - (ev["ends_at"] / 1000 + 86400
+                                                - time.time())) < 5
+    for user, role in (("alice", "host"), ("bob", "guest"), ("carol", "guest")):
+        tok = rds.get(f"hms:token:{r['room_id']}:{user}")
+        claims = jwt.decode(tok, secret, algorithms=["HS256"])
+        assert (claims["room_id"], claims["user_id"], claims["role"],
+                claims["type"], claims["access_key"]) == (
+            r["room_id"], user, role, "app", access_key)
+        assert abs(claims["exp"] - (time.time() + 86400)) < 10
+        assert abs(rds.ttl(f"hms:token:{r['room_id']}:{user}")
+                   - (claims["exp"] - 60 - time.time())) < 5
+    assert sim_calls(sim, f"bk-{bid}") == [
+        ("POST /v2/rooms", 200), ("POST /v2/room-codes/room/{id}", 200)]
+
+
+@pytest.mark.parametrize("hls", [True, False])
+def test_stream_started(worker, sim, kafka, rds, hls):
+    sid = uid("it-live")
+    ev = stream(sid, "host-1", hls)
+    kafka.send("stream-started", sid, encode("StreamStarted", ev))
+    kafka.flush()
+    [r] = outputs(kafka, "video-ready", "VideoReady",
+                  lambda r: r["causation_id"] == ev["event_id"])
+    assert r["subject_kind"] == "STREAM" and r["room_name"] == f"ls-{sid}"
+    assert applied(rds, ev["event_id"])
+    h = rds.hgetall(f"hms:stream:{sid}")
+    assert h["role:host-1"] == "host"
+    calls = sim_calls(sim, f"ls-{sid}")
+    if hls:
+        assert r["hls_url"].endswith("/master.m3u8") and h["hls_url"] == r["hls_url"]
+        assert calls[-1] == ("POST /v2/live-streams/room/{id}/start", 200)
+    else:
+        assert r["hls_url"] is None and "hls_url" not in h
+        assert len(calls) == 2
+
+
+def test_session_ended_locks_and_late_booking_is_skipped(worker, sim, kafka,
+                                                         rds):
+    bid = uid("it-end")
+    ev = booking(bid, [("alice", "host"), ("bob", "guest")])
+    kafka.send("booking-created", bid, encode("BookingCreated", ev))
+    kafka.flush()
+    [r] = outputs(kafka, "video-ready", "VideoReady",
+                  lambda r: r["causation_id"] == ev["event_id"])
+    assert applied(rds, ev["event_id"])
+    room = r["room_id"]
+    sim.admin("POST", f"rooms/{room}/session",
+              json={"peers": [{"user_id": "alice", "role": "host"}]})
+    end = session_ended("BOOKING", bid, lock=True, reason="booking over")
+    kafka.send("session-ended", bid, encode("SessionEnded", end))
+    kafka.flush()
+    [e] = outputs(kafka, "video-ended", "VideoEnded",
+                  lambda r: r["causation_id"] == end["event_id"])
+    assert e["room_id"] == room and e["reason"] == "booking over"
+    assert applied(rds, end["event_id"])
+    assert sim.call("GET", f"/v2/rooms/{room}").json()["enabled"] is False
+    log = [x for x in sim.requests_log() if x["room"] == f"bk-{bid}"]
+    assert [x["body"] for x in log if x["route"].endswith("end-room")] == [
+        {"reason": "booking over", "lock": True}]
+    disabled = [x["body"] for x in log if x["route"] == "POST /v2/room-codes/code"]
+    assert sorted(d["code"] for d in disabled) == sorted(c["code"] for c in r["codes"])
+    assert all(d["enabled"] is False for d in disabled)
+    h = rds.hgetall(f"hms:booking:{bid}")
+    assert h["status"] == "ended" and h["event_id"] == end["event_id"]
+    assert not [k for k in h if k.split(":")[0] in ("code", "link", "role")]
+    assert not rds.exists(f"hms:token:{room}:alice", f"hms:token:{room}:bob")
+    assert abs(rds.ttl(f"hms:booking:{bid}") - 86400) < 5
+    # a late booking-created for the ended subject: skipped, no calls
+    before = len(log)
+    late = booking(bid, [("alice", "host")])
+    kafka.send("booking-created", bid, encode("BookingCreated", late))
+    kafka.flush()
+    assert applied(rds, late["event_id"])
+    assert len(sim_calls(sim, f"bk-{bid}")) == before
+    assert outputs(kafka, "video-ready", "VideoReady",
+                   lambda r: r["causation_id"] == late["event_id"], timeout=3) == []
+
+
+def test_session_ended_before_booking(worker, sim, kafka, rds):
+    bid = uid("it-early")
+    end = session_ended("BOOKING", bid)
+    kafka.send("session-ended", bid, encode("SessionEnded", end))
+    kafka.flush()
+    [e] = outputs(kafka, "video-ended", "VideoEnded",
+                  lambda r: r["causation_id"] == end["event_id"])
+    assert e["room_id"] is None
+    assert rds.hgetall(f"hms:booking:{bid}")["status"] == "ended"
+    assert abs(rds.ttl(f"hms:booking:{bid}") - 604800) < 5
+    late = booking(bid, [("alice", "host")])
+    kafka.send("booking-created", bid, encode("BookingCreated", late))
+    kafka.flush()
+    assert applied(rds, late["event_id"])
+    assert sim_calls(sim, f"bk-{bid}") == []
+
+
+def test_same_event_twice_applied_once(worker, sim, kafka, rds):
+    bid = uid("it-dup")
+    ev = encode("BookingCreated", booking(bid, [("alice", "host")]))
+    event_id = decode("BookingCreated", ev)["event_id"]
+    kafka.send("booking-created", bid, ev)
+    kafka.send("booking-created", bid, ev)
+    kafka.flush()
+    assert applied(rds, event_id)
+    marker = wait_for(lambda: rds.get(f"hms:event:{event_id}"))
+    assert marker == "1"
+    time.sleep(1)  # give a wrong second application the time to show
+    assert len(outputs(kafka, "video-ready", "VideoReady",
+                       lambda r: r["causation_id"] == event_id, count=2,
+                       timeout=3)) == 1
+    assert sim_calls(sim, f"bk-{bid}").count(("POST /v2/rooms", 200)) == 1
+
+
+def test_physical_booking_makes_no_calls(worker, sim, kafka, rds):
+    bid = uid("it-phys")
+    ev = booking(bid, [], mode="PHYSICAL")
+    kafka.send("booking-created", bid, encode("BookingCreated", ev))
+    kafka.flush()
+    assert applied(rds, ev["event_id"])
+    assert sim_calls(sim, f"bk-{bid}") == []
+    assert not rds.exists(f"hms:booking:{bid}")
+
+
+def test_v1_producer_is_still_read(worker, sim, kafka, rds):
+    bid = uid("it-v1")
+    ev = booking(bid, [("alice", "host")])
+    for f in ("ends_at", "template_id", "metadata"):
+        del ev[f]
+    kafka.send("booking-created", bid, encode("BookingCreated.v1", ev))
+    kafka.flush()
+    [r] = outputs(kafka, "video-ready", "VideoReady",
+                  lambda r: r["causation_id"] == ev["event_id"])
+    assert r["room_name"] == f"bk-{bid}"
+    # no ends_at (the default null): CACHE_DEFAULT_TTL_S
+    assert abs(rds.ttl(f"hms:booking:{bid}") - 604800) < 5
+    body = [x["body"] for x in sim.requests_log()
+            if x["room"] == f"bk-{bid}" and x["route"] == "POST /v2/rooms"]
+    assert body[0]["template_id"] == os.environ["HMS_TEMPLATE_ID"]
+
+
+def header(m, name):
+    return dict(m.headers() or [])[name]
+
+
+def test_bad_inputs_go_to_the_dlq(worker, kafka, rds):
+    key = uid("it-poison")  # one key: one partition, good one after the bad
+    good = encode("BookingCreated", booking(key, [("alice", "host")]))
+    fp = good[2:10]
+    bad = {
+        "garbage": (b"\x13\x37 not avro at all", "decode"),
+        "truncated": (good[:-3], "decode"),
+        "huge length": (b"\xc3\x01" + fp + b"\x80\x80\x80\x80\x08", "decode"),
+        "empty booking_id": (encode("BookingCreated", booking("", [("a", "host")])),
+                             "validation"),
+        "unknown fingerprint": (b"\xc3\x01" + b"\x01" * 8 + good[10:],
+                                "unknown_schema"),
+        "confluent framing": (b"\x00\x00\x00\x00\x07" + good[10:], "unknown_schema"),
+        "another record": (encode("StreamStarted", stream("s", "h", False)),
+                           "unknown_schema"),
+    }
+    for value, _ in bad.values():
+        kafka.send("booking-created", key, value, headers=[("trace", b"t-1")])
+    kafka.send("booking-created", key, good)
+    kafka.flush()
+    [r] = outputs(kafka, "video-ready", "VideoReady",
+                  lambda r: r["subject_id"] == key)  # neighbours unaffected
+    dlq = [m for m in kafka.read_all(
+        "hms-worker-dlq",
+        lambda ms: len([m for m in ms if m.key() == key.encode()]) >= len(bad))
+        if m.key() == key.encode()]
+    assert len(dlq) == len(bad)
+    by_value = {m.value(): m for m in dlq}
+    for what, (value, cls) in bad.items():
+        m = by_value[value]
+        assert header(m, "hms-error-class").decode() == cls, what
+        assert header(m, "kafka_dlt-original-topic") == b"booking-created"
+        part = struct.unpack(">i", header(m, "kafka_dlt-original-partition"))[0]
+        offset = struct.unpack(">q", header(m, "kafka_dlt-original-offset"))[0]
+        ts = struct.unpack(">q", header(m, "kafka_dlt-original-timestamp"))[0]
+        assert part >= 0 and offset >= 0 and abs(ts - now_ms()) < 120_000
+        assert header(m, "kafka_dlt-original-timestamp-type") == b"CreateTime"
+        assert header(m, "kafka_dlt-original-consumer-group").startswith(
+            b"it-worker")
+        assert 0 < len(header(m, "kafka_dlt-exception-message")) <= 1024
+        assert header(m, "hms-attempts") == b"1"
+        assert header(m, "trace") == b"t-1"  # original headers kept
+
+
+def test_many_bookings_run_concurrently(worker, sim, kafka, rds):
+    """1,000 bookings, 100 ms per 100ms call: far below 1,000 x 2 x 100 ms."""
+    sim.faults({"route": "POST /v2/*", "latency_ms": 100})
+    run = uid("it-many")
+    events = [booking(f"{run}-{i}", [("u1", "host"), ("u2", "guest")])
+              for i in range(1000)]
+    ids = {e["event_id"] for e in events}
+    t0 = time.monotonic()
+    for e in events:
+        kafka.send("booking-created", e["booking_id"], encode("BookingCreated", e))
+    kafka.flush()
+    got = outputs(kafka, "video-ready", "VideoReady",
+                  lambda r: r["causation_id"] in ids, count=1000, timeout=120)
+    elapsed = time.monotonic() - t0
+    rss_kib = int([ln for ln in open(f"/proc/{worker.pid}/status")
+                   if ln.startswith("VmHWM")][0].split()[1])
+    report = (f"1000 bookings with 100 ms simulated latency: {elapsed:.1f} s "
+              f"wall, worker peak RSS {rss_kib / 1024:.1f} MiB, "
+              f"suspended_peak {sim.admin('GET', 'stats')['suspended_peak']}\n")
+    print(report)
+    if os.environ.get("HW_LOGS"):
+        with open(os.path.join(os.environ["HW_LOGS"], "results.txt"), "a") as f:
+            f.write(report)
+    assert len({r["causation_id"] for r in got}) == 1000
+    assert elapsed < 30
