@@ -1,44 +1,58 @@
 #!/usr/bin/env bash
-# dev.sh -- `make dev`: the local stack (Kafka 3.9, redis-server, hms-sim)
-# in the foreground, in .dev/stack (fresh each time), until Ctrl-C stops
-# everything. The worker joins it once it exists (next issue).
+# dev.sh -- `make dev`: Kafka 3.9, redis-server and hms-sim (in .dev/stack,
+# fresh each time), then hms-worker in the foreground; Ctrl-C stops all.
+#
+# With real 100ms credentials in the environment (HMS_API_BASE unset,
+# HMS_ACCESS_KEY, HMS_APP_SECRET or HMS_APP_SECRET_FILE, HMS_TEMPLATE_ID
+# set) the worker talks to https://api.100ms.live/v2 and no simulator runs.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 DIR="$ROOT/.dev/stack"
 BIN=${BIN:-$ROOT/build/${SAN:-release}}
+real=
+if [ -z "${HMS_API_BASE:-}" ] && [ -n "${HMS_ACCESS_KEY:-}" ] &&
+    [ -n "${HMS_APP_SECRET:-}${HMS_APP_SECRET_FILE:-}" ] &&
+    [ -n "${HMS_TEMPLATE_ID:-}" ]; then
+    real=1
+fi
 "$ROOT/deploy/local/stack.sh" down "$DIR" >/dev/null 2>&1 || true
 rm -rf "$DIR"
 stopping=
 stop() {
     [ -n "$stopping" ] && return
     stopping=1
-    say ""
     say "dev: stopping the stack"
     "$ROOT/deploy/local/stack.sh" down "$DIR"
 }
 trap stop EXIT
 trap 'exit 0' INT TERM
 
-say "dev: starting Kafka $(cat "$ROOT/build/kafka/libs/.version"), redis-server and hms-sim ..."
-"$ROOT/deploy/local/stack.sh" up "$DIR"
+say "dev: starting Kafka $(cat "$ROOT/build/kafka/libs/.version"), redis-server${real:+ (real 100ms API)}${real:- and hms-sim} ..."
+NO_SIM=$real "$ROOT/deploy/local/stack.sh" up "$DIR"
+set -a
 # shellcheck disable=SC1091
 . "$DIR/stack.env"
+set +a
+if [ -z "$real" ]; then
+    export HMS_SUBDOMAIN=${HMS_SUBDOMAIN:-hmsworker} # the simulator's template
+fi
 cat <<MSG
 
-  Kafka    $KAFKA_BROKERS   topics: $(tr '\n' ' ' <"$ROOT/deploy/local/topics.txt")
-  Redis    $REDIS_URL
-  hms-sim  $HMS_API_BASE   (100ms REST API v2; test controls under $HMS_SIM_URL/__sim/)
-  env      $DIR/stack.env   (set -a; . $DIR/stack.env; set +a)
-  logs     $DIR/{kafka/broker.log,redis/redis.log,sim/sim.log}
+  Kafka       $KAFKA_BROKERS   topics: $(tr '\n' ' ' <"$ROOT/deploy/local/topics.txt")
+  Redis       $REDIS_URL
+  100ms API   ${HMS_API_BASE:-https://api.100ms.live/v2}${real:- (hms-sim; test controls under $HMS_SIM_URL/__sim/)}
+  env         $DIR/stack.env
+  logs        $DIR/{kafka/broker.log,redis/redis.log,sim/sim.log}
 
-  Try the simulator:
-    export HMS_APP_SECRET=\$(cat $HMS_APP_SECRET_FILE)
-    TOKEN=\$($BIN/jwtcli mgmt $HMS_ACCESS_KEY 3600)
-    curl -s -H "Authorization: Bearer \$TOKEN" $HMS_API_BASE/rooms -d '{"name":"bk-demo"}'
-    curl -s $HMS_SIM_URL/__sim/requests
+  In another terminal, send a booking and watch it become a room:
+    set -a; . $DIR/stack.env; set +a
+    $BIN/hmsctl send booking-created --booking-id B1 --participant alice:host --participant bob:guest
+    $BIN/hmsctl show booking B1
 
-  Ctrl-C stops everything.
+  hms-worker runs below; Ctrl-C stops everything.
+
 MSG
-sleep infinity &
-wait $!
+rc=0
+"$BIN/hms-worker" || rc=$?
+exit "$rc"

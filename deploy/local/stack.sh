@@ -9,7 +9,8 @@
 # REDIS_URL, HMS_API_BASE (the simulator), HMS_SIM_URL, HMS_ACCESS_KEY,
 # HMS_APP_SECRET_FILE, HMS_TEMPLATE_ID. The app secret is random per stack
 # and lives in a 0600 file, never in the environment file itself.
-# SIM_WRAP (e.g. "valgrind ...") runs hms-sim under a wrapper.
+# SIM_WRAP (e.g. "valgrind ...") runs hms-sim under a wrapper; NO_SIM=1
+# leaves it out (make dev against the real 100ms API).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -49,7 +50,11 @@ up() {
     "$ROOT/deploy/local/kafka.sh" start "$dir/kafka" >"$dir/kafka.out" 2>&1 &
     kafka_job=$!
     "$ROOT/deploy/local/redis.sh" start "$dir/redis"
-    start_sim "$dir/sim"
+    if [ -n "${NO_SIM:-}" ]; then
+        mkdir -p "$dir/sim" && : >"$dir/sim/env"
+    else
+        start_sim "$dir/sim"
+    fi
     wait "$kafka_job" || { cat "$dir/kafka.out" >&2; die "kafka did not start"; }
     # shellcheck disable=SC1091
     . "$dir/kafka/env"

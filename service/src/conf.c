@@ -144,13 +144,15 @@ static bool is_loopback(const char *host, size_t len)
 static bool check_http_url(const char *v, char *err, size_t n)
 {
     bool http = strncmp(v, "http://", 7) == 0;
-    const char *host = v + (http ? 7 : 8);
-    size_t hlen = strcspn(host, ":/");
+    const char *host;
+    size_t hlen;
 
     if (!http && strncmp(v, "https://", 8) != 0) {
         snprintf(err, n, "must start with https://");
         return false;
     }
+    host = v + (http ? 7 : 8); /* only now known to be in the string */
+    hlen = strcspn(host, ":/");
     if (hlen == 0 || strchr(v, ' ') != NULL || strchr(v, '?') != NULL) {
         snprintf(err, n, "not a URL of the form https://host[:port][/path]");
         return false;

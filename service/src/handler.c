@@ -50,27 +50,6 @@ struct ctx {
     struct ctx *prev, *next; /* handler->all */
 };
 
-/* ---- logging with the event's identity ------------------------------ */
-
-static void jlog(enum log_level lvl, const struct ctx *c, const char *fmt, ...)
-    HW_PRINTF(3, 4);
-
-static void jlog(enum log_level lvl, const struct ctx *c, const char *fmt, ...)
-{
-    char msg[512], subject[160];
-    va_list ap;
-
-    if (lvl < log_min_level) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    log_emit(lvl, LOGMOD, "%s topic=%s partition=%d offset=%lld subject=%s",
-             msg, c->j->topic, (int)c->j->partition, (long long)c->j->offset,
-             log_safe(subject, sizeof(subject), c->j->subject));
-}
-
 /* ---- life of a context ---------------------------------------------- */
 
 struct handler *handler_create(const struct conf *cf, struct hms_client *hc,
@@ -140,14 +119,14 @@ static void dlq(struct ctx *c, const char *cls, const char *fmt, ...)
     vsnprintf(c->j->err, sizeof(c->j->err), fmt, ap);
     va_end(ap);
     c->j->err_class = cls;
-    jlog(LL_WARN, c, "msg=\"dead-lettering\" class=%s", cls);
+    job_log(LL_WARN, c->j, "msg=\"dead-lettering\" class=%s", cls);
     done(c, JOB_DLQ);
 }
 
 static void fatal(struct ctx *c, const char *what)
 {
     snprintf(c->j->err, sizeof(c->j->err), "%s", what);
-    jlog(LL_ERROR, c, "msg=\"fatal\" err=\"%s\"", what);
+    job_log(LL_ERROR, c->j, "msg=\"fatal\" err=\"%s\"", what);
     done(c, JOB_FATAL);
 }
 
@@ -197,7 +176,7 @@ static bool redis_ok(struct ctx *c, enum hw_rc rc, step_fn *retry)
         return false;
     }
     if (!c->h->redis_down) {
-        jlog(LL_WARN, c, "msg=\"redis unavailable, waiting\" err=\"%s\"",
+        job_log(LL_WARN, c->j, "msg=\"redis unavailable, waiting\" err=\"%s\"",
              cache_errstr(c->h->cache));
     }
     c->h->redis_down = true;
@@ -311,7 +290,7 @@ static int64_t hash_expiry(const struct conf *cf, const struct event *ev,
 static void skip(struct ctx *c)
 {
     if (redis_ok(c, cache_mark_applied(c->h->cache, c->j->in.event_id), skip)) {
-        jlog(LL_INFO, c, "msg=\"skipped\" reason=\"%s\"", c->j->err);
+        job_log(LL_INFO, c->j, "msg=\"skipped\" reason=\"%s\"", c->j->err);
         done(c, JOB_SKIPPED);
     }
 }
@@ -422,7 +401,7 @@ static void on_hls(struct ctx *c, const struct hms_result *r)
         return;
     } else {
         /* contract section 3: video-ready still goes out, without hls_url */
-        jlog(LL_WARN, c,
+        job_log(LL_WARN, c->j,
              "msg=\"HLS start failed, continuing without\" "
              "http=%ld err=\"%s\"",
              r->status, r->err);
@@ -625,7 +604,7 @@ static void step_write_ready(struct ctx *c)
         out->room_name = xstrdup(c->room_name);
         out->cache_key = cache_key_subject(out->subject_kind, out->subject_id);
         out->hls_url = c->hls_url != NULL ? xstrdup(c->hls_url) : NULL;
-        jlog(LL_INFO, c, "msg=\"room ready\" room_id=%s codes=%zu tokens=%zu",
+        job_log(LL_INFO, c->j, "msg=\"room ready\" room_id=%s codes=%zu tokens=%zu",
              c->room_id, out->n_codes, n);
         done(c, JOB_OUTPUT);
     }
@@ -687,7 +666,7 @@ static void step_write_ended(struct ctx *c)
         output_base(c, EVENT_VIDEO_ENDED);
         c->j->out.room_id = c->room_id != NULL ? xstrdup(c->room_id) : NULL;
         c->j->out.reason = in->reason != NULL ? xstrdup(in->reason) : NULL;
-        jlog(LL_INFO, c, "msg=\"ended\" room_id=%s lock=%d tombstone=%d",
+        job_log(LL_INFO, c->j, "msg=\"ended\" room_id=%s lock=%d tombstone=%d",
              c->room_id != NULL ? c->room_id : "-", in->lock, e.tombstone);
         done(c, JOB_OUTPUT);
     }
@@ -763,7 +742,7 @@ static void on_hls_stopped(struct ctx *c, const struct hms_result *r)
         return;
     }
     if (r->rc != HW_OK && r->rc != HW_ERR_NOT_FOUND) {
-        jlog(LL_WARN, c,
+        job_log(LL_WARN, c->j,
              "msg=\"HLS stop failed, ending anyway\" http=%ld "
              "err=\"%s\"",
              r->status, r->err);
@@ -806,7 +785,7 @@ static void step_begin(struct ctx *c)
         return;
     }
     if (applied) {
-        jlog(LL_INFO, c, "msg=\"duplicate, already applied\"");
+        job_log(LL_INFO, c->j, "msg=\"duplicate, already applied\"");
         done(c, JOB_DUPLICATE);
         return;
     }

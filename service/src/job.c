@@ -1,6 +1,8 @@
 /* job.c -- job queue and cleanup. See job.h. */
 #include "job.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 void jobq_init(struct jobq *q)
@@ -59,4 +61,19 @@ void job_free(struct job *j)
         rd_kafka_message_destroy(j->msg);
     }
     free(j);
+}
+
+void job_log_emit(enum log_level lvl, const char *mod, const struct job *j,
+                  const char *fmt, ...)
+{
+    char msg[512], subject[160];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_emit(lvl, mod, "%s topic=%s partition=%d offset=%lld subject=%s", msg,
+             j->topic, (int)j->partition, (long long)j->offset,
+             log_safe(subject, sizeof(subject),
+                      j->subject != NULL ? j->subject : "-"));
 }

@@ -19,6 +19,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "event.h"
+#include "log.h"
 
 enum job_request { JOB_RUN, JOB_MARK };
 
@@ -59,5 +60,16 @@ void jobq_push(struct jobq *q, struct job *j);
 struct job *jobq_take(struct jobq *q);
 
 void job_free(struct job *j);
+
+/* A log line about j: the caller's fields, then topic, partition, offset
+ * and subject, so every event-related line carries them. */
+#define job_log(lvl, j, ...)                           \
+    do {                                               \
+        if ((lvl) >= log_min_level) {                  \
+            job_log_emit((lvl), LOGMOD, (j), __VA_ARGS__); \
+        }                                              \
+    } while (0)
+void job_log_emit(enum log_level lvl, const char *mod, const struct job *j,
+                  const char *fmt, ...) HW_PRINTF(4, 5);
 
 #endif

@@ -40,26 +40,6 @@ struct worker {
     int64_t produce_at;
 };
 
-static void jlog(enum log_level lvl, const struct job *j, const char *fmt, ...)
-    HW_PRINTF(3, 4);
-
-static void jlog(enum log_level lvl, const struct job *j, const char *fmt, ...)
-{
-    char msg[512], subject[160];
-    va_list ap;
-
-    if (lvl < log_min_level) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    log_emit(lvl, LOGMOD, "%s topic=%s partition=%d offset=%lld subject=%s",
-             msg, j->topic, (int)j->partition, (long long)j->offset,
-             log_safe(subject, sizeof(subject),
-                      j->subject != NULL ? j->subject : "-"));
-}
-
 /* ---- completion and per-subject order -------------------------------- */
 
 static void store_offset(struct worker *w, const struct job *j)
@@ -76,7 +56,7 @@ static void store_offset(struct worker *w, const struct job *j)
         store;
     err = rd_kafka_offsets_store(w->rk, l);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        jlog(LL_DEBUG, j, "msg=\"offset not stored\" err=%s",
+        job_log(LL_DEBUG, j, "msg=\"offset not stored\" err=%s",
              rd_kafka_err2name(err)); /* revoked meanwhile */
     }
     rd_kafka_topic_partition_list_destroy(l);
@@ -148,7 +128,7 @@ static void produce(struct worker *w, struct job *j)
         rc = producer_dlq(w->prod, j);
     } else if (codec_encode(w->codec, &j->out, NULL, &b, errstr,
                             sizeof(errstr)) != HW_OK) {
-        jlog(LL_ERROR, j, "msg=\"cannot encode output\" err=\"%s\"", errstr);
+        job_log(LL_ERROR, j, "msg=\"cannot encode output\" err=\"%s\"", errstr);
         w->fatal = true; /* a bug: stop rather than lose the result */
         buf_deinit(&b);
         return;
@@ -159,7 +139,7 @@ static void produce(struct worker *w, struct job *j)
     if (rc == HW_ERR_FATAL) {
         w->fatal = true;
     } else if (rc != HW_OK) {
-        jlog(LL_WARN, j, "msg=\"produce failed, will retry\" rc=%s",
+        job_log(LL_WARN, j, "msg=\"produce failed, will retry\" rc=%s",
              hw_rc_str(rc));
         produce_later(w, j);
     }
@@ -174,11 +154,11 @@ static void on_delivery(void *arg, struct job *j, rd_kafka_resp_err_t err)
         return;
     }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        jlog(LL_WARN, j, "msg=\"delivery failed, will retry\" err=%s",
+        job_log(LL_WARN, j, "msg=\"delivery failed, will retry\" err=%s",
              rd_kafka_err2name(err));
         produce_later(w, j);
     } else if (j->outcome == JOB_DLQ) {
-        jlog(LL_INFO, j, "msg=\"dead-lettered\" class=%s", j->err_class);
+        job_log(LL_INFO, j, "msg=\"dead-lettered\" class=%s", j->err_class);
         complete(w, j);
     } else {
         j->req = JOB_MARK; /* contract 3: the marker only after delivery */
@@ -223,7 +203,7 @@ static void on_results(struct worker *w)
             complete(w, j);
             break;
         case JOB_FATAL:
-            jlog(LL_ERROR, j, "msg=\"stopping: fatal\" err=\"%s\"", j->err);
+            job_log(LL_ERROR, j, "msg=\"stopping: fatal\" err=\"%s\"", j->err);
             w->fatal = true;
             detach(w, j, false);
             w->jobs--;
@@ -269,7 +249,7 @@ static void dead_letter(struct worker *w, struct job *j, const char *cls,
     j->outcome = JOB_DLQ;
     j->err_class = cls;
     snprintf(j->err, sizeof(j->err), "%s", err);
-    jlog(LL_WARN, j, "msg=\"dead-lettering\" class=%s err=\"%s\"", cls, err);
+    job_log(LL_WARN, j, "msg=\"dead-lettering\" class=%s err=\"%s\"", cls, err);
     produce(w, j);
 }
 
@@ -302,7 +282,7 @@ static void on_message(struct worker *w, rd_kafka_message_t *m)
         "%s:%s",
         event_subject_kind(&j->in) == SUBJECT_STREAM ? "stream" : "booking",
         event_subject_id(&j->in));
-    jlog(LL_DEBUG, j, "msg=\"event in\" kind=%s event_id=%s",
+    job_log(LL_DEBUG, j, "msg=\"event in\" kind=%s event_id=%s",
          event_kind_name(kind), j->in.event_id);
     dispatch(w, j);
 }

@@ -109,6 +109,7 @@ static void call(int i, const char *method, const char *path, json_t *body,
 {
     int64_t now = hw_mono_ms();
 
+    json_decref(out[i].body); /* a body from an earlier call in this slot */
     memset(&out[i], 0, sizeof(out[i]));
     hms_client_call(hc, method, path, body, now, now + budget_ms, on_done,
                     &out[i]);
