@@ -22,9 +22,13 @@ LDFLAGS := -pie -Wl,-z,relro,-z,now $(filter -fsanitize=%,$(OPT_$(SAN)))
 LDLIBS := $(PKG_LIBS) -lpthread
 
 # Modules shared by every program (service/src minus programs).
-CORE := hw log secret jwt conf retry buf heap smap schema prevalidate resolve event codec cache hms_client offsets job handler engine kafka producer worker
+CORE := hw log secret buf heap smap jwt conf retry schema prevalidate \
+        resolve event codec cache hms_client offsets job handler engine \
+        kafka producer worker
 SIM := sim_conf sim_fault sim_api sim_rooms sim_live sim_admin sim_http
-UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_codec test_heap test_offsets test_smap test_sim_fault test_sim_conf test_sim_api test_handler
+UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema \
+              test_codec test_heap test_offsets test_smap test_handler \
+              test_sim_fault test_sim_conf test_sim_api
 
 SCHEMAS := $(sort $(wildcard schemas/*.avsc))
 CORE_O := $(CORE:%=$(BUILD)/src/%.o) $(BUILD)/gen/schemas_gen.o

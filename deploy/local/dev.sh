@@ -19,6 +19,7 @@ fi
 "$ROOT/deploy/local/stack.sh" down "$DIR" >/dev/null 2>&1 || true
 rm -rf "$DIR"
 stopping=
+# shellcheck disable=SC2317 # runs from the EXIT trap
 stop() {
     [ -n "$stopping" ] && return
     stopping=1

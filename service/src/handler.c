@@ -177,7 +177,7 @@ static bool redis_ok(struct ctx *c, enum hw_rc rc, step_fn *retry)
     }
     if (!c->h->redis_down) {
         job_log(LL_WARN, c->j, "msg=\"redis unavailable, waiting\" err=\"%s\"",
-             cache_errstr(c->h->cache));
+                cache_errstr(c->h->cache));
     }
     c->h->redis_down = true;
     park(c, retry, REDIS_RETRY_MS);
@@ -402,9 +402,9 @@ static void on_hls(struct ctx *c, const struct hms_result *r)
     } else {
         /* contract section 3: video-ready still goes out, without hls_url */
         job_log(LL_WARN, c->j,
-             "msg=\"HLS start failed, continuing without\" "
-             "http=%ld err=\"%s\"",
-             r->status, r->err);
+                "msg=\"HLS start failed, continuing without\" "
+                "http=%ld err=\"%s\"",
+                r->status, r->err);
     }
     step_write_ready(c);
 }
@@ -604,8 +604,9 @@ static void step_write_ready(struct ctx *c)
         out->room_name = xstrdup(c->room_name);
         out->cache_key = cache_key_subject(out->subject_kind, out->subject_id);
         out->hls_url = c->hls_url != NULL ? xstrdup(c->hls_url) : NULL;
-        job_log(LL_INFO, c->j, "msg=\"room ready\" room_id=%s codes=%zu tokens=%zu",
-             c->room_id, out->n_codes, n);
+        job_log(LL_INFO, c->j,
+                "msg=\"room ready\" room_id=%s codes=%zu tokens=%zu",
+                c->room_id, out->n_codes, n);
         done(c, JOB_OUTPUT);
     }
 }
@@ -667,7 +668,7 @@ static void step_write_ended(struct ctx *c)
         c->j->out.room_id = c->room_id != NULL ? xstrdup(c->room_id) : NULL;
         c->j->out.reason = in->reason != NULL ? xstrdup(in->reason) : NULL;
         job_log(LL_INFO, c->j, "msg=\"ended\" room_id=%s lock=%d tombstone=%d",
-             c->room_id != NULL ? c->room_id : "-", in->lock, e.tombstone);
+                c->room_id != NULL ? c->room_id : "-", in->lock, e.tombstone);
         done(c, JOB_OUTPUT);
     }
 }
@@ -743,9 +744,9 @@ static void on_hls_stopped(struct ctx *c, const struct hms_result *r)
     }
     if (r->rc != HW_OK && r->rc != HW_ERR_NOT_FOUND) {
         job_log(LL_WARN, c->j,
-             "msg=\"HLS stop failed, ending anyway\" http=%ld "
-             "err=\"%s\"",
-             r->status, r->err);
+                "msg=\"HLS stop failed, ending anyway\" http=%ld "
+                "err=\"%s\"",
+                r->status, r->err);
     }
     step_end_room(c);
 }

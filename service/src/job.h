@@ -63,11 +63,11 @@ void job_free(struct job *j);
 
 /* A log line about j: the caller's fields, then topic, partition, offset
  * and subject, so every event-related line carries them. */
-#define job_log(lvl, j, ...)                           \
-    do {                                               \
-        if ((lvl) >= log_min_level) {                  \
-            job_log_emit((lvl), LOGMOD, (j), __VA_ARGS__); \
-        }                                              \
+#define job_log(lvl, j, ...)                                                   \
+    do {                                                                       \
+        if ((lvl) >= log_min_level) {                                          \
+            job_log_emit((lvl), LOGMOD, (j), __VA_ARGS__);                     \
+        }                                                                      \
     } while (0)
 void job_log_emit(enum log_level lvl, const char *mod, const struct job *j,
                   const char *fmt, ...) HW_PRINTF(4, 5);

@@ -57,7 +57,7 @@ static void store_offset(struct worker *w, const struct job *j)
     err = rd_kafka_offsets_store(w->rk, l);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         job_log(LL_DEBUG, j, "msg=\"offset not stored\" err=%s",
-             rd_kafka_err2name(err)); /* revoked meanwhile */
+                rd_kafka_err2name(err)); /* revoked meanwhile */
     }
     rd_kafka_topic_partition_list_destroy(l);
 }
@@ -140,7 +140,7 @@ static void produce(struct worker *w, struct job *j)
         w->fatal = true;
     } else if (rc != HW_OK) {
         job_log(LL_WARN, j, "msg=\"produce failed, will retry\" rc=%s",
-             hw_rc_str(rc));
+                hw_rc_str(rc));
         produce_later(w, j);
     }
 }
@@ -155,7 +155,7 @@ static void on_delivery(void *arg, struct job *j, rd_kafka_resp_err_t err)
     }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         job_log(LL_WARN, j, "msg=\"delivery failed, will retry\" err=%s",
-             rd_kafka_err2name(err));
+                rd_kafka_err2name(err));
         produce_later(w, j);
     } else if (j->outcome == JOB_DLQ) {
         job_log(LL_INFO, j, "msg=\"dead-lettered\" class=%s", j->err_class);
@@ -283,7 +283,7 @@ static void on_message(struct worker *w, rd_kafka_message_t *m)
         event_subject_kind(&j->in) == SUBJECT_STREAM ? "stream" : "booking",
         event_subject_id(&j->in));
     job_log(LL_DEBUG, j, "msg=\"event in\" kind=%s event_id=%s",
-         event_kind_name(kind), j->in.event_id);
+            event_kind_name(kind), j->in.event_id);
     dispatch(w, j);
 }
 
@@ -479,6 +479,11 @@ int worker_run(struct worker *w, volatile sig_atomic_t *stop)
 
     log_info("msg=\"worker running\" group=%s max_in_flight=%lld",
              w->cf->kafka_group_id, (long long)w->cf->hms_max_in_flight);
+    if (w->cf->schema_registry_url != NULL) {
+        log_warn("msg=\"SCHEMA_REGISTRY_URL is not supported yet: outputs use "
+                 "single-object encoding, Confluent-framed input is "
+                 "dead-lettered as unknown_schema\"");
+    }
     while (!w->fatal) {
         if (*stop && !w->stopping) {
             w->stopping = true;

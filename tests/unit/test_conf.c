@@ -174,27 +174,43 @@ static void test_each_error(void)
     }
 }
 
-/* Missing required keys and several errors: all reported in one go. */
-static void test_all_errors_reported(void)
+/* Runs conf_load (dump == false) or conf_load + conf_dump on env with
+ * stderr captured into buf; returns conf_load's result. */
+static enum hw_rc captured(const char *const *env, bool dump, char *buf,
+                           size_t size)
 {
-    const char *const env[] = {"HMS_MAX_IN_FLIGHT=-1", "LOG_LEVEL=x",
-                               "REDIS_URL=redis://:topsecretpw@h:1/99", NULL};
     char path[] = "/tmp/hw-conf-log-XXXXXX";
     int fd = mkstemp(path), saved = dup(STDERR_FILENO);
-    char buf[8192] = "";
     struct conf cf;
+    enum hw_rc rc;
     FILE *f;
 
     dup2(fd, STDERR_FILENO);
-    CHECK(load(&cf, env) == HW_ERR_CONFIG);
+    rc = load(&cf, env);
+    if (dump) {
+        log_min_level = LL_INFO;
+        conf_dump(&cf);
+        log_min_level = LL_ERROR;
+    }
     dup2(saved, STDERR_FILENO);
     close(saved);
     conf_deinit(&cf);
     f = fdopen(fd, "r");
     rewind(f);
-    CHECK(fread(buf, 1, sizeof(buf) - 1, f) > 0);
+    buf[fread(buf, 1, size - 1, f)] = '\0';
     fclose(f);
     unlink(path);
+    return rc;
+}
+
+/* Missing required keys and several errors: all reported in one go. */
+static void test_all_errors_reported(void)
+{
+    const char *const env[] = {"HMS_MAX_IN_FLIGHT=-1", "LOG_LEVEL=x",
+                               "REDIS_URL=redis://:topsecretpw@h:1/99", NULL};
+    char buf[8192];
+
+    CHECK(captured(env, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
     CHECK(strstr(buf, "var=HMS_ACCESS_KEY") != NULL);
     CHECK(strstr(buf, "var=HMS_APP_SECRET") != NULL);
     CHECK(strstr(buf, "var=HMS_TEMPLATE_ID") != NULL);
@@ -208,25 +224,9 @@ static void test_dump_redacts(void)
 {
     const char *const env[] = {MIN_ENV, "REDIS_URL=redis://:dumppw@h:1/0",
                                "KAFKA_PROP_SASL_PASSWORD=dumpsasl", NULL};
-    char path[] = "/tmp/hw-conf-dump-XXXXXX";
-    int fd = mkstemp(path), saved = dup(STDERR_FILENO);
-    char buf[16384] = "";
-    struct conf cf;
-    FILE *f;
+    char buf[16384];
 
-    CHECK(load(&cf, env) == HW_OK);
-    dup2(fd, STDERR_FILENO);
-    log_min_level = LL_INFO;
-    conf_dump(&cf);
-    log_min_level = LL_ERROR + 1;
-    dup2(saved, STDERR_FILENO);
-    close(saved);
-    conf_deinit(&cf);
-    f = fdopen(fd, "r");
-    rewind(f);
-    CHECK(fread(buf, 1, sizeof(buf) - 1, f) > 0);
-    fclose(f);
-    unlink(path);
+    CHECK(captured(env, true, buf, sizeof(buf)) == HW_OK);
     CHECK(strstr(buf, "var=HMS_ACCESS_KEY value=\"ak\"") != NULL);
     CHECK(strstr(buf, "var=HMS_MAX_IN_FLIGHT value=256") != NULL);
     CHECK(strstr(buf, "var=HMS_APP_SECRET value=(redacted") != NULL);
