@@ -62,10 +62,10 @@ def worker(bin_dir, tmp_path_factory, secret):
 
 def outputs(kafka, topic, schema, pred, count=1, timeout=60):
     """Decoded records of topic that satisfy pred, once count are there."""
-    def matching(msgs):
-        return [r for r in (decode(schema, m.value()) for m in msgs) if pred(r)]
-    return matching(kafka.read_all(topic, lambda ms: len(matching(ms)) >= count,
-                                   timeout))
+    def keep(m):
+        r = decode(schema, m.value())
+        return r if pred(r) else None
+    return kafka.read(topic, keep, count, timeout)
 
 
 def sim_calls(sim, room):
@@ -266,10 +266,8 @@ def test_bad_inputs_go_to_the_dlq(worker, kafka, rds):
     kafka.flush()
     [r] = outputs(kafka, "video-ready", "VideoReady",
                   lambda r: r["subject_id"] == key)  # neighbours unaffected
-    dlq = [m for m in kafka.read_all(
-        "hms-worker-dlq",
-        lambda ms: len([m for m in ms if m.key() == key.encode()]) >= len(bad))
-        if m.key() == key.encode()]
+    dlq = kafka.read("hms-worker-dlq",
+                     lambda m: m if m.key() == key.encode() else None, len(bad))
     assert len(dlq) == len(bad)
     by_value = {m.value(): m for m in dlq}
     for what, (value, cls) in bad.items():

@@ -96,23 +96,24 @@ class Kafka:
     def flush(self):
         assert self.producer.flush(30) == 0
 
-    def read_all(self, topic, until, timeout=60):
-        """Messages of topic from the beginning until until(messages) is
-        true or the timeout passes; returns them."""
+    def read(self, topic, keep, count, timeout=60):
+        """Reads topic from the beginning; returns keep(message) for every
+        message where it is not None, once count are there or the timeout
+        passes. Each message is looked at once."""
         c = Consumer({"bootstrap.servers": self.brokers,
                       "group.id": "it-reader-" + str(uuid.uuid4()),
                       "enable.auto.commit": False})
         parts = c.list_topics(topic, timeout=10).topics[topic].partitions
         c.assign([TopicPartition(topic, p, 0) for p in parts])
-        msgs, deadline = [], time.monotonic() + timeout
+        out, deadline = [], time.monotonic() + timeout
         try:
-            while not until(msgs) and time.monotonic() < deadline:
-                m = c.poll(0.2)
-                if m is not None and m.error() is None:
-                    msgs.append(m)
+            while len(out) < count and time.monotonic() < deadline:
+                for m in c.consume(500, 0.2):
+                    if m.error() is None and (v := keep(m)) is not None:
+                        out.append(v)
         finally:
             c.close()
-        return msgs
+        return out
 
 
 def wait_for(cond, timeout=30, step=0.1):
