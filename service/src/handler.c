@@ -16,6 +16,7 @@
 #define DAY_S 86400
 #define TOKEN_MAX_S (90 * DAY_S)
 #define REDIS_RETRY_MS 1000
+#define API_RETRY_MS 2000 /* while the breaker is open: a probe per job */
 #define CODES_404_RETRIES 2
 #define CODES_404_WAIT_MS 500
 
@@ -32,14 +33,17 @@ struct handler {
     struct heap parked; /* due -> struct ctx */
     struct ctx *all;    /* every context, for shutdown */
     size_t active;
-    bool redis_down;
+    size_t api_waiting; /* jobs parked because the 100ms API is down */
+    bool redis_down, probing;
 };
 
 struct ctx {
     struct handler *h;
     struct job *j;
-    int64_t started, deadline, parked_at;
+    int64_t born, started, deadline, parked_at;
+    bool api_wait; /* parked because the API is down */
     step_fn *resume;
+    step_fn *step; /* the step whose call is out: re-run if the API was down */
     reply_fn *on_reply;
     json_t *hash;  /* the subject's Redis hash before this event */
     json_t *codes; /* enabled codes from 100ms */
@@ -58,8 +62,11 @@ struct handler *handler_create(const struct conf *cf, struct hms_client *hc,
 {
     struct handler *h = xcalloc(1, sizeof(*h));
 
-    *h = (struct handler){cf,           hc,   cache, finish, arg,
-                          {NULL, 0, 0}, NULL, 0,     false};
+    h->cf = cf;
+    h->hc = hc;
+    h->cache = cache;
+    h->finish = finish;
+    h->arg = arg;
     return h;
 }
 
@@ -148,6 +155,10 @@ int64_t handler_tick(struct handler *h)
 
         c->started += now - c->parked_at;
         c->deadline += now - c->parked_at;
+        if (c->api_wait) {
+            c->api_wait = false;
+            h->api_waiting--;
+        }
         c->resume(c);
     }
     return heap_next_due(&h->parked);
@@ -155,7 +166,7 @@ int64_t handler_tick(struct handler *h)
 
 bool handler_degraded(const struct handler *h)
 {
-    return h->redis_down;
+    return h->redis_down || h->api_waiting > 0 || hms_client_tripped(h->hc);
 }
 
 size_t handler_active(const struct handler *h)
@@ -212,12 +223,44 @@ static void call(struct ctx *c, const char *method, json_t *body,
     free(path);
 }
 
-/* A call failed for good: fatal on bad credentials, else dead-letter. */
+static void on_probe(void *arg, const struct hms_result *r)
+{
+    struct handler *h = arg;
+
+    (void)r; /* hms_client notes whether the API answered */
+    h->probing = false;
+}
+
+/* One cheap read that no per-subject problem can fail: if it is answered
+ * while events wait, the API is up and their failures are their own. */
+static void probe_api(struct handler *h)
+{
+    int64_t now = hw_mono_ms();
+
+    if (!h->probing) {
+        h->probing = true;
+        hms_client_call(h->hc, "GET", "/rooms?limit=10", NULL, now,
+                        now + h->cf->hms_timeout_ms, on_probe, h);
+    }
+}
+
+/* A call failed for good: fatal on bad credentials; if the whole API is
+ * down (the breaker is open), not this event's fault: park it and re-run
+ * the step with a fresh deadline later; else dead-letter. */
 static void call_failed(struct ctx *c, const char *what,
                         const struct hms_result *r)
 {
     c->j->attempts = r->attempts;
-    if (r->rc == HW_ERR_AUTH || r->rc == HW_ERR_FATAL) {
+    if (hw_rc_is_retriable(r->rc) && c->step != NULL &&
+        hms_client_last_answer(c->h->hc) < c->born) {
+        job_log(LL_INFO, c->j, "msg=\"100ms API not answering, event waits\"");
+        c->started = hw_mono_ms(); /* park() shifts both by the wait */
+        c->deadline = c->started + c->h->cf->event_deadline_ms;
+        c->api_wait = true;
+        c->h->api_waiting++;
+        park(c, c->step, API_RETRY_MS);
+        probe_api(c->h);
+    } else if (r->rc == HW_ERR_AUTH || r->rc == HW_ERR_FATAL) {
         fatal(c, "100ms rejects the management token (HMS_ACCESS_KEY or "
                  "HMS_APP_SECRET wrong?)");
     } else if (hw_rc_is_retriable(r->rc)) {
@@ -350,6 +393,7 @@ static void step_create_room(struct ctx *c)
                                  in->title != NULL ? in->title : "")
                      : xasprintf("Booking %s", in->booking_id);
 
+    c->step = step_create_room;
     /* Upsert by name: a repeat with the same payload is harmless. */
     call(c, "POST",
          json_pack("{s:s, s:s, s:s}", "name", c->room_name, "description", desc,
@@ -473,6 +517,7 @@ static void on_codes(struct ctx *c, const struct hms_result *r)
 
 static void step_codes(struct ctx *c)
 {
+    c->step = step_codes;
     /* All-roles create returns the existing codes on repeat. */
     call(c, "POST", NULL, on_codes, "/room-codes/room/%s", c->room_id);
 }
@@ -697,6 +742,7 @@ static void step_disable_codes(struct ctx *c)
     const char *key;
     json_t *v;
 
+    c->step = step_disable_codes;
     c->pending = 1; /* held until every call is issued */
     c->failed.rc = HW_OK;
     json_object_foreach(c->hash, key, v)
@@ -729,6 +775,7 @@ static void step_end_room(struct ctx *c)
 {
     const struct event *in = &c->j->in;
 
+    c->step = step_end_room;
     call(c, "POST",
          json_pack("{s:s, s:b}", "reason",
                    in->reason != NULL ? in->reason : "session ended", "lock",
@@ -830,7 +877,7 @@ void handler_submit(struct handler *h, struct job *j)
 
     c->h = h;
     c->j = j;
-    c->started = hw_mono_ms();
+    c->born = c->started = hw_mono_ms();
     c->deadline = c->started + h->cf->event_deadline_ms;
     c->next = h->all;
     if (h->all != NULL) {

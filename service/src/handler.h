@@ -8,8 +8,13 @@
  * step, so thousands of events progress at once on one thread. Redis
  * calls are synchronous and short; when Redis is down the job is parked
  * and retried (its deadline clock stopped) and handler_degraded() tells
- * the consumer to stop fetching. A job ends exactly once, through the
- * finish callback, with its outcome set. Only the engine thread calls in.
+ * the consumer to stop fetching. The same for the 100ms API: an event
+ * whose calls outlived their retries is dead-lettered only if the API
+ * answered anything since the event began (others succeed: the failure is
+ * its own); otherwise it is parked with a fresh deadline, the API probed
+ * with one cheap read, and fetching paused (a circuit breaker). A job ends
+ * exactly once, through the finish callback, with its outcome set. Only the
+ * engine thread calls in.
  */
 #ifndef HANDLER_H
 #define HANDLER_H

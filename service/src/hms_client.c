@@ -48,6 +48,8 @@ struct hms_client {
     struct retry_policy pol;
     uint64_t rng;
     const char *protocols;
+    int fail_streak;     /* consecutive retriable attempt failures */
+    int64_t last_answer; /* mono ms of the last reply that was not one */
     struct hms_client_stats stats;
 };
 
@@ -371,6 +373,19 @@ static void complete(struct hms_client *hc, struct req *r, CURLcode cc)
     }
     hc->in_flight--;
     rc = classify(r, cc, http);
+    if (hw_rc_is_retriable(rc)) {
+        if (++hc->fail_streak == HMS_BREAKER_STREAK) {
+            log_warn("msg=\"100ms API failing for every call: pausing\" "
+                     "streak=%d",
+                     hc->fail_streak);
+        }
+    } else if (rc != HW_ERR_DECODE && rc != HW_ERR_FATAL) {
+        if (hc->fail_streak >= HMS_BREAKER_STREAK) {
+            log_info("msg=\"100ms API answering again: resuming\"");
+        }
+        hc->fail_streak = 0;
+        hc->last_answer = hw_mono_ms();
+    }
     if (rc == HW_ERR_AUTH && !r->reminted) {
         r->reminted = true; /* contract section 5: re-mint, replay once */
         if (r->token_gen == hc->token_gen && ensure_token(hc, true) != HW_OK) {
@@ -451,6 +466,16 @@ void hms_client_run(struct hms_client *hc, int timeout_ms,
 void hms_client_wakeup(struct hms_client *hc)
 {
     curl_multi_wakeup(hc->multi);
+}
+
+int64_t hms_client_last_answer(const struct hms_client *hc)
+{
+    return hc->last_answer;
+}
+
+bool hms_client_tripped(const struct hms_client *hc)
+{
+    return hc->fail_streak >= HMS_BREAKER_STREAK;
 }
 
 size_t hms_client_pending(const struct hms_client *hc)

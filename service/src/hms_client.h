@@ -69,6 +69,16 @@ void hms_client_run(struct hms_client *hc, int timeout_ms,
 /* Interrupts a hms_client_run() from any thread. */
 void hms_client_wakeup(struct hms_client *hc);
 
+/* The circuit breaker's inputs (contract.md section 7). An "answer" is
+ * any reply but a retriable failure (no reply, 408, 429, 5xx).
+ * hms_client_last_answer(): when the API last answered (hw_mono_ms(), 0
+ * never); an event that found no answer at all since it began is not
+ * failing on its own: the API is down. hms_client_tripped(): the last
+ * HMS_BREAKER_STREAK attempts, across all calls, all failed. */
+#define HMS_BREAKER_STREAK 20
+int64_t hms_client_last_answer(const struct hms_client *hc);
+bool hms_client_tripped(const struct hms_client *hc);
+
 /* Calls queued, in flight or waiting for a retry. */
 size_t hms_client_pending(const struct hms_client *hc);
 

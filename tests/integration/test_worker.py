@@ -313,3 +313,67 @@ def test_many_bookings_run_concurrently(worker, sim, kafka, rds):
             f.write(report)
     assert len({r["causation_id"] for r in got}) == 1000
     assert elapsed < 30
+
+
+def test_one_failing_subject_is_dead_lettered(worker, sim, kafka, rds):
+    """Its neighbours succeed, so the API is up: the failure is its own."""
+    bad = uid("it-fail")
+    sim.faults({"match": f"bk-{bad}", "rate_503": 1})
+    ev = booking(bad, [("alice", "host")])
+    kafka.send("booking-created", bad, encode("BookingCreated", ev))
+    good = [booking(uid("it-ok"), [("bob", "host")]) for _ in range(3)]
+    for g in good:
+        kafka.send("booking-created", g["booking_id"], encode("BookingCreated", g))
+    kafka.flush()
+    ids = {g["event_id"] for g in good}
+    assert len(outputs(kafka, "video-ready", "VideoReady",
+                       lambda r: r["causation_id"] in ids, count=3)) == 3
+    [m] = kafka.read("hms-worker-dlq",
+                     lambda m: m if m.key() == bad.encode() else None, 1)
+    assert header(m, "hms-error-class") in (b"hms_retries", b"deadline")
+    assert header(m, "hms-attempts") == b"4"  # HMS_RETRY_MAX=3 retries
+    assert b"HTTP 503" in header(m, "kafka_dlt-exception-message")
+    calls = sim_calls(sim, f"bk-{bad}")
+    assert set(calls) == {("POST /v2/rooms", 503)} and len(calls) <= 8
+    assert not rds.exists(f"hms:booking:{bad}")
+
+
+def test_full_outage_dead_letters_nothing(bin_dir, sim, kafka, tmp_path):
+    """Every call fails for longer than EVENT_DEADLINE_MS: the worker
+    pauses instead of dead-lettering, and catches up when 100ms is back.
+    Its own topics keep the module's worker out of the way."""
+    t = {k: uid(f"it-{k}") for k in ("bc", "ss", "se", "vr", "ve", "dlq")}
+    subprocess.run([os.path.join(bin_dir, "mktopics"), os.environ["KAFKA_BROKERS"],
+                    *[f"{n}:1" for n in t.values()]], check=True,
+                   capture_output=True)
+    env = dict(os.environ, KAFKA_GROUP_ID=uid("it-outage"), ADMIN_ADDR="off",
+               TOPIC_BOOKING_CREATED=t["bc"], TOPIC_STREAM_STARTED=t["ss"],
+               TOPIC_SESSION_ENDED=t["se"], TOPIC_VIDEO_READY=t["vr"],
+               TOPIC_VIDEO_ENDED=t["ve"], TOPIC_DLQ=t["dlq"],
+               EVENT_DEADLINE_MS="3000", HMS_RETRY_MAX="3",
+               HMS_RETRY_BASE_MS="50", HMS_RETRY_CAP_MS="200",
+               HMS_TIMEOUT_MS="1000")
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(os.environ.get("WORKER_WRAP", "").split()
+                                + [os.path.join(bin_dir, "hms-worker")],
+                                env=env, stderr=out)
+    try:
+        assert wait_for(lambda: "partitions assigned" in log.read_text(), 90)
+        sim.faults({"rate_503": 1})
+        events = [booking(uid("it-out"), [("alice", "host")]) for _ in range(5)]
+        for e in events:
+            kafka.send(t["bc"], e["booking_id"], encode("BookingCreated", e))
+        kafka.flush()
+        assert wait_for(lambda: "event waits" in log.read_text(), 30)
+        time.sleep(7)  # more than twice EVENT_DEADLINE_MS
+        assert kafka.read(t["dlq"], lambda m: m, 1, timeout=2) == []
+        sim.faults()
+        ids = {e["event_id"] for e in events}
+        got = outputs(kafka, t["vr"], "VideoReady",
+                      lambda r: r["causation_id"] in ids, count=5)
+        assert len(got) == 5
+        assert kafka.read(t["dlq"], lambda m: m, 1, timeout=2) == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
