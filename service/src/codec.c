@@ -242,11 +242,12 @@ static bool extract_list(const struct fmap *f, avro_value_t *v, void *base,
     for (size_t i = 0; i < count; i++) {
         avro_value_t e;
 
+        /* counted first: event_clear() frees a half-read item too */
+        *(size_t *)(void *)((char *)base + f->count_off) = i + 1;
         if (avro_value_get_by_index(v, i, &e, NULL) != 0 ||
             !extract(f->sub, &e, items + i * f->elem_size, err, n)) {
             return false;
         }
-        *(size_t *)(void *)((char *)base + f->count_off) = i + 1;
     }
     return true;
 }
@@ -271,8 +272,9 @@ static bool extract_field(const struct fmap *f, avro_value_t *v, void *base,
                fail(err, n, "not a long", f->name);
     case F_OPT_LONG:
         *(int64_t *)p = EVENT_NO_TIME;
-        return unwrap(v, &in, &is_null) &&
-               (is_null || avro_value_get_long(&in, p) == 0);
+        return (unwrap(v, &in, &is_null) &&
+                (is_null || avro_value_get_long(&in, p) == 0)) ||
+               fail(err, n, "not a long or null", f->name);
     case F_BOOL:
         if (avro_value_get_boolean(v, &b) != 0) {
             return fail(err, n, "not a boolean", f->name);

@@ -81,7 +81,7 @@ static const struct conf_key keys[] = {
     INT("HMS_RETRY_BASE_MS", hms_retry_base_ms, "200", 1, 600000),
     INT("HMS_RETRY_CAP_MS", hms_retry_cap_ms, "10000", 1, 3600000),
     INT("EVENT_DEADLINE_MS", event_deadline_ms, "120000", 1000, 3600000),
-    INT("CACHE_GRACE_S", cache_grace_s, "86400", 0, 365 * DAY_S),
+    INT("CACHE_GRACE_S", cache_grace_s, "86400", 60, 365 * DAY_S),
     INT("CACHE_DEFAULT_TTL_S", cache_default_ttl_s, "604800", 60, 365 * DAY_S),
     INT("SHUTDOWN_TIMEOUT_MS", shutdown_timeout_ms, "10000", 0, 600000),
     STR("ADMIN_ADDR", admin_addr, "127.0.0.1:9464", check_admin),
@@ -153,6 +153,10 @@ static bool check_http_url(const char *v, char *err, size_t n)
     }
     host = v + (http ? 7 : 8); /* only now known to be in the string */
     hlen = strcspn(host, ":/");
+    if (strchr(v, '@') != NULL) {
+        snprintf(err, n, "credentials in the URL are not supported");
+        return false;
+    }
     if (hlen == 0 || strchr(v, ' ') != NULL || strchr(v, '?') != NULL) {
         snprintf(err, n, "not a URL of the form https://host[:port][/path]");
         return false;
@@ -184,10 +188,15 @@ static bool check_api_base(struct conf *cf, const char *v, char *err, size_t n)
 
 static bool check_registry(struct conf *cf, const char *v, char *err, size_t n)
 {
-    bool http = strncmp(v, "http://", 7) == 0;
+    /* A registry usually lives inside the deployment: plain http is fine,
+     * so it is checked as if it were https. */
+    char *as_https = strncmp(v, "http://", 7) == 0
+                         ? xasprintf("https://%s", v + 7)
+                         : xstrdup(v);
+    bool ok = check_http_url(as_https, err, n);
 
-    /* A registry usually lives inside the deployment: plain http is fine. */
-    if (!check_http_url(v, err, n) && !(http && strlen(v) > 7)) {
+    free(as_https);
+    if (!ok) {
         return false;
     }
     strip_slash(&cf->schema_registry_url);
@@ -227,8 +236,8 @@ static bool check_redis(struct conf *cf, const char *v, char *err, size_t n)
         snprintf(err, n, "expected redis://[:password@]host:port/db");
         return false;
     }
-    slash = strchr(p, '/');
-    at = memchr(p, '@', slash != NULL ? (size_t)(slash - p) : strlen(p));
+    at = strrchr(p, '@'); /* the last one: a password may contain '@' */
+    slash = strchr(at != NULL ? at : p, '/');
     if (at != NULL) {
         colon = memchr(p, ':', (size_t)(at - p));
         if (colon == NULL) {
@@ -451,7 +460,8 @@ static bool load_kafka_props(struct conf *cf, const char *const *env)
         name = prop_name(suffix);
         sensitive = strstr(name, "password") != NULL ||
                     strstr(name, "secret") != NULL ||
-                    strstr(name, "key") != NULL;
+                    strstr(name, "key") != NULL ||
+                    strstr(name, "oauthbearer") != NULL;
         if (rd_kafka_conf_set(scratch, name, eq + 1, err, sizeof(err)) !=
             RD_KAFKA_CONF_OK) {
             log_error("msg=\"invalid configuration\" var=%s%s property=%s "

@@ -1,9 +1,13 @@
 /* event.c -- event names, validation, cleanup. See event.h. */
 #include "event.h"
 
+#include <stdint.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "smap.h"
 
 #define ID_MAX 256
 #define EVENT_ID_MAX 128
@@ -46,26 +50,28 @@ static enum hw_rc invalid(char *errstr, size_t n, const char *field,
 static enum hw_rc validate_participants(const struct event *ev, char *errstr,
                                         size_t n)
 {
+    struct smap *seen; /* linear, whatever the count */
+    enum hw_rc rc = HW_OK;
+
     if (!ev->physical && ev->n_participants == 0) {
         return invalid(errstr, n, "participants",
-                       "is empty for a VIRTUAL "
-                       "booking");
+                       "is empty for a VIRTUAL booking");
     }
-    for (size_t i = 0; i < ev->n_participants; i++) {
+    seen = smap_create();
+    for (size_t i = 0; i < ev->n_participants && rc == HW_OK; i++) {
         const struct participant *p = &ev->participants[i];
 
         if (!id_ok(p->user_id, ID_MAX) || !id_ok(p->role, ID_MAX)) {
-            return invalid(errstr, n, "participants[].user_id/role",
-                           "must be 1-256 bytes");
-        }
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(ev->participants[j].user_id, p->user_id) == 0) {
-                return invalid(errstr, n, "participants[].user_id",
-                               "is duplicated");
-            }
+            rc = invalid(errstr, n, "participants[].user_id/role",
+                         "must be 1-256 bytes");
+        } else if (smap_get(seen, p->user_id) != NULL) {
+            rc = invalid(errstr, n, "participants[].user_id", "is duplicated");
+        } else {
+            smap_put(seen, p->user_id, (void *)(uintptr_t)p);
         }
     }
-    return HW_OK;
+    smap_destroy(seen);
+    return rc;
 }
 
 enum hw_rc event_validate(const struct event *ev, char *errstr, size_t n)

@@ -305,7 +305,7 @@ static void deliver(struct req *r, enum hw_rc rc, long status, bool deadline)
         r->resp.len > 0 ? json_loadb(r->resp.p, r->resp.len, 0, NULL) : NULL;
     struct hms_result res = {rc, status, NULL, r->err, r->attempts, deadline};
 
-    if (rc == HW_OK && !json_is_object(body)) {
+    if (rc == HW_OK && r->resp.len > 0 && !json_is_object(body)) {
         res.rc = HW_ERR_DECODE;
         snprintf(r->err, sizeof(r->err), "reply is not a JSON object");
     }
@@ -399,6 +399,9 @@ static void complete(struct hms_client *hc, struct req *r, CURLcode cc)
         deliver(r, rc, http, false);
         return;
     }
+    if (retry_after < 0 || retry_after > hc->pol.budget_ms / 1000 + 1) {
+        retry_after = hc->pol.budget_ms / 1000 + 1; /* past the budget anyway */
+    }
     delay = retry_delay_ms(&hc->pol, r->retries + 1, now - r->started,
                            (int64_t)retry_after * 1000, rand32(hc));
     if (delay < 0 || now + delay >= r->deadline) {
@@ -443,9 +446,6 @@ void hms_client_run(struct hms_client *hc, int timeout_ms,
 
     start_ready(hc);
     now = hw_mono_ms();
-    if (hc->head != NULL) {
-        timeout_ms = 0; /* slots are full; keep the loop turning */
-    }
     if (next != INT64_MAX && next - now < timeout_ms) {
         timeout_ms = next > now ? (int)(next - now) : 0;
     }

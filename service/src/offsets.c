@@ -74,6 +74,14 @@ void offsets_begin(struct offsets *o, const char *topic, int32_t partition,
 {
     struct part *p = find(o, topic, partition, true);
 
+    if (p->n > 0 && offset <= at(p, p->n - 1)->offset) {
+        /* Offsets went back (a reset to earliest): the old ones can no
+         * longer complete usefully; start this partition afresh. */
+        for (size_t k = 0; k < p->n; k++) {
+            o->in_flight -= !at(p, k)->done;
+        }
+        p->n = 0;
+    }
     if (p->n == p->cap) {
         size_t cap = p->cap == 0 ? 64 : p->cap * 2;
         struct slot *ring = xmalloc(cap * sizeof(*ring));

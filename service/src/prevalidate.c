@@ -7,11 +7,12 @@
 
 #define DEPTH_MAX 32
 #define EMPTY_ITEMS_MAX 1024 /* items that take no bytes (null, {}) */
+#define ITEMS_MAX 10000      /* array and map items in one message */
 
 struct cursor {
     const unsigned char *start, *p, *end;
     const char *why;
-    int64_t empty_items;
+    int64_t empty_items, items;
 };
 
 static bool bad(struct cursor *c, const char *why)
@@ -69,6 +70,10 @@ static bool blocks(struct cursor *c, avro_schema_t item, bool map, int depth)
             }
             count = -count;
         }
+        if (count > ITEMS_MAX - c->items) {
+            return bad(c, "too many array or map items");
+        }
+        c->items += count;
         for (int64_t i = 0; i < count; i++) {
             const unsigned char *before = c->p;
 
@@ -154,7 +159,7 @@ static bool walk(struct cursor *c, avro_schema_t s, int depth)
 enum hw_rc prevalidate_datum(avro_schema_t schema, const void *buf, size_t len,
                              char *errstr, size_t errstr_size)
 {
-    struct cursor c = {buf, buf, (const unsigned char *)buf + len, NULL, 0};
+    struct cursor c = {buf, buf, (const unsigned char *)buf + len, NULL, 0, 0};
 
     if (walk(&c, schema, 0) && (c.p == c.end || bad(&c, "trailing bytes"))) {
         return HW_OK;

@@ -7,9 +7,9 @@
  * message declares (and leaks it on a short read): ten bytes can ask for
  * a gigabyte. prevalidate_datum() walks the writer schema over the bytes
  * without allocating anything: every length against the bytes left,
- * varints at most 10 bytes, enum and union indexes in range, block counts
- * bounded (by the bytes left, or a small cap for items that take no
- * bytes), nesting depth capped, trailing bytes rejected. Only bytes that
+ * varints at most 10 bytes, enum and union indexes in range, at most
+ * 10,000 array and map items per message (1,024 that take no bytes),
+ * nesting depth capped, trailing bytes rejected. Only bytes that
  * pass reach avro_value_read(). Pure, reentrant; delete it when a fixed
  * libavro ships.
  */

@@ -115,12 +115,37 @@ static const char *output_topic(const struct conf *cf, enum event_kind kind)
                                      : cf->topic_video_ended;
 }
 
+bool producer_retriable(rd_kafka_resp_err_t err)
+{
+    switch ((int)err) {
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+    case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
+    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+    case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Produce-time result: only a full queue is worth waiting for; anything
+ * else (too large, bad topic name) is a bug or a setup problem. */
 static enum hw_rc classify(rd_kafka_resp_err_t err)
 {
     return err == RD_KAFKA_RESP_ERR_NO_ERROR      ? HW_OK
            : err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? HW_ERR_UNAVAILABLE
-           : err == RD_KAFKA_RESP_ERR__FATAL      ? HW_ERR_FATAL
-                                                  : HW_ERR_INVALID;
+                                                  : HW_ERR_FATAL;
 }
 
 enum hw_rc producer_output(struct producer *p, struct job *j, const void *value,

@@ -38,6 +38,16 @@ void producer_poll(struct producer *p);
 int producer_fd(const struct producer *p);
 /* Messages not yet delivered. */
 int producer_pending(const struct producer *p);
+/* Whether a delivery failure may heal by itself (broker down, timeouts,
+ * leadership moves) or needs a human (message too large, no permission):
+ * the first is retried, the second stops the worker. */
+bool producer_retriable(rd_kafka_resp_err_t err);
+
+/* Whether a delivery failure may heal by itself (broker down, timeouts,
+ * leadership moves) or needs a human (message too large, no permission):
+ * the first is retried, the second stops the worker. */
+bool producer_retriable(rd_kafka_resp_err_t err);
+
 /* A fatal (idempotence) error, or NULL. */
 const char *producer_fatal(struct producer *p);
 

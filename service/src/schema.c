@@ -1,6 +1,7 @@
 /* schema.c -- Parsing Canonical Form and fingerprints. See schema.h. */
 #include "schema.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -215,26 +216,29 @@ char *schema_pcf(const char *json, size_t len, char *errstr, size_t errstr_size)
     return out;
 }
 
+static uint64_t fp_table[256];
+static pthread_once_t fp_once = PTHREAD_ONCE_INIT;
+
+static void fp_init(void)
+{
+    for (int i = 0; i < 256; i++) {
+        uint64_t x = (uint64_t)i;
+
+        for (int j = 0; j < 8; j++) {
+            x = (x >> 1) ^ (FP_EMPTY & (0 - (x & 1)));
+        }
+        fp_table[i] = x;
+    }
+}
+
 uint64_t schema_fingerprint(const void *data, size_t len)
 {
-    static uint64_t table[256];
-    static bool ready; /* benign race: every thread computes the same */
     const unsigned char *p = data;
     uint64_t fp = FP_EMPTY;
 
-    if (!ready) {
-        for (int i = 0; i < 256; i++) {
-            uint64_t x = (uint64_t)i;
-
-            for (int j = 0; j < 8; j++) {
-                x = (x >> 1) ^ (FP_EMPTY & (0 - (x & 1)));
-            }
-            table[i] = x;
-        }
-        ready = true;
-    }
+    pthread_once(&fp_once, fp_init);
     for (size_t i = 0; i < len; i++) {
-        fp = (fp >> 8) ^ table[(fp ^ p[i]) & 0xff];
+        fp = (fp >> 8) ^ fp_table[(fp ^ p[i]) & 0xff];
     }
     return fp;
 }

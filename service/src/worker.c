@@ -72,10 +72,19 @@ static void detach(struct worker *w, struct job *j, bool run_next)
         return;
     }
     s->head = j->subject_next;
+    if (!run_next) { /* stopping: the jobs behind it will never run */
+        while (s->head != NULL) {
+            struct job *next = s->head->subject_next;
+
+            w->jobs--;
+            job_free(s->head);
+            s->head = next;
+        }
+    }
     if (s->head == NULL) {
         smap_del(w->subjects, j->subject);
         free(s);
-    } else if (run_next) {
+    } else {
         s->head->req = JOB_RUN;
         engine_submit(w->engine, s->head);
     }
@@ -131,13 +140,18 @@ static void produce(struct worker *w, struct job *j)
         job_log(LL_ERROR, j, "msg=\"cannot encode output\" err=\"%s\"", errstr);
         w->fatal = true; /* a bug: stop rather than lose the result */
         buf_deinit(&b);
+        detach(w, j, false);
+        w->jobs--;
+        job_free(j);
         return;
     } else {
         rc = producer_output(w->prod, j, b.p, b.len);
     }
     buf_deinit(&b);
     if (rc == HW_ERR_FATAL) {
+        job_log(LL_ERROR, j, "msg=\"cannot produce, stopping\"");
         w->fatal = true;
+        produce_later(w, j); /* kept, so that destroy frees it */
     } else if (rc != HW_OK) {
         job_log(LL_WARN, j, "msg=\"produce failed, will retry\" rc=%s",
                 hw_rc_str(rc));
@@ -154,8 +168,12 @@ static void on_delivery(void *arg, struct job *j, rd_kafka_resp_err_t err)
         return;
     }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        job_log(LL_WARN, j, "msg=\"delivery failed, will retry\" err=%s",
-                rd_kafka_err2name(err));
+        bool again = producer_retriable(err);
+
+        job_log(again ? LL_WARN : LL_ERROR, j,
+                "msg=\"delivery failed%s\" err=%s",
+                again ? ", will retry" : ", stopping", rd_kafka_err2name(err));
+        w->fatal |= !again;
         produce_later(w, j);
     } else if (j->outcome == JOB_DLQ) {
         job_log(LL_INFO, j, "msg=\"dead-lettered\" class=%s", j->err_class);
@@ -313,34 +331,81 @@ static void drop_assigned(struct worker *w)
     }
 }
 
+/* Serves results and delivery reports (no new messages) until no job is
+ * alive or until passes. */
+static void drain(struct worker *w, int64_t until)
+{
+    while (w->jobs > 0 && !w->fatal && hw_mono_ms() < until) {
+        struct pollfd fds[2] = {{engine_fd(w->engine), POLLIN, 0},
+                                {producer_fd(w->prod), POLLIN, 0}};
+
+        poll(fds, 2, 100);
+        on_results(w);
+        producer_poll(w->prod);
+        retry_produce(w);
+    }
+}
+
+/* Refreshes w->assigned from librdkafka, and makes sure none of it is
+ * left paused from before (librdkafka keeps an application pause across
+ * a rebalance): flow_control() pauses again if it should. */
+static void track_assignment(struct worker *w)
+{
+    drop_assigned(w);
+    if (rd_kafka_assignment(w->rk, &w->assigned) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+        w->assigned = NULL;
+    } else if (w->assigned->cnt == 0) {
+        drop_assigned(w);
+    } else {
+        rd_kafka_resume_partitions(w->rk, w->assigned);
+    }
+    w->paused = false;
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct worker *w = opaque;
+    const char *proto = rd_kafka_rebalance_protocol(rk);
+    bool coop = proto != NULL && strcmp(proto, "COOPERATIVE") == 0;
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_info("msg=\"partitions assigned\" count=%d", parts->cnt);
-        rd_kafka_assign(rk, parts);
-        drop_assigned(w);
-        w->assigned = rd_kafka_topic_partition_list_copy(parts);
-        w->paused = false;
+        if (coop) {
+            rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+        } else {
+            rd_kafka_assign(rk, parts);
+        }
+        track_assignment(w);
         return;
     }
-    log_info("msg=\"partitions revoked\" count=%d", parts->cnt);
+    log_info("msg=\"partitions revoked\" count=%d jobs=%zu", parts->cnt,
+             w->jobs);
+    /* Finish what is in flight first (bounded), so that the next owner
+     * does not run the same subjects at the same time and our offsets
+     * are stored before the commit (kafka-local.md, pitfall 4). */
+    if (!w->stopping && !rd_kafka_assignment_lost(rk)) {
+        drain(w, hw_mono_ms() + w->cf->shutdown_timeout_ms);
+        rd_kafka_commit(rk, NULL, 0);
+    }
     for (int i = 0; i < parts->cnt; i++) {
         offsets_forget(w->offsets, parts->elems[i].topic,
                        parts->elems[i].partition);
     }
-    rd_kafka_commit(rk, NULL, 0); /* what is stored so far */
-    rd_kafka_assign(rk, NULL);
-    drop_assigned(w);
-    w->paused = false;
+    if (coop) {
+        rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+    } else {
+        rd_kafka_assign(rk, NULL);
+    }
+    track_assignment(w);
 }
 
 static void flow_control(struct worker *w)
 {
     /* Hysteresis: pause at max_jobs, resume below half of it. */
     bool want = w->stopping || engine_degraded(w->engine) ||
+                w->to_produce != NULL || /* Kafka refuses our outputs */
                 w->jobs >= (w->paused ? w->max_jobs / 2 : w->max_jobs);
 
     if (w->assigned == NULL || want == w->paused) {
@@ -397,6 +462,15 @@ struct worker *worker_create(const struct conf *cf, char *errstr,
 
     w->cf = cf;
     w->pipe[0] = w->pipe[1] = -1;
+    if (cf->schema_registry_url != NULL) {
+        /* Confluent-framed input would be dead-lettered and outputs not
+         * registered: refuse rather than lose events quietly. */
+        snprintf(errstr, errstr_size,
+                 "SCHEMA_REGISTRY_URL is set, but this "
+                 "version supports Avro single-object encoding only");
+        free(w);
+        return NULL;
+    }
     w->max_jobs = (size_t)cf->hms_max_in_flight * 4;
     w->offsets = offsets_create();
     w->subjects = smap_create();
@@ -479,11 +553,6 @@ int worker_run(struct worker *w, volatile sig_atomic_t *stop)
 
     log_info("msg=\"worker running\" group=%s max_in_flight=%lld",
              w->cf->kafka_group_id, (long long)w->cf->hms_max_in_flight);
-    if (w->cf->schema_registry_url != NULL) {
-        log_warn("msg=\"SCHEMA_REGISTRY_URL is not supported yet: outputs use "
-                 "single-object encoding, Confluent-framed input is "
-                 "dead-lettered as unknown_schema\"");
-    }
     while (!w->fatal) {
         if (*stop && !w->stopping) {
             w->stopping = true;

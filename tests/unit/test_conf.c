@@ -61,7 +61,7 @@ static void test_values(void)
 {
     const char *const env[] = {
         MIN_ENV,
-        "REDIS_URL=redis://:pw@redis.internal:6380/3",
+        "REDIS_URL=redis://:p@ss/w@redis.internal:6380/3",
         "HMS_API_BASE=http://127.0.0.1:8080/v2/",
         "HMS_SUBDOMAIN=acme-video",
         "HMS_APP_TOKEN_TTL_BY_ROLE=guest=7200,viewer=3600",
@@ -82,7 +82,7 @@ static void test_values(void)
     CHECK_INT(cf.redis.port, 6380);
     CHECK_INT(cf.redis.db, 3);
     CHECK(cf.redis.user == NULL);
-    CHECK_STR(secret_reveal(&cf.redis.password, NULL), "pw");
+    CHECK_STR(secret_reveal(&cf.redis.password, NULL), "p@ss/w");
     CHECK_STR(cf.hms_api_base, "http://127.0.0.1:8080/v2");
     CHECK_STR(cf.hms_subdomain, "acme-video");
     CHECK_INT(conf_app_token_ttl(&cf, "guest"), 7200);
@@ -159,6 +159,9 @@ static void test_each_error(void)
         "KAFKA_PROP_NO_SUCH_PROPERTY=1",
         "KAFKA_PROP_acks=sometimes",
         "HMS_TEMPLATE_ID=has space",
+        "CACHE_GRACE_S=0",
+        "HMS_API_BASE=https://u:p@api.x/v2",
+        "SCHEMA_REGISTRY_URL=http://u:p@reg:8081",
     };
     struct conf cf;
 

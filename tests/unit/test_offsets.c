@@ -35,6 +35,13 @@ int main(void)
     offsets_forget(o, "t", 0);
     CHECK_INT(offsets_in_flight(o), 0);
     CHECK(!offsets_done(o, "t", 0, 300, &store));
+    /* offsets that go back (a reset to earliest) restart the record */
+    offsets_begin(o, "t", 3, 400);
+    offsets_begin(o, "t", 3, 401);
+    offsets_begin(o, "t", 3, 5);
+    CHECK_INT(offsets_in_flight(o), 1);
+    CHECK(offsets_done(o, "t", 3, 5, &store));
+    CHECK_INT(store, 6);
     offsets_destroy(o);
     return TEST_REPORT();
 }
