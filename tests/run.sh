@@ -59,14 +59,20 @@ stop_stack() {
     return 0
 }
 
+# run_each DIR: every test program in DIR (objects are not executable).
+run_each() {
+    local t name
+    for t in "$1"/test_*; do
+        [ -x "$t" ] || continue
+        name=$(basename "$t")
+        "${VG[@]}" "$t" >"$LOGS/$name.log" 2>&1
+        tally "$name" $? "$LOGS/$name.log"
+    done
+}
+
 LOGS=$(mktemp -d "${TMPDIR:-/tmp}/hms-test-logs.XXXXXX")
 echo "== unit tests"
-for t in "$BIN"/tests/test_*; do
-    [ -x "$t" ] || continue
-    name=$(basename "$t")
-    "${VG[@]}" "$t" >"$LOGS/$name.log" 2>&1
-    tally "$name" $? "$LOGS/$name.log"
-done
+run_each "$BIN/tests"
 [ "${1:-}" = --unit ] && report
 
 echo "== integration tests (local stack)"
@@ -92,12 +98,7 @@ set +a
 
 export IT_TOPIC=it-roundtrip
 "$BIN/mktopics" "$KAFKA_BROKERS" "$IT_TOPIC:3" >"$LOGS/mktopics.log" 2>&1
-for t in "$BIN"/itests/test_*; do
-    [ -x "$t" ] || continue
-    name=$(basename "$t")
-    "${VG[@]}" "$t" >"$LOGS/$name.log" 2>&1
-    tally "$name" $? "$LOGS/$name.log"
-done
+run_each "$BIN/itests"
 
 HW_LOGS=$LOGS build/venv/bin/python -m pytest -q -p no:cacheprovider tests/integration \
     --junitxml="$LOGS/junit.xml" >"$LOGS/pytest.log" 2>&1
