@@ -12,6 +12,12 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 OPT_release := -O2 -g -fno-omit-frame-pointer -D_FORTIFY_SOURCE=2
 OPT_asan := -O1 -g -fno-omit-frame-pointer \
             -fsanitize=address,undefined -fno-sanitize-recover=all
+# libFuzzer (clang): product code instrumented, targets linked with it
+OPT_fuzz := -O1 -g -fno-omit-frame-pointer \
+            -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+ifeq ($(SAN),fuzz)
+CC := clang
+endif
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wwrite-strings -Wcast-qual -Wvla -Wswitch-enum -Werror
 HARDEN := -fstack-protector-strong -fPIE
@@ -34,6 +40,8 @@ SCHEMAS := $(sort $(wildcard schemas/*.avsc))
 CORE_O := $(CORE:%=$(BUILD)/src/%.o) $(BUILD)/gen/schemas_gen.o
 SIM_O := $(SIM:%=$(BUILD)/sim/%.o)
 INTEGRATION_TESTS := test_stack test_cache test_hms_client
+FUZZ_TARGETS := fuzz_codec fuzz_conf
+FUZZ_SECONDS ?= 60
 PROGS := $(BUILD)/hms-worker $(BUILD)/hmsctl $(BUILD)/hms-sim \
          $(BUILD)/mktopics $(BUILD)/jwtcli
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
@@ -45,7 +53,7 @@ INTEGRATION_BINS := $(INTEGRATION_TESTS:%=$(BUILD)/itests/%)
 Q := $(if $(V),,@)
 
 .PHONY: all build deps test unit dev stack-up stack-down asan valgrind lint \
-        clean help
+        clean help fuzz fuzz-build
 .DEFAULT_GOAL := all
 
 all: build
@@ -78,6 +86,8 @@ $(BUILD)/itests/%.o: tests/integration/%.c
 	$(compile)
 $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	$(compile)
+$(BUILD)/fuzz/%.o: tests/fuzz/%.c
+	$(compile)
 
 # The files in schemas/ are embedded verbatim: C never restates them.
 $(BUILD)/gen/schemas_gen.c: $(SCHEMAS) service/tools/embed.sh
@@ -98,6 +108,9 @@ $(BUILD)/itests/test_%: $(BUILD)/itests/test_%.o $(CORE_O)
 	$(link)
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(SIM_O) $(CORE_O)
 	$(link)
+$(BUILD)/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(CORE_O)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 -include $(shell find build/$(SAN) -name '*.d' 2>/dev/null)
 
@@ -105,10 +118,19 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(SIM_O) $(CORE_O)
 deps:
 	@deploy/local/deps.sh
 
-## test: install what is needed, build, run unit and integration tests
+## test: install what is needed, build, run unit, fuzz (10 s each) and
+## integration tests
 test: deps
 	@$(MAKE) --no-print-directory build
-	@SAN=$(SAN) tests/run.sh
+	@$(MAKE) --no-print-directory SAN=fuzz fuzz-build
+	@SAN=$(SAN) FUZZ_SECONDS=10 tests/run.sh
+
+## fuzz: libFuzzer on every parser of untrusted bytes, FUZZ_SECONDS each
+fuzz: deps
+	@$(MAKE) --no-print-directory SAN=fuzz fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-build: $(FUZZ_TARGETS:%=$(BUILD)/%)
 
 ## unit: build and run the unit tests only (no stack)
 unit: build

@@ -7,8 +7,9 @@
 #                          failure or Ctrl-C
 #   tests/run.sh --unit    unit tests only
 #
-# SAN selects the build (release, asan). VALGRIND=1 runs the unit tests and
-# hms-sim under valgrind. A sanitizer or valgrind report from hms-sim
+# SAN selects the build (release, asan). VALGRIND=1 runs the unit tests,
+# hms-sim and hms-worker under valgrind. FUZZ_SECONDS>0 adds a short run
+# of every libFuzzer target (built by make SAN=fuzz fuzz-build). A sanitizer or valgrind report from hms-sim
 # counts as a failed test.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -74,6 +75,14 @@ LOGS=$(mktemp -d "${TMPDIR:-/tmp}/hms-test-logs.XXXXXX")
 echo "== unit tests"
 run_each "$BIN/tests"
 [ "${1:-}" = --unit ] && report
+
+if [ "${FUZZ_SECONDS:-0}" -gt 0 ] && [ -d build/fuzz ]; then
+    echo "== fuzzing (${FUZZ_SECONDS} s per target)"
+    tests/fuzz/run.sh "$FUZZ_SECONDS" >"$LOGS/fuzz.log" 2>&1
+    status=$?
+    grep -v ' passed, ' "$LOGS/fuzz.log" | sed 's/^/  /'
+    tally "libFuzzer targets" $status "$LOGS/fuzz.log"
+fi
 
 echo "== integration tests (local stack)"
 STACK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/hms-stack.XXXXXX")

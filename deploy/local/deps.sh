@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # deps.sh -- installs what building, testing and `make dev` need on Debian:
-# -dev packages, redis-server, kcat, a JRE and Maven, the Python test tools
+# -dev packages, redis-server, kcat, clang with libFuzzer, a JRE and Maven,
+# the Python test tools
 # (build/venv) and the Kafka broker jars (build/kafka/libs). Idempotent and
 # quiet when everything is there. --lint adds the linters.
 set -euo pipefail
@@ -9,7 +10,7 @@ cd "$ROOT"
 
 pkgs=(gcc make pkg-config librdkafka-dev libavro-dev libssl-dev
       libcurl4-openssl-dev libhiredis-dev libmicrohttpd-dev libjansson-dev
-      redis-server kcat curl valgrind)
+      redis-server kcat curl valgrind clang libclang-rt-14-dev)
 [ "${1:-}" = --lint ] && pkgs+=(clang-format cppcheck shellcheck)
 command -v java >/dev/null || pkgs+=(default-jre-headless)
 command -v mvn >/dev/null || pkgs+=(maven)

@@ -154,7 +154,7 @@ enum hw_rc producer_output(struct producer *p, struct job *j, const void *value,
     const char *key = j->out.subject_id;
     rd_kafka_resp_err_t err = rd_kafka_producev(
         p->rk, RD_KAFKA_V_TOPIC(output_topic(p->cf, j->out.kind)),
-        RD_KAFKA_V_KEY(key, strlen(key)),
+        RD_KAFKA_V_KEY((void *)(uintptr_t)key, strlen(key)),
         RD_KAFKA_V_VALUE((void *)(uintptr_t)value, len),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(j),
         RD_KAFKA_V_END);
