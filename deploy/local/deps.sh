@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # deps.sh -- installs what building, testing and `make dev` need on Debian:
 # -dev packages, redis-server, kcat, clang with libFuzzer, a JRE and Maven,
-# the Python test tools
-# (build/venv) and the Kafka broker jars (build/kafka/libs). Idempotent and
-# quiet when everything is there. --lint adds the linters.
+# the Python test tools (build/venv) and the Kafka broker jars
+# (build/kafka/libs). Idempotent and quiet when everything is there.
+# --lint adds the linters.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
