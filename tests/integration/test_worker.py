@@ -48,6 +48,7 @@ def worker(bin_dir, tmp_path_factory, secret):
                                 env=env, stderr=out)
     assert wait_for(lambda: "partitions assigned" in log.read_text(), 90), \
         log.read_text()[-2000:]
+    proc.log_path = log
     yield proc
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
@@ -385,3 +386,21 @@ def test_registry_mode_is_refused_not_half_done(bin_dir):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2
     assert "SCHEMA_REGISTRY_URL" in r.stderr
+
+
+def test_no_secret_or_token_leaks(worker, kafka, rds, secret):
+    """After everything above: the app secret, any JWT (app tokens from
+    Redis, or the management token, which starts like every JWT) and the
+    Redis password never appear in the worker's log, an output event or a
+    dead letter (value or header)."""
+    tokens = [rds.get(k) for k in rds.scan_iter("hms:token:*")]
+    assert tokens  # the tests above left some
+    needles = [secret.encode(), b"eyJ"] + [t.encode() for t in tokens]
+    blobs = [worker.log_path.read_bytes()]
+    for topic in ("video-ready", "video-ended", "hms-worker-dlq"):
+        for m in kafka.read(topic, lambda m: m, 10**6, timeout=3):
+            blobs.append(m.value() or b"")
+            blobs.extend(v or b"" for _, v in (m.headers() or []))
+    for blob in blobs:
+        for needle in needles:
+            assert needle not in blob
