@@ -29,18 +29,20 @@ LDLIBS := $(PKG_LIBS) -lpthread
 
 # Modules shared by every program (service/src minus programs).
 CORE := hw log secret buf heap smap jwt conf retry schema prevalidate \
-        resolve event codec cache hms_client offsets job handler engine \
+        resolve event codec cache hms_client hms_reply offsets job handler \
+        engine \
         kafka producer worker
 SIM := sim_conf sim_fault sim_api sim_rooms sim_live sim_admin sim_http
 UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema \
               test_codec test_heap test_offsets test_smap test_handler \
+              test_hms_reply \
               test_sim_fault test_sim_conf test_sim_api
 
 SCHEMAS := $(sort $(wildcard schemas/*.avsc))
 CORE_O := $(CORE:%=$(BUILD)/src/%.o) $(BUILD)/gen/schemas_gen.o
 SIM_O := $(SIM:%=$(BUILD)/sim/%.o)
 INTEGRATION_TESTS := test_stack test_cache test_hms_client
-FUZZ_TARGETS := fuzz_codec fuzz_conf
+FUZZ_TARGETS := fuzz_codec fuzz_conf fuzz_hms_reply
 FUZZ_SECONDS ?= 60
 PROGS := $(BUILD)/hms-worker $(BUILD)/hmsctl $(BUILD)/hms-sim \
          $(BUILD)/mktopics $(BUILD)/jwtcli

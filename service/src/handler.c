@@ -10,6 +10,7 @@
 #include <openssl/sha.h>
 
 #include "heap.h"
+#include "hms_reply.h"
 #include "jwt.h"
 #include "log.h"
 
@@ -368,14 +369,14 @@ static void step_write_ready(struct ctx *c);
 
 static void on_room(struct ctx *c, const struct hms_result *r)
 {
-    const char *id = json_string_value(json_object_get(r->body, "id"));
+    const char *id = hms_reply_room_id(r->body);
 
     if (r->rc == HW_ERR_INVALID && r->status == 403) {
         skip_because(c, "room is disabled (ended)");
     } else if (r->rc != HW_OK) {
         call_failed(c, "create room", r);
     } else if (id == NULL) {
-        dlq(c, "hms_rejected", "create room: reply without an id");
+        dlq(c, "hms_rejected", "create room: reply without a valid id");
     } else {
         c->room_id = xstrdup(id);
         step_codes(c);
@@ -402,31 +403,17 @@ static void step_create_room(struct ctx *c)
     free(desc);
 }
 
-static bool has_role(const json_t *codes, const char *role)
-{
-    const json_t *code;
-    size_t i;
-
-    json_array_foreach(codes, i, code)
-    {
-        if (strcmp(json_string_value(json_object_get(code, "role")), role) ==
-            0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* contract section 2: every role must be a role of the room's template. */
 static const char *bad_role(const struct ctx *c)
 {
     const struct event *in = &c->j->in;
 
     if (in->kind == EVENT_STREAM_STARTED) {
-        return has_role(c->codes, in->host_role) ? NULL : in->host_role;
+        return hms_reply_has_role(c->codes, in->host_role) ? NULL
+                                                           : in->host_role;
     }
     for (size_t i = 0; i < in->n_participants; i++) {
-        if (!has_role(c->codes, in->participants[i].role)) {
+        if (!hms_reply_has_role(c->codes, in->participants[i].role)) {
             return in->participants[i].role;
         }
     }
@@ -435,8 +422,7 @@ static const char *bad_role(const struct ctx *c)
 
 static void on_hls(struct ctx *c, const struct hms_result *r)
 {
-    const char *url = json_string_value(
-        json_object_get(json_object_get(r->body, "playback"), "url"));
+    const char *url = hms_reply_hls_url(r->body);
 
     if (r->rc == HW_OK && url != NULL) {
         c->hls_url = xstrdup(url);
@@ -469,22 +455,6 @@ static void step_hls(struct ctx *c)
     call(c, "POST", body, on_hls, "/live-streams/room/%s/start", c->room_id);
 }
 
-static void keep_enabled_codes(struct ctx *c, const json_t *data)
-{
-    const json_t *code;
-    size_t i;
-
-    c->codes = json_array();
-    json_array_foreach(data, i, code)
-    {
-        if (json_is_true(json_object_get(code, "enabled")) &&
-            json_is_string(json_object_get(code, "code")) &&
-            json_is_string(json_object_get(code, "role"))) {
-            json_array_append(c->codes, (json_t *)(uintptr_t)code);
-        }
-    }
-}
-
 static void on_codes(struct ctx *c, const struct hms_result *r)
 {
     const char *role;
@@ -502,7 +472,7 @@ static void on_codes(struct ctx *c, const struct hms_result *r)
         call_failed(c, "create room codes", r);
         return;
     }
-    keep_enabled_codes(c, json_object_get(r->body, "data"));
+    c->codes = hms_reply_enabled_codes(r->body);
     role = bad_role(c);
     if (role != NULL) {
         dlq(c, "validation", "role is not a role of the room's template");

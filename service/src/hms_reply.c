@@ -1,0 +1,71 @@
+/* hms_reply.c -- checked reads of 100ms replies. See hms_reply.h. */
+#include "hms_reply.h"
+
+#include <string.h>
+
+static bool shaped(const char *s, const char *allowed, size_t max)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+
+    return n >= 1 && n <= max && strspn(s, allowed) == n;
+}
+
+const char *hms_reply_room_id(const json_t *room)
+{
+    const char *id = json_string_value(json_object_get(room, "id"));
+
+    return shaped(id,
+                  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                  "0123456789_-",
+                  64)
+               ? id
+               : NULL;
+}
+
+json_t *hms_reply_enabled_codes(const json_t *reply)
+{
+    json_t *codes = json_array(), *code;
+    size_t i;
+
+    json_array_foreach(json_object_get(reply, "data"), i, code)
+    {
+        const char *c = json_string_value(json_object_get(code, "code"));
+        const char *role = json_string_value(json_object_get(code, "role"));
+
+        if (json_is_true(json_object_get(code, "enabled")) &&
+            shaped(c, "abcdefghijklmnopqrstuvwxyz0123456789-", 64) &&
+            role != NULL && role[0] != '\0' && strlen(role) <= 256) {
+            json_array_append_new(codes, json_pack("{s:s, s:s, s:b}", "code", c,
+                                                   "role", role, "enabled", 1));
+        }
+    }
+    return codes;
+}
+
+bool hms_reply_has_role(const json_t *codes, const char *role)
+{
+    const json_t *code;
+    size_t i;
+
+    json_array_foreach(codes, i, code)
+    {
+        if (strcmp(json_string_value(json_object_get(code, "role")), role) ==
+            0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *hms_reply_hls_url(const json_t *stream)
+{
+    const char *url = json_string_value(
+        json_object_get(json_object_get(stream, "playback"), "url"));
+
+    return url != NULL && strlen(url) <= 2048 &&
+                   (strncmp(url, "https://", 8) == 0 ||
+                    strncmp(url, "http://", 7) == 0) &&
+                   strpbrk(url, " \r\n") == NULL
+               ? url
+               : NULL;
+}

@@ -1,0 +1,33 @@
+/* hms_reply.h -- what hms-worker takes from 100ms replies.
+ *
+ * DESIGN
+ * ------
+ * Pure functions over parsed JSON, so the handler trusts nothing it did
+ * not check and a fuzzer can reach them directly. A reply is untrusted
+ * input: a room id becomes part of URLs and Redis keys, codes part of
+ * links, so each value must have the shape 100ms documents, else it is
+ * treated as absent. Returned strings are borrowed from the JSON.
+ */
+#ifndef HMS_REPLY_H
+#define HMS_REPLY_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+/* The "id" of a room object: [A-Za-z0-9_-]{1,64}, or NULL. */
+const char *hms_reply_room_id(const json_t *room);
+
+/* The enabled codes of a codes reply ({"data": [...]}) whose code is
+ * [a-z0-9-]{1,64} and whose role is 1-256 bytes: a new array (caller
+ * decrefs), possibly empty. */
+json_t *hms_reply_enabled_codes(const json_t *reply);
+
+/* Whether codes (from hms_reply_enabled_codes) include role. */
+bool hms_reply_has_role(const json_t *codes, const char *role);
+
+/* A live stream's "playback.url" when it is an http(s) URL of at most
+ * 2048 bytes, or NULL. */
+const char *hms_reply_hls_url(const json_t *stream);
+
+#endif

@@ -1,0 +1,45 @@
+/* test_hms_reply.c -- 100ms replies are checked before use. */
+#include <stdlib.h>
+
+#include "hms_reply.h"
+#include "testhelp.h"
+
+static json_t *j(const char *text)
+{
+    return json_loads(text, 0, NULL);
+}
+
+int main(void)
+{
+    json_t *room = j("{\"id\":\"631b2654f771854d9bf633df\"}");
+    json_t *bad = j("{\"id\":\"../rooms/x\"}");
+    json_t *reply = j("{\"data\":[{\"code\":\"abc-defg-hij\",\"role\":\"host\","
+                      "\"enabled\":true},{\"code\":\"old-code-aaa\",\"role\":"
+                      "\"guest\",\"enabled\":false},{\"code\":\"BAD CODE\","
+                      "\"role\":\"viewer\",\"enabled\":true},{\"code\":5},"
+                      "\"junk\"]}");
+    json_t *codes = hms_reply_enabled_codes(reply);
+    json_t *none = hms_reply_enabled_codes(room);
+    json_t *st = j("{\"playback\":{\"url\":\"https://x/master.m3u8\"}}");
+    json_t *st_bad = j("{\"playback\":{\"url\":\"javascript:alert(1)\"}}");
+
+    CHECK_STR(hms_reply_room_id(room), "631b2654f771854d9bf633df");
+    CHECK(hms_reply_room_id(bad) == NULL);
+    CHECK(hms_reply_room_id(NULL) == NULL);
+    CHECK_INT(json_array_size(codes), 1);
+    CHECK(hms_reply_has_role(codes, "host"));
+    CHECK(!hms_reply_has_role(codes, "guest"));
+    CHECK(!hms_reply_has_role(codes, "viewer"));
+    CHECK_INT(json_array_size(none), 0);
+    CHECK_STR(hms_reply_hls_url(st), "https://x/master.m3u8");
+    CHECK(hms_reply_hls_url(st_bad) == NULL);
+    CHECK(hms_reply_hls_url(room) == NULL);
+    json_decref(room);
+    json_decref(bad);
+    json_decref(reply);
+    json_decref(codes);
+    json_decref(none);
+    json_decref(st);
+    json_decref(st_bad);
+    return TEST_REPORT();
+}
