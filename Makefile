@@ -55,7 +55,7 @@ INTEGRATION_BINS := $(INTEGRATION_TESTS:%=$(BUILD)/itests/%)
 Q := $(if $(V),,@)
 
 .PHONY: all build deps test unit dev stack-up stack-down asan valgrind lint \
-        clean help fuzz fuzz-build
+        clean help fuzz fuzz-build faults
 .DEFAULT_GOAL := all
 
 all: build
@@ -126,6 +126,13 @@ test: deps
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory SAN=fuzz fuzz-build
 	@SAN=$(SAN) FUZZ_SECONDS=10 tests/run.sh
+
+## faults: the fault-injection scenarios at full size (tests/integration/
+## fault_harness.py); the results table lands in the logs as faults.md
+faults: deps
+	@$(MAKE) --no-print-directory build
+	@FAULT_SIZE=full PYTEST_PATHS=tests/integration/test_faults.py \
+		SAN=$(SAN) tests/run.sh
 
 ## fuzz: libFuzzer on every parser of untrusted bytes, FUZZ_SECONDS each
 fuzz: deps

@@ -9,7 +9,8 @@
 #
 # SAN selects the build (release, asan). VALGRIND=1 runs the unit tests,
 # hms-sim and hms-worker under valgrind. FUZZ_SECONDS>0 adds a short run
-# of every libFuzzer target (built by make SAN=fuzz fuzz-build). A sanitizer or valgrind report from hms-sim
+# of every libFuzzer target (built by make SAN=fuzz fuzz-build).
+# PYTEST_PATHS narrows the Python suites (make faults). A sanitizer or valgrind report from hms-sim
 # counts as a failed test.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -109,7 +110,8 @@ export IT_TOPIC=it-roundtrip
 "$BIN/mktopics" "$KAFKA_BROKERS" "$IT_TOPIC:3" >"$LOGS/mktopics.log" 2>&1
 run_each "$BIN/itests"
 
-HW_LOGS=$LOGS build/venv/bin/python -m pytest -q -p no:cacheprovider tests/integration \
+HW_LOGS=$LOGS build/venv/bin/python -m pytest -q -p no:cacheprovider \
+    "${PYTEST_PATHS:-tests/integration}" \
     --junitxml="$LOGS/junit.xml" >"$LOGS/pytest.log" 2>&1
 status=$?
 build/venv/bin/python - "$LOGS/junit.xml" >>"$LOGS/pytest.log" <<'PY'
