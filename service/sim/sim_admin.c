@@ -200,8 +200,11 @@ static json_t *requests(struct sim_admin *adm, const struct sim_req *req)
             : limit > REQUESTS_PAGE_MAX ? REQUESTS_PAGE_MAX
                                         : limit;
     for (s = first < 1 ? 1 : first; s < adm->seq && limit-- > 0; s++) {
-        json_array_append_new(data,
-                              entry_json(&adm->ring[(size_t)s % adm->cap]));
+        const struct entry *e = &adm->ring[(size_t)s % adm->cap];
+
+        if (e->path != NULL) {
+            json_array_append_new(data, entry_json(e));
+        }
     }
     return json_pack("{s:I, s:b, s:o}", "next", (json_int_t)(s - 1),
                      "truncated", since + 1 < oldest, "data", data);
@@ -225,6 +228,7 @@ static void reset(struct sim_admin *adm, const json_t *body)
         json_object_clear(adm->by_fault);
         adm->total = 0;
         clear_log(adm);
+        adm->seq = 1; /* the log starts over: since=0 means all of it */
     }
 }
 

@@ -76,7 +76,14 @@ class Sim:
         return r.json()
 
     def requests_log(self, since=0):
-        return self.admin("GET", f"requests?since={since}")["data"]
+        """Every logged request after seq `since` (paged)."""
+        out = []
+        while True:
+            page = self.admin("GET", f"requests?since={since}&limit=10000")
+            out.extend(page["data"])
+            if page["next"] <= since or not page["data"]:
+                return out
+            since = page["next"]
 
 
 @pytest.fixture

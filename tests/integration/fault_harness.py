@@ -14,7 +14,7 @@ import subprocess
 import time
 import uuid
 
-from worker_helpers import Kafka, booking, decode, encode, wait_for
+from worker_helpers import Kafka, booking, decode, encode, stream, wait_for
 
 FULL = os.environ.get("FAULT_SIZE") == "full"
 
@@ -42,8 +42,10 @@ class Run:
                         TOPIC_VIDEO_READY=self.t["vr"],
                         TOPIC_VIDEO_ENDED=self.t["ve"], TOPIC_DLQ=self.t["dlq"],
                         KAFKA_PROP_SESSION_TIMEOUT_MS="6000",
-                        KAFKA_PROP_HEARTBEAT_INTERVAL_MS="1000",
-                        HMS_RETRY_BASE_MS="50", HMS_RETRY_CAP_MS="500", **env)
+                        KAFKA_PROP_HEARTBEAT_INTERVAL_MS="1000")
+        self.env.setdefault("HMS_RETRY_BASE_MS", "50")
+        self.env.setdefault("HMS_RETRY_CAP_MS", "500")
+        self.env.update(env)
         self.procs = []
         self.events = []
         self.poison = []
@@ -65,7 +67,7 @@ class Run:
             bid = uid("fb")
             if poison_every and i % poison_every == poison_every - 1:
                 self.poison.append(bid)
-                self.kafka.send(self.t["bc"], bid, b"\x13\x37 poison " + bid.encode())
+                self.kafka.send(self.t["bc"], bid, poison(len(self.poison), bid))
                 continue
             e = booking(bid, [("alice", "host"), ("bob", "guest")])
             self.events.append(e)
@@ -112,6 +114,22 @@ class Run:
         assert sorted(dlq) == sorted(self.poison), (dlq, self.poison)
         dups = sum(n - 1 for n in ready.values() if n > 1)
         return lost, dups
+
+
+def poison(i, bid):
+    """One of the kinds of bad message, in turn."""
+    good = encode("BookingCreated", booking(bid, [("alice", "host")]))
+    kinds = [
+        b"\x13\x37 garbage " + bid.encode(),
+        good[:-4],  # truncated
+        b"\xc3\x01" + b"\x02" * 8 + good[10:],  # unknown fingerprint
+        good[:10] + b"\x80\x80\x80\x80\x08",  # declares a 1 GiB string
+        encode("StreamStarted", stream(bid, "h", False)),  # wrong record
+        encode("BookingCreated", booking("", [("alice", "host")])),  # empty id
+        encode("BookingCreated", booking("x" * 300, [("a", "host")])),  # oversized
+        encode("BookingCreated", booking(bid, [("a", "host"), ("a", "guest")])),
+    ]
+    return kinds[i % len(kinds)]
 
 
 def cpu_seconds(pid):

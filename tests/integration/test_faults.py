@@ -113,3 +113,106 @@ def test_management_token_expires_mid_run(bin_dir, sim, tmp_path):
     report("management token expires mid-run", len(run.events), lost, dups,
            "-", time.monotonic() - t0)
     assert lost == 0
+
+
+def max_attempts(sim, events):
+    """Requests hms-sim saw per room and route, not counting connections it
+    dropped before reading (libcurl re-sends those once by itself)."""
+    names = {f"bk-{e['booking_id']}" for e in events}
+    seen = {}
+    for x in sim.requests_log():
+        if x["room"] in names and x["fault"] != "drop":
+            key = (x["room"], x["route"])
+            seen[key] = seen.get(key, 0) + 1
+    return max(seen.values()) if seen else 0
+
+
+def test_flaky_100ms_api(bin_dir, sim, tmp_path):
+    """30 % 5xx, 10 % 429 with Retry-After, latency spikes, dropped
+    connections, hangs past the client timeout: everything completes, and
+    no call is tried more than HMS_RETRY_MAX + 1 times. (With these rates
+    a call fails six times in a row 1 % of the time, so HMS_RETRY_MAX is
+    raised to 15 here: the point is completion and the bound.)"""
+    n = 2000 if FULL else 200
+    r, t0 = rds(), time.monotonic()
+    sim.admin("POST", "reset", json={})
+    run = Run(bin_dir, tmp_path, HMS_RETRY_MAX="15", HMS_TIMEOUT_MS="1000",
+              HMS_RETRY_BASE_MS="20", HMS_RETRY_CAP_MS="200")
+    sim.faults({"route": "POST /v2/*", "rate_500": 0.1, "rate_502": 0.1,
+                "rate_503": 0.1, "rate_429": 0.1, "retry_after_s": 1,
+                "rate_drop": 0.03, "rate_drop_after": 0.02, "rate_hang": 0.01,
+                "hang_ms": 3000, "latency_ms": 5, "jitter_ms": 300}, seed=7)
+    run.start()
+    run.send_bookings(n)
+    assert run.wait_caught_up(r, 300)
+    sim.faults()
+    lost, dups = run.check(sim, r)
+    attempts = max_attempts(sim, run.events)
+    run.stop_all()
+    report("100ms: 30 % 5xx, 10 % 429, drops, hangs", n, lost, dups, attempts,
+           time.monotonic() - t0)
+    assert lost == 0
+    assert attempts <= 16
+
+
+def test_kafka_broker_stopped(bin_dir, sim, tmp_path):
+    """The broker frozen (SIGSTOP) for 20 s (6 s reduced) mid-run."""
+    n, freeze = (2000, 20) if FULL else (300, 6)
+    r, t0 = rds(), time.monotonic()
+    broker_pid = int(open(os.path.join(os.environ["STACK_DIR"],
+                                       "kafka", "pid")).read())
+    run = Run(bin_dir, tmp_path)
+    sim.faults({"route": "POST /v2/*", "latency_ms": 50})
+    run.start()
+    run.send_bookings(n)
+    assert wait_for(lambda: run.applied(r) >= 1, 60)
+    os.kill(broker_pid, signal.SIGSTOP)
+    try:
+        time.sleep(freeze)
+    finally:
+        os.kill(broker_pid, signal.SIGCONT)
+    assert run.wait_caught_up(r, 240)
+    lost, dups = run.check(sim, r)
+    run.stop_all()
+    report(f"Kafka broker stopped {freeze} s", n, lost, dups, "-",
+           time.monotonic() - t0)
+    assert lost == 0 and dups <= 256
+
+
+def test_poison_interleaved(bin_dir, sim, tmp_path):
+    """Every kind of bad message between good ones on the same partitions:
+    each goes to the DLQ once (the harness checks the exact set), the good
+    ones are all applied."""
+    n = 2000 if FULL else 400
+    r, t0 = rds(), time.monotonic()
+    run = Run(bin_dir, tmp_path)
+    run.start()
+    run.send_bookings(n, poison_every=5)
+    assert run.wait_caught_up(r, 180)
+    lost, dups = run.check(sim, r)
+    run.stop_all()
+    report(f"poison interleaved ({len(run.poison)} of {n})", n, lost, dups, "-",
+           time.monotonic() - t0)
+    assert lost == 0 and dups == 0
+
+
+def test_rebalance_mid_run(bin_dir, sim, tmp_path):
+    """A second worker joins the group, then leaves, while events flow."""
+    n = 2000 if FULL else 400
+    r, t0 = rds(), time.monotonic()
+    run = Run(bin_dir, tmp_path, SHUTDOWN_TIMEOUT_MS="5000")
+    sim.faults({"route": "POST /v2/*", "latency_ms": 50})
+    run.start()
+    run.send_bookings(n // 4)
+    second = run.start()  # a rebalance: partitions are shared
+    run.send_bookings(n // 4)
+    assert wait_for(lambda: run.applied(r) >= n // 4, 120)
+    second.send_signal(signal.SIGTERM)  # and back
+    assert second.wait(timeout=60) == 0
+    run.send_bookings(n - n // 2)
+    assert run.wait_caught_up(r, 180)
+    lost, dups = run.check(sim, r)
+    run.stop_all()
+    report("rebalance: a second worker joins, leaves", n, lost, dups, "-",
+           time.monotonic() - t0)
+    assert lost == 0 and dups <= 256
