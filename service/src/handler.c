@@ -330,9 +330,23 @@ static int64_t hash_expiry(const struct conf *cf, const struct event *ev,
 
 /* ---- shared steps --------------------------------------------------- */
 
+/* Its partition went to another worker: write nothing more. */
+static bool abandoned(struct ctx *c)
+{
+    if (!job_stale(c->j)) {
+        return false;
+    }
+    job_log(LL_INFO, c->j, "msg=\"abandoned: partition revoked\"");
+    done(c, JOB_ABANDONED);
+    return true;
+}
+
 /* Nothing to apply (PHYSICAL, ended subject, disabled room): mark it. */
 static void skip(struct ctx *c)
 {
+    if (abandoned(c)) {
+        return;
+    }
     if (redis_ok(c, cache_mark_applied(c->h->cache, c->j->in.event_id), skip)) {
         job_log(LL_INFO, c->j, "msg=\"skipped\" reason=\"%s\"", c->j->err);
         done(c, JOB_SKIPPED);
@@ -562,6 +576,9 @@ static void fill_codes(struct ctx *c, struct event *out)
 
 static void step_write_ready(struct ctx *c)
 {
+    if (abandoned(c)) {
+        return;
+    }
     const struct conf *cf = c->h->cf;
     const struct event *in = &c->j->in;
     struct event *out = &c->j->out;
@@ -648,6 +665,9 @@ static size_t fields_with(const json_t *hash, const char *prefix, bool strip,
 
 static void step_write_ended(struct ctx *c)
 {
+    if (abandoned(c)) {
+        return;
+    }
     const struct conf *cf = c->h->cf;
     const struct event *in = &c->j->in;
     size_t cap = json_object_size(c->hash) + 1;
@@ -798,6 +818,9 @@ static void step_begin(struct ctx *c)
     bool applied = false;
     const char *status;
 
+    if (abandoned(c)) {
+        return;
+    }
     if (!redis_ok(c, cache_marker_exists(c->h->cache, in->event_id, &applied),
                   step_begin)) {
         return;
@@ -835,6 +858,9 @@ static void step_begin(struct ctx *c)
 
 static void step_mark(struct ctx *c)
 {
+    if (abandoned(c)) {
+        return;
+    }
     if (redis_ok(c, cache_mark_applied(c->h->cache, c->j->in.event_id),
                  step_mark)) {
         done(c, JOB_MARKED);

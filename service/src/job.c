@@ -2,8 +2,16 @@
 #include "job.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+_Atomic uint64_t job_epoch;
+
+bool job_stale(const struct job *j)
+{
+    return j->epoch != atomic_load(&job_epoch);
+}
 
 void jobq_init(struct jobq *q)
 {

@@ -14,6 +14,8 @@
 #define JOB_H
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <librdkafka/rdkafka.h>
@@ -29,7 +31,8 @@ enum job_outcome {
     JOB_DUPLICATE, /* already applied (marker found): nothing to do */
     JOB_DLQ,       /* terminal: dead-letter with err_class */
     JOB_MARKED,    /* the marker is written: the job is complete */
-    JOB_FATAL      /* stop the worker without storing the offset */
+    JOB_FATAL,     /* stop the worker without storing the offset */
+    JOB_ABANDONED  /* its partition was revoked: the new owner redoes it */
 };
 
 struct job {
@@ -44,6 +47,7 @@ struct job {
     const char *err_class;   /* static: decode, validation, hms_rejected... */
     char err[512];
     int attempts;
+    uint64_t epoch;           /* job_epoch when it was consumed */
     struct job *next;         /* jobq link */
     struct job *subject_next; /* the subject's FIFO (consumer thread) */
 };
@@ -60,6 +64,12 @@ void jobq_push(struct jobq *q, struct job *j);
 struct job *jobq_take(struct jobq *q);
 
 void job_free(struct job *j);
+
+/* Bumped when partitions are revoked with work still in flight: a job of
+ * an older epoch may no longer write anything (its events now belong to
+ * another worker, which would otherwise race it on the same subject). */
+extern _Atomic uint64_t job_epoch;
+bool job_stale(const struct job *j);
 
 /* A log line about j: the caller's fields, then topic, partition, offset
  * and subject, so every event-related line carries them. */

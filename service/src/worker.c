@@ -220,6 +220,11 @@ static void on_results(struct worker *w)
         case JOB_MARKED:
             complete(w, j);
             break;
+        case JOB_ABANDONED: /* not ours any more: no offset, no marker */
+            detach(w, j, true);
+            w->jobs--;
+            job_free(j);
+            break;
         case JOB_FATAL:
             job_log(LL_ERROR, j, "msg=\"stopping: fatal\" err=\"%s\"", j->err);
             w->fatal = true;
@@ -258,6 +263,7 @@ static struct job *job_for(rd_kafka_message_t *m)
     j->offset = m->offset;
     j->msg = m;
     j->attempts = 1;
+    j->epoch = atomic_load(&job_epoch);
     return j;
 }
 
@@ -388,6 +394,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (!w->stopping && !rd_kafka_assignment_lost(rk)) {
         drain(w, hw_mono_ms() + w->cf->shutdown_timeout_ms);
         rd_kafka_commit(rk, NULL, 0);
+    }
+    if (w->jobs > 0) { /* what is left now belongs to the next owner */
+        atomic_fetch_add(&job_epoch, 1);
+        log_warn("msg=\"abandoning unfinished events of revoked partitions\" "
+                 "jobs=%zu",
+                 w->jobs);
     }
     for (int i = 0; i < parts->cnt; i++) {
         offsets_forget(w->offsets, parts->elems[i].topic,

@@ -49,6 +49,7 @@ class Run:
         self.procs = []
         self.events = []
         self.poison = []
+        self.twice = []  # (first, second) bookings of one subject
 
     def start(self):
         log = self.tmp / f"worker-{len(self.procs)}.log"
@@ -74,11 +75,30 @@ class Run:
             self.kafka.send(self.t["bc"], bid, encode("BookingCreated", e))
         self.kafka.flush()
 
+    def send_booking_twice(self, n):
+        """n subjects booked twice back to back (same topic and key, so the
+        same partition): the second, with one more participant, must be
+        the one that stays. Kafka orders nothing across topics, so this is
+        the order a worker can keep."""
+        for _ in range(n):
+            bid = uid("fo")
+            first = booking(bid, [("alice", "host")])
+            second = booking(bid, [("alice", "host"), ("carol", "guest")])
+            for e in (first, second):
+                self.kafka.send(self.t["bc"], bid, encode("BookingCreated", e))
+            self.twice.append((first, second))
+        self.kafka.flush()
+
     def applied(self, rds):
-        return sum(rds.exists(f"hms:event:{e['event_id']}") for e in self.events)
+        ids = [e["event_id"] for e in self.events]
+        ids += [x["event_id"] for pair in self.twice for x in pair]
+        return sum(rds.exists(f"hms:event:{i}") for i in ids)
+
+    def expected(self):
+        return len(self.events) + 2 * len(self.twice)
 
     def wait_caught_up(self, rds, timeout):
-        return wait_for(lambda: self.applied(rds) == len(self.events),
+        return wait_for(lambda: self.applied(rds) == self.expected(),
                         timeout, step=0.5)
 
     def stop_all(self):
@@ -108,6 +128,11 @@ class Run:
             in_sim = sim.call("GET", "/v2/rooms",
                               params={"name": f"bk-{e['booking_id']}"}).json()["data"]
             if not complete or not in_sim or ready.get(e["event_id"], 0) < 1:
+                lost += 1
+        for first, second in self.twice:  # applied in order: second wins
+            h = rds.hgetall(f"hms:booking:{second['booking_id']}")
+            if (h.get("event_id") != second["event_id"]
+                    or h.get("role:carol") != "guest"):
                 lost += 1
         dlq = self.kafka.read(self.t["dlq"], lambda m: m.key().decode(), 10**6,
                               timeout=3)

@@ -197,19 +197,24 @@ def test_poison_interleaved(bin_dir, sim, tmp_path):
 
 
 def test_rebalance_mid_run(bin_dir, sim, tmp_path):
-    """A second worker joins the group, then leaves, while events flow."""
+    """A second worker joins the group, then leaves, while events flow;
+    subjects booked twice back to back must keep the second booking:
+    per-subject order kept."""
     n = 2000 if FULL else 400
     r, t0 = rds(), time.monotonic()
     run = Run(bin_dir, tmp_path, SHUTDOWN_TIMEOUT_MS="5000")
     sim.faults({"route": "POST /v2/*", "latency_ms": 50})
     run.start()
     run.send_bookings(n // 4)
+    run.send_booking_twice(n // 20)
     second = run.start()  # a rebalance: partitions are shared
     run.send_bookings(n // 4)
+    run.send_booking_twice(n // 20)
     assert wait_for(lambda: run.applied(r) >= n // 4, 120)
     second.send_signal(signal.SIGTERM)  # and back
     assert second.wait(timeout=60) == 0
     run.send_bookings(n - n // 2)
+    run.send_booking_twice(n // 20)
     assert run.wait_caught_up(r, 180)
     lost, dups = run.check(sim, r)
     run.stop_all()
