@@ -280,20 +280,29 @@ enum hw_rc cache_get_subject(struct cache *c, enum subject_kind kind,
     return HW_OK;
 }
 
-enum hw_rc cache_marker_exists(struct cache *c, const char *event_id,
-                               bool *exists)
+enum hw_rc cache_exists(struct cache *c, const char *key, bool *exists)
 {
     struct batch b = {0};
     redisReply *r = NULL;
     enum hw_rc rc;
 
     batch_cmd(&b, "EXISTS");
-    batch_own(&b, cache_key_event(event_id));
+    batch_arg(&b, key);
     rc = run(c, &b, &r);
     if (rc == HW_OK) {
         *exists = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
         freeReplyObject(r);
     }
+    return rc;
+}
+
+enum hw_rc cache_marker_exists(struct cache *c, const char *event_id,
+                               bool *exists)
+{
+    char *key = cache_key_event(event_id);
+    enum hw_rc rc = cache_exists(c, key, exists);
+
+    free(key);
     return rc;
 }
 

@@ -66,6 +66,10 @@ void cache_destroy(struct cache *c);
 enum hw_rc cache_get_subject(struct cache *c, enum subject_kind kind,
                              const char *id, json_t **out) HW_MUSTCHECK;
 
+/* Whether key exists (for tools; the worker uses the helpers below). */
+enum hw_rc cache_exists(struct cache *c, const char *key,
+                        bool *exists) HW_MUSTCHECK;
+
 /* Whether the applied marker of event_id exists. */
 enum hw_rc cache_marker_exists(struct cache *c, const char *event_id,
                                bool *exists) HW_MUSTCHECK;

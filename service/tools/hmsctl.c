@@ -20,7 +20,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <hiredis.h>
 #include <librdkafka/rdkafka.h>
 
 #include "cache.h"
@@ -304,70 +303,55 @@ static int cmd_send(const struct conf *cf, int argc, char **argv)
     return rc;
 }
 
-static redisReply *redis(redisContext *c, const char *fmt, const char *a)
-{
-    return redisCommand(c, fmt, a);
-}
-
+/* The subject's hash through the worker's own cache module (same AUTH,
+ * SELECT and key schema), then which of its token holders have a token. */
 static int cmd_show(const struct conf *cf, int argc, char **argv)
 {
+    struct cache *c;
     enum subject_kind kind;
-    redisContext *c;
-    redisReply *r;
+    json_t *h = NULL, *v;
+    const char *field, *room;
     char *key;
-    const char *room = NULL;
+    int rc = 1;
 
     if (argc != 3 ||
         (strcmp(argv[1], "booking") != 0 && strcmp(argv[1], "stream") != 0)) {
         return usage();
     }
     kind = strcmp(argv[1], "stream") == 0 ? SUBJECT_STREAM : SUBJECT_BOOKING;
-    c = redisConnectWithTimeout(cf->redis.host, cf->redis.port,
-                                (struct timeval){5, 0});
-    if (c == NULL || c->err != 0) {
-        fprintf(stderr, "hmsctl: redis %s:%d unreachable\n", cf->redis.host,
-                cf->redis.port);
-        redisFree(c);
-        return 1;
-    }
-    if (cf->redis.password.len > 0) {
-        freeReplyObject(redisCommand(c, "AUTH %s",
-                                     secret_reveal(&cf->redis.password, NULL)));
-    }
-    if (cf->redis.db != 0) {
-        freeReplyObject(redisCommand(c, "SELECT %d", cf->redis.db));
-    }
     key = cache_key_subject(kind, argv[2]);
-    r = redis(c, "HGETALL %s", key);
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+    c = cache_create(&cf->redis, 5000);
+    if (cache_get_subject(c, kind, argv[2], &h) != HW_OK) {
+        fprintf(stderr, "hmsctl: redis: %s\n", cache_errstr(c));
+    } else if (h == NULL) {
         printf("%s: no entry\n", key);
-        freeReplyObject(r);
-        free(key);
-        redisFree(c);
-        return 1;
-    }
-    printf("%s\n", key);
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        printf("  %-24s %s\n", r->element[i]->str, r->element[i + 1]->str);
-        if (strcmp(r->element[i]->str, "room_id") == 0) {
-            room = r->element[i + 1]->str;
+    } else {
+        printf("%s\n", key);
+        json_object_foreach(h, field, v)
+        {
+            printf("  %-24s %s\n", field, json_string_value(v));
         }
-    }
-    for (size_t i = 0; room != NULL && i + 1 < r->elements; i += 2) {
-        if (strncmp(r->element[i]->str, "role:", 5) == 0) {
-            char *tk = cache_key_token(room, r->element[i]->str + 5);
-            redisReply *t = redis(c, "TTL %s", tk);
+        room = json_string_value(json_object_get(h, "room_id"));
+        json_object_foreach(h, field, v)
+        {
+            bool exists = false;
+            char *tk;
 
-            printf("  token %-18s %s\n", r->element[i]->str + 5,
-                   t != NULL && t->integer > 0 ? "present" : "missing");
-            freeReplyObject(t);
+            if (room == NULL || strncmp(field, "role:", 5) != 0) {
+                continue;
+            }
+            tk = cache_key_token(room, field + 5);
+            printf("  token %-18s %s\n", field + 5,
+                   cache_exists(c, tk, &exists) == HW_OK && exists ? "present"
+                                                                   : "missing");
             free(tk);
         }
+        rc = 0;
     }
-    freeReplyObject(r);
+    json_decref(h);
+    cache_destroy(c);
     free(key);
-    redisFree(c);
-    return 0;
+    return rc;
 }
 
 static int cmd_token(const struct conf *cf, int argc, char **argv)
