@@ -1,4 +1,5 @@
-/* cache.c -- Redis key schema, pipelined MULTI/EXEC writes. See cache.h. */
+/* cache.c -- Redis key schema, pipelined MULTI/EXEC writes, one
+ * asynchronous connection. See cache.h. */
 #define LOGMOD "cache"
 #include "cache.h"
 
@@ -6,15 +7,40 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
+#include <poll.h>
 
+#include <async.h>
 #include <hiredis.h>
+
+#include "heap.h"
+
+struct op;
 
 struct cache {
     const struct conf_redis *cf; /* borrowed: the config outlives us */
-    struct timeval timeout;
-    redisContext *ctx;
+    int timeout_ms;
+    redisAsyncContext *ac;
+    bool want_read, want_write, closing;
+    enum hw_rc login_rc; /* HW_OK, or why AUTH/SELECT was refused */
+    size_t in_flight;    /* ops sent, replies not all in */
+    int64_t progress_ms; /* last reply, or when in_flight left 0 */
+    struct op *failed;   /* ops that could not be sent: completed by tick */
     char err[256];
+};
+
+/* What a command's reply means, by command name. */
+enum reply_kind { R_STATUS, R_EXISTS, R_HASH, R_EXEC };
+
+/* One batch in flight: replies arrive in order, one per command. */
+struct op {
+    struct cache *c;
+    cache_done_fn *fn;
+    void *arg;
+    enum reply_kind *kinds;
+    size_t n, at, left;
+    enum hw_rc rc;
+    struct cache_reply r;
+    struct op *next; /* c->failed */
 };
 
 /* ---- a batch of commands, sent as one pipeline ---------------------- */
@@ -88,68 +114,101 @@ static void batch_free(struct batch *b)
 
 /* ---- the connection ------------------------------------------------- */
 
-static enum hw_rc drop(struct cache *c, const char *what)
+static void ev_add_read(void *p) { ((struct cache *)p)->want_read = true; }
+static void ev_del_read(void *p) { ((struct cache *)p)->want_read = false; }
+static void ev_add_write(void *p) { ((struct cache *)p)->want_write = true; }
+static void ev_del_write(void *p) { ((struct cache *)p)->want_write = false; }
+
+static void ev_cleanup(void *p)
 {
-    snprintf(c->err, sizeof(c->err), "%s: %s", what,
-             c->ctx != NULL && c->ctx->errstr[0] != '\0' ? c->ctx->errstr
-                                                         : "no connection");
-    redisFree(c->ctx);
-    c->ctx = NULL;
-    return HW_ERR_UNAVAILABLE;
+    struct cache *c = p;
+
+    c->want_read = c->want_write = false;
+    c->ac = NULL; /* hiredis frees it: never touch it again */
 }
 
-static enum hw_rc login(struct cache *c)
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct cache *c = ac->ev.data;
+
+    if (status != REDIS_OK) {
+        snprintf(c->err, sizeof(c->err), "connect: %s", ac->errstr);
+    }
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct cache *c = ac->ev.data;
+
+    if (status != REDIS_OK && !c->closing) {
+        snprintf(c->err, sizeof(c->err), "connection lost: %s", ac->errstr);
+    }
+}
+
+static void on_login(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct cache *c = ac->ev.data;
+    const redisReply *r = reply;
+
+    if (r != NULL && r->type == REDIS_REPLY_ERROR && c->login_rc == HW_OK) {
+        c->login_rc = priv != NULL ? HW_ERR_CONFIG : HW_ERR_AUTH;
+        snprintf(c->err, sizeof(c->err), "%s refused: %.200s",
+                 priv != NULL ? "SELECT" : "AUTH", r->str);
+    }
+}
+
+/* Queues AUTH and SELECT ahead of everything else. */
+static void login(struct cache *c)
 {
     size_t len;
     const char *pw = secret_reveal(&c->cf->password, &len);
-    redisReply *r = NULL;
-    enum hw_rc rc = HW_OK;
+    static int select_tag;
 
-    if (len > 0) {
-        r = c->cf->user != NULL
-                ? redisCommand(c->ctx, "AUTH %s %b", c->cf->user, pw, len)
-                : redisCommand(c->ctx, "AUTH %b", pw, len);
-        if (r == NULL) {
-            return drop(c, "AUTH");
-        }
-        if (r->type == REDIS_REPLY_ERROR) {
-            snprintf(c->err, sizeof(c->err), "AUTH refused");
-            rc = HW_ERR_AUTH;
-        }
-        freeReplyObject(r);
+    c->login_rc = HW_OK;
+    if (len > 0 && c->cf->user != NULL) {
+        redisAsyncCommand(c->ac, on_login, NULL, "AUTH %s %b", c->cf->user, pw,
+                          len);
+    } else if (len > 0) {
+        redisAsyncCommand(c->ac, on_login, NULL, "AUTH %b", pw, len);
     }
-    if (rc == HW_OK && c->cf->db != 0) {
-        r = redisCommand(c->ctx, "SELECT %d", c->cf->db);
-        if (r == NULL) {
-            return drop(c, "SELECT");
-        }
-        if (r->type == REDIS_REPLY_ERROR) {
-            snprintf(c->err, sizeof(c->err), "SELECT %d: %s", c->cf->db,
-                     r->str);
-            rc = HW_ERR_CONFIG;
-        }
-        freeReplyObject(r);
+    if (c->cf->db != 0) {
+        redisAsyncCommand(c->ac, on_login, &select_tag, "SELECT %d",
+                          c->cf->db);
     }
-    if (rc != HW_OK) {
-        redisFree(c->ctx);
-        c->ctx = NULL;
-    }
-    return rc;
 }
 
-static enum hw_rc connect_lazily(struct cache *c)
+static bool connect_lazily(struct cache *c)
 {
-    if (c->ctx != NULL) {
-        return HW_OK;
+    if (c->ac != NULL) {
+        return true;
     }
-    c->ctx = redisConnectWithTimeout(c->cf->host, c->cf->port, c->timeout);
-    if (c->ctx == NULL || c->ctx->err != 0) {
-        return drop(c, "connect");
+    c->ac = redisAsyncConnect(c->cf->host, c->cf->port);
+    if (c->ac == NULL || c->ac->err != 0) {
+        snprintf(c->err, sizeof(c->err), "connect: %s",
+                 c->ac != NULL ? c->ac->errstr : "out of memory");
+        redisAsyncFree(c->ac);
+        c->ac = NULL;
+        return false;
     }
-    if (redisSetTimeout(c->ctx, c->timeout) != REDIS_OK) {
-        return drop(c, "set timeout");
+    c->ac->ev.data = c;
+    c->ac->ev.addRead = ev_add_read;
+    c->ac->ev.delRead = ev_del_read;
+    c->ac->ev.addWrite = ev_add_write;
+    c->ac->ev.delWrite = ev_del_write;
+    c->ac->ev.cleanup = ev_cleanup;
+    redisAsyncSetConnectCallback(c->ac, on_connect);
+    redisAsyncSetDisconnectCallback(c->ac, on_disconnect);
+    login(c);
+    return true;
+}
+
+/* Drops the connection: every op in flight completes unavailable. */
+static void drop(struct cache *c)
+{
+    if (c->ac != NULL) {
+        redisAsyncFree(c->ac); /* calls ev_cleanup: c->ac = NULL */
+        c->ac = NULL;
     }
-    return login(c);
 }
 
 struct cache *cache_create(const struct conf_redis *cf, int timeout_ms)
@@ -157,17 +216,31 @@ struct cache *cache_create(const struct conf_redis *cf, int timeout_ms)
     struct cache *c = xcalloc(1, sizeof(*c));
 
     c->cf = cf;
-    c->timeout.tv_sec = timeout_ms / 1000;
-    c->timeout.tv_usec = (timeout_ms % 1000) * 1000;
+    c->timeout_ms = timeout_ms;
     return c;
+}
+
+static void op_free(struct op *o)
+{
+    json_decref(o->r.hash);
+    free(o->kinds);
+    free(o);
 }
 
 void cache_destroy(struct cache *c)
 {
-    if (c != NULL) {
-        redisFree(c->ctx);
-        free(c);
+    if (c == NULL) {
+        return;
     }
+    c->closing = true; /* ops complete silently: their owners are gone */
+    drop(c);
+    while (c->failed != NULL) {
+        struct op *o = c->failed;
+
+        c->failed = o->next;
+        op_free(o);
+    }
+    free(c);
 }
 
 const char *cache_errstr(const struct cache *c)
@@ -175,58 +248,209 @@ const char *cache_errstr(const struct cache *c)
     return c->err;
 }
 
-/* Sends the batch in one round trip. *last gets the final reply (the
- * caller frees it) when every reply is free of errors. */
-static enum hw_rc run(struct cache *c, struct batch *b, redisReply **last)
+int cache_poll_fd(const struct cache *c, short *events)
 {
-    enum hw_rc rc = connect_lazily(c);
-    redisReply *r = NULL;
-    bool failed = false;
-
-    *last = NULL;
-    for (size_t i = 0; rc == HW_OK && i < b->n; i++) {
-        if (redisAppendCommandArgv(c->ctx, b->cmds[i].argc,
-                                   (const char **)(void *)b->cmds[i].argv,
-                                   b->cmds[i].lens) != REDIS_OK) {
-            rc = drop(c, "append");
-        }
-    }
-    /* Read every reply, even after an error one: the stream stays in step. */
-    for (size_t i = 0; rc == HW_OK && i < b->n; i++) {
-        if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK || r == NULL) {
-            rc = drop(c, b->cmds[i].argv[0]);
-            break;
-        }
-        if (r->type == REDIS_REPLY_ERROR && !failed) {
-            snprintf(c->err, sizeof(c->err), "%s: %.200s", b->cmds[i].argv[0],
-                     r->str);
-            failed = true;
-        }
-        if (i + 1 == b->n && !failed) {
-            *last = r;
-        } else {
-            freeReplyObject(r);
-        }
-    }
-    batch_free(b);
-    return rc == HW_OK && failed ? HW_ERR_UNAVAILABLE : rc;
+    *events = (short)((c->want_read ? POLLIN : 0) |
+                      (c->want_write ? POLLOUT : 0));
+    return c->ac != NULL && *events != 0 ? c->ac->c.fd : -1;
 }
 
-/* EXEC's reply: an array with no error inside. */
-static enum hw_rc check_exec(struct cache *c, redisReply *r)
+void cache_handle(struct cache *c, short revents)
 {
-    enum hw_rc rc =
-        r != NULL && r->type == REDIS_REPLY_ARRAY ? HW_OK : HW_ERR_UNAVAILABLE;
+    if (c->ac != NULL && (revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
+        redisAsyncHandleRead(c->ac);
+    }
+    if (c->ac != NULL && (revents & (POLLOUT | POLLERR)) != 0) {
+        redisAsyncHandleWrite(c->ac);
+    }
+}
 
-    for (size_t i = 0; rc == HW_OK && i < r->elements; i++) {
-        if (r->element[i]->type == REDIS_REPLY_ERROR) {
-            snprintf(c->err, sizeof(c->err), "in EXEC: %.200s",
-                     r->element[i]->str);
-            rc = HW_ERR_UNAVAILABLE;
+static void op_complete(struct op *o)
+{
+    struct cache *c = o->c;
+
+    if (!c->closing) {
+        o->fn(o->arg, o->rc, &o->r);
+    }
+    op_free(o);
+}
+
+int64_t cache_tick(struct cache *c)
+{
+    int64_t now = hw_mono_ms();
+
+    if (c->in_flight > 0 && now - c->progress_ms >= c->timeout_ms) {
+        snprintf(c->err, sizeof(c->err), "no reply within %d ms",
+                 c->timeout_ms);
+        drop(c);
+    }
+    while (c->failed != NULL) {
+        struct op *o = c->failed;
+
+        c->failed = o->next;
+        op_complete(o);
+    }
+    return c->in_flight > 0 ? c->progress_ms + c->timeout_ms : INT64_MAX;
+}
+
+/* ---- ops: a batch sent as one pipeline -------------------------------- */
+
+static enum reply_kind reply_kind(const char *name)
+{
+    return strcmp(name, "EXISTS") == 0    ? R_EXISTS
+           : strcmp(name, "HGETALL") == 0 ? R_HASH
+           : strcmp(name, "EXEC") == 0    ? R_EXEC
+                                          : R_STATUS;
+}
+
+static enum hw_rc read_reply(struct op *o, enum reply_kind kind,
+                             const redisReply *r)
+{
+    switch (kind) {
+    case R_EXISTS:
+        o->r.exists = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+        return HW_OK;
+    case R_HASH:
+        if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+            return HW_ERR_UNAVAILABLE;
+        }
+        for (size_t i = 0; i + 1 < r->elements; i += 2) {
+            if (o->r.hash == NULL) {
+                o->r.hash = json_object();
+            }
+            json_object_set_new(o->r.hash, r->element[i]->str,
+                                json_stringn_nocheck(r->element[i + 1]->str,
+                                                     r->element[i + 1]->len));
+        }
+        return HW_OK;
+    case R_EXEC:
+        if (r->type != REDIS_REPLY_ARRAY) {
+            return HW_ERR_UNAVAILABLE; /* nil: the transaction was aborted */
+        }
+        for (size_t i = 0; i < r->elements; i++) {
+            if (r->element[i]->type == REDIS_REPLY_ERROR) {
+                snprintf(o->c->err, sizeof(o->c->err), "in EXEC: %.200s",
+                         r->element[i]->str);
+                return HW_ERR_UNAVAILABLE;
+            }
+        }
+        return HW_OK;
+    case R_STATUS:
+        return HW_OK;
+    }
+    return HW_ERR_UNAVAILABLE;
+}
+
+/* One reply of an op; every command gets one, NULL when the connection
+ * went away. */
+static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct op *o = priv;
+    struct cache *c = o->c;
+    const redisReply *r = reply;
+    enum hw_rc rc = HW_OK;
+
+    (void)ac;
+    c->progress_ms = hw_mono_ms();
+    if (r == NULL) {
+        if (c->err[0] == '\0' || o->rc == HW_OK) {
+            snprintf(c->err, sizeof(c->err), "connection lost%s%s",
+                     ac->errstr[0] != '\0' ? ": " : "", ac->errstr);
+        }
+        rc = HW_ERR_UNAVAILABLE;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(c->err, sizeof(c->err), "%s: %.200s",
+                 o->kinds[o->at] == R_EXEC ? "EXEC" : "command", r->str);
+        rc = c->login_rc != HW_OK ? c->login_rc : HW_ERR_UNAVAILABLE;
+    } else {
+        rc = read_reply(o, o->kinds[o->at], r);
+    }
+    if (o->rc == HW_OK) {
+        o->rc = rc;
+    }
+    o->at++;
+    if (--o->left == 0) {
+        c->in_flight--;
+        op_complete(o);
+    }
+}
+
+/* Sends the batch (consumed); fn runs once every reply is in, or from
+ * cache_tick() when nothing could be sent. */
+static void submit(struct cache *c, struct batch *b, cache_done_fn *fn,
+                   void *arg)
+{
+    struct op *o = xcalloc(1, sizeof(*o));
+
+    o->c = c;
+    o->fn = fn;
+    o->arg = arg;
+    o->kinds = xcalloc(b->n, sizeof(*o->kinds));
+    o->rc = HW_OK;
+    if (connect_lazily(c)) {
+        for (size_t i = 0; i < b->n; i++) {
+            o->kinds[o->n] = reply_kind(b->cmds[i].argv[0]);
+            if (redisAsyncCommandArgv(c->ac, on_reply, o, b->cmds[i].argc,
+                                      (const char **)(void *)b->cmds[i].argv,
+                                      b->cmds[i].lens) != REDIS_OK) {
+                o->rc = HW_ERR_UNAVAILABLE;
+                break;
+            }
+            o->n++;
+        }
+    } else {
+        o->rc = HW_ERR_UNAVAILABLE;
+    }
+    batch_free(b);
+    o->left = o->n;
+    if (o->n == 0) {
+        if (o->rc == HW_OK) {
+            o->rc = HW_ERR_UNAVAILABLE;
+        }
+        o->next = c->failed;
+        c->failed = o;
+        return;
+    }
+    if (c->in_flight++ == 0) {
+        c->progress_ms = hw_mono_ms();
+    }
+}
+
+/* ---- waiting, for the synchronous calls ------------------------------- */
+
+struct sync {
+    bool done, exists;
+    enum hw_rc rc;
+    json_t *hash;
+};
+
+static void on_sync(void *arg, enum hw_rc rc, struct cache_reply *r)
+{
+    struct sync *s = arg;
+
+    s->done = true;
+    s->rc = rc;
+    s->exists = r->exists;
+    s->hash = r->hash;
+    r->hash = NULL;
+}
+
+static enum hw_rc wait_sync(struct cache *c, struct sync *s)
+{
+    while (!s->done) {
+        short events;
+        int fd = cache_poll_fd(c, &events);
+        struct pollfd p = {fd, events, 0};
+
+        cache_tick(c);
+        if (s->done) {
+            break;
+        }
+        if (poll(&p, fd >= 0 ? 1 : 0, 50) > 0) {
+            cache_handle(c, p.revents);
         }
     }
-    freeReplyObject(r);
-    return rc;
+    return s->rc;
 }
 
 /* ---- keys ----------------------------------------------------------- */
@@ -249,85 +473,36 @@ char *cache_key_event(const char *event_id)
 
 /* ---- operations ----------------------------------------------------- */
 
-enum hw_rc cache_get_subject(struct cache *c, enum subject_kind kind,
-                             const char *id, json_t **out)
+void cache_load(struct cache *c, const char *event_id, enum subject_kind kind,
+                const char *id, cache_done_fn *fn, void *arg)
 {
     struct batch b = {0};
-    redisReply *r = NULL;
-    enum hw_rc rc;
-
-    *out = NULL;
-    batch_cmd(&b, "HGETALL");
-    batch_own(&b, cache_key_subject(kind, id));
-    rc = run(c, &b, &r);
-    if (rc != HW_OK) {
-        return rc;
-    }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
-        freeReplyObject(r);
-        snprintf(c->err, sizeof(c->err), "HGETALL: unexpected reply");
-        return HW_ERR_UNAVAILABLE;
-    }
-    if (r->elements > 0) {
-        *out = json_object();
-        for (size_t i = 0; i + 1 < r->elements; i += 2) {
-            json_object_set_new(*out, r->element[i]->str,
-                                json_stringn_nocheck(r->element[i + 1]->str,
-                                                     r->element[i + 1]->len));
-        }
-    }
-    freeReplyObject(r);
-    return HW_OK;
-}
-
-enum hw_rc cache_exists(struct cache *c, const char *key, bool *exists)
-{
-    struct batch b = {0};
-    redisReply *r = NULL;
-    enum hw_rc rc;
 
     batch_cmd(&b, "EXISTS");
-    batch_arg(&b, key);
-    rc = run(c, &b, &r);
-    if (rc == HW_OK) {
-        *exists = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
-        freeReplyObject(r);
-    }
-    return rc;
+    batch_own(&b, cache_key_event(event_id));
+    batch_cmd(&b, "HGETALL");
+    batch_own(&b, cache_key_subject(kind, id));
+    submit(c, &b, fn, arg);
 }
 
-enum hw_rc cache_marker_exists(struct cache *c, const char *event_id,
-                               bool *exists)
-{
-    char *key = cache_key_event(event_id);
-    enum hw_rc rc = cache_exists(c, key, exists);
-
-    free(key);
-    return rc;
-}
-
-enum hw_rc cache_mark_applied(struct cache *c, const char *event_id)
+void cache_mark(struct cache *c, const char *event_id, cache_done_fn *fn,
+                void *arg)
 {
     struct batch b = {0};
-    redisReply *r = NULL;
-    enum hw_rc rc;
 
     batch_cmd(&b, "SET");
     batch_own(&b, cache_key_event(event_id));
     batch_arg(&b, "1");
     batch_arg(&b, "EX");
     batch_argf(&b, "%d", CACHE_MARKER_TTL_S);
-    rc = run(c, &b, &r);
-    freeReplyObject(r);
-    return rc;
+    submit(c, &b, fn, arg);
 }
 
-enum hw_rc cache_write_ready(struct cache *c, const struct cache_ready *r)
+void cache_put_ready(struct cache *c, const struct cache_ready *r,
+                     cache_done_fn *fn, void *arg)
 {
     struct batch b = {0};
-    redisReply *last = NULL;
     char *key = cache_key_subject(r->kind, r->subject_id);
-    enum hw_rc rc;
 
     batch_cmd(&b, "MULTI");
     batch_cmd(&b, "DEL");
@@ -378,16 +553,14 @@ enum hw_rc cache_write_ready(struct cache *c, const struct cache_ready *r)
     }
     batch_cmd(&b, "EXEC");
     free(key);
-    rc = run(c, &b, &last);
-    return rc == HW_OK ? check_exec(c, last) : rc;
+    submit(c, &b, fn, arg);
 }
 
-enum hw_rc cache_write_ended(struct cache *c, const struct cache_ended *e)
+void cache_put_ended(struct cache *c, const struct cache_ended *e,
+                     cache_done_fn *fn, void *arg)
 {
     struct batch b = {0};
-    redisReply *last = NULL;
     char *key = cache_key_subject(e->kind, e->subject_id);
-    enum hw_rc rc;
 
     batch_cmd(&b, "MULTI");
     if (e->tombstone) {
@@ -420,6 +593,67 @@ enum hw_rc cache_write_ended(struct cache *c, const struct cache_ended *e)
     batch_argf(&b, "%lld", (long long)e->ttl_s);
     batch_cmd(&b, "EXEC");
     free(key);
-    rc = run(c, &b, &last);
-    return rc == HW_OK ? check_exec(c, last) : rc;
+    submit(c, &b, fn, arg);
+}
+
+/* ---- the same, waiting for the reply (tools, tests) ------------------- */
+
+enum hw_rc cache_get_subject(struct cache *c, enum subject_kind kind,
+                             const char *id, json_t **out)
+{
+    struct sync s = {0};
+    struct batch b = {0};
+
+    batch_cmd(&b, "HGETALL");
+    batch_own(&b, cache_key_subject(kind, id));
+    submit(c, &b, on_sync, &s);
+    wait_sync(c, &s);
+    *out = s.hash;
+    return s.rc;
+}
+
+enum hw_rc cache_exists(struct cache *c, const char *key, bool *exists)
+{
+    struct sync s = {0};
+    struct batch b = {0};
+
+    batch_cmd(&b, "EXISTS");
+    batch_arg(&b, key);
+    submit(c, &b, on_sync, &s);
+    *exists = wait_sync(c, &s) == HW_OK && s.exists;
+    return s.rc;
+}
+
+enum hw_rc cache_marker_exists(struct cache *c, const char *event_id,
+                               bool *exists)
+{
+    char *key = cache_key_event(event_id);
+    enum hw_rc rc = cache_exists(c, key, exists);
+
+    free(key);
+    return rc;
+}
+
+enum hw_rc cache_mark_applied(struct cache *c, const char *event_id)
+{
+    struct sync s = {0};
+
+    cache_mark(c, event_id, on_sync, &s);
+    return wait_sync(c, &s);
+}
+
+enum hw_rc cache_write_ready(struct cache *c, const struct cache_ready *r)
+{
+    struct sync s = {0};
+
+    cache_put_ready(c, r, on_sync, &s);
+    return wait_sync(c, &s);
+}
+
+enum hw_rc cache_write_ended(struct cache *c, const struct cache_ended *e)
+{
+    struct sync s = {0};
+
+    cache_put_ended(c, e, on_sync, &s);
+    return wait_sync(c, &s);
 }

@@ -6,10 +6,19 @@
  * single MULTI/EXEC, sent as one pipelined round trip: a reader sees the
  * old state or the new one, never a mix. Keys come from one helper per
  * kind. Every write carries a TTL (tokens: their exp - 60 s; markers: 7
- * days). The connection is synchronous with a command timeout; on any
- * error it is dropped and re-opened on the next call, and the call returns
- * HW_ERR_UNAVAILABLE (retriable: the event waits). Not thread-safe: one
- * struct cache per thread.
+ * days).
+ *
+ * One asynchronous hiredis connection, driven by the owner's poll loop
+ * (cache_poll_fd, cache_handle, cache_tick): the engine thread never
+ * waits for Redis, and every command queued during one loop turn leaves
+ * in one write, so thousands of events share round trips. A batch's
+ * callback runs once all its replies are in. No reply within the timeout,
+ * or any connection error: the connection is dropped (re-opened by the
+ * next call) and the callbacks get HW_ERR_UNAVAILABLE (retriable: the
+ * event waits); AUTH or SELECT refused: HW_ERR_AUTH / HW_ERR_CONFIG. The
+ * synchronous calls (tools, tests) are the same batches run to completion
+ * by a private poll loop. Not thread-safe: one struct cache per thread;
+ * after cache_destroy() no callback runs.
  */
 #ifndef CACHE_H
 #define CACHE_H
@@ -60,6 +69,36 @@ struct cache_ended {
 /* Returns a new cache that connects lazily (first call). */
 struct cache *cache_create(const struct conf_redis *cf, int timeout_ms);
 void cache_destroy(struct cache *c);
+
+/* ---- asynchronous: the engine's calls --------------------------------- */
+
+/* What a batch read. The callback may take hash (set it to NULL). */
+struct cache_reply {
+    bool exists;  /* cache_load: the applied marker exists */
+    json_t *hash; /* cache_load: the subject's hash, NULL when none */
+};
+typedef void cache_done_fn(void *arg, enum hw_rc rc, struct cache_reply *r);
+
+/* The fd to poll and its events, or -1 when there is nothing to wait for;
+ * after poll(), cache_handle() with the revents. */
+int cache_poll_fd(const struct cache *c, short *events);
+void cache_handle(struct cache *c, short revents);
+/* Timeouts and calls that could not be sent; returns when it is next due
+ * (hw_mono_ms() clock), INT64_MAX when nothing is outstanding. */
+int64_t cache_tick(struct cache *c);
+
+/* The applied marker of event_id and the subject's hash, in one trip. */
+void cache_load(struct cache *c, const char *event_id, enum subject_kind kind,
+                const char *id, cache_done_fn *fn, void *arg);
+void cache_mark(struct cache *c, const char *event_id, cache_done_fn *fn,
+                void *arg);
+/* The batch is built before they return: r and e may go at once. */
+void cache_put_ready(struct cache *c, const struct cache_ready *r,
+                     cache_done_fn *fn, void *arg);
+void cache_put_ended(struct cache *c, const struct cache_ended *e,
+                     cache_done_fn *fn, void *arg);
+
+/* ---- synchronous: tools and tests -------------------------------------- */
 
 /* The subject's hash as a JSON object (field -> value), or *out = NULL
  * when there is none. */

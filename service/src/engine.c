@@ -2,6 +2,7 @@
 #define LOGMOD "engine"
 #include "engine.h"
 
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,13 +38,33 @@ static void on_finish(void *arg, struct job *j)
     }
 }
 
+/* Waits for curl's sockets and the Redis connection together; every Redis
+ * command queued since the last turn leaves in one write. */
+static void poll_once(struct engine *e, int wait)
+{
+    struct curl_waitfd rfd = {0};
+    short events = 0;
+
+    rfd.fd = cache_poll_fd(e->cache, &events);
+    rfd.events = (short)(((events & POLLIN) != 0 ? CURL_WAIT_POLLIN : 0) |
+                         ((events & POLLOUT) != 0 ? CURL_WAIT_POLLOUT : 0));
+    hms_client_run(e->hc, wait, &rfd, rfd.fd >= 0 ? 1 : 0);
+    if (rfd.fd >= 0) {
+        cache_handle(e->cache,
+                     (short)(((rfd.revents & CURL_WAIT_POLLIN) != 0 ? POLLIN
+                                                                    : 0) |
+                             ((rfd.revents & CURL_WAIT_POLLOUT) != 0 ? POLLOUT
+                                                                     : 0)));
+    }
+}
+
 static void *engine_main(void *arg)
 {
     struct engine *e = arg;
 
     while (!atomic_load(&e->stop)) {
         struct job *j = jobq_take(&e->in);
-        int64_t due, now;
+        int64_t due, redis_due, now;
         int wait = LOOP_MAX_WAIT_MS;
 
         while (j != NULL) {
@@ -53,11 +74,13 @@ static void *engine_main(void *arg)
             j = next;
         }
         due = handler_tick(e->h);
+        redis_due = cache_tick(e->cache);
+        due = redis_due < due ? redis_due : due;
         now = hw_mono_ms();
         if (due != INT64_MAX && due - now < wait) {
             wait = due > now ? (int)(due - now) : 0;
         }
-        hms_client_run(e->hc, wait, NULL, 0);
+        poll_once(e, wait);
         atomic_store(&e->degraded, handler_degraded(e->h));
     }
     return NULL;

@@ -50,6 +50,10 @@ struct ctx {
     json_t *codes; /* enabled codes from 100ms */
     char *room_id, *room_name, *hls_url;
     int codes_404, pending;
+    step_fn *redis_then; /* runs when the Redis call is answered */
+    enum hw_rc redis_rc;
+    bool applied;   /* cache_load: the event's marker exists */
+    bool tombstone; /* step_write_ended wrote one */
     struct hms_result failed; /* first failure among parallel calls */
     char failed_err[256];
     struct ctx *prev, *next; /* handler->all */
@@ -194,6 +198,28 @@ static bool redis_ok(struct ctx *c, enum hw_rc rc, step_fn *retry)
     c->h->redis_down = true;
     park(c, retry, REDIS_RETRY_MS);
     return false;
+}
+
+/* Every Redis call answers here: c->redis_then runs with the result in
+ * c->redis_rc (and, for cache_load, c->applied and c->hash). */
+static void on_redis(void *arg, enum hw_rc rc, struct cache_reply *r)
+{
+    struct ctx *c = arg;
+
+    c->redis_rc = rc;
+    c->applied = r->exists;
+    if (r->hash != NULL) {
+        json_decref(c->hash);
+        c->hash = r->hash;
+        r->hash = NULL;
+    }
+    c->redis_then(c);
+}
+
+static void *then(struct ctx *c, step_fn *next)
+{
+    c->redis_then = next;
+    return c;
 }
 
 /* ---- 100ms calls ---------------------------------------------------- */
@@ -341,13 +367,20 @@ static bool abandoned(struct ctx *c)
     return true;
 }
 
+static void skip_marked(struct ctx *c);
+
 /* Nothing to apply (PHYSICAL, ended subject, disabled room): mark it. */
 static void skip(struct ctx *c)
 {
-    if (abandoned(c)) {
-        return;
+    if (!abandoned(c)) {
+        cache_mark(c->h->cache, c->j->in.event_id, on_redis,
+                   then(c, skip_marked));
     }
-    if (redis_ok(c, cache_mark_applied(c->h->cache, c->j->in.event_id), skip)) {
+}
+
+static void skip_marked(struct ctx *c)
+{
+    if (redis_ok(c, c->redis_rc, skip)) {
         job_log(LL_INFO, c->j, "msg=\"skipped\" reason=\"%s\"", c->j->err);
         done(c, JOB_SKIPPED);
     }
@@ -380,6 +413,7 @@ static void output_base(struct ctx *c, enum event_kind kind)
 
 static void step_codes(struct ctx *c);
 static void step_write_ready(struct ctx *c);
+static void ready_written(struct ctx *c);
 
 static void on_room(struct ctx *c, const struct hms_result *r)
 {
@@ -621,24 +655,33 @@ static void step_write_ready(struct ctx *c)
 
         r.n_stale = stale_users(c, ps, n, &stale);
         r.stale_users = stale;
-        rc = cache_write_ready(c->h->cache, &r);
         out->expires_at = r.expire_at_s * 1000;
+        cache_put_ready(c->h->cache, &r, on_redis, then(c, ready_written));
     }
     for (size_t i = 0; i < n; i++) {
         jwt_token_free((char *)(uintptr_t)toks[i].jwt);
     }
     free(toks);
     free(stale);
-    if (rc == HW_ERR_INVALID || rc == HW_ERR_FATAL) {
+    if (rc != HW_OK) {
         fatal(c, "cannot mint app tokens");
-    } else if (redis_ok(c, rc, step_write_ready)) {
+    }
+}
+
+static void ready_written(struct ctx *c)
+{
+    struct event *out = &c->j->out;
+    struct participant host;
+    const struct participant *ps;
+
+    if (redis_ok(c, c->redis_rc, step_write_ready)) {
         out->room_id = xstrdup(c->room_id);
         out->room_name = xstrdup(c->room_name);
         out->cache_key = cache_key_subject(out->subject_kind, out->subject_id);
         out->hls_url = c->hls_url != NULL ? xstrdup(c->hls_url) : NULL;
         job_log(LL_INFO, c->j,
                 "msg=\"room ready\" room_id=%s codes=%zu tokens=%zu",
-                c->room_id, out->n_codes, n);
+                c->room_id, out->n_codes, holders(&c->j->in, &host, &ps));
         done(c, JOB_OUTPUT);
     }
 }
@@ -646,6 +689,7 @@ static void step_write_ready(struct ctx *c)
 /* ---- session-ended --------------------------------------------------- */
 
 static void step_end_room(struct ctx *c);
+static void ended_written(struct ctx *c);
 
 /* The hash fields of one prefix ("code:", "link:", "role:"). */
 static size_t fields_with(const json_t *hash, const char *prefix, bool strip,
@@ -686,7 +730,6 @@ static void step_write_ended(struct ctx *c)
                             hw_now_ms(),
                             c->hash == NULL ? cf->cache_default_ttl_s
                                             : cf->cache_grace_s};
-    enum hw_rc rc;
 
     if (in->lock) {
         e.n_users = fields_with(c->hash, "role:", true, users, 0);
@@ -694,16 +737,23 @@ static void step_write_ended(struct ctx *c)
         e.n_fields = fields_with(c->hash, "link:", false, fields, e.n_fields);
         e.n_fields = fields_with(c->hash, "role:", false, fields, e.n_fields);
     }
-    rc = cache_write_ended(c->h->cache, &e);
+    c->tombstone = e.tombstone;
+    cache_put_ended(c->h->cache, &e, on_redis, then(c, ended_written));
     free(users);
     free(fields);
-    if (redis_ok(c, rc, step_write_ended)) {
+}
+
+static void ended_written(struct ctx *c)
+{
+    const struct event *in = &c->j->in;
+
+    if (redis_ok(c, c->redis_rc, step_write_ended)) {
         event_clear(&c->j->out);
         output_base(c, EVENT_VIDEO_ENDED);
         c->j->out.room_id = c->room_id != NULL ? xstrdup(c->room_id) : NULL;
         c->j->out.reason = in->reason != NULL ? xstrdup(in->reason) : NULL;
         job_log(LL_INFO, c->j, "msg=\"ended\" room_id=%s lock=%d tombstone=%d",
-                c->room_id != NULL ? c->room_id : "-", in->lock, e.tombstone);
+                c->room_id != NULL ? c->room_id : "-", in->lock, c->tombstone);
         done(c, JOB_OUTPUT);
     }
 }
@@ -812,34 +862,34 @@ static void step_ended_begin(struct ctx *c)
 
 /* ---- entry ---------------------------------------------------------- */
 
+static void loaded(struct ctx *c);
+
 static void step_begin(struct ctx *c)
 {
     const struct event *in = &c->j->in;
-    bool applied = false;
+
+    if (!abandoned(c)) {
+        cache_load(c->h->cache, in->event_id, event_subject_kind(in),
+                   event_subject_id(in), on_redis, then(c, loaded));
+    }
+}
+
+/* The marker and the subject's hash are in (one round trip). */
+static void loaded(struct ctx *c)
+{
+    const struct event *in = &c->j->in;
     const char *status;
 
-    if (abandoned(c)) {
+    if (!redis_ok(c, c->redis_rc, step_begin)) {
         return;
     }
-    if (!redis_ok(c, cache_marker_exists(c->h->cache, in->event_id, &applied),
-                  step_begin)) {
-        return;
-    }
-    if (applied) {
+    if (c->applied) {
         job_log(LL_INFO, c->j, "msg=\"duplicate, already applied\"");
         done(c, JOB_DUPLICATE);
         return;
     }
     if (in->kind == EVENT_BOOKING_CREATED && in->physical) {
         skip_because(c, "PHYSICAL booking");
-        return;
-    }
-    json_decref(c->hash);
-    c->hash = NULL;
-    if (!redis_ok(c,
-                  cache_get_subject(c->h->cache, event_subject_kind(in),
-                                    event_subject_id(in), &c->hash),
-                  step_begin)) {
         return;
     }
     if (in->kind == EVENT_SESSION_ENDED) {
@@ -856,13 +906,18 @@ static void step_begin(struct ctx *c)
     step_create_room(c);
 }
 
+static void marked(struct ctx *c);
+
 static void step_mark(struct ctx *c)
 {
-    if (abandoned(c)) {
-        return;
+    if (!abandoned(c)) {
+        cache_mark(c->h->cache, c->j->in.event_id, on_redis, then(c, marked));
     }
-    if (redis_ok(c, cache_mark_applied(c->h->cache, c->j->in.event_id),
-                 step_mark)) {
+}
+
+static void marked(struct ctx *c)
+{
+    if (redis_ok(c, c->redis_rc, step_mark)) {
         done(c, JOB_MARKED);
     }
 }
