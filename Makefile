@@ -45,7 +45,7 @@ INTEGRATION_TESTS := test_stack test_cache test_hms_client
 FUZZ_TARGETS := fuzz_codec fuzz_conf fuzz_hms_reply
 FUZZ_SECONDS ?= 60
 PROGS := $(BUILD)/hms-worker $(BUILD)/hmsctl $(BUILD)/hms-sim \
-         $(BUILD)/mktopics $(BUILD)/jwtcli
+         $(BUILD)/mktopics $(BUILD)/jwtcli $(BUILD)/bench-floor
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 INTEGRATION_BINS := $(INTEGRATION_TESTS:%=$(BUILD)/itests/%)
 
@@ -55,7 +55,7 @@ INTEGRATION_BINS := $(INTEGRATION_TESTS:%=$(BUILD)/itests/%)
 Q := $(if $(V),,@)
 
 .PHONY: all build deps test unit dev stack-up stack-down asan valgrind lint \
-        clean help fuzz fuzz-build faults
+        clean help fuzz fuzz-build faults bench
 .DEFAULT_GOAL := all
 
 all: build
@@ -90,6 +90,8 @@ $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	$(compile)
 $(BUILD)/fuzz/%.o: tests/fuzz/%.c
 	$(compile)
+$(BUILD)/bench/%.o: tests/bench/%.c
+	$(compile)
 
 # The files in schemas/ are embedded verbatim: C never restates them.
 $(BUILD)/gen/schemas_gen.c: $(SCHEMAS) service/tools/embed.sh
@@ -105,6 +107,8 @@ $(BUILD)/mktopics: $(BUILD)/tools/mktopics.o $(CORE_O)
 $(BUILD)/hmsctl: $(BUILD)/tools/hmsctl.o $(CORE_O)
 	$(link)
 $(BUILD)/jwtcli: $(BUILD)/tests/jwtcli.o $(CORE_O)
+	$(link)
+$(BUILD)/bench-floor: $(BUILD)/bench/floor.o $(CORE_O)
 	$(link)
 $(BUILD)/itests/test_%: $(BUILD)/itests/test_%.o $(CORE_O)
 	$(link)
@@ -133,6 +137,12 @@ faults: deps
 	@$(MAKE) --no-print-directory build
 	@FAULT_SIZE=full PYTEST_PATHS=tests/integration/test_faults.py \
 		SAN=$(SAN) tests/run.sh
+
+## bench: throughput and latency on the local stack (tests/bench/bench.py);
+## table and plot in bench/results/
+bench: deps
+	@$(MAKE) --no-print-directory build
+	@tests/bench/run.sh
 
 ## fuzz: libFuzzer on every parser of untrusted bytes, FUZZ_SECONDS each
 fuzz: deps

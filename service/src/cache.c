@@ -114,10 +114,22 @@ static void batch_free(struct batch *b)
 
 /* ---- the connection ------------------------------------------------- */
 
-static void ev_add_read(void *p) { ((struct cache *)p)->want_read = true; }
-static void ev_del_read(void *p) { ((struct cache *)p)->want_read = false; }
-static void ev_add_write(void *p) { ((struct cache *)p)->want_write = true; }
-static void ev_del_write(void *p) { ((struct cache *)p)->want_write = false; }
+static void ev_add_read(void *p)
+{
+    ((struct cache *)p)->want_read = true;
+}
+static void ev_del_read(void *p)
+{
+    ((struct cache *)p)->want_read = false;
+}
+static void ev_add_write(void *p)
+{
+    ((struct cache *)p)->want_write = true;
+}
+static void ev_del_write(void *p)
+{
+    ((struct cache *)p)->want_write = false;
+}
 
 static void ev_cleanup(void *p)
 {
@@ -172,8 +184,7 @@ static void login(struct cache *c)
         redisAsyncCommand(c->ac, on_login, NULL, "AUTH %b", pw, len);
     }
     if (c->cf->db != 0) {
-        redisAsyncCommand(c->ac, on_login, &select_tag, "SELECT %d",
-                          c->cf->db);
+        redisAsyncCommand(c->ac, on_login, &select_tag, "SELECT %d", c->cf->db);
     }
 }
 
@@ -250,8 +261,8 @@ const char *cache_errstr(const struct cache *c)
 
 int cache_poll_fd(const struct cache *c, short *events)
 {
-    *events = (short)((c->want_read ? POLLIN : 0) |
-                      (c->want_write ? POLLOUT : 0));
+    *events =
+        (short)((c->want_read ? POLLIN : 0) | (c->want_write ? POLLOUT : 0));
     return c->ac != NULL && *events != 0 ? c->ac->c.fd : -1;
 }
 

@@ -50,11 +50,10 @@ static void poll_once(struct engine *e, int wait)
                          ((events & POLLOUT) != 0 ? CURL_WAIT_POLLOUT : 0));
     hms_client_run(e->hc, wait, &rfd, rfd.fd >= 0 ? 1 : 0);
     if (rfd.fd >= 0) {
-        cache_handle(e->cache,
-                     (short)(((rfd.revents & CURL_WAIT_POLLIN) != 0 ? POLLIN
-                                                                    : 0) |
-                             ((rfd.revents & CURL_WAIT_POLLOUT) != 0 ? POLLOUT
-                                                                     : 0)));
+        cache_handle(
+            e->cache,
+            (short)(((rfd.revents & CURL_WAIT_POLLIN) != 0 ? POLLIN : 0) |
+                    ((rfd.revents & CURL_WAIT_POLLOUT) != 0 ? POLLOUT : 0)));
     }
 }
 

@@ -52,8 +52,8 @@ struct ctx {
     int codes_404, pending;
     step_fn *redis_then; /* runs when the Redis call is answered */
     enum hw_rc redis_rc;
-    bool applied;   /* cache_load: the event's marker exists */
-    bool tombstone; /* step_write_ended wrote one */
+    bool applied;             /* cache_load: the event's marker exists */
+    bool tombstone;           /* step_write_ended wrote one */
     struct hms_result failed; /* first failure among parallel calls */
     char failed_err[256];
     struct ctx *prev, *next; /* handler->all */
