@@ -83,20 +83,27 @@ char *xstrdup(const char *s)
     return memcpy(xmalloc(n), s, n);
 }
 
+/* One formatting pass when the result fits a stack buffer (nearly always):
+ * glibc's vsnprintf(NULL, 0) measuring pass is as slow as a real one. */
 char *xvasprintf(const char *fmt, va_list ap)
 {
+    char small[256];
     va_list copy;
     int n;
     char *out;
 
     va_copy(copy, ap);
-    n = vsnprintf(NULL, 0, fmt, copy);
+    n = vsnprintf(small, sizeof(small), fmt, copy);
     va_end(copy);
     if (n < 0) {
         abort(); /* only a bad format string gets here */
     }
     out = xmalloc((size_t)n + 1);
-    vsnprintf(out, (size_t)n + 1, fmt, ap);
+    if ((size_t)n < sizeof(small)) {
+        memcpy(out, small, (size_t)n + 1);
+    } else {
+        vsnprintf(out, (size_t)n + 1, fmt, ap);
+    }
     return out;
 }
 

@@ -2,13 +2,15 @@
 #define LOGMOD "jwt"
 #include "jwt.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #define MAC_LEN 32 /* SHA-256 */
@@ -76,18 +78,86 @@ enum hw_rc jwt_b64url_decode(const char *text, size_t text_len,
     return HW_OK;
 }
 
+/* ---- HMAC-SHA256 ------------------------------------------------------
+ * OpenSSL 3's one-shot HMAC() fetches the algorithm and sets the key up
+ * on every call, which was most of the cost of a token. Each thread keeps
+ * one keyed EVP_MAC_CTX instead (with its own copy of the key, wiped when
+ * it changes or the thread ends) and only re-initialises it per MAC. */
+
+struct mac_cache {
+    EVP_MAC_CTX *ctx;
+    unsigned char *key;
+    size_t klen;
+};
+
+static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
+static pthread_key_t mac_key;
+static EVP_MAC *mac_alg;
+
+static void mac_cache_free(void *p)
+{
+    struct mac_cache *mc = p;
+
+    EVP_MAC_CTX_free(mc->ctx);
+    OPENSSL_clear_free(mc->key, mc->klen);
+    free(mc);
+}
+
+static void mac_init_once(void)
+{
+    mac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (pthread_key_create(&mac_key, mac_cache_free) != 0) {
+        EVP_MAC_free(mac_alg);
+        mac_alg = NULL;
+    }
+}
+
+/* This thread's context, keyed with k. */
+static EVP_MAC_CTX *mac_ctx(const char *k, size_t klen)
+{
+    struct mac_cache *mc;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                         (char *)(uintptr_t) "SHA256", 0),
+        OSSL_PARAM_construct_end()};
+
+    if (pthread_once(&mac_once, mac_init_once) != 0 || mac_alg == NULL) {
+        return NULL;
+    }
+    mc = pthread_getspecific(mac_key);
+    if (mc != NULL && mc->klen == klen &&
+        CRYPTO_memcmp(mc->key, k, klen) == 0) {
+        return EVP_MAC_init(mc->ctx, NULL, 0, NULL) == 1 ? mc->ctx : NULL;
+    }
+    if (mc != NULL) {
+        pthread_setspecific(mac_key, NULL);
+        mac_cache_free(mc);
+    }
+    mc = xcalloc(1, sizeof(*mc));
+    mc->ctx = EVP_MAC_CTX_new(mac_alg);
+    mc->key = xmalloc(klen + 1);
+    memcpy(mc->key, k, klen);
+    mc->klen = klen;
+    if (mc->ctx == NULL ||
+        EVP_MAC_init(mc->ctx, (const unsigned char *)k, klen, params) != 1 ||
+        pthread_setspecific(mac_key, mc) != 0) {
+        mac_cache_free(mc);
+        return NULL;
+    }
+    return mc->ctx;
+}
+
 /* HMAC-SHA256 over data into mac[MAC_LEN]. */
 static enum hw_rc hs256(const struct secret *key, const char *data, size_t len,
                         unsigned char mac[MAC_LEN])
 {
-    size_t klen;
+    size_t klen, mac_len = 0;
     const char *k = secret_reveal(key, &klen);
-    unsigned int mac_len = 0;
+    EVP_MAC_CTX *ctx = k != NULL ? mac_ctx(k, klen) : NULL;
 
-    if (k == NULL ||
-        HMAC(EVP_sha256(), k, (int)klen, (const unsigned char *)data, len, mac,
-             &mac_len) == NULL ||
-        mac_len != MAC_LEN) {
+    if (ctx == NULL ||
+        EVP_MAC_update(ctx, (const unsigned char *)data, len) != 1 ||
+        EVP_MAC_final(ctx, mac, &mac_len, MAC_LEN) != 1 || mac_len != MAC_LEN) {
         return HW_ERR_FATAL;
     }
     return HW_OK;
@@ -151,11 +221,14 @@ enum hw_rc jwt_uuid4(char out[JWT_UUID_LEN + 1])
     }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    snprintf(out, JWT_UUID_LEN + 1,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-             "%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
-             b[11], b[12], b[13], b[14], b[15]);
+    for (size_t i = 0, at = 0; i < sizeof(b); i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            out[at++] = '-';
+        }
+        out[at++] = "0123456789abcdef"[b[i] >> 4];
+        out[at++] = "0123456789abcdef"[b[i] & 15];
+    }
+    out[JWT_UUID_LEN] = '\0';
     return HW_OK;
 }
 

@@ -17,6 +17,9 @@ BENCH_REPEAT times (3); the table shows medians.
   soak    BENCH_SOAK_S (600) seconds at BENCH_SOAK_RATE bookings/s with
           1,000 in flight: worker RSS sampled every 5 s (flat or not)
 
+BENCH_WRAP prefixes the worker's command line (a profiler: valgrind
+--tool=callgrind counts instructions repeatably on a noisy machine).
+
 Writes bench/results/bench-<time>.{md,png,json}. Runs inside the stack's
 environment (stack.env), as tests/bench/run.sh arranges."""
 import json
@@ -48,6 +51,7 @@ IN_FLIGHT = [int(x) for x in
              os.environ.get("BENCH_IN_FLIGHT", "1,64,256,1000").split(",")]
 SOAK_S = int(os.environ.get("BENCH_SOAK_S", "600"))
 SOAK_RATE = int(os.environ.get("BENCH_SOAK_RATE", "500"))
+WRAP = os.environ.get("BENCH_WRAP", "").split()  # e.g. callgrind
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PARTICIPANTS = [("alice", "host"), ("bob", "guest"), ("carol", "guest")]
 
@@ -101,7 +105,8 @@ class Subject:
                    TOPIC_VIDEO_ENDED=self.t["ve"], TOPIC_DLQ=self.t["dlq"])
         self.log = os.path.join(tmp, uid(program) + ".log")
         with open(self.log, "w", encoding="utf-8") as out:
-            self.proc = subprocess.Popen([os.path.join(BIN, program)],
+            wrap = WRAP if program == "hms-worker" else []
+            self.proc = subprocess.Popen(wrap + [os.path.join(BIN, program)],
                                          env=env, stderr=out)
         self.producer = Producer({"bootstrap.servers": BROKERS,
                                   "linger.ms": 5, "enable.idempotence": True,
