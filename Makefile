@@ -30,12 +30,12 @@ LDLIBS := $(PKG_LIBS) -lpthread
 # Modules shared by every program (service/src minus programs).
 CORE := hw log secret buf heap smap jwt conf retry schema prevalidate \
         resolve event codec cache hms_client hms_reply offsets job handler \
-        engine \
+        engine metrics health kstats admin \
         kafka producer worker
 SIM := sim_conf sim_fault sim_api sim_rooms sim_live sim_admin sim_http
 UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema \
               test_codec test_heap test_offsets test_smap test_handler \
-              test_hms_reply \
+              test_hms_reply test_kstats \
               test_sim_fault test_sim_conf test_sim_api
 
 SCHEMAS := $(sort $(wildcard schemas/*.avsc))
@@ -104,7 +104,7 @@ $(BUILD)/hms-sim: $(BUILD)/sim/sim_main.o $(SIM_O) $(CORE_O)
 	$(link)
 $(BUILD)/mktopics: $(BUILD)/tools/mktopics.o $(CORE_O)
 	$(link)
-$(BUILD)/hmsctl: $(BUILD)/tools/hmsctl.o $(CORE_O)
+$(BUILD)/hmsctl: $(BUILD)/tools/hmsctl.o $(BUILD)/tools/hmsctl_ops.o $(CORE_O)
 	$(link)
 $(BUILD)/jwtcli: $(BUILD)/tests/jwtcli.o $(CORE_O)
 	$(link)
@@ -170,7 +170,8 @@ valgrind:
 	@$(MAKE) --no-print-directory build
 	@VALGRIND=1 SAN=$(SAN) tests/run.sh
 
-## lint: clang-format, banned functions, cppcheck, shellcheck
+## lint: clang-format, banned functions, cppcheck, shellcheck, deploy files
+## (compose schema, Kubernetes manifests, Dockerfile, systemd unit)
 lint:
 	@deploy/local/deps.sh --lint
 	@tests/lint.sh

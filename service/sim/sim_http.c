@@ -292,16 +292,6 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     }
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char buf[512];
-    char safe[512];
-
-    (void)cls;
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    log_warn("msg=\"libmicrohttpd\" err=%s", log_safe(safe, sizeof(safe), buf));
-}
-
 struct sim_http *sim_http_start(const struct sim_conf *cf, struct sim_api *api,
                                 struct sim_admin *adm, char *errstr,
                                 size_t errstr_size)
@@ -330,8 +320,8 @@ struct sim_http *sim_http_start(const struct sim_conf *cf, struct sim_api *api,
     h->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
             MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-        NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
+        0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
+        MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)cf->threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,

@@ -13,6 +13,7 @@
 #include <hiredis.h>
 
 #include "heap.h"
+#include "metrics.h"
 
 struct op;
 
@@ -40,6 +41,7 @@ struct op {
     size_t n, at, left;
     enum hw_rc rc;
     struct cache_reply r;
+    int64_t sent_us; /* for the latency histogram */
     struct op *next; /* c->failed */
 };
 
@@ -280,6 +282,13 @@ static void op_complete(struct op *o)
 {
     struct cache *c = o->c;
 
+    if (o->rc != HW_OK) {
+        metrics_add(M_REDIS_ERRORS, 1);
+    } else {
+        metrics_observe(M_REDIS_SECONDS,
+                        (double)(hw_mono_us() - o->sent_us) / 1e6);
+    }
+
     if (!c->closing) {
         o->fn(o->arg, o->rc, &o->r);
     }
@@ -398,6 +407,7 @@ static void submit(struct cache *c, struct batch *b, cache_done_fn *fn,
     o->arg = arg;
     o->kinds = xcalloc(b->n, sizeof(*o->kinds));
     o->rc = HW_OK;
+    o->sent_us = hw_mono_us();
     if (connect_lazily(c)) {
         for (size_t i = 0; i < b->n; i++) {
             o->kinds[o->n] = reply_kind(b->cmds[i].argv[0]);
@@ -493,6 +503,14 @@ void cache_load(struct cache *c, const char *event_id, enum subject_kind kind,
     batch_own(&b, cache_key_event(event_id));
     batch_cmd(&b, "HGETALL");
     batch_own(&b, cache_key_subject(kind, id));
+    submit(c, &b, fn, arg);
+}
+
+void cache_ping(struct cache *c, cache_done_fn *fn, void *arg)
+{
+    struct batch b = {0};
+
+    batch_cmd(&b, "PING");
     submit(c, &b, fn, arg);
 }
 

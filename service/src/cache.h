@@ -92,6 +92,8 @@ void cache_load(struct cache *c, const char *event_id, enum subject_kind kind,
                 const char *id, cache_done_fn *fn, void *arg);
 void cache_mark(struct cache *c, const char *event_id, cache_done_fn *fn,
                 void *arg);
+/* Redis answers at all (readiness while no event needs it). */
+void cache_ping(struct cache *c, cache_done_fn *fn, void *arg);
 /* The batch is built before they return: r and e may go at once. */
 void cache_put_ready(struct cache *c, const struct cache_ready *r,
                      cache_done_fn *fn, void *arg);

@@ -15,17 +15,40 @@
 #include "log.h"
 
 #define LOOP_MAX_WAIT_MS 200
+#define REDIS_PING_MS 5000 /* readiness of Redis when no event uses it */
 
 struct engine {
     pthread_t thread;
     bool started;
-    atomic_bool stop, degraded;
+    atomic_bool stop, degraded, redis_up, api_up;
     struct jobq in, out;
     int fd; /* eventfd: finished jobs are waiting */
     struct hms_client *hc;
     struct cache *cache;
     struct handler *h;
+    bool pinging, ping_ok;
+    int64_t next_ping;
 };
+
+static void on_ping(void *arg, enum hw_rc rc, struct cache_reply *r)
+{
+    struct engine *e = arg;
+
+    (void)r;
+    e->pinging = false;
+    e->ping_ok = rc == HW_OK;
+}
+
+static void ping_redis(struct engine *e)
+{
+    int64_t now = hw_mono_ms();
+
+    if (!e->pinging && now >= e->next_ping) {
+        e->pinging = true;
+        e->next_ping = now + REDIS_PING_MS;
+        cache_ping(e->cache, on_ping, e);
+    }
+}
 
 static void on_finish(void *arg, struct job *j)
 {
@@ -81,6 +104,9 @@ static void *engine_main(void *arg)
         }
         poll_once(e, wait);
         atomic_store(&e->degraded, handler_degraded(e->h));
+        ping_redis(e);
+        atomic_store(&e->redis_up, e->ping_ok && handler_redis_up(e->h));
+        atomic_store(&e->api_up, handler_api_up(e->h));
     }
     return NULL;
 }
@@ -90,6 +116,8 @@ struct engine *engine_start(const struct conf *cf, char *errstr,
 {
     struct engine *e = xcalloc(1, sizeof(*e));
 
+    atomic_init(&e->redis_up, false);
+    atomic_init(&e->api_up, true);
     jobq_init(&e->in);
     jobq_init(&e->out);
     e->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -138,6 +166,12 @@ int engine_fd(const struct engine *e)
 bool engine_degraded(const struct engine *e)
 {
     return atomic_load(&e->degraded);
+}
+
+void engine_health(const struct engine *e, bool *redis_up, bool *api_up)
+{
+    *redis_up = atomic_load(&e->redis_up);
+    *api_up = atomic_load(&e->api_up);
 }
 
 void engine_stop(struct engine *e)

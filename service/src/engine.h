@@ -6,9 +6,10 @@
  * the engine's until it comes back) and takes finished ones with
  * engine_take(); engine_fd() becomes readable when some are waiting, so
  * the consumer can poll() it beside Kafka. Inside, one thread runs the
- * handler state machines over the libcurl multi loop: it never blocks on
- * 100ms, only briefly on Redis. engine_degraded() is readable from any
- * thread.
+ * handler state machines over one poll of curl's sockets and the Redis
+ * connection: it never blocks on 100ms or on Redis (a PING every 5 s keeps
+ * Redis readiness current when no event uses it). engine_degraded() and
+ * engine_health() are readable from any thread.
  */
 #ifndef ENGINE_H
 #define ENGINE_H
@@ -26,6 +27,10 @@ void engine_submit(struct engine *e, struct job *j);
 struct job *engine_take(struct engine *e);
 int engine_fd(const struct engine *e);
 bool engine_degraded(const struct engine *e);
+
+/* Whether Redis answers and the 100ms API is not failing every call (the
+ * engine's view after its last turn; for /readyz). Any thread. */
+void engine_health(const struct engine *e, bool *redis_up, bool *api_up);
 /* Stops the thread; jobs still inside are freed unfinished. */
 void engine_stop(struct engine *e);
 

@@ -174,6 +174,16 @@ bool handler_degraded(const struct handler *h)
     return h->redis_down || h->api_waiting > 0 || hms_client_tripped(h->hc);
 }
 
+bool handler_redis_up(const struct handler *h)
+{
+    return !h->redis_down;
+}
+
+bool handler_api_up(const struct handler *h)
+{
+    return h->api_waiting == 0 && !hms_client_tripped(h->hc);
+}
+
 size_t handler_active(const struct handler *h)
 {
     return h->active;

@@ -44,6 +44,9 @@ int64_t handler_tick(struct handler *h);
 
 /* A dependency (Redis) is failing: stop taking new work. */
 bool handler_degraded(const struct handler *h);
+/* The parts of degraded, for readiness. */
+bool handler_redis_up(const struct handler *h);
+bool handler_api_up(const struct handler *h);
 
 /* Jobs inside the handler. */
 size_t handler_active(const struct handler *h);

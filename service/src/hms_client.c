@@ -13,6 +13,7 @@
 #include "heap.h"
 #include "jwt.h"
 #include "log.h"
+#include "metrics.h"
 #include "retry.h"
 
 struct req {
@@ -81,6 +82,10 @@ static enum hw_rc ensure_token(struct hms_client *hc, bool force)
                        ttl, &hc->token, &hc->token_exp);
     if (rc == HW_OK) {
         hc->stats.remints += hc->token_gen > 0;
+        metrics_add(M_TOKEN_MINTS, 1,
+                    hc->token_gen == 0 ? "start"
+                    : force            ? "401"
+                                       : "expiry");
         hc->token_gen++;
         log_debug("msg=\"management token minted\" exp=%lld forced=%d",
                   (long long)hc->token_exp, force);
@@ -350,15 +355,57 @@ static enum hw_rc classify(struct req *r, CURLcode cc, long http)
     return http >= 200 && http < 300 ? HW_OK : HW_ERR_INVALID;
 }
 
+/* The route of a call for metrics: "POST /room-codes/room/{id}". Ids
+ * and roles become placeholders and the query goes, so series stay few. */
+static void route_of(const struct req *r, char *out, size_t n)
+{
+    char prev[32] = "";
+    const char *p = r->path;
+    size_t at = (size_t)snprintf(out, n, "%s ", r->method);
+
+    while (*p == '/' && at < n) {
+        size_t len = strcspn(p + 1, "/?");
+        const char *hole = strcmp(prev, "role") == 0 ? "{role}"
+                           : strcmp(prev, "room") == 0 ||
+                                   strcmp(prev, "rooms") == 0 ||
+                                   strcmp(prev, "active-rooms") == 0
+                               ? "{id}"
+                               : NULL;
+        int k = hole != NULL
+                    ? snprintf(out + at, n - at, "/%s", hole)
+                    : snprintf(out + at, n - at, "/%.*s", (int)len, p + 1);
+
+        at += k > 0 ? (size_t)k : 0;
+        snprintf(prev, sizeof(prev), "%.*s", hole != NULL ? 0 : (int)len,
+                 p + 1);
+        p += 1 + len;
+    }
+}
+
+/* One attempt in the metrics: route, status (0: no reply), latency. */
+static void count_attempt(const struct req *r, long http, char *route, size_t n)
+{
+    char status[16];
+    curl_off_t us = 0;
+
+    route_of(r, route, n);
+    snprintf(status, sizeof(status), "%ld", http);
+    curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &us);
+    metrics_add(M_HMS_REQUESTS, 1, route, status);
+    metrics_observe(M_HMS_SECONDS, (double)us / 1e6, route);
+}
+
 static void complete(struct hms_client *hc, struct req *r, CURLcode cc)
 {
     long http = 0;
     curl_off_t retry_after = 0;
+    char route[128];
     enum hw_rc rc;
     int64_t now = hw_mono_ms(), delay;
 
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &http);
     curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after);
+    count_attempt(r, http, route, sizeof(route));
     curl_multi_remove_handle(hc->multi, r->easy);
     easy_put(hc, r->easy);
     r->easy = NULL;
@@ -410,6 +457,7 @@ static void complete(struct hms_client *hc, struct req *r, CURLcode cc)
     }
     r->retries++;
     hc->stats.retries++;
+    metrics_add(M_HMS_RETRIES, 1, route);
     log_debug("msg=\"retrying\" method=%s path=%s http=%ld retry=%d "
               "delay_ms=%lld err=\"%s\"",
               r->method, r->path, http, r->retries, (long long)delay, r->err);
@@ -461,6 +509,7 @@ void hms_client_run(struct hms_client *hc, int timeout_ms,
         complete(hc, r, msg->data.result);
     }
     start_ready(hc);
+    metrics_set(M_HMS_IN_FLIGHT, (double)hc->in_flight);
 }
 
 void hms_client_wakeup(struct hms_client *hc)

@@ -47,6 +47,7 @@ char *xvasprintf(const char *fmt, va_list ap) HW_PRINTF(1, 0);
 /* Wall clock (Unix epoch) and monotonic clock, in milliseconds. */
 int64_t hw_now_ms(void);
 int64_t hw_mono_ms(void);
+int64_t hw_mono_us(void); /* monotonic, microseconds */
 
 #define HW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -74,14 +74,17 @@ void job_free(struct job *j)
 void job_log_emit(enum log_level lvl, const char *mod, const struct job *j,
                   const char *fmt, ...)
 {
-    char msg[512], subject[160];
+    char msg[512], subject[160], event_id[80];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    log_emit(lvl, mod, "%s topic=%s partition=%d offset=%lld subject=%s", msg,
+    log_emit(lvl, mod,
+             "%s topic=%s partition=%d offset=%lld subject=%s event_id=%s", msg,
              j->topic, (int)j->partition, (long long)j->offset,
              log_safe(subject, sizeof(subject),
-                      j->subject != NULL ? j->subject : "-"));
+                      j->subject != NULL ? j->subject : "-"),
+             log_safe(event_id, sizeof(event_id),
+                      j->in.event_id != NULL ? j->in.event_id : "-"));
 }

@@ -48,6 +48,7 @@ struct job {
     char err[512];
     int attempts;
     uint64_t epoch;           /* job_epoch when it was consumed */
+    int64_t consumed_at;      /* hw_mono_ms(), for the event histogram */
     struct job *next;         /* jobq link */
     struct job *subject_next; /* the subject's FIFO (consumer thread) */
 };

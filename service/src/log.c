@@ -68,3 +68,12 @@ const char *log_safe(char *buf, size_t size, const char *s)
     buf[i] = '\0';
     return buf;
 }
+
+void log_mhd(void *cls, const char *fmt, va_list ap)
+{
+    char buf[512], safe[512];
+
+    (void)cls;
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    log_warn("msg=\"libmicrohttpd\" err=%s", log_safe(safe, sizeof(safe), buf));
+}

@@ -35,6 +35,9 @@ enum hw_rc log_level_parse(const char *s, enum log_level *out) HW_MUSTCHECK;
  * bytes: they become '_'), truncated to size-1. Returns buf. */
 const char *log_safe(char *buf, size_t size, const char *s);
 
+/* libmicrohttpd's MHD_OPTION_EXTERNAL_LOGGER: its messages as warn lines. */
+void log_mhd(void *cls, const char *fmt, va_list ap) HW_PRINTF(2, 0);
+
 #define log_at(lvl, ...)                                                       \
     do {                                                                       \
         if ((lvl) >= log_min_level) {                                          \

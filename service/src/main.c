@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "admin.h"
 #include "conf.h"
 #include "log.h"
 #include "worker.h"
@@ -45,7 +46,8 @@ static void install_signals(void)
 int main(int argc, char **argv)
 {
     struct conf cf = {0};
-    struct worker *w;
+    struct worker *w = NULL;
+    struct admin *adm = NULL;
     char errstr[512];
     bool check = argc > 1 && strcmp(argv[1], "--check-config") == 0;
     int rc;
@@ -69,7 +71,12 @@ int main(int argc, char **argv)
     }
     install_signals();
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread */
-    w = worker_create(&cf, errstr, sizeof(errstr));
+    if (!cf.admin_off) {
+        adm = admin_start(&cf, errstr, sizeof(errstr));
+    }
+    if (cf.admin_off || adm != NULL) {
+        w = worker_create(&cf, errstr, sizeof(errstr));
+    }
     if (w == NULL) {
         log_error("msg=\"cannot start\" err=\"%s\"", errstr);
         rc = 2;
@@ -78,6 +85,7 @@ int main(int argc, char **argv)
         worker_destroy(w);
         log_info("msg=\"stopped\" exit=%d", rc);
     }
+    admin_stop(adm);
     curl_global_cleanup();
     conf_deinit(&cf);
     return rc;

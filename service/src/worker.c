@@ -10,8 +10,11 @@
 
 #include "codec.h"
 #include "engine.h"
+#include "health.h"
 #include "kafka.h"
+#include "kstats.h"
 #include "log.h"
+#include "metrics.h"
 #include "offsets.h"
 #include "producer.h"
 #include "smap.h"
@@ -38,6 +41,7 @@ struct worker {
     size_t jobs, max_jobs;
     struct job *to_produce; /* outputs or dead letters to send (again) */
     int64_t produce_at;
+    struct kstats *kstats;
 };
 
 /* ---- completion and per-subject order -------------------------------- */
@@ -92,8 +96,23 @@ static void detach(struct worker *w, struct job *j, bool run_next)
 
 /* The job is done for good: its offset may move, its subject's next job
  * may start. */
+/* The finished event in the metrics: outcome, DLQ class, time held. */
+static void count_done(const struct job *j)
+{
+    const char *outcome = j->outcome == JOB_DLQ         ? "dlq"
+                          : j->outcome == JOB_SKIPPED   ? "skipped"
+                          : j->outcome == JOB_DUPLICATE ? "duplicate"
+                                                        : "succeeded";
+
+    metrics_add(M_EVENTS_DONE, 1, j->topic, outcome,
+                j->outcome == JOB_DLQ ? j->err_class : "");
+    metrics_observe(M_EVENT_SECONDS,
+                    (double)(hw_mono_ms() - j->consumed_at) / 1000, j->topic);
+}
+
 static void complete(struct worker *w, struct job *j)
 {
+    count_done(j);
     store_offset(w, j);
     detach(w, j, true);
     w->jobs--;
@@ -264,6 +283,7 @@ static struct job *job_for(rd_kafka_message_t *m)
     j->msg = m;
     j->attempts = 1;
     j->epoch = atomic_load(&job_epoch);
+    j->consumed_at = hw_mono_ms();
     return j;
 }
 
@@ -289,6 +309,7 @@ static void on_message(struct worker *w, rd_kafka_message_t *m)
         return;
     }
     j = job_for(m);
+    metrics_add(M_EVENTS_CONSUMED, 1, j->topic);
     offsets_begin(w->offsets, j->topic, j->partition, j->offset);
     w->jobs++;
     rc = codec_decode(w->codec, kind, m->payload, m->len, &j->in, errstr,
@@ -429,8 +450,32 @@ static void flow_control(struct worker *w)
         rd_kafka_resume_partitions(w->rk, w->assigned);
     }
     w->paused = want;
+    metrics_set(M_PAUSED, want ? w->assigned->cnt : 0);
     log_debug("msg=\"%s\" jobs=%zu degraded=%d", want ? "paused" : "resumed",
               w->jobs, engine_degraded(w->engine));
+}
+
+/* The loop turned: liveness, dependencies, gauges. */
+static void report_health(struct worker *w)
+{
+    bool redis_up, api_up;
+
+    health_loop_turned(hw_mono_ms());
+    engine_health(w->engine, &redis_up, &api_up);
+    health_set_up(HEALTH_REDIS, redis_up);
+    health_set_up(HEALTH_HMS_API, api_up);
+    metrics_set(M_JOBS, (double)w->jobs);
+    metrics_set(M_ASSIGNED, w->assigned != NULL ? w->assigned->cnt : 0);
+}
+
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    struct worker *w = opaque;
+
+    (void)rk;
+    (void)len;
+    kstats_update(w->kstats, json, w->paused, hw_mono_ms());
+    return 0; /* librdkafka frees json */
 }
 
 /* ---- life ----------------------------------------------------------- */
@@ -468,6 +513,8 @@ struct worker *worker_create(const struct conf *cf, char *errstr,
                                  "earliest",
                                  "allow.auto.create.topics",
                                  "false",
+                                 "statistics.interval.ms",
+                                 "5000",
                                  NULL};
     struct worker *w = xcalloc(1, sizeof(*w));
     rd_kafka_conf_t *kc;
@@ -484,6 +531,8 @@ struct worker *worker_create(const struct conf *cf, char *errstr,
         return NULL;
     }
     w->max_jobs = (size_t)cf->hms_max_in_flight * 4;
+    /* an event may take EVENT_DEADLINE_MS; a partition is stuck after more */
+    w->kstats = kstats_create(cf->event_deadline_ms + 60000);
     w->offsets = offsets_create();
     w->subjects = smap_create();
     w->codec = codec_create(errstr, errstr_size);
@@ -500,6 +549,7 @@ struct worker *worker_create(const struct conf *cf, char *errstr,
     }
     rd_kafka_conf_set_opaque(kc, w);
     rd_kafka_conf_set_rebalance_cb(kc, on_rebalance);
+    rd_kafka_conf_set_stats_cb(kc, on_stats);
     w->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errstr_size);
     if (w->rk == NULL) {
         rd_kafka_conf_destroy(kc); /* still ours on failure */
@@ -557,6 +607,7 @@ static void turn(struct worker *w)
                   producer_fatal(w->prod));
         w->fatal = true;
     }
+    report_health(w);
 }
 
 int worker_run(struct worker *w, volatile sig_atomic_t *stop)
@@ -640,5 +691,6 @@ void worker_destroy(struct worker *w)
     codec_destroy(w->codec);
     offsets_destroy(w->offsets);
     smap_destroy(w->subjects);
+    kstats_destroy(w->kstats);
     free(w);
 }
