@@ -11,6 +11,7 @@
  *     (every send: [--event-id ID] [--schema NAME, e.g. BookingCreated.v1])
  *   hmsctl show booking|stream ID      the Redis entry frontends read
  *   hmsctl token --room R --user U --role ROLE [--ttl S]   mint one
+ *   hmsctl dlq list|replay, lag, health      see hmsctl_ops.c
  */
 #define LOGMOD "hmsctl"
 #include <errno.h>
@@ -21,6 +22,8 @@
 #include <time.h>
 
 #include <librdkafka/rdkafka.h>
+
+#include "hmsctl.h"
 
 #include "cache.h"
 #include "codec.h"
@@ -80,13 +83,20 @@ static const struct option opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int usage(void)
+int hmsctl_usage(void)
 {
     fprintf(stderr, "usage: hmsctl send booking-created|stream-started|"
                     "session-ended [options]\n"
                     "       hmsctl show booking|stream ID\n"
                     "       hmsctl token --room R --user U --role ROLE "
-                    "[--ttl S]\n(see the top of service/tools/hmsctl.c)\n");
+                    "[--ttl S]\n"
+                    "       hmsctl dlq list [--max N]\n"
+                    "       hmsctl dlq replay --offset N [--partition P] | "
+                    "--all\n"
+                    "       hmsctl lag\n"
+                    "       hmsctl health [--admin HOST:PORT]\n"
+                    "(see the top of service/tools/hmsctl.c and "
+                    "hmsctl_ops.c)\n");
     return 2;
 }
 
@@ -279,7 +289,7 @@ static int cmd_send(const struct conf *cf, int argc, char **argv)
     ev.lock = true;
     if (argc < 2 || !parse(argc - 1, argv + 1, &ev, &schema, &ttl)) {
         free(ev.participants);
-        return usage();
+        return hmsctl_usage();
     }
     if (strcmp(argv[1], "booking-created") == 0 && ev.booking_id != NULL) {
         ev.kind = EVENT_BOOKING_CREATED;
@@ -296,7 +306,7 @@ static int cmd_send(const struct conf *cf, int argc, char **argv)
         key = ev.subject_id;
     } else {
         free(ev.participants);
-        return usage();
+        return hmsctl_usage();
     }
     rc = send_event(cf, &ev, schema, topic, key);
     free(ev.participants);
@@ -316,7 +326,7 @@ static int cmd_show(const struct conf *cf, int argc, char **argv)
 
     if (argc != 3 ||
         (strcmp(argv[1], "booking") != 0 && strcmp(argv[1], "stream") != 0)) {
-        return usage();
+        return hmsctl_usage();
     }
     kind = strcmp(argv[1], "stream") == 0 ? SUBJECT_STREAM : SUBJECT_BOOKING;
     key = cache_key_subject(kind, argv[2]);
@@ -365,7 +375,7 @@ static int cmd_token(const struct conf *cf, int argc, char **argv)
     ev.host_role = NULL;
     if (!parse(argc, argv, &ev, &schema, &ttl) || ev.room_id == NULL ||
         ev.host_user_id == NULL || ev.host_role == NULL) {
-        return usage();
+        return hmsctl_usage();
     }
     if (ttl <= 0) {
         ttl = conf_app_token_ttl(cf, ev.host_role);
@@ -387,7 +397,7 @@ int main(int argc, char **argv)
 
     log_min_level = LL_WARN;
     if (argc < 2) {
-        return usage();
+        return hmsctl_usage();
     }
     if (conf_load(&cf, (const char *const *)environ) != HW_OK) {
         conf_deinit(&cf);
@@ -399,8 +409,14 @@ int main(int argc, char **argv)
         rc = cmd_show(&cf, argc - 1, argv + 1);
     } else if (strcmp(argv[1], "token") == 0) {
         rc = cmd_token(&cf, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "dlq") == 0) {
+        rc = hmsctl_dlq(&cf, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "lag") == 0 && argc == 2) {
+        rc = hmsctl_lag(&cf);
+    } else if (strcmp(argv[1], "health") == 0) {
+        rc = hmsctl_health(&cf, argc - 1, argv + 1);
     } else {
-        rc = usage();
+        rc = hmsctl_usage();
     }
     conf_deinit(&cf);
     return rc;
