@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # lint.sh -- `make lint`: formatting, banned functions, braces on every
-# block, cppcheck, shellcheck. Exit 1 on any finding.
+# block, cppcheck, shellcheck, and the deploy files (tests/lint_deploy.py:
+# compose schema, Kubernetes manifests, Dockerfile, systemd unit). Exit 1
+# on any finding.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 C_FILES=$(git ls-files '*.c' '*.h')
@@ -54,6 +56,8 @@ cppcheck -q --error-exitcode=1 --enable=warning,portability --inline-suppr \
 
 # shellcheck disable=SC2086
 shellcheck -x -P SCRIPTDIR $SH_FILES || fail "shellcheck"
+
+build/lint-venv/bin/python tests/lint_deploy.py || fail "deploy files"
 
 [ "$rc" -eq 0 ] && echo "lint: clean"
 exit "$rc"

@@ -11,7 +11,7 @@ cd "$ROOT"
 pkgs=(gcc make pkg-config librdkafka-dev libavro-dev libssl-dev
       libcurl4-openssl-dev libhiredis-dev libmicrohttpd-dev libjansson-dev
       redis-server kcat curl valgrind clang libclang-rt-14-dev)
-[ "${1:-}" = --lint ] && pkgs+=(clang-format cppcheck shellcheck)
+[ "${1:-}" = --lint ] && pkgs+=(clang-format cppcheck shellcheck systemd)
 command -v java >/dev/null || pkgs+=(default-jre-headless)
 command -v mvn >/dev/null || pkgs+=(maven)
 command -v python3 >/dev/null || pkgs+=(python3)
@@ -31,16 +31,18 @@ if [ ${#missing[@]} -gt 0 ]; then
         --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Python test tools, pinned; reinstalled only when the pins change.
-venv=build/venv
-want=$(sha256sum tests/requirements.txt | cut -c1-16)
-if [ "$(cat "$venv/.stamp" 2>/dev/null)" != "$want" ]; then
-    say "deps: creating $venv"
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check \
-        -r tests/requirements.txt
-    echo "$want" >"$venv/.stamp"
-fi
+# Python tools, pinned; a venv is rebuilt only when its pins change.
+make_venv() { # DIR REQUIREMENTS
+    local want
+    want=$(sha256sum "$2" | cut -c1-16)
+    [ "$(cat "$1/.stamp" 2>/dev/null)" = "$want" ] && return
+    say "deps: creating $1"
+    rm -rf "$1"
+    python3 -m venv "$1"
+    "$1/bin/pip" install -q --disable-pip-version-check -r "$2"
+    echo "$want" >"$1/.stamp"
+}
+make_venv build/venv tests/requirements.txt
+[ "${1:-}" = --lint ] && make_venv build/lint-venv tests/lint-requirements.txt
 
 deploy/local/kafka.sh fetch
