@@ -25,6 +25,7 @@ environment (stack.env), as tests/bench/run.sh arranges."""
 import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -46,14 +47,16 @@ SIM = os.environ["HMS_SIM_URL"]
 CALLS_PER_BOOKING = 2  # POST /rooms, POST /room-codes/room/{id}
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 MAX_N = int(os.environ.get("BENCH_N", "20000"))
-LATENCIES = [int(x) for x in os.environ.get("BENCH_LATENCIES", "0,50").split(",")]
+LATENCIES = [int(x) for x in
+             os.environ.get("BENCH_LATENCIES", "0,50").split(",") if x]
 IN_FLIGHT = [int(x) for x in
-             os.environ.get("BENCH_IN_FLIGHT", "1,64,256,1000").split(",")]
+             os.environ.get("BENCH_IN_FLIGHT", "1,64,256,1000").split(",") if x]
 SOAK_S = int(os.environ.get("BENCH_SOAK_S", "600"))
 SOAK_RATE = int(os.environ.get("BENCH_SOAK_RATE", "500"))
 WRAP = os.environ.get("BENCH_WRAP", "").split()  # e.g. callgrind
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PARTICIPANTS = [("alice", "host"), ("bob", "guest"), ("carol", "guest")]
+STACK = {}  # name -> pid of the stack's processes, for the machine CPU
 
 
 def say(*a):
@@ -77,6 +80,32 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
 
+def stack_pids():
+    """hms-sim, the Kafka broker and redis-server of this bench's stack."""
+    tmp = os.environ.get("BENCH_TMP", "/nonexistent")
+    redis_port = os.environ["REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
+    pids = {}
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if tmp in cmd and "hms-sim" in cmd:
+            pids["hms-sim"] = d
+        elif tmp in cmd and "kafka.Kafka" in cmd:
+            pids["kafka"] = d
+        elif cmd.startswith("redis-server") and f":{redis_port}" in cmd:
+            pids["redis"] = d
+    return pids
+
+
+def others_cpu(pids):
+    """CPU seconds of the stack's processes and of this bench client."""
+    own = os.times()
+    return sum(cpu_s(p) for p in pids.values()) + own.user + own.system
+
+
 def mem_kib(pid, key):
     with open(f"/proc/{pid}/status", encoding="ascii") as f:
         for line in f:
@@ -89,14 +118,14 @@ class Subject:
     """One process under test (hms-worker or bench-floor) with topics and a
     group of its own, warmed up and ready to measure."""
 
-    def __init__(self, program, in_flight, tmp):
+    def __init__(self, program, in_flight, tmp, admin_port=None):
         self.t = {k: uid(f"bench-{k}") for k in ("bc", "ss", "se", "vr", "ve",
                                                   "dlq")}
         subprocess.run([os.path.join(BIN, "mktopics"), BROKERS,
                         *[f"{n}:3" for n in self.t.values()]],
                        check=True, capture_output=True)
         env = dict(os.environ, KAFKA_GROUP_ID=uid("bench-group"),
-                   ADMIN_ADDR="off", LOG_LEVEL="warn", HMS_SUBDOMAIN="bench",
+                   ADMIN_ADDR=f"127.0.0.1:{admin_port}" if admin_port else "off", LOG_LEVEL="warn", HMS_SUBDOMAIN="bench",
                    HMS_MAX_IN_FLIGHT=str(in_flight),
                    TOPIC_BOOKING_CREATED=self.t["bc"],
                    TOPIC_STREAM_STARTED=self.t["ss"],
@@ -167,10 +196,12 @@ class Subject:
         msgs = self.bookings("b", n)
         keys = {k for k, _ in msgs}
         cpu0 = cpu_s(self.proc.pid)
+        rest0 = others_cpu(STACK)
         sent = self.send(msgs, rate)
         timeout = 120 + (n / rate if rate else 0)
         got = self.collect(lambda k: k in keys, n, timeout)
         cpu = cpu_s(self.proc.pid) - cpu0
+        rest = others_cpu(STACK) - rest0
         if len(got) < n:
             raise RuntimeError(f"only {len(got)} of {n} video-ready arrived; "
                                f"see {self.log}")
@@ -179,6 +210,7 @@ class Subject:
         return {"n": n, "rate": n / span, "p50": pct(lat, 50),
                 "p99": pct(lat, 99), "max": lat[-1],
                 "cpu_per_1k": cpu * 1000 / n,
+                "all_cpu_per_1k": (cpu + rest) * 1000 / n,
                 "rss_mib": mem_kib(self.proc.pid, "VmHWM") / 1024}
 
     def stop(self):
@@ -227,14 +259,31 @@ def median_run(program, in_flight, latency, tmp, n):
     return med
 
 
+def held(port):
+    """hms_worker_events_in_flight from the worker's /metrics."""
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    for line in text.splitlines():
+        if line.startswith("hms_worker_events_in_flight "):
+            return float(line.split()[1])
+    return -1
+
+
+def free_port():
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
 def soak(tmp, rate, seconds):
-    s = Subject("hms-worker", 1000, tmp)
+    """(seconds, RSS MiB, events held) every 5 s."""
+    port = free_port()
+    s = Subject("hms-worker", 1000, tmp, admin_port=port)
     samples, t0 = [], time.monotonic()
     try:
         while time.monotonic() - t0 < seconds:
             s.send(s.bookings("soak", rate * 5), rate)
             samples.append((round(time.monotonic() - t0),
-                            mem_kib(s.proc.pid, "VmRSS") / 1024))
+                            mem_kib(s.proc.pid, "VmRSS") / 1024, held(port)))
         s.collect(lambda k: k.startswith(b"soak"), 10**9, 10)
     finally:
         s.stop()
@@ -248,7 +297,8 @@ def runs(r):
 def table(results, floor, paced):
     rows = ["| 100ms latency | in flight | bookings/s (median of runs) | "
             "bound | worker / bound | worker / floor | p50 ms | p99 ms | "
-            "max ms | CPU s / 1k | peak RSS MiB |", "|" + "---|" * 11]
+            "max ms | worker CPU s / 1k | machine CPU s / 1k | peak RSS MiB |",
+            "|" + "---|" * 12]
     for (lat, inf), r in sorted(results.items()):
         b = bound(inf, lat)
         vs_bound = f"{r['rate'] / b:.0%}" if b else "-"
@@ -257,11 +307,24 @@ def table(results, floor, paced):
             f"{f'{b:.0f}' if b else '-'} | {vs_bound} | "
             f"{r['rate'] / floor['rate']:.0%} | {r['p50']:.0f} | "
             f"{r['p99']:.0f} | {r['max']:.0f} | {r['cpu_per_1k']:.2f} | "
-            f"{r['rss_mib']:.1f} |")
+            f"{r['all_cpu_per_1k']:.2f} | {r['rss_mib']:.1f} |")
     rows.append(f"| floor | - | {floor['rate']:.0f} ({runs(floor)}) "
                 f"| - | - | 100% | {floor['p50']:.0f} | {floor['p99']:.0f} | "
                 f"{floor['max']:.0f} | {floor['cpu_per_1k']:.2f} | "
-                f"{floor['rss_mib']:.1f} |")
+                f"{floor['all_cpu_per_1k']:.2f} | {floor['rss_mib']:.1f} |")
+    zero = [r for (lat, _), r in results.items() if lat == 0]
+    if zero:
+        best = max(zero, key=lambda r: r["rate"])
+        ncpu = os.cpu_count()
+        rest = best["all_cpu_per_1k"] - best["cpu_per_1k"]
+        rows += ["", f"CPU budget at the 0 ms peak: {best['all_cpu_per_1k']:.2f} "
+                 f"CPU s per 1,000 bookings on the whole machine, "
+                 f"{best['cpu_per_1k']:.2f} of them in hms-worker and "
+                 f"{rest:.2f} in hms-sim, Kafka, Redis and this client. On "
+                 f"{ncpu} cores that allows at most "
+                 f"{ncpu * 1000 / best['all_cpu_per_1k']:.0f} bookings/s; the "
+                 f"rest of the stack alone would allow "
+                 f"{ncpu * 1000 / rest:.0f}/s with a worker that cost nothing."]
     if paced:
         rows += ["", f"Paced at {paced['rate']:.0f} bookings/s (50% of the "
                  f"0 ms peak, in flight {paced['in_flight']}):", "",
@@ -273,11 +336,12 @@ def table(results, floor, paced):
     return "\n".join(rows)
 
 
-def plot(results, floor, path):
+def plot(results, floor, soak_samples, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.5),
+                                  gridspec_kw={"width_ratios": [3, 2]})
     for lat in LATENCIES:
         xs = [inf for inf in IN_FLIGHT if (lat, inf) in results]
         ax.plot(xs, [results[(lat, x)]["rate"] for x in xs], marker="o",
@@ -291,15 +355,25 @@ def plot(results, floor, path):
     ax.set_yscale("log")
     ax.set_xlabel("HMS_MAX_IN_FLIGHT")
     ax.set_ylabel("bookings/s, end to end")
-    ax.set_title("hms-worker throughput (2 cores shared with Kafka, Redis, "
-                 "hms-sim)", fontsize=9)
+    ax.set_title("throughput (2 cores shared with Kafka, Redis, hms-sim)",
+                 fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
+    if soak_samples:
+        ax2.plot([t / 60 for t, _, _ in soak_samples],
+                 [r for _, r, _ in soak_samples])
+        ax2.set_ylim(bottom=0)
+    ax2.set_xlabel("minutes")
+    ax2.set_ylabel("worker RSS, MiB")
+    ax2.set_title(f"soak: {SOAK_RATE} bookings/s, 1000 in flight", fontsize=9)
+    ax2.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
 def main():
+    STACK.update(stack_pids())
+    say(f"bench: stack processes {STACK}")
     out_dir = os.path.join(ROOT, "bench", "results")
     tmp = os.environ.get("BENCH_TMP", "/tmp")
     os.makedirs(out_dir, exist_ok=True)
@@ -335,12 +409,14 @@ def main():
         soak_samples = soak(tmp, SOAK_RATE, SOAK_S)
     md = table(results, floor, paced)
     if soak_samples:
-        rss = [r for _, r in soak_samples]
-        first = [r for t, r in soak_samples if t >= 60][:1] or rss[:1]
+        rss = [r for _, r, _ in soak_samples]
+        first = [r for t, r, _ in soak_samples if t >= 60][:1] or rss[:1]
         md += (f"\n\nSoak: {SOAK_S} s at {SOAK_RATE} bookings/s, 1000 in "
                f"flight: worker RSS {first[0]:.1f} MiB after 1 min, "
-               f"{rss[-1]:.1f} MiB at the end, max {max(rss):.1f} MiB "
-               f"({len(rss)} samples).")
+               f"{rss[-1]:.1f} MiB at the end, max {max(rss):.1f} MiB; "
+               f"events held at once: max "
+               f"{max(h for _, _, h in soak_samples):.0f} (cap 4,000) "
+               f"({len(rss)} samples, in the .json).")
     base = os.path.join(out_dir, f"bench-{stamp}")
     with open(base + ".md", "w", encoding="utf-8") as f:
         f.write(md + "\n")
@@ -349,7 +425,7 @@ def main():
                    "results": [{"latency_ms": k[0], "in_flight": k[1], **v}
                                for k, v in sorted(results.items())]}, f,
                   indent=1)
-    plot(results, floor, base + ".png")
+    plot(results, floor, soak_samples, base + ".png")
     say("\n" + md + f"\n\nwritten: {base}.md, {base}.png, {base}.json")
 
 
