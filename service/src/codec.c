@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "prevalidate.h"
+#include "registry.h"
 #include "resolve.h"
 #include "schema.h"
 
@@ -140,12 +141,25 @@ struct codec_schema {
     avro_schema_t schema;
     avro_value_iface_t *iface;
     json_t *json, *names;
+    const char *text; /* the schema's JSON, for registration */
+};
+
+/* A registry schema id and the writer it names: one of ours when the
+ * fingerprints match, else a schema of its own (dyn). */
+struct codec_id {
+    uint32_t id;
+    struct codec_schema *cs;
+    bool dyn;
+    char *name; /* dyn: "registry id N" */
 };
 
 struct codec {
     struct codec_schema *s;
     size_t n;
     struct codec_schema *current[EVENT_KIND_COUNT];
+    struct registry *reg; /* NULL: single-object encoding only */
+    struct codec_id *ids;
+    size_t n_ids;
 };
 
 static bool fail(char *err, size_t n, const char *what, const char *field)
@@ -425,6 +439,7 @@ static bool load_one(struct codec_schema *cs, const struct schema_src *src,
     char *pcf = schema_pcf(src->json, strlen(src->json), err, n);
 
     cs->name = src->name;
+    cs->text = src->json;
     if (pcf == NULL) {
         return false;
     }
@@ -483,21 +498,34 @@ err:
     return NULL;
 }
 
+static void schema_deinit(struct codec_schema *cs)
+{
+    if (cs->iface != NULL) {
+        avro_value_iface_decref(cs->iface);
+    }
+    if (cs->schema != NULL) {
+        avro_schema_decref(cs->schema);
+    }
+    json_decref(cs->json);
+    json_decref(cs->names);
+}
+
 void codec_destroy(struct codec *cd)
 {
     if (cd == NULL) {
         return;
     }
     for (size_t i = 0; i < cd->n; i++) {
-        if (cd->s[i].iface != NULL) {
-            avro_value_iface_decref(cd->s[i].iface);
-        }
-        if (cd->s[i].schema != NULL) {
-            avro_schema_decref(cd->s[i].schema);
-        }
-        json_decref(cd->s[i].json);
-        json_decref(cd->s[i].names);
+        schema_deinit(&cd->s[i]);
     }
+    for (size_t i = 0; i < cd->n_ids; i++) {
+        if (cd->ids[i].dyn) {
+            schema_deinit(cd->ids[i].cs);
+            free(cd->ids[i].cs);
+            free(cd->ids[i].name);
+        }
+    }
+    free(cd->ids);
     free(cd->s);
     free(cd);
 }
@@ -527,6 +555,63 @@ uint64_t codec_fingerprint(const struct codec *cd, const char *schema_name)
     const struct codec_schema *cs = by_name(cd, schema_name);
 
     return cs != NULL ? cs->fp : 0;
+}
+
+/* The writer schema a registry id names, fetched once. Unavailable when
+ * the registry is down (the event waits); not found when the registry
+ * does not know the id or it is not a record of ours. */
+static enum hw_rc by_id(struct codec *cd, uint32_t id, struct codec_schema **ws,
+                        char *err, size_t n)
+{
+    struct codec_id *ci;
+    const char *json = NULL;
+    char *pcf;
+    enum hw_rc rc;
+
+    for (size_t i = 0; i < cd->n_ids; i++) {
+        if (cd->ids[i].id == id) {
+            *ws = cd->ids[i].cs;
+            return HW_OK;
+        }
+    }
+    rc = registry_schema(cd->reg, id, &json, err, n);
+    if (rc != HW_OK) {
+        return rc == HW_ERR_NOT_FOUND || rc == HW_ERR_UNAVAILABLE
+                   ? rc
+                   : HW_ERR_UNAVAILABLE;
+    }
+    pcf = schema_pcf(json, strlen(json), err, n);
+    if (pcf == NULL) {
+        return HW_ERR_NOT_FOUND;
+    }
+    cd->ids = xrealloc(cd->ids, (cd->n_ids + 1) * sizeof(*cd->ids));
+    ci = &cd->ids[cd->n_ids];
+    memset(ci, 0, sizeof(*ci));
+    ci->id = id;
+    ci->cs = by_fp(cd, schema_fingerprint(pcf, strlen(pcf)));
+    free(pcf);
+    if (ci->cs == NULL) { /* a writer we do not embed: resolve from it */
+        struct schema_src src = {NULL, json};
+
+        ci->name = xasprintf("registry id %u", id);
+        src.name = ci->name;
+        ci->cs = xcalloc(1, sizeof(*ci->cs));
+        ci->dyn = true;
+        if (!load_one(ci->cs, &src, err, n)) {
+            schema_deinit(ci->cs);
+            free(ci->cs);
+            free(ci->name);
+            return HW_ERR_NOT_FOUND;
+        }
+    }
+    cd->n_ids++;
+    *ws = ci->cs;
+    return HW_OK;
+}
+
+void codec_use_registry(struct codec *cd, struct registry *reg)
+{
+    cd->reg = reg;
 }
 
 /* Finds the writer schema from the framing; body and blen get the datum. */
@@ -560,12 +645,19 @@ static enum hw_rc frame(struct codec *cd, const unsigned char *b, size_t len,
         return HW_OK;
     }
     if (len >= 5 && b[0] == 0x00) {
-        snprintf(err, n,
-                 "Confluent wire format (schema id %u) but no "
-                 "SCHEMA_REGISTRY_URL is configured",
-                 (unsigned)b[1] << 24 | (unsigned)b[2] << 16 |
-                     (unsigned)b[3] << 8 | b[4]);
-        return HW_ERR_NOT_FOUND;
+        uint32_t id = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 |
+                      (uint32_t)b[3] << 8 | b[4];
+
+        *body = b + 5;
+        *blen = len - 5;
+        if (cd->reg == NULL) {
+            snprintf(err, n,
+                     "Confluent wire format (schema id %u) but no "
+                     "SCHEMA_REGISTRY_URL is configured",
+                     id);
+            return HW_ERR_NOT_FOUND;
+        }
+        return by_id(cd, id, ws, err, n);
     }
     snprintf(err, n, "unknown framing (%zu bytes, first 0x%02x)", len,
              len > 0 ? b[0] : 0);
@@ -627,26 +719,17 @@ out:
     return rc;
 }
 
-enum hw_rc codec_encode(struct codec *cd, const struct event *ev,
-                        const char *schema_name, struct buf *out, char *errstr,
-                        size_t errstr_size)
+/* The Avro datum of ev in schema cs, appended to out. */
+static enum hw_rc write_datum(const struct codec_schema *cs,
+                              const struct event *ev, struct buf *out,
+                              char *errstr, size_t errstr_size)
 {
-    struct codec_schema *cs =
-        schema_name != NULL ? by_name(cd, schema_name) : cd->current[ev->kind];
-    unsigned char head[10] = {0xc3, 0x01};
     avro_writer_t w = NULL;
     avro_value_t v;
     size_t size = 0;
     char *tmp = NULL;
     enum hw_rc rc = HW_ERR_INVALID;
 
-    errstr[0] = '\0';
-    if (cs == NULL || cs->kind != ev->kind) {
-        snprintf(errstr, errstr_size, "no schema %s for %s",
-                 schema_name != NULL ? schema_name : "(current)",
-                 event_kind_name(ev->kind));
-        return HW_ERR_INVALID;
-    }
     if (avro_generic_value_new(cs->iface, &v) != 0) {
         snprintf(errstr, errstr_size, "avro: %s", avro_strerror());
         return HW_ERR_FATAL;
@@ -661,10 +744,6 @@ enum hw_rc codec_encode(struct codec *cd, const struct event *ev,
         snprintf(errstr, errstr_size, "avro: %s", avro_strerror());
         goto out;
     }
-    for (int i = 0; i < 8; i++) {
-        head[2 + i] = (unsigned char)(cs->fp >> (8 * i));
-    }
-    buf_append(out, head, sizeof(head));
     buf_append(out, tmp, size);
     rc = HW_OK;
 out:
@@ -674,4 +753,54 @@ out:
     free(tmp);
     avro_value_decref(&v);
     return rc;
+}
+
+enum hw_rc codec_encode(struct codec *cd, const struct event *ev,
+                        const char *schema_name, struct buf *out, char *errstr,
+                        size_t errstr_size)
+{
+    struct codec_schema *cs =
+        schema_name != NULL ? by_name(cd, schema_name) : cd->current[ev->kind];
+    unsigned char head[10] = {0xc3, 0x01};
+
+    errstr[0] = '\0';
+    if (cs == NULL || cs->kind != ev->kind) {
+        snprintf(errstr, errstr_size, "no schema %s for %s",
+                 schema_name != NULL ? schema_name : "(current)",
+                 event_kind_name(ev->kind));
+        return HW_ERR_INVALID;
+    }
+    for (int i = 0; i < 8; i++) {
+        head[2 + i] = (unsigned char)(cs->fp >> (8 * i));
+    }
+    buf_append(out, head, sizeof(head));
+    return write_datum(cs, ev, out, errstr, errstr_size);
+}
+
+enum hw_rc codec_encode_for(struct codec *cd, const struct event *ev,
+                            const char *topic, struct buf *out, char *errstr,
+                            size_t errstr_size)
+{
+    const struct codec_schema *cs = cd->current[ev->kind];
+    unsigned char head[5] = {0};
+    uint32_t id = 0;
+    char *subject;
+    enum hw_rc rc;
+
+    if (cd->reg == NULL) {
+        return codec_encode(cd, ev, NULL, out, errstr, errstr_size);
+    }
+    subject = xasprintf("%s-value", topic);
+    rc =
+        registry_register(cd->reg, subject, cs->text, &id, errstr, errstr_size);
+    free(subject);
+    if (rc != HW_OK) {
+        return rc == HW_ERR_INVALID || rc == HW_ERR_AUTH ? HW_ERR_FATAL
+                                                         : HW_ERR_UNAVAILABLE;
+    }
+    for (int i = 0; i < 4; i++) {
+        head[1 + i] = (unsigned char)(id >> (8 * (3 - i)));
+    }
+    buf_append(out, head, sizeof(head));
+    return write_datum(cs, ev, out, errstr, errstr_size);
 }

@@ -7,6 +7,10 @@
  * Avro single-object encoding (C3 01, 8-byte little-endian CRC-64-AVRO
  * fingerprint, datum) or the Confluent wire format (00, 4-byte schema id);
  * until a registry is configured a Confluent message is unknown_schema.
+ * With a registry (codec_use_registry), a Confluent message's writer is
+ * fetched by id once and cached: one of ours when its fingerprint matches,
+ * else used as it is and resolved like any writer; outputs then go out in
+ * the Confluent format under "<topic>-value" (codec_encode_for).
  * Every schema in schemas/ is a known writer; the newest of each record
  * (the one without a .vN suffix) is the reader. A datum is prevalidated
  * against its writer schema before avro-c reads it, read with the writer
@@ -27,6 +31,8 @@
 
 #define CODEC_MAX_MESSAGE (1024 * 1024)
 
+struct registry;
+
 struct codec *codec_create(char *errstr, size_t errstr_size);
 void codec_destroy(struct codec *cd);
 
@@ -36,6 +42,8 @@ void codec_destroy(struct codec *cd);
  *   HW_ERR_NOT_FOUND  unknown fingerprint or schema id, a Confluent
  *                     message without registry, a record of another
  *                     type (class unknown_schema)
+ *   HW_ERR_UNAVAILABLE the registry is down: not the message's fault, try
+ *                     again later
  * errstr says why, without payload bytes. */
 enum hw_rc codec_decode(struct codec *cd, enum event_kind expect,
                         const void *buf, size_t len, struct event *ev,
@@ -47,6 +55,18 @@ enum hw_rc codec_decode(struct codec *cd, enum event_kind expect,
 enum hw_rc codec_encode(struct codec *cd, const struct event *ev,
                         const char *schema_name, struct buf *out, char *errstr,
                         size_t errstr_size) HW_MUSTCHECK;
+
+/* Decodes Confluent-framed input with writer schemas from reg, and
+ * codec_encode_for() writes that format. reg must outlive the codec. */
+void codec_use_registry(struct codec *cd, struct registry *reg);
+
+/* The current schema of ev->kind for topic: Confluent format with the id
+ * registered under "<topic>-value" when a registry is in use (else as
+ * codec_encode). HW_ERR_UNAVAILABLE: the registry is down (try later);
+ * HW_ERR_FATAL: it refused the schema or us. */
+enum hw_rc codec_encode_for(struct codec *cd, const struct event *ev,
+                            const char *topic, struct buf *out, char *errstr,
+                            size_t errstr_size) HW_MUSTCHECK;
 
 /* The fingerprint of a known schema by name, 0 if unknown. */
 uint64_t codec_fingerprint(const struct codec *cd, const char *schema_name);

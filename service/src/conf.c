@@ -59,7 +59,10 @@ static const struct conf_key keys[] = {
     STR("TOPIC_VIDEO_READY", topic_video_ready, "video-ready", check_topic),
     STR("TOPIC_VIDEO_ENDED", topic_video_ended, "video-ended", check_topic),
     STR("TOPIC_DLQ", topic_dlq, "hms-worker-dlq", check_topic),
-    STR("SCHEMA_REGISTRY_URL", schema_registry_url, NULL, check_registry),
+    /* sensitive: https://user:password@host is how credentials come */
+    {"SCHEMA_REGISTRY_URL", CONF_STR,
+     offsetof(struct conf, schema_registry_url), CONF_SENSITIVE, NULL, 0, 0,
+     check_registry},
     {"REDIS_URL", CONF_STR, offsetof(struct conf, redis_url), CONF_SENSITIVE,
      "redis://127.0.0.1:6379/0", 0, 0, check_redis},
     STR("HMS_API_BASE", hms_api_base, "https://api.100ms.live/v2",

@@ -17,10 +17,12 @@
 #include "metrics.h"
 #include "offsets.h"
 #include "producer.h"
+#include "registry.h"
 #include "smap.h"
 
 #define POLL_BATCH 500
 #define PRODUCE_RETRY_MS 1000
+#define HELD_RETRY_MS 1000 /* input waiting for the schema registry */
 
 struct subj {
     struct job *head, *tail; /* head: the one in progress */
@@ -42,6 +44,9 @@ struct worker {
     struct job *to_produce; /* outputs or dead letters to send (again) */
     int64_t produce_at;
     struct kstats *kstats;
+    struct registry *registry;    /* NULL: no SCHEMA_REGISTRY_URL */
+    struct job *held, *held_tail; /* waiting for the registry, in order */
+    int64_t held_retry_at;
 };
 
 /* ---- completion and per-subject order -------------------------------- */
@@ -146,6 +151,12 @@ static void produce_later(struct worker *w, struct job *j)
     }
 }
 
+static const char *output_topic(const struct worker *w, const struct job *j)
+{
+    return j->out.kind == EVENT_VIDEO_ENDED ? w->cf->topic_video_ended
+                                            : w->cf->topic_video_ready;
+}
+
 static void produce(struct worker *w, struct job *j)
 {
     char errstr[256];
@@ -154,8 +165,17 @@ static void produce(struct worker *w, struct job *j)
 
     if (j->outcome == JOB_DLQ) {
         rc = producer_dlq(w->prod, j);
-    } else if (codec_encode(w->codec, &j->out, NULL, &b, errstr,
-                            sizeof(errstr)) != HW_OK) {
+    } else if ((rc = codec_encode_for(w->codec, &j->out, output_topic(w, j), &b,
+                                      errstr, sizeof(errstr))) ==
+               HW_ERR_UNAVAILABLE) {
+        job_log(LL_WARN, j,
+                "msg=\"schema registry down, will retry\" "
+                "err=\"%s\"",
+                errstr);
+        buf_deinit(&b);
+        produce_later(w, j);
+        return;
+    } else if (rc != HW_OK) {
         job_log(LL_ERROR, j, "msg=\"cannot encode output\" err=\"%s\"", errstr);
         w->fatal = true; /* a bug: stop rather than lose the result */
         buf_deinit(&b);
@@ -297,12 +317,82 @@ static void dead_letter(struct worker *w, struct job *j, const char *cls,
     produce(w, j);
 }
 
-static void on_message(struct worker *w, rd_kafka_message_t *m)
+/* Decodes, validates and dispatches j; false when the schema registry
+ * is down: j must wait (it is not the message's fault). */
+static bool admit(struct worker *w, struct job *j)
 {
     char errstr[512];
     enum event_kind kind = EVENT_KIND_COUNT;
-    struct job *j;
+    rd_kafka_message_t *m = j->msg;
     enum hw_rc rc;
+
+    kind_of_topic(w->cf, j->topic, &kind);
+    rc = codec_decode(w->codec, kind, m->payload, m->len, &j->in, errstr,
+                      sizeof(errstr));
+    if (rc == HW_ERR_UNAVAILABLE) {
+        event_clear(&j->in);
+        memset(&j->in, 0, sizeof(j->in));
+        if (w->held == NULL) {
+            job_log(LL_WARN, j,
+                    "msg=\"schema registry down, holding input\" "
+                    "err=\"%s\"",
+                    errstr);
+        }
+        return false;
+    }
+    if (rc != HW_OK) {
+        dead_letter(w, j, rc == HW_ERR_NOT_FOUND ? "unknown_schema" : "decode",
+                    errstr);
+        return true;
+    }
+    if (event_validate(&j->in, errstr, sizeof(errstr)) != HW_OK) {
+        dead_letter(w, j, "validation", errstr);
+        return true;
+    }
+    j->subject = xasprintf(
+        "%s:%s",
+        event_subject_kind(&j->in) == SUBJECT_STREAM ? "stream" : "booking",
+        event_subject_id(&j->in));
+    job_log(LL_DEBUG, j, "msg=\"event in\" kind=%s", event_kind_name(kind));
+    dispatch(w, j);
+    return true;
+}
+
+static void hold(struct worker *w, struct job *j)
+{
+    j->next = NULL;
+    if (w->held == NULL) {
+        w->held = j;
+        w->held_retry_at = hw_mono_ms() + HELD_RETRY_MS;
+    } else {
+        w->held_tail->next = j;
+    }
+    w->held_tail = j;
+}
+
+/* The registry may be back: admit held messages, oldest first. */
+static void retry_held(struct worker *w)
+{
+    if (w->held == NULL || hw_mono_ms() < w->held_retry_at) {
+        return;
+    }
+    while (w->held != NULL) {
+        struct job *j = w->held;
+
+        if (!admit(w, j)) {
+            w->held_retry_at = hw_mono_ms() + HELD_RETRY_MS;
+            return;
+        }
+        w->held = j->next;
+        j->next = NULL;
+    }
+    log_info("msg=\"schema registry back, input resumed\"");
+}
+
+static void on_message(struct worker *w, rd_kafka_message_t *m)
+{
+    enum event_kind kind = EVENT_KIND_COUNT;
+    struct job *j;
 
     if (!kind_of_topic(w->cf, rd_kafka_topic_name(m->rkt), &kind)) {
         rd_kafka_message_destroy(m); /* not ours: cannot happen */
@@ -312,24 +402,10 @@ static void on_message(struct worker *w, rd_kafka_message_t *m)
     metrics_add(M_EVENTS_CONSUMED, 1, j->topic);
     offsets_begin(w->offsets, j->topic, j->partition, j->offset);
     w->jobs++;
-    rc = codec_decode(w->codec, kind, m->payload, m->len, &j->in, errstr,
-                      sizeof(errstr));
-    if (rc != HW_OK) {
-        dead_letter(w, j, rc == HW_ERR_NOT_FOUND ? "unknown_schema" : "decode",
-                    errstr);
-        return;
+    /* behind a held message, everything waits: order is kept */
+    if (w->held != NULL || !admit(w, j)) {
+        hold(w, j);
     }
-    if (event_validate(&j->in, errstr, sizeof(errstr)) != HW_OK) {
-        dead_letter(w, j, "validation", errstr);
-        return;
-    }
-    j->subject = xasprintf(
-        "%s:%s",
-        event_subject_kind(&j->in) == SUBJECT_STREAM ? "stream" : "booking",
-        event_subject_id(&j->in));
-    job_log(LL_DEBUG, j, "msg=\"event in\" kind=%s event_id=%s",
-            event_kind_name(kind), j->in.event_id);
-    dispatch(w, j);
 }
 
 static void on_kafka_error(struct worker *w, rd_kafka_message_t *m)
@@ -439,6 +515,7 @@ static void flow_control(struct worker *w)
     /* Hysteresis: pause at max_jobs, resume below half of it. */
     bool want = w->stopping || engine_degraded(w->engine) ||
                 w->to_produce != NULL || /* Kafka refuses our outputs */
+                w->held != NULL ||       /* the schema registry is down */
                 w->jobs >= (w->paused ? w->max_jobs / 2 : w->max_jobs);
 
     if (w->assigned == NULL || want == w->paused) {
@@ -521,15 +598,6 @@ struct worker *worker_create(const struct conf *cf, char *errstr,
 
     w->cf = cf;
     w->pipe[0] = w->pipe[1] = -1;
-    if (cf->schema_registry_url != NULL) {
-        /* Confluent-framed input would be dead-lettered and outputs not
-         * registered: refuse rather than lose events quietly. */
-        snprintf(errstr, errstr_size,
-                 "SCHEMA_REGISTRY_URL is set, but this "
-                 "version supports Avro single-object encoding only");
-        free(w);
-        return NULL;
-    }
     w->max_jobs = (size_t)cf->hms_max_in_flight * 4;
     /* an event may take EVENT_DEADLINE_MS; a partition is stuck after more */
     w->kstats = kstats_create(cf->event_deadline_ms + 60000);
@@ -538,6 +606,10 @@ struct worker *worker_create(const struct conf *cf, char *errstr,
     w->codec = codec_create(errstr, errstr_size);
     if (w->codec == NULL) {
         goto err;
+    }
+    if (cf->schema_registry_url != NULL) {
+        w->registry = registry_create(cf->schema_registry_url);
+        codec_use_registry(w->codec, w->registry);
     }
     w->prod = producer_create(cf, on_delivery, w, errstr, errstr_size);
     if (w->prod == NULL) {
@@ -587,6 +659,7 @@ static void turn(struct worker *w)
     on_results(w);
     producer_poll(w->prod);
     retry_produce(w);
+    retry_held(w);
     flow_control(w);
     for (int i = 0; i < POLL_BATCH; i++) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, 0);
@@ -654,6 +727,17 @@ static void free_waiting(void *value, void *arg)
     free(s);
 }
 
+/* A ->next list of jobs (outputs to send, input held for the registry). */
+static void free_jobs(struct job *j)
+{
+    while (j != NULL) {
+        struct job *next = j->next;
+
+        job_free(j);
+        j = next;
+    }
+}
+
 void worker_destroy(struct worker *w)
 {
     if (w == NULL) {
@@ -670,12 +754,7 @@ void worker_destroy(struct worker *w)
     w->closing = true;
     producer_destroy(w->prod, 2000);
     engine_stop(w->engine);
-    while (w->to_produce != NULL) {
-        struct job *next = w->to_produce->next;
-
-        job_free(w->to_produce);
-        w->to_produce = next;
-    }
+    free_jobs(w->to_produce);
     if (w->cq != NULL) {
         rd_kafka_queue_destroy(w->cq);
     }
@@ -688,7 +767,9 @@ void worker_destroy(struct worker *w)
         }
     }
     drop_assigned(w);
+    free_jobs(w->held);
     codec_destroy(w->codec);
+    registry_destroy(w->registry); /* after the codec, which uses it */
     offsets_destroy(w->offsets);
     smap_destroy(w->subjects);
     kstats_destroy(w->kstats);

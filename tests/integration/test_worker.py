@@ -380,14 +380,6 @@ def test_full_outage_dead_letters_nothing(bin_dir, sim, kafka, tmp_path):
         assert proc.wait(timeout=60) == 0
 
 
-def test_registry_mode_is_refused_not_half_done(bin_dir):
-    env = dict(os.environ, SCHEMA_REGISTRY_URL="http://127.0.0.1:1/apis/ccompat/v7")
-    r = subprocess.run([os.path.join(bin_dir, "hms-worker")], env=env,
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 2
-    assert "SCHEMA_REGISTRY_URL" in r.stderr
-
-
 def test_no_secret_or_token_leaks(worker, kafka, rds, secret):
     """After everything above: the app secret, any JWT (app tokens from
     Redis, or the management token, which starts like every JWT) and the

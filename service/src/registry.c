@@ -1,0 +1,189 @@
+/* registry.c -- the schema registry client. See registry.h. */
+#define LOGMOD "registry"
+#include "registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "buf.h"
+#include "log.h"
+
+#define REGISTRY_MAX_BODY (1024 * 1024)
+
+struct by_id {
+    uint32_t id;
+    char *schema;
+};
+
+struct by_subject {
+    char *subject, *schema;
+    uint32_t id;
+};
+
+struct registry {
+    char *base;
+    CURL *easy;
+    struct by_id *ids;
+    size_t n_ids;
+    struct by_subject *subjects;
+    size_t n_subjects;
+};
+
+struct registry *registry_create(const char *url)
+{
+    struct registry *r = xcalloc(1, sizeof(*r));
+
+    r->base = xstrdup(url);
+    r->easy = curl_easy_init();
+    return r;
+}
+
+void registry_destroy(struct registry *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < r->n_ids; i++) {
+        free(r->ids[i].schema);
+    }
+    for (size_t i = 0; i < r->n_subjects; i++) {
+        free(r->subjects[i].subject);
+        free(r->subjects[i].schema);
+    }
+    free(r->ids);
+    free(r->subjects);
+    curl_easy_cleanup(r->easy);
+    free(r->base);
+    free(r);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    return buf_append_max(arg, p, size * n, REGISTRY_MAX_BODY) ? size * n : 0;
+}
+
+/* One call; *body is the parsed JSON reply (any status) or NULL. */
+static enum hw_rc call(struct registry *r, const char *path, const char *post,
+                       json_t **body, char *err, size_t n)
+{
+    char *url = xasprintf("%s%s", r->base, path);
+    struct curl_slist *h =
+        curl_slist_append(NULL, "Content-Type: "
+                                "application/"
+                                "vnd.schemaregistry.v1+json");
+    struct buf b = {0};
+    long status = 0;
+    CURLcode cc;
+
+    h = curl_slist_append(h, "Accept: application/vnd.schemaregistry.v1+json, "
+                             "application/json");
+    curl_easy_reset(r->easy);
+    curl_easy_setopt(r->easy, CURLOPT_URL, url);
+    curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)REGISTRY_TIMEOUT_MS);
+    curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, &b);
+    if (post != NULL) {
+        curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, post);
+    }
+    cc = curl_easy_perform(r->easy);
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    free(url);
+    *body = b.len > 0 ? json_loadb(b.p, b.len, 0, NULL) : NULL;
+    buf_deinit(&b);
+    if (cc != CURLE_OK) {
+        snprintf(err, n, "schema registry unreachable: %s",
+                 curl_easy_strerror(cc));
+        return HW_ERR_UNAVAILABLE;
+    }
+    if (status == 200) {
+        return HW_OK;
+    }
+    snprintf(err, n, "schema registry: HTTP %ld %.200s", status,
+             json_string_value(json_object_get(*body, "message")) != NULL
+                 ? json_string_value(json_object_get(*body, "message"))
+                 : "");
+    return status == 404                    ? HW_ERR_NOT_FOUND
+           : status == 429 || status >= 500 ? HW_ERR_UNAVAILABLE
+           : status == 401 || status == 403 ? HW_ERR_AUTH
+                                            : HW_ERR_INVALID;
+}
+
+enum hw_rc registry_schema(struct registry *r, uint32_t id, const char **json,
+                           char *errstr, size_t errstr_size)
+{
+    char path[64];
+    json_t *body = NULL;
+    const char *s;
+    enum hw_rc rc;
+
+    for (size_t i = 0; i < r->n_ids; i++) {
+        if (r->ids[i].id == id) {
+            *json = r->ids[i].schema;
+            return HW_OK;
+        }
+    }
+    snprintf(path, sizeof(path), "/schemas/ids/%u", id);
+    rc = call(r, path, NULL, &body, errstr, errstr_size);
+    s = json_string_value(json_object_get(body, "schema"));
+    if (rc == HW_OK && s == NULL) {
+        snprintf(errstr, errstr_size, "schema registry: id %u: no schema", id);
+        rc = HW_ERR_NOT_FOUND;
+    }
+    if (rc == HW_OK) {
+        r->ids = xrealloc(r->ids, (r->n_ids + 1) * sizeof(*r->ids));
+        r->ids[r->n_ids] = (struct by_id){id, xstrdup(s)};
+        *json = r->ids[r->n_ids++].schema;
+        log_info("msg=\"writer schema fetched\" schema_id=%u", id);
+    }
+    json_decref(body);
+    return rc;
+}
+
+enum hw_rc registry_register(struct registry *r, const char *subject,
+                             const char *schema_json, uint32_t *id,
+                             char *errstr, size_t errstr_size)
+{
+    char *path, *post;
+    json_t *body = NULL, *req;
+    json_int_t got;
+    enum hw_rc rc;
+
+    for (size_t i = 0; i < r->n_subjects; i++) {
+        if (strcmp(r->subjects[i].subject, subject) == 0 &&
+            strcmp(r->subjects[i].schema, schema_json) == 0) {
+            *id = r->subjects[i].id;
+            return HW_OK;
+        }
+    }
+    req = json_pack("{s:s}", "schema", schema_json);
+    post = json_dumps(req, JSON_COMPACT);
+    path = xasprintf("/subjects/%s/versions", subject);
+    rc = call(r, path, post, &body, errstr, errstr_size);
+    got = json_integer_value(json_object_get(body, "id"));
+    if (rc == HW_OK && (got <= 0 || got > UINT32_MAX)) {
+        snprintf(errstr, errstr_size, "schema registry: no id for %s", subject);
+        rc = HW_ERR_INVALID;
+    }
+    if (rc == HW_OK) {
+        r->subjects =
+            xrealloc(r->subjects, (r->n_subjects + 1) * sizeof(*r->subjects));
+        r->subjects[r->n_subjects++] = (struct by_subject){
+            xstrdup(subject), xstrdup(schema_json), (uint32_t)got};
+        *id = (uint32_t)got;
+        log_info("msg=\"output schema registered\" subject=%s schema_id=%u",
+                 subject, *id);
+    }
+    free(path);
+    free(post);
+    json_decref(req);
+    json_decref(body);
+    return rc;
+}

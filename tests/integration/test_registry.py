@@ -1,0 +1,110 @@
+"""Issue 7, Schema Registry: inputs in the Confluent wire format written by
+confluent-kafka's own AvroSerializer, outputs read back by its
+AvroDeserializer, through a Confluent-compatible registry (for now the
+stand-in of registry_standin.py: see there)."""
+import json
+import os
+import time
+import uuid
+
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from conftest import free_port
+from fault_harness import Run
+from registry_standin import Standin
+from worker_helpers import ROOT, booking, wait_for
+
+
+def schema_text(name):
+    with open(os.path.join(ROOT, "schemas", name + ".avsc"), encoding="utf-8") as f:
+        return f.read()
+
+
+def confluent_booking(sr_url, topic, bid, schema=None, **extra):
+    client = SchemaRegistryClient({"url": sr_url})
+    ser = AvroSerializer(client, schema or schema_text("BookingCreated"))
+    rec = booking(bid, [("alice", "host"), ("bob", "guest")])
+    rec.update(extra)
+    return rec, ser(rec, SerializationContext(topic, MessageField.VALUE))
+
+
+def ready_outputs(run, sr_url, count, timeout=60):
+    de = AvroDeserializer(SchemaRegistryClient({"url": sr_url}))
+    ctx = SerializationContext(run.t["vr"], MessageField.VALUE)
+    return run.kafka.read(run.t["vr"], lambda m: (m.value()[0], de(m.value(), ctx)),
+                          count, timeout=timeout)
+
+
+def test_confluent_in_confluent_out(bin_dir, sim, tmp_path):
+    sr = Standin(free_port())
+    sr.start()
+    run = Run(bin_dir, tmp_path, SCHEMA_REGISTRY_URL=sr.url)
+    try:
+        run.start()
+        bid = f"sr-{uuid.uuid4().hex[:8]}"
+        rec, value = confluent_booking(sr.url, run.t["bc"], bid)
+        assert value[0] == 0  # the Confluent wire format
+        # a producer whose schema is newer than ours: an extra field with a
+        # default; the worker resolves from the registry's writer schema
+        newer = json.loads(schema_text("BookingCreated"))
+        newer["fields"].append({"name": "notes", "type": ["null", "string"],
+                                "default": None})
+        bid2 = f"sr-{uuid.uuid4().hex[:8]}"
+        rec2, value2 = confluent_booking(sr.url, run.t["bc"], bid2,
+                                         schema=json.dumps(newer), notes="hi")
+        assert value2[1:5] != value[1:5]  # another schema id
+        run.kafka.send(run.t["bc"], bid, value)
+        run.kafka.send(run.t["bc"], bid2, value2)
+        run.kafka.flush()
+        outs = ready_outputs(run, sr.url, 2)
+        assert len(outs) == 2, outs
+        assert all(magic == 0 for magic, _ in outs)
+        # the deserializer applies logical types: uuids come back as UUID
+        by_cause = {str(o["causation_id"]): o for _, o in outs}
+        assert by_cause[rec["event_id"]]["subject_id"] == bid
+        assert by_cause[rec2["event_id"]]["subject_id"] == bid2
+        assert {c["role"] for c in by_cause[rec["event_id"]]["codes"]} == \
+            {"host", "guest", "viewer", "beam"}
+        assert f"{run.t['vr']}-value" in sr.reg.subjects
+        # each input schema fetched once by the worker (ids 1, 2), the
+        # output's (3) once by our reader
+        gets = [p for m, p in sr.reg.calls
+                if m == "GET" and p.startswith("/schemas/ids/")]
+        assert sorted(gets) == [f"/schemas/ids/{i}" for i in (1, 2, 3)], gets
+    finally:
+        assert run.stop_all() == [0]
+        sr.stop()
+
+
+def test_registry_down_holds_input_and_unknown_id_is_dead_lettered(bin_dir, sim,
+                                                                   tmp_path):
+    sr = Standin(free_port())
+    sr.start()
+    run = Run(bin_dir, tmp_path, SCHEMA_REGISTRY_URL=sr.url)
+    try:
+        bid = f"sr-{uuid.uuid4().hex[:8]}"
+        rec, value = confluent_booking(sr.url, run.t["bc"], bid)
+        sr.stop()  # down before the worker has seen the id
+        run.start()
+        run.kafka.send(run.t["bc"], bid, value)
+        run.kafka.flush()
+        time.sleep(4)
+        log = run.procs[0].log.read_text()
+        assert "schema registry down, holding input" in log
+        assert run.kafka.read(run.t["dlq"], lambda m: m, 1, timeout=2) == []
+        sr.start()  # back, same storage
+        outs = ready_outputs(run, sr.url, 1)
+        assert [str(o["causation_id"]) for _, o in outs] == [rec["event_id"]]
+        # an id the registry does not know is the message's fault
+        run.kafka.send(run.t["bc"], "sr-unknown", b"\x00\x00\x00\x03\xe7" + value[5:])
+        run.kafka.flush()
+        dlq = run.kafka.read(run.t["dlq"], lambda m: m, 1, timeout=30)
+        assert len(dlq) == 1
+        assert dict(dlq[0].headers())["hms-error-class"] == b"unknown_schema"
+        assert wait_for(lambda: "schema registry back" in
+                        run.procs[0].log.read_text(), 5)
+    finally:
+        assert run.stop_all() == [0]
+        sr.stop()
