@@ -49,6 +49,9 @@ int64_t hw_now_ms(void);
 int64_t hw_mono_ms(void);
 int64_t hw_mono_us(void); /* monotonic, microseconds */
 
+/* fn on SIGTERM and SIGINT (it may only set a flag); SIGPIPE ignored. */
+void hw_on_stop_signals(void (*fn)(int));
+
 #define HW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

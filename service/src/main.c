@@ -30,19 +30,6 @@ static void on_signal(int sig)
     stop_flag = 1; /* async-signal-safe: no logging here */
 }
 
-static void install_signals(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-}
-
 int main(int argc, char **argv)
 {
     struct conf cf = {0};
@@ -69,7 +56,7 @@ int main(int argc, char **argv)
         conf_deinit(&cf);
         return 0;
     }
-    install_signals();
+    hw_on_stop_signals(on_signal);
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread */
     if (!cf.admin_off) {
         adm = admin_start(&cf, errstr, sizeof(errstr));

@@ -34,17 +34,6 @@ static void on_signal(int sig)
     stop_flag = 1;
 }
 
-static void install_signals(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-}
-
 struct floor {
     rd_kafka_t *cons, *prod;
     struct codec *codec;
@@ -158,7 +147,7 @@ int main(void)
     rd_kafka_conf_t *kc;
     int rc = 2;
 
-    install_signals();
+    hw_on_stop_signals(on_signal);
     if (conf_load(&cf, (const char *const *)environ) != HW_OK) {
         return 2;
     }
