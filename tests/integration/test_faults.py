@@ -11,6 +11,11 @@ import redis
 from fault_harness import FULL, Run, cpu_seconds, random_moments, report
 from worker_helpers import wait_for
 
+# Outputs may repeat, never go missing (contract section 3): a restart, a
+# lost assignment or a rebalance repeats at most the events a worker held,
+# 4 x HMS_MAX_IN_FLIGHT (256 by default).
+HELD = 4 * 256
+
 
 def rds():
     return redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
@@ -33,7 +38,7 @@ def test_sigterm_during_load(bin_dir, sim, tmp_path):
     assert run.stop_all() == [0, 0]
     report("SIGTERM during load, restart", n, lost, dups, "-",
            time.monotonic() - t0)
-    assert lost == 0 and dups <= 256  # at most the in-flight window
+    assert lost == 0 and dups <= HELD
 
 
 def test_kill_9_and_restart(bin_dir, sim, tmp_path):
@@ -64,7 +69,7 @@ def test_kill_9_and_restart(bin_dir, sim, tmp_path):
     report(f"kill -9 x{kills}, restart", n, lost, dups, "-",
            time.monotonic() - t0)
     assert lost == 0
-    assert dups <= kills * 256 * 4  # at most what was in flight at each kill
+    assert dups <= kills * HELD  # at most what was held at each kill
 
 
 def test_redis_stopped_mid_run(bin_dir, sim, tmp_path):
@@ -176,7 +181,7 @@ def test_kafka_broker_stopped(bin_dir, sim, tmp_path):
     run.stop_all()
     report(f"Kafka broker stopped {freeze} s", n, lost, dups, "-",
            time.monotonic() - t0)
-    assert lost == 0 and dups <= 256
+    assert lost == 0 and dups <= HELD
 
 
 def test_poison_interleaved(bin_dir, sim, tmp_path):
@@ -220,4 +225,4 @@ def test_rebalance_mid_run(bin_dir, sim, tmp_path):
     run.stop_all()
     report("rebalance: a second worker joins, leaves", n, lost, dups, "-",
            time.monotonic() - t0)
-    assert lost == 0 and dups <= 256
+    assert lost == 0 and dups <= HELD
