@@ -133,17 +133,16 @@ def check_systemd():
         problem("systemd-analyze not found (apt-get install systemd)")
         return
     with tempfile.TemporaryDirectory() as root:
+        # the paths the unit names, as an installation would have them
+        for d in ("etc/systemd/system", "usr/local/bin", "etc/hms-worker"):
+            os.makedirs(f"{root}/{d}")
+        for f in ("usr/local/bin/hms-worker", "etc/hms-worker/env",
+                  "etc/hms-worker/app-secret"):
+            with open(f"{root}/{f}", "w", encoding="utf-8"):
+                pass
+        os.chmod(f"{root}/usr/local/bin/hms-worker", 0o755)
         for unit in glob.glob(os.path.join(ROOT, "deploy", "systemd", "*.service")):
-            os.makedirs(f"{root}/etc/systemd/system", exist_ok=True)
             shutil.copy(unit, f"{root}/etc/systemd/system/")
-            # the paths the unit names, as an installation would have them
-            os.makedirs(f"{root}/usr/local/bin", exist_ok=True)
-            os.makedirs(f"{root}/etc/hms-worker", exist_ok=True)
-            for f in ("usr/local/bin/hms-worker", "etc/hms-worker/env",
-                      "etc/hms-worker/app-secret"):
-                with open(f"{root}/{f}", "w", encoding="utf-8"):
-                    pass
-            os.chmod(f"{root}/usr/local/bin/hms-worker", 0o755)
             r = subprocess.run([exe, "verify", "--man=no",
                                 "--recursive-errors=no", f"--root={root}",
                                 "/etc/systemd/system/" + os.path.basename(unit)],

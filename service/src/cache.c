@@ -12,7 +12,6 @@
 #include <async.h>
 #include <hiredis.h>
 
-#include "heap.h"
 #include "metrics.h"
 
 struct op;
@@ -38,7 +37,7 @@ struct op {
     cache_done_fn *fn;
     void *arg;
     enum reply_kind *kinds;
-    size_t n, at, left;
+    size_t n, at; /* commands sent, replies in */
     enum hw_rc rc;
     struct cache_reply r;
     int64_t sent_us; /* for the latency histogram */
@@ -288,7 +287,6 @@ static void op_complete(struct op *o)
         metrics_observe(M_REDIS_SECONDS,
                         (double)(hw_mono_us() - o->sent_us) / 1e6);
     }
-
     if (!c->closing) {
         o->fn(o->arg, o->rc, &o->r);
     }
@@ -388,8 +386,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
     if (o->rc == HW_OK) {
         o->rc = rc;
     }
-    o->at++;
-    if (--o->left == 0) {
+    if (++o->at == o->n) {
         c->in_flight--;
         op_complete(o);
     }
@@ -423,7 +420,6 @@ static void submit(struct cache *c, struct batch *b, cache_done_fn *fn,
         o->rc = HW_ERR_UNAVAILABLE;
     }
     batch_free(b);
-    o->left = o->n;
     if (o->n == 0) {
         if (o->rc == HW_OK) {
             o->rc = HW_ERR_UNAVAILABLE;

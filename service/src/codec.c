@@ -145,12 +145,11 @@ struct codec_schema {
 };
 
 /* A registry schema id and the writer it names: one of ours when the
- * fingerprints match, else a schema of its own (dyn). */
+ * fingerprints match, else a schema of its own (name set). */
 struct codec_id {
     uint32_t id;
     struct codec_schema *cs;
-    bool dyn;
-    char *name; /* dyn: "registry id N" */
+    char *name; /* a schema of its own: "registry id N"; else NULL */
 };
 
 struct codec {
@@ -519,7 +518,7 @@ void codec_destroy(struct codec *cd)
         schema_deinit(&cd->s[i]);
     }
     for (size_t i = 0; i < cd->n_ids; i++) {
-        if (cd->ids[i].dyn) {
+        if (cd->ids[i].name != NULL) {
             schema_deinit(cd->ids[i].cs);
             free(cd->ids[i].cs);
             free(cd->ids[i].name);
@@ -596,7 +595,6 @@ static enum hw_rc by_id(struct codec *cd, uint32_t id, struct codec_schema **ws,
         ci->name = xasprintf("registry id %u", id);
         src.name = ci->name;
         ci->cs = xcalloc(1, sizeof(*ci->cs));
-        ci->dyn = true;
         if (!load_one(ci->cs, &src, err, n)) {
             schema_deinit(ci->cs);
             free(ci->cs);

@@ -53,7 +53,6 @@ struct ctx {
     step_fn *redis_then; /* runs when the Redis call is answered */
     enum hw_rc redis_rc;
     bool applied;             /* cache_load: the event's marker exists */
-    bool tombstone;           /* step_write_ended wrote one */
     struct hms_result failed; /* first failure among parallel calls */
     char failed_err[256];
     struct ctx *prev, *next; /* handler->all */
@@ -747,7 +746,6 @@ static void step_write_ended(struct ctx *c)
         e.n_fields = fields_with(c->hash, "link:", false, fields, e.n_fields);
         e.n_fields = fields_with(c->hash, "role:", false, fields, e.n_fields);
     }
-    c->tombstone = e.tombstone;
     cache_put_ended(c->h->cache, &e, on_redis, then(c, ended_written));
     free(users);
     free(fields);
@@ -763,7 +761,8 @@ static void ended_written(struct ctx *c)
         c->j->out.room_id = c->room_id != NULL ? xstrdup(c->room_id) : NULL;
         c->j->out.reason = in->reason != NULL ? xstrdup(in->reason) : NULL;
         job_log(LL_INFO, c->j, "msg=\"ended\" room_id=%s lock=%d tombstone=%d",
-                c->room_id != NULL ? c->room_id : "-", in->lock, c->tombstone);
+                c->room_id != NULL ? c->room_id : "-", in->lock,
+                c->hash == NULL);
         done(c, JOB_OUTPUT);
     }
 }

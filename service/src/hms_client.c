@@ -19,6 +19,7 @@
 struct req {
     struct hms_client *hc;
     char method[8];
+    char route[96]; /* for metrics: "POST /room-codes/room/{id}" */
     char *path, *body;
     int64_t started, deadline;
     hms_done_fn *done;
@@ -287,6 +288,45 @@ static void enqueue(struct hms_client *hc, struct req *r)
     hc->queued++;
 }
 
+/* What stands in a path after these segments: ids and roles become
+ * placeholders in a route, so metric series stay few. */
+static const char *hole_after(const char *seg, size_t len)
+{
+    static const struct {
+        const char *seg, *hole;
+    } holes[] = {{"room", "{id}"},
+                 {"rooms", "{id}"},
+                 {"active-rooms", "{id}"},
+                 {"role", "{role}"}};
+
+    for (size_t i = 0; i < HW_ARRAY_LEN(holes); i++) {
+        if (strlen(holes[i].seg) == len &&
+            memcmp(holes[i].seg, seg, len) == 0) {
+            return holes[i].hole;
+        }
+    }
+    return NULL;
+}
+
+/* "POST /room-codes/room/{id}" for POST /room-codes/room/63f0...; the
+ * query goes. Once per call, not per attempt. */
+static void route_of(const char *method, const char *path, char *out, size_t n)
+{
+    size_t at = (size_t)snprintf(out, n, "%s ", method);
+    const char *hole = NULL; /* what the next segment becomes */
+
+    for (const char *p = path; *p == '/' && at < n;) {
+        size_t len = strcspn(p + 1, "/?");
+        int k = hole != NULL
+                    ? snprintf(out + at, n - at, "/%s", hole)
+                    : snprintf(out + at, n - at, "/%.*s", (int)len, p + 1);
+
+        hole = hole != NULL ? NULL : hole_after(p + 1, len);
+        at += k > 0 ? (size_t)k : 0;
+        p += 1 + len;
+    }
+}
+
 void hms_client_call(struct hms_client *hc, const char *method,
                      const char *path, const json_t *body, int64_t started_mono,
                      int64_t deadline_mono, hms_done_fn *done, void *arg)
@@ -296,6 +336,7 @@ void hms_client_call(struct hms_client *hc, const char *method,
     r->hc = hc;
     snprintf(r->method, sizeof(r->method), "%s", method);
     r->path = xstrdup(path);
+    route_of(method, path, r->route, sizeof(r->route));
     r->body = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     r->started = started_mono;
     r->deadline = deadline_mono;
@@ -355,57 +396,28 @@ static enum hw_rc classify(struct req *r, CURLcode cc, long http)
     return http >= 200 && http < 300 ? HW_OK : HW_ERR_INVALID;
 }
 
-/* The route of a call for metrics: "POST /room-codes/room/{id}". Ids
- * and roles become placeholders and the query goes, so series stay few. */
-static void route_of(const struct req *r, char *out, size_t n)
-{
-    char prev[32] = "";
-    const char *p = r->path;
-    size_t at = (size_t)snprintf(out, n, "%s ", r->method);
-
-    while (*p == '/' && at < n) {
-        size_t len = strcspn(p + 1, "/?");
-        const char *hole = strcmp(prev, "role") == 0 ? "{role}"
-                           : strcmp(prev, "room") == 0 ||
-                                   strcmp(prev, "rooms") == 0 ||
-                                   strcmp(prev, "active-rooms") == 0
-                               ? "{id}"
-                               : NULL;
-        int k = hole != NULL
-                    ? snprintf(out + at, n - at, "/%s", hole)
-                    : snprintf(out + at, n - at, "/%.*s", (int)len, p + 1);
-
-        at += k > 0 ? (size_t)k : 0;
-        snprintf(prev, sizeof(prev), "%.*s", hole != NULL ? 0 : (int)len,
-                 p + 1);
-        p += 1 + len;
-    }
-}
-
 /* One attempt in the metrics: route, status (0: no reply), latency. */
-static void count_attempt(const struct req *r, long http, char *route, size_t n)
+static void count_attempt(const struct req *r, long http)
 {
     char status[16];
     curl_off_t us = 0;
 
-    route_of(r, route, n);
     snprintf(status, sizeof(status), "%ld", http);
     curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &us);
-    metrics_add(M_HMS_REQUESTS, 1, route, status);
-    metrics_observe(M_HMS_SECONDS, (double)us / 1e6, route);
+    metrics_add(M_HMS_REQUESTS, 1, r->route, status);
+    metrics_observe(M_HMS_SECONDS, (double)us / 1e6, r->route);
 }
 
 static void complete(struct hms_client *hc, struct req *r, CURLcode cc)
 {
     long http = 0;
     curl_off_t retry_after = 0;
-    char route[128];
     enum hw_rc rc;
     int64_t now = hw_mono_ms(), delay;
 
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &http);
     curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after);
-    count_attempt(r, http, route, sizeof(route));
+    count_attempt(r, http);
     curl_multi_remove_handle(hc->multi, r->easy);
     easy_put(hc, r->easy);
     r->easy = NULL;
@@ -457,7 +469,7 @@ static void complete(struct hms_client *hc, struct req *r, CURLcode cc)
     }
     r->retries++;
     hc->stats.retries++;
-    metrics_add(M_HMS_RETRIES, 1, route);
+    metrics_add(M_HMS_RETRIES, 1, r->route);
     log_debug("msg=\"retrying\" method=%s path=%s http=%ld retry=%d "
               "delay_ms=%lld err=\"%s\"",
               r->method, r->path, http, r->retries, (long long)delay, r->err);

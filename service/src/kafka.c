@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -74,4 +75,25 @@ bool kafka_wake_pipe(int fds[2])
         fcntl(fds[i], F_SETFD, FD_CLOEXEC);
     }
     return true;
+}
+
+bool kafka_topic_kind(const struct conf *cf, const char *topic,
+                      enum event_kind *kind)
+{
+    const char *topics[] = {cf->topic_booking_created, cf->topic_stream_started,
+                            cf->topic_session_ended};
+
+    for (int k = 0; k < 3; k++) {
+        if (strcmp(topic, topics[k]) == 0) {
+            *kind = (enum event_kind)k;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *kafka_output_topic(const struct conf *cf, enum event_kind kind)
+{
+    return kind == EVENT_VIDEO_READY ? cf->topic_video_ready
+                                     : cf->topic_video_ended;
 }

@@ -17,11 +17,18 @@
 #include <librdkafka/rdkafka.h>
 
 #include "conf.h"
+#include "event.h"
 
 /* extra: NULL-terminated name/value pairs. NULL with errstr on failure. */
 rd_kafka_conf_t *kafka_conf_new(const struct conf *cf, const char *role,
                                 const char *const *extra, char *errstr,
                                 size_t errstr_size);
+
+/* The kind of event an input topic carries; false for any other topic. */
+bool kafka_topic_kind(const struct conf *cf, const char *topic,
+                      enum event_kind *kind);
+/* The topic an output kind (video-ready, video-ended) goes to. */
+const char *kafka_output_topic(const struct conf *cf, enum event_kind kind);
 
 /* A non-blocking, close-on-exec pipe for rd_kafka_queue_io_event_enable():
  * librdkafka writes to fds[1] when a queue becomes non-empty. */

@@ -109,12 +109,6 @@ void producer_destroy(struct producer *p, int flush_ms)
     free(p);
 }
 
-static const char *output_topic(const struct conf *cf, enum event_kind kind)
-{
-    return kind == EVENT_VIDEO_READY ? cf->topic_video_ready
-                                     : cf->topic_video_ended;
-}
-
 bool producer_retriable(rd_kafka_resp_err_t err)
 {
     switch ((int)err) {
@@ -153,7 +147,7 @@ enum hw_rc producer_output(struct producer *p, struct job *j, const void *value,
 {
     const char *key = j->out.subject_id;
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_TOPIC(output_topic(p->cf, j->out.kind)),
+        p->rk, RD_KAFKA_V_TOPIC(kafka_output_topic(p->cf, j->out.kind)),
         RD_KAFKA_V_KEY((void *)(uintptr_t)key, strlen(key)),
         RD_KAFKA_V_VALUE((void *)(uintptr_t)value, len),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(j),

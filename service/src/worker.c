@@ -99,8 +99,6 @@ static void detach(struct worker *w, struct job *j, bool run_next)
     }
 }
 
-/* The job is done for good: its offset may move, its subject's next job
- * may start. */
 /* The finished event in the metrics: outcome, DLQ class, time held. */
 static void count_done(const struct job *j)
 {
@@ -115,6 +113,8 @@ static void count_done(const struct job *j)
                     (double)(hw_mono_ms() - j->consumed_at) / 1000, j->topic);
 }
 
+/* The job is done for good: its offset may move, its subject's next job
+ * may start. */
 static void complete(struct worker *w, struct job *j)
 {
     count_done(j);
@@ -151,12 +151,6 @@ static void produce_later(struct worker *w, struct job *j)
     }
 }
 
-static const char *output_topic(const struct worker *w, const struct job *j)
-{
-    return j->out.kind == EVENT_VIDEO_ENDED ? w->cf->topic_video_ended
-                                            : w->cf->topic_video_ready;
-}
-
 static void produce(struct worker *w, struct job *j)
 {
     char errstr[256];
@@ -165,9 +159,9 @@ static void produce(struct worker *w, struct job *j)
 
     if (j->outcome == JOB_DLQ) {
         rc = producer_dlq(w->prod, j);
-    } else if ((rc = codec_encode_for(w->codec, &j->out, output_topic(w, j), &b,
-                                      errstr, sizeof(errstr))) ==
-               HW_ERR_UNAVAILABLE) {
+    } else if ((rc = codec_encode_for(
+                    w->codec, &j->out, kafka_output_topic(w->cf, j->out.kind),
+                    &b, errstr, sizeof(errstr))) == HW_ERR_UNAVAILABLE) {
         job_log(LL_WARN, j,
                 "msg=\"schema registry down, will retry\" "
                 "err=\"%s\"",
@@ -278,21 +272,6 @@ static void on_results(struct worker *w)
 
 /* ---- messages in ---------------------------------------------------- */
 
-static bool kind_of_topic(const struct conf *cf, const char *topic,
-                          enum event_kind *kind)
-{
-    const char *topics[] = {cf->topic_booking_created, cf->topic_stream_started,
-                            cf->topic_session_ended};
-
-    for (int k = 0; k < 3; k++) {
-        if (strcmp(topic, topics[k]) == 0) {
-            *kind = (enum event_kind)k;
-            return true;
-        }
-    }
-    return false;
-}
-
 static struct job *job_for(rd_kafka_message_t *m)
 {
     struct job *j = xcalloc(1, sizeof(*j));
@@ -326,12 +305,11 @@ static bool admit(struct worker *w, struct job *j)
     rd_kafka_message_t *m = j->msg;
     enum hw_rc rc;
 
-    kind_of_topic(w->cf, j->topic, &kind);
+    kafka_topic_kind(w->cf, j->topic, &kind);
     rc = codec_decode(w->codec, kind, m->payload, m->len, &j->in, errstr,
                       sizeof(errstr));
     if (rc == HW_ERR_UNAVAILABLE) {
         event_clear(&j->in);
-        memset(&j->in, 0, sizeof(j->in));
         if (w->held == NULL) {
             job_log(LL_WARN, j,
                     "msg=\"schema registry down, holding input\" "
@@ -394,7 +372,7 @@ static void on_message(struct worker *w, rd_kafka_message_t *m)
     enum event_kind kind = EVENT_KIND_COUNT;
     struct job *j;
 
-    if (!kind_of_topic(w->cf, rd_kafka_topic_name(m->rkt), &kind)) {
+    if (!kafka_topic_kind(w->cf, rd_kafka_topic_name(m->rkt), &kind)) {
         rd_kafka_message_destroy(m); /* not ours: cannot happen */
         return;
     }

@@ -97,21 +97,6 @@ static bool header_be(rd_kafka_headers_t *h, const char *name, int64_t *out)
     return true;
 }
 
-static bool input_kind(const struct conf *cf, const char *topic,
-                       enum event_kind *kind)
-{
-    const char *topics[] = {cf->topic_booking_created, cf->topic_stream_started,
-                            cf->topic_session_ended};
-
-    for (int k = 0; topic != NULL && k < 3; k++) {
-        if (strcmp(topic, topics[k]) == 0) {
-            *kind = (enum event_kind)k;
-            return true;
-        }
-    }
-    return false;
-}
-
 static const char *or_dash(const char *s)
 {
     return s != NULL ? s : "-";
@@ -150,7 +135,7 @@ static void print_entry(const struct conf *cf, struct codec *cd,
            log_safe(safe, sizeof(safe),
                     or_dash(header_text(h, "kafka_dlt-exception-message", err,
                                         sizeof(err)))));
-    if (!input_kind(cf, orig, &kind)) {
+    if (orig == NULL || !kafka_topic_kind(cf, orig, &kind)) {
         printf(" value_bytes=%zu\n", m->len);
     } else if (codec_decode(cd, kind, m->payload, m->len, &ev, why,
                             sizeof(why)) != HW_OK) {
@@ -169,13 +154,38 @@ static void print_entry(const struct conf *cf, struct codec *cd,
  * number read, -1 on error. */
 typedef bool entry_fn(void *arg, const rd_kafka_message_t *m);
 
+/* Adds every partition of topic to l; false (and says so) when the
+ * broker does not know the topic. */
+static bool add_partitions(rd_kafka_t *rk, const char *topic,
+                           rd_kafka_topic_partition_list_t *l)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    bool ok = rd_kafka_metadata(rk, 0, t, &md, TIMEOUT_MS) ==
+                  RD_KAFKA_RESP_ERR_NO_ERROR &&
+              md->topic_cnt == 1 &&
+              md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    for (int i = 0; ok && i < md->topics[0].partition_cnt; i++) {
+        rd_kafka_topic_partition_list_add(l, topic,
+                                          md->topics[0].partitions[i].id);
+    }
+    if (!ok) {
+        fprintf(stderr, "hmsctl: no topic %s\n", topic);
+    }
+    if (md != NULL) {
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(t);
+    return ok;
+}
+
 static long read_dlq(const struct conf *cf, long max, entry_fn *fn, void *arg)
 {
     rd_kafka_t *rk =
         new_client(cf, RD_KAFKA_CONSUMER,
                    (const char *const[]){"group.id", "hmsctl-dlq",
                                          "enable.auto.commit", "false", NULL});
-    const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_partition_list_t *l = NULL;
     int64_t *ends = NULL;
     long seen = 0, left = 0;
@@ -183,23 +193,19 @@ static long read_dlq(const struct conf *cf, long max, entry_fn *fn, void *arg)
     if (rk == NULL) {
         return -1;
     }
-    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, cf->topic_dlq, NULL);
-    if (rd_kafka_metadata(rk, 0, t, &md, TIMEOUT_MS) !=
-            RD_KAFKA_RESP_ERR_NO_ERROR ||
-        md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        fprintf(stderr, "hmsctl: no topic %s\n", cf->topic_dlq);
+    l = rd_kafka_topic_partition_list_new(4);
+    if (!add_partitions(rk, cf->topic_dlq, l)) {
         seen = -1;
         goto out;
     }
-    l = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
-    ends = xcalloc((size_t)md->topics[0].partition_cnt, sizeof(*ends));
-    for (int i = 0; i < md->topics[0].partition_cnt; i++) {
+    ends = xcalloc((size_t)l->cnt, sizeof(*ends)); /* ids are 0..cnt-1 */
+    for (int i = 0; i < l->cnt; i++) {
         int64_t lo = 0;
-        int32_t p = md->topics[0].partitions[i].id;
+        int32_t p = l->elems[i].partition;
 
         rd_kafka_query_watermark_offsets(rk, cf->topic_dlq, p, &lo, &ends[p],
                                          TIMEOUT_MS);
-        rd_kafka_topic_partition_list_add(l, cf->topic_dlq, p)->offset = lo;
+        l->elems[i].offset = lo;
         left += ends[p] - lo;
     }
     rd_kafka_assign(rk, l);
@@ -224,14 +230,8 @@ static long read_dlq(const struct conf *cf, long max, entry_fn *fn, void *arg)
         rd_kafka_message_destroy(m);
     }
 out:
-    if (l != NULL) {
-        rd_kafka_topic_partition_list_destroy(l);
-    }
+    rd_kafka_topic_partition_list_destroy(l);
     free(ends);
-    if (md != NULL) {
-        rd_kafka_metadata_destroy(md);
-    }
-    rd_kafka_topic_destroy(t);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return seen;
@@ -446,25 +446,9 @@ int hmsctl_lag(const struct conf *cf)
     }
     l = rd_kafka_topic_partition_list_new(16);
     for (int k = 0; k < 3; k++) {
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topics[k], NULL);
-
-        if (rd_kafka_metadata(rk, 0, t, &md, TIMEOUT_MS) ==
-                RD_KAFKA_RESP_ERR_NO_ERROR &&
-            md->topic_cnt == 1 &&
-            md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            for (int i = 0; i < md->topics[0].partition_cnt; i++) {
-                rd_kafka_topic_partition_list_add(
-                    l, topics[k], md->topics[0].partitions[i].id);
-            }
-        } else {
-            fprintf(stderr, "hmsctl: no topic %s\n", topics[k]);
+        if (!add_partitions(rk, topics[k], l)) {
             rc = 1;
         }
-        if (md != NULL) {
-            rd_kafka_metadata_destroy(md);
-        }
-        rd_kafka_topic_destroy(t);
     }
     if (rd_kafka_committed(rk, l, TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         fprintf(stderr, "hmsctl: cannot read the committed offsets of %s\n",
