@@ -13,6 +13,7 @@
 #include "hms_reply.h"
 #include "jwt.h"
 #include "log.h"
+#include "metrics.h"
 
 #define DAY_S 86400
 #define TOKEN_MAX_S (90 * DAY_S)
@@ -487,7 +488,9 @@ static void on_hls(struct ctx *c, const struct hms_result *r)
         call_failed(c, "start HLS", r);
         return;
     } else {
-        /* contract section 3: video-ready still goes out, without hls_url */
+        /* contract section 3: video-ready still goes out, without hls_url,
+         * with a warning and a metric */
+        metrics_add(M_HLS_FAILURES, 1);
         job_log(LL_WARN, c->j,
                 "msg=\"HLS start failed, continuing without\" "
                 "http=%ld err=\"%s\"",

@@ -85,6 +85,11 @@ static const struct family families[M_COUNT] = {
                         "statistics).",
                         T_GAUGE,
                         {"topic", "partition", NULL}},
+    [M_HLS_FAILURES] = {"hms_worker_hls_start_failures_total",
+                        "HLS starts that failed; video-ready went out "
+                        "without hls_url.",
+                        T_COUNTER,
+                        {NULL}},
     [M_UP] = {"hms_worker_dependency_up",
               "1 when the dependency is usable (kafka, redis, hms_api).",
               T_GAUGE,

@@ -33,6 +33,7 @@ enum metric_id {
     M_ASSIGNED,            /* gauge: assigned partitions */
     M_CONSUMER_LAG,        /* gauge: topic, partition */
     M_UP,                  /* gauge: dependency (kafka, redis, hms_api) */
+    M_HLS_FAILURES,        /* counter: HLS starts given up (contract 3) */
     M_COUNT
 };
 

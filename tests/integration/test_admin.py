@@ -3,6 +3,7 @@ Prometheus client library's own text-format parser."""
 import os
 import socket
 import subprocess
+import uuid
 
 import redis
 import requests
@@ -10,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import free_port
 from fault_harness import Run
-from worker_helpers import wait_for
+from worker_helpers import decode, encode, stream, wait_for
 
 
 def get(port, path, method="GET"):
@@ -95,6 +96,28 @@ def test_metrics_health_and_readiness(bin_dir, sim, tmp_path):
         assert run.stop_all() == [0]
     log = run.procs[0].log.read_text()
     assert "msg=\"admin listening\"" in log
+
+
+def test_hls_start_failure_is_counted(bin_dir, sim, tmp_path):
+    """Contract section 3: a failed HLS start does not fail the event; the
+    video-ready goes out without hls_url, with a warning and a metric."""
+    port = free_port()
+    run = Run(bin_dir, tmp_path, ADMIN_ADDR=f"127.0.0.1:{port}",
+              HMS_RETRY_MAX="1")
+    sim.faults({"route": "POST /v2/live-streams/*", "rate_500": 1.0})
+    run.start()
+    try:
+        sid = f"adm-{uuid.uuid4().hex[:8]}"
+        ev = stream(sid, "host-1", True)
+        run.kafka.send(run.t["ss"], sid, encode("StreamStarted", ev))
+        run.kafka.flush()
+        [r] = run.kafka.read(run.t["vr"], lambda m: decode("VideoReady", m.value()),
+                             1, timeout=60)
+        assert r["causation_id"] == ev["event_id"] and r["hls_url"] is None
+        assert value(scrape(port), "hms_worker_hls_start_failures_total") == 1
+    finally:
+        assert run.stop_all() == [0]
+    assert "HLS start failed, continuing without" in run.procs[0].log.read_text()
 
 
 def test_redis_down_is_not_ready_but_alive(bin_dir, tmp_path):
