@@ -16,7 +16,7 @@ clang-format --dry-run -Werror $C_FILES || fail "clang-format (fix: clang-format
 banned='\b(sprintf|vsprintf|strcpy|strcat|gets|strncpy|strncat|atoi|atol|atoll|sscanf|strtok|strerror|localtime|signal|system|popen)[[:space:]]*\('
 # shellcheck disable=SC2086
 if grep -nE "$banned" $C_FILES; then
-    fail "banned functions (c-style.md section 18)"
+    fail "banned functions (docs/c-style.md section 18)"
 fi
 
 # Braces on every block: after if/for/while/else (...), the next token

@@ -7,7 +7,7 @@
 #                         until it answers metadata; writes DIR/env
 #   kafka.sh stop DIR     controlled shutdown (TERM), KILL after 30 s
 #
-# Recipe and pitfalls: ../shared/docs/kafka-local.md. Auto topic creation
+# Recipe and pitfalls: docs/kafka-local.md. Auto topic creation
 # is off, as in production: stack.sh creates every topic.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"

@@ -11,7 +11,7 @@
  * anything; sim_api_apply() checks the management token and applies it.
  * State (rooms, codes, sessions, live streams) lives in memory as jansson
  * objects, keyed by id, behind one mutex: every function is thread-safe.
- * Behaviour follows ../shared/docs/100ms-api.md; where 100ms documents
+ * Behaviour follows docs/100ms-api.md; where 100ms documents
  * nothing, the choice is noted at the handler.
  */
 #ifndef SIM_API_H

@@ -1,5 +1,5 @@
 /* sim_live.c -- sessions, active rooms and HLS live streams of the 100ms
- * API simulator (100ms-api.md sections 2.3 to 2.5). Sessions only exist
+ * API simulator (docs/100ms-api.md sections 2.3 to 2.5). Sessions only exist
  * through the test hook sim_api_open_session(): in 100ms they start when
  * the first peer joins. Handlers run with a->mu held. */
 #define LOGMOD "sim_live"

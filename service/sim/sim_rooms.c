@@ -1,5 +1,5 @@
 /* sim_rooms.c -- rooms and room codes of the 100ms API simulator
- * (100ms-api.md sections 2.1 and 2.2). Handlers run with a->mu held. */
+ * (docs/100ms-api.md sections 2.1 and 2.2). Handlers run with a->mu held. */
 #define LOGMOD "sim_rooms"
 #include "sim_api_int.h"
 

@@ -1,4 +1,4 @@
-/* cache.h -- the Redis key schema of contract.md section 4 (hiredis).
+/* cache.h -- the Redis key schema of docs/contract.md section 4 (hiredis).
  *
  * DESIGN
  * ------

@@ -1,4 +1,4 @@
-/* conf.h -- hms-worker configuration from the environment (contract.md
+/* conf.h -- hms-worker configuration from the environment (docs/contract.md
  * section 6).
  *
  * DESIGN

@@ -2,7 +2,7 @@
  *
  * DESIGN
  * ------
- * One flat struct for all five record types (contract.md section 2): the
+ * One flat struct for all five record types (docs/contract.md section 2): the
  * codec fills the fields its record has and leaves the others zero/NULL.
  * Nullable longs use EVENT_NO_TIME. Every string is owned by the event;
  * event_clear() frees them all. event_validate() applies the contract's

@@ -143,7 +143,7 @@ static void fatal(struct ctx *c, const char *what)
 }
 
 /* Parks c until delay_ms from now, then runs step; the event's clocks
- * stop meanwhile (contract.md section 7: no deadline while paused). */
+ * stop meanwhile (docs/contract.md section 7: no deadline while paused). */
 static void park(struct ctx *c, step_fn *step, int64_t delay_ms)
 {
     c->resume = step;
@@ -340,7 +340,7 @@ static int64_t max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
-/* contract.md section 5: a booking's tokens must work when it happens. */
+/* docs/contract.md section 5: a booking's tokens must work when it happens. */
 static int64_t token_exp(const struct conf *cf, const struct event *ev,
                          const char *role, int64_t now_s)
 {
@@ -354,7 +354,7 @@ static int64_t token_exp(const struct conf *cf, const struct event *ev,
     return exp < now_s + TOKEN_MAX_S ? exp : now_s + TOKEN_MAX_S;
 }
 
-/* contract.md section 4: when the subject's hash expires (seconds). */
+/* docs/contract.md section 4: when the subject's hash expires (seconds). */
 static int64_t hash_expiry(const struct conf *cf, const struct event *ev,
                            int64_t now_s)
 {

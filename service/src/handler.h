@@ -1,4 +1,4 @@
-/* handler.h -- what each event does (contract.md section 3), as
+/* handler.h -- what each event does (docs/contract.md section 3), as
  * asynchronous state machines on the engine thread.
  *
  * DESIGN

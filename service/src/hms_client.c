@@ -368,7 +368,7 @@ static void deliver(struct req *r, enum hw_rc rc, long status, bool deadline)
     req_free(r);
 }
 
-/* Maps a finished transfer to a status code (c-style.md section 14). */
+/* Maps a finished transfer to a status code (docs/c-style.md section 14). */
 static enum hw_rc classify(struct req *r, CURLcode cc, long http)
 {
     if (cc == CURLE_WRITE_ERROR && r->too_large) {

@@ -9,7 +9,7 @@
  * hms_client_run(), exactly once. Up to HMS_MAX_IN_FLIGHT transfers run at
  * once over one multi handle (keep-alive connections, reused easy
  * handles); more wait in a FIFO. Each call is retried here per
- * contract.md section 7: connection errors, timeouts, 408, 429 and 5xx,
+ * docs/contract.md section 7: connection errors, timeouts, 408, 429 and 5xx,
  * with full-jitter backoff (retry.h), Retry-After honoured, at most
  * HMS_RETRY_MAX retries and never past the call's deadline (libcurl itself
  * re-sends, once, a request whose reused keep-alive connection turned out
@@ -69,7 +69,7 @@ void hms_client_run(struct hms_client *hc, int timeout_ms,
 /* Interrupts a hms_client_run() from any thread. */
 void hms_client_wakeup(struct hms_client *hc);
 
-/* The circuit breaker's inputs (contract.md section 7). An "answer" is
+/* The circuit breaker's inputs (docs/contract.md section 7). An "answer" is
  * any reply but a retriable failure (no reply, 408, 429, 5xx).
  * hms_client_last_answer(): when the API last answered (hw_mono_ms(), 0
  * never); an event that found no answer at all since it began is not

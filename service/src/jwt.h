@@ -1,4 +1,4 @@
-/* jwt.h -- HS256 JSON Web Tokens for 100ms (contract.md section 5).
+/* jwt.h -- HS256 JSON Web Tokens for 100ms (docs/contract.md section 5).
  *
  * DESIGN
  * ------

@@ -7,7 +7,7 @@
  * as opaque; the delivery report hands the job back through the callback
  * from producer_poll(), on the consumer thread, which decides what comes
  * next (marker, offset, or a later retry). Dead letters keep the original
- * key, value and headers and add the provenance headers of contract.md
+ * key, value and headers and add the provenance headers of docs/contract.md
  * section 7. Not thread-safe: the consumer thread owns it.
  */
 #ifndef PRODUCER_H

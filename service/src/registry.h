@@ -9,7 +9,7 @@
  * (subject "<topic>-value", TopicNameStrategy). One blocking easy handle
  * with a short timeout, used by the consumer thread only: a call happens
  * once per new schema id or output topic, so blocking is cheap and keeps
- * the codec synchronous. Outcomes (contract.md section 2): HW_OK;
+ * the codec synchronous. Outcomes (docs/contract.md section 2): HW_OK;
  * HW_ERR_UNAVAILABLE when the registry is down (connection, timeout, 429,
  * 5xx: retriable); HW_ERR_NOT_FOUND for an id it does not know
  * (terminal); HW_ERR_INVALID when it refuses our schema (an

@@ -1,4 +1,4 @@
-/* retry.h -- the retry policy for 100ms calls (contract.md section 7), a
+/* retry.h -- the retry policy for 100ms calls (docs/contract.md section 7), a
  * pure function: no clock, no sleep, no random source inside, so every
  * schedule is a table test.
  *

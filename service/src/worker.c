@@ -465,7 +465,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
              w->jobs);
     /* Finish what is in flight first (bounded), so that the next owner
      * does not run the same subjects at the same time and our offsets
-     * are stored before the commit (kafka-local.md, pitfall 4). */
+     * are stored before the commit (docs/kafka-local.md section 8,
+     * pitfall 4). */
     if (!w->stopping && !rd_kafka_assignment_lost(rk)) {
         drain(w, hw_mono_ms() + w->cf->shutdown_timeout_ms);
         rd_kafka_commit(rk, NULL, 0);

@@ -39,7 +39,7 @@ def access_key():
 
 
 def mint_mgmt(secret, access_key, now=None, ttl=3600, **extra):
-    """A management token minted by PyJWT, as contract.md section 5 says."""
+    """A management token minted by PyJWT, as docs/contract.md section 5 says."""
     now = int(time.time()) if now is None else now
     claims = {"access_key": access_key, "type": "management", "version": 2,
               "iat": now - 60, "nbf": now - 60, "exp": now + ttl,

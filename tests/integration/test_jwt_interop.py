@@ -1,6 +1,6 @@
 """Interop: our HS256 tokens (service/src/jwt.c, via jwtcli) and PyJWT's.
 
-Tokens we mint must verify with PyJWT and carry contract.md section 5's
+Tokens we mint must verify with PyJWT and carry docs/contract.md section 5's
 claims; tokens PyJWT mints must verify with ours, and tampered, wrongly
 keyed, expired or not-yet-valid ones must be rejected by both.
 """

@@ -1,5 +1,5 @@
 """Debian's librdkafka 2.0.2 enables all its protocol features against the
-pinned Kafka 3.9 broker (kafka-local.md section 8, pitfall 1)."""
+pinned Kafka 3.9 broker (docs/kafka-local.md section 8, pitfall 1)."""
 import os
 import subprocess
 

@@ -1,4 +1,4 @@
-/* test_conf.c -- the worker's configuration table (contract.md section 6).
+/* test_conf.c -- the worker's configuration table (docs/contract.md section 6).
  * Every error is logged by design; stderr is checked for secrets. */
 #include <stdio.h>
 #include <stdlib.h>

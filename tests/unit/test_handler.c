@@ -1,4 +1,4 @@
-/* test_handler.c -- room names (contract.md section 3). SHA-256 vectors
+/* test_handler.c -- room names (docs/contract.md section 3). SHA-256 vectors
  * computed with Python's hashlib. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* test_schema.c -- Parsing Canonical Form and CRC-64-AVRO fingerprints:
- * the pinned fingerprints of contract.md section 2 are the vectors. */
+ * the pinned fingerprints of docs/contract.md section 2 are the vectors. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
