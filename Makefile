@@ -33,9 +33,9 @@ CORE := hw log secret buf heap smap jwt conf retry schema prevalidate \
         engine metrics health kstats admin registry \
         kafka producer worker
 SIM := sim_conf sim_fault sim_api sim_rooms sim_live sim_admin sim_http
-UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema \
+UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_hw \
               test_codec test_heap test_offsets test_smap test_handler \
-              test_hms_reply test_kstats \
+              test_hms_reply test_kstats test_producer \
               test_sim_fault test_sim_conf test_sim_api
 
 SCHEMAS := $(sort $(wildcard schemas/*.avsc))

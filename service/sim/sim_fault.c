@@ -33,6 +33,8 @@ static const struct field fields[] = {
     FIELD(retry_after_s, F_INT, -1, 86400),
     FIELD(retry_after_date, F_BOOL, 0, 0),
     FIELD(rate_401, F_RATE, 0, 0),
+    FIELD(rate_403, F_RATE, 0, 0),
+    FIELD(rate_404, F_RATE, 0, 0),
     FIELD(rate_500, F_RATE, 0, 0),
     FIELD(rate_502, F_RATE, 0, 0),
     FIELD(rate_503, F_RATE, 0, 0),
@@ -117,9 +119,9 @@ static enum hw_rc set_field(struct fault_rule *r, const struct field *f,
 enum hw_rc fault_rule_check(const struct fault_rule *r, char *errstr,
                             size_t errstr_size)
 {
-    double sum = r->rate_429 + r->rate_401 + r->rate_500 + r->rate_502 +
-                 r->rate_503 + r->rate_504 + r->rate_drop + r->rate_drop_after +
-                 r->rate_hang;
+    double sum = r->rate_429 + r->rate_401 + r->rate_403 + r->rate_404 +
+                 r->rate_500 + r->rate_502 + r->rate_503 + r->rate_504 +
+                 r->rate_drop + r->rate_drop_after + r->rate_hang;
 
     if (sum > 1.0 + 1e-9) {
         snprintf(errstr, errstr_size, "fault rates sum to %.3f > 1", sum);
@@ -342,6 +344,8 @@ void fault_decide(struct fault_set *fs, const char *route, const char *room,
         {r->rate_drop_after, FAULT_DROP_AFTER, 0},
         {r->rate_429, FAULT_STATUS, 429},
         {r->rate_401, FAULT_STATUS, 401},
+        {r->rate_403, FAULT_STATUS, 403},
+        {r->rate_404, FAULT_STATUS, 404},
         {r->rate_500, FAULT_STATUS, 500},
         {r->rate_502, FAULT_STATUS, 502},
         {r->rate_503, FAULT_STATUS, 503},

@@ -31,6 +31,8 @@ struct fault_rule {
     int64_t retry_after_s; /* -1: no Retry-After header */
     bool retry_after_date; /* send Retry-After as an HTTP date */
     double rate_401;       /* "Token validation error" for a valid token */
+    double rate_403;       /* a permission 403 (docs/100ms-api.md 1.5) */
+    double rate_404;       /* "Room not found" for a room that exists */
     double rate_500, rate_502, rate_503, rate_504;
     bool html_body; /* 5xx with an HTML body instead of JSON */
     double rate_drop, rate_drop_after, rate_hang;

@@ -165,6 +165,16 @@ static enum MHD_Result send_fault(struct MHD_Connection *mc,
     } else if (fa->status == 401) {
         sim_resp_error(&r, 401, "Token validation error",
                        "injected by hms-sim");
+    } else if (fa->status == 403) {
+        /* 100ms documents 403 as "the token lacks permission" without a
+         * message text (docs/100ms-api.md section 1.5): any text that does
+         * not say "disabled" */
+        sim_resp_error(&r, 403, "Forbidden", "injected by hms-sim");
+    } else if (fa->status == 404) {
+        /* a room not visible yet right after its creation; 100ms documents
+         * no such delay, a public sample waits 2 s (docs/100ms-api.md
+         * section 9, point 8) */
+        sim_resp_error(&r, 404, "Room not found", "injected by hms-sim");
     } else if (fa->html_body) {
         r.status = fa->status;
         r.body = xasprintf("<html><body><h1>%d Bad Gateway</h1></body></html>",

@@ -21,9 +21,11 @@ struct cache {
     int timeout_ms;
     redisAsyncContext *ac;
     bool want_read, want_write, closing;
+    bool reconnect;      /* drop the connection at the next tick */
     enum hw_rc login_rc; /* HW_OK, or why AUTH/SELECT was refused */
     size_t in_flight;    /* ops sent, replies not all in */
     int64_t progress_ms; /* last reply, or when in_flight left 0 */
+    int64_t last_ok_ms;  /* a write last succeeded */
     struct op *failed;   /* ops that could not be sent: completed by tick */
     char err[256];
 };
@@ -41,6 +43,8 @@ struct op {
     enum hw_rc rc;
     struct cache_reply r;
     int64_t sent_us; /* for the latency histogram */
+    bool is_write;   /* its success says Redis takes our writes */
+    bool drop;       /* a reply said: reconnect before the next batch */
     struct op *next; /* c->failed */
 };
 
@@ -286,6 +290,9 @@ static void op_complete(struct op *o)
     } else {
         metrics_observe(M_REDIS_SECONDS,
                         (double)(hw_mono_us() - o->sent_us) / 1e6);
+        if (o->is_write) {
+            c->last_ok_ms = hw_mono_ms();
+        }
     }
     if (!c->closing) {
         o->fn(o->arg, o->rc, &o->r);
@@ -297,6 +304,11 @@ int64_t cache_tick(struct cache *c)
 {
     int64_t now = hw_mono_ms();
 
+    if (c->reconnect) { /* not inside a reply callback: here */
+        c->reconnect = false;
+        log_info("msg=\"reconnecting to redis\" err=\"%s\"", c->err);
+        drop(c);
+    }
     if (c->in_flight > 0 && now - c->progress_ms >= c->timeout_ms) {
         snprintf(c->err, sizeof(c->err), "no reply within %d ms",
                  c->timeout_ms);
@@ -319,6 +331,46 @@ static enum reply_kind reply_kind(const char *name)
            : strcmp(name, "HGETALL") == 0 ? R_HASH
            : strcmp(name, "EXEC") == 0    ? R_EXEC
                                           : R_STATUS;
+}
+
+/* What an error reply means (docs/contract.md section 7, Redis rows), by
+ * its first word. drop: the connection is worth nothing as it is (a
+ * primary that became a replica keeps its clients; refused credentials
+ * stay refused until a new AUTH). Anything else: HW_ERR_REFUSED. */
+static const struct {
+    const char *word;
+    enum hw_rc rc;
+    bool drop;
+} error_kinds[] = {
+    {"READONLY", HW_ERR_UNAVAILABLE, true}, /* failover: reconnect */
+    {"MASTERDOWN", HW_ERR_UNAVAILABLE, true},
+    {"LOADING", HW_ERR_UNAVAILABLE, false}, /* back off */
+    {"BUSY", HW_ERR_UNAVAILABLE, false},
+    {"TRYAGAIN", HW_ERR_UNAVAILABLE, false},
+    {"OOM", HW_ERR_UNAVAILABLE, false},
+    {"NOAUTH", HW_ERR_AUTH, true}, /* stop: credentials */
+    {"WRONGPASS", HW_ERR_AUTH, true},
+    {"NOPERM", HW_ERR_AUTH, true},
+    {"MOVED", HW_ERR_CONFIG, true}, /* stop: Redis Cluster */
+    {"ASK", HW_ERR_CONFIG, true},
+    {"CROSSSLOT", HW_ERR_CONFIG, true},
+    {"CLUSTERDOWN", HW_ERR_CONFIG, true},
+    {"WRONGTYPE", HW_ERR_INVALID, false}, /* this event's key: DLQ */
+};
+
+static enum hw_rc classify_error(const char *msg, bool *drop)
+{
+    size_t len = strcspn(msg, " ");
+
+    for (size_t i = 0; i < HW_ARRAY_LEN(error_kinds); i++) {
+        if (strlen(error_kinds[i].word) == len &&
+            memcmp(error_kinds[i].word, msg, len) == 0) {
+            *drop = error_kinds[i].drop;
+            return error_kinds[i].rc;
+        }
+    }
+    *drop = false;
+    return HW_ERR_REFUSED;
 }
 
 static enum hw_rc read_reply(struct op *o, enum reply_kind kind,
@@ -345,11 +397,14 @@ static enum hw_rc read_reply(struct op *o, enum reply_kind kind,
         if (r->type != REDIS_REPLY_ARRAY) {
             return HW_ERR_UNAVAILABLE; /* nil: the transaction was aborted */
         }
+        /* EXEC applies the commands that did not fail: one that failed
+         * makes the whole write a failure of this event, which redoes it
+         * in full or dead-letters it */
         for (size_t i = 0; i < r->elements; i++) {
             if (r->element[i]->type == REDIS_REPLY_ERROR) {
                 snprintf(o->c->err, sizeof(o->c->err), "in EXEC: %.200s",
                          r->element[i]->str);
-                return HW_ERR_UNAVAILABLE;
+                return classify_error(r->element[i]->str, &o->drop);
             }
         }
         return HW_OK;
@@ -360,13 +415,14 @@ static enum hw_rc read_reply(struct op *o, enum reply_kind kind,
 }
 
 /* One reply of an op; every command gets one, NULL when the connection
- * went away. */
+ * went away. The first failure of a batch decides its result. */
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct op *o = priv;
     struct cache *c = o->c;
     const redisReply *r = reply;
     enum hw_rc rc = HW_OK;
+    bool drop = false;
 
     (void)ac;
     c->progress_ms = hw_mono_ms();
@@ -376,26 +432,36 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
                      ac->errstr[0] != '\0' ? ": " : "", ac->errstr);
         }
         rc = HW_ERR_UNAVAILABLE;
+    } else if (c->login_rc != HW_OK) {
+        rc = c->login_rc; /* AUTH or SELECT refused: nothing here counts */
+        drop = true;
     } else if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(c->err, sizeof(c->err), "%s: %.200s",
-                 o->kinds[o->at] == R_EXEC ? "EXEC" : "command", r->str);
-        rc = c->login_rc != HW_OK ? c->login_rc : HW_ERR_UNAVAILABLE;
+        rc = classify_error(r->str, &drop);
+        if (o->rc == HW_OK) {
+            snprintf(c->err, sizeof(c->err), "%s: %.200s",
+                     o->kinds[o->at] == R_EXEC ? "EXEC" : "command", r->str);
+        }
     } else {
         rc = read_reply(o, o->kinds[o->at], r);
     }
     if (o->rc == HW_OK) {
         o->rc = rc;
     }
+    o->drop |= drop;
     if (++o->at == o->n) {
         c->in_flight--;
+        if (o->drop) {
+            c->reconnect = true;
+        }
         op_complete(o);
     }
 }
 
 /* Sends the batch (consumed); fn runs once every reply is in, or from
- * cache_tick() when nothing could be sent. */
-static void submit(struct cache *c, struct batch *b, cache_done_fn *fn,
-                   void *arg)
+ * cache_tick() when nothing could be sent. Returns the op (for flags set
+ * before any reply can arrive). */
+static struct op *submit(struct cache *c, struct batch *b, cache_done_fn *fn,
+                         void *arg)
 {
     struct op *o = xcalloc(1, sizeof(*o));
 
@@ -426,11 +492,12 @@ static void submit(struct cache *c, struct batch *b, cache_done_fn *fn,
         }
         o->next = c->failed;
         c->failed = o;
-        return;
+        return o;
     }
     if (c->in_flight++ == 0) {
         c->progress_ms = hw_mono_ms();
     }
+    return o;
 }
 
 /* ---- waiting, for the synchronous calls ------------------------------- */
@@ -510,6 +577,11 @@ void cache_ping(struct cache *c, cache_done_fn *fn, void *arg)
     submit(c, &b, fn, arg);
 }
 
+int64_t cache_last_ok(const struct cache *c)
+{
+    return c->last_ok_ms;
+}
+
 void cache_mark(struct cache *c, const char *event_id, cache_done_fn *fn,
                 void *arg)
 {
@@ -520,7 +592,7 @@ void cache_mark(struct cache *c, const char *event_id, cache_done_fn *fn,
     batch_arg(&b, "1");
     batch_arg(&b, "EX");
     batch_argf(&b, "%d", CACHE_MARKER_TTL_S);
-    submit(c, &b, fn, arg);
+    submit(c, &b, fn, arg)->is_write = true;
 }
 
 void cache_put_ready(struct cache *c, const struct cache_ready *r,
@@ -578,7 +650,7 @@ void cache_put_ready(struct cache *c, const struct cache_ready *r,
     }
     batch_cmd(&b, "EXEC");
     free(key);
-    submit(c, &b, fn, arg);
+    submit(c, &b, fn, arg)->is_write = true;
 }
 
 void cache_put_ended(struct cache *c, const struct cache_ended *e,
@@ -618,7 +690,7 @@ void cache_put_ended(struct cache *c, const struct cache_ended *e,
     batch_argf(&b, "%lld", (long long)e->ttl_s);
     batch_cmd(&b, "EXEC");
     free(key);
-    submit(c, &b, fn, arg);
+    submit(c, &b, fn, arg)->is_write = true;
 }
 
 /* ---- the same, waiting for the reply (tools, tests) ------------------- */

@@ -12,13 +12,19 @@
  * (cache_poll_fd, cache_handle, cache_tick): the engine thread never
  * waits for Redis, and every command queued during one loop turn leaves
  * in one write, so thousands of events share round trips. A batch's
- * callback runs once all its replies are in. No reply within the timeout,
- * or any connection error: the connection is dropped (re-opened by the
- * next call) and the callbacks get HW_ERR_UNAVAILABLE (retriable: the
- * event waits); AUTH or SELECT refused: HW_ERR_AUTH / HW_ERR_CONFIG. The
- * synchronous calls (tools, tests) are the same batches run to completion
- * by a private poll loop. Not thread-safe: one struct cache per thread;
- * after cache_destroy() no callback runs.
+ * callback runs once all its replies are in, with the first failure of
+ * the batch. No reply within the timeout, or any connection error: the
+ * connection is dropped (re-opened by the next call) and the callbacks
+ * get HW_ERR_UNAVAILABLE. Error replies are classified by their first
+ * word (docs/contract.md section 7): READONLY, MASTERDOWN (reconnect),
+ * LOADING, BUSY, TRYAGAIN, OOM: HW_ERR_UNAVAILABLE; NOAUTH, WRONGPASS,
+ * NOPERM or AUTH refused: HW_ERR_AUTH; MOVED, ASK, CROSSSLOT, CLUSTERDOWN
+ * (Redis Cluster) or SELECT refused: HW_ERR_CONFIG; WRONGTYPE:
+ * HW_ERR_INVALID (the event's own key); anything else: HW_ERR_REFUSED. A
+ * command that fails inside EXEC fails the batch the same way, although
+ * Redis applied the others. The synchronous calls (tools, tests) are the
+ * same batches run to completion by a private poll loop. Not thread-safe:
+ * one struct cache per thread; after cache_destroy() no callback runs.
  */
 #ifndef CACHE_H
 #define CACHE_H
@@ -94,6 +100,9 @@ void cache_mark(struct cache *c, const char *event_id, cache_done_fn *fn,
                 void *arg);
 /* Redis answers at all (readiness while no event needs it). */
 void cache_ping(struct cache *c, cache_done_fn *fn, void *arg);
+/* When a write last succeeded (hw_mono_ms(), 0 never): whether Redis
+ * takes others' writes while one event's are refused. */
+int64_t cache_last_ok(const struct cache *c);
 /* The batch is built before they return: r and e may go at once. */
 void cache_put_ready(struct cache *c, const struct cache_ready *r,
                      cache_done_fn *fn, void *arg);

@@ -575,9 +575,9 @@ static enum hw_rc by_id(struct codec *cd, uint32_t id, struct codec_schema **ws,
     }
     rc = registry_schema(cd->reg, id, &json, err, n);
     if (rc != HW_OK) {
-        return rc == HW_ERR_NOT_FOUND || rc == HW_ERR_UNAVAILABLE
-                   ? rc
-                   : HW_ERR_UNAVAILABLE;
+        /* refused credentials wait as an outage does, saying why */
+        return rc == HW_ERR_NOT_FOUND || rc == HW_ERR_AUTH ? rc
+                                                           : HW_ERR_UNAVAILABLE;
     }
     pcf = schema_pcf(json, strlen(json), err, n);
     if (pcf == NULL) {
@@ -793,7 +793,8 @@ enum hw_rc codec_encode_for(struct codec *cd, const struct event *ev,
         registry_register(cd->reg, subject, cs->text, &id, errstr, errstr_size);
     free(subject);
     if (rc != HW_OK) {
-        return rc == HW_ERR_INVALID || rc == HW_ERR_AUTH ? HW_ERR_FATAL
+        /* refused credentials or schema: an operator must act */
+        return rc == HW_ERR_INVALID || rc == HW_ERR_AUTH ? rc
                                                          : HW_ERR_UNAVAILABLE;
     }
     for (int i = 0; i < 4; i++) {

@@ -16,8 +16,9 @@
  * against its writer schema before avro-c reads it, read with the writer
  * schema, then resolved into the reader (resolve.h), then copied into
  * struct event through one field table per record (used for encoding
- * too). Outputs use single-object encoding. All avro-c work happens on
- * the thread that owns the codec: its error text is a global buffer.
+ * too). Outputs use single-object encoding unless a registry is in use
+ * (above). All avro-c work happens on the thread that owns the codec: its
+ * error text is a global buffer.
  */
 #ifndef CODEC_H
 #define CODEC_H
@@ -44,6 +45,8 @@ void codec_destroy(struct codec *cd);
  *                     type (class unknown_schema)
  *   HW_ERR_UNAVAILABLE the registry is down: not the message's fault, try
  *                     again later
+ *   HW_ERR_AUTH       the registry refuses our credentials: the same,
+ *                     and an operator must act
  * errstr says why, without payload bytes. */
 enum hw_rc codec_decode(struct codec *cd, enum event_kind expect,
                         const void *buf, size_t len, struct event *ev,
@@ -63,7 +66,8 @@ void codec_use_registry(struct codec *cd, struct registry *reg);
 /* The current schema of ev->kind for topic: Confluent format with the id
  * registered under "<topic>-value" when a registry is in use (else as
  * codec_encode). HW_ERR_UNAVAILABLE: the registry is down (try later);
- * HW_ERR_FATAL: it refused the schema or us. */
+ * HW_ERR_AUTH / HW_ERR_INVALID: it refuses us or the schema (an operator
+ * must act; try later); HW_ERR_FATAL: the event cannot be encoded. */
 enum hw_rc codec_encode_for(struct codec *cd, const struct event *ev,
                             const char *topic, struct buf *out, char *errstr,
                             size_t errstr_size) HW_MUSTCHECK;

@@ -84,6 +84,7 @@ static const struct conf_key keys[] = {
     INT("HMS_RETRY_BASE_MS", hms_retry_base_ms, "200", 1, 600000),
     INT("HMS_RETRY_CAP_MS", hms_retry_cap_ms, "10000", 1, 3600000),
     INT("EVENT_DEADLINE_MS", event_deadline_ms, "120000", 1000, 3600000),
+    INT("HALT_RETRY_MS", halt_retry_ms, "30000", 1000, 3600000),
     INT("CACHE_GRACE_S", cache_grace_s, "86400", 60, 365 * DAY_S),
     INT("CACHE_DEFAULT_TTL_S", cache_default_ttl_s, "604800", 60, 365 * DAY_S),
     INT("SHUTDOWN_TIMEOUT_MS", shutdown_timeout_ms, "10000", 0, 600000),
@@ -471,6 +472,18 @@ static bool load_kafka_props(struct conf *cf, const char *const *env)
                       "err=\"%s\"",
                       KAFKA_PROP_PREFIX, suffix, name,
                       sensitive ? "invalid value (redacted)" : err);
+            ok = false;
+        } else if (strcmp(name, "partition.assignment.strategy") == 0 &&
+                   strstr(eq + 1, "cooperative") != NULL) {
+            /* README, "Scaling out": librdkafka 2.0.2's cooperative mode
+             * can hang in close (#4527), spin (#4783) and resume a paused
+             * partition from an old position (#4686); the worker pauses
+             * partitions for back-pressure all the time */
+            log_error("msg=\"invalid configuration\" var=%s%s "
+                      "err=\"cooperative-sticky is not supported with "
+                      "librdkafka 2.0.2 (close hangs, resumes from old "
+                      "positions): use the default range,roundrobin\"",
+                      KAFKA_PROP_PREFIX, suffix);
             ok = false;
         }
         cf->kafka_props =

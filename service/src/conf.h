@@ -64,6 +64,7 @@ struct conf {
     int64_t hms_max_in_flight, hms_timeout_ms;
     int64_t hms_retry_max, hms_retry_base_ms, hms_retry_cap_ms;
     int64_t event_deadline_ms, cache_grace_s, cache_default_ttl_s;
+    int64_t halt_retry_ms; /* a halted call is tried again after this */
     int64_t shutdown_timeout_ms;
     char *admin_addr;
     char *admin_host; /* NULL when admin_off */

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -28,6 +29,8 @@ struct engine {
     struct handler *h;
     bool pinging, ping_ok;
     int64_t next_ping;
+    pthread_mutex_t why_mu; /* halted, read by the consumer thread */
+    char halted[384];       /* handler_halted(), "" when none */
 };
 
 static void on_ping(void *arg, enum hw_rc rc, struct cache_reply *r)
@@ -80,6 +83,20 @@ static void poll_once(struct engine *e, int wait)
     }
 }
 
+static void publish_halted(struct engine *e)
+{
+    const char *why = handler_halted(e->h);
+
+    if (why == NULL) {
+        why = "";
+    }
+    if (strcmp(why, e->halted) != 0) { /* rare: no lock per turn otherwise */
+        pthread_mutex_lock(&e->why_mu);
+        snprintf(e->halted, sizeof(e->halted), "%s", why);
+        pthread_mutex_unlock(&e->why_mu);
+    }
+}
+
 static void *engine_main(void *arg)
 {
     struct engine *e = arg;
@@ -107,6 +124,7 @@ static void *engine_main(void *arg)
         ping_redis(e);
         atomic_store(&e->redis_up, e->ping_ok && handler_redis_up(e->h));
         atomic_store(&e->api_up, handler_api_up(e->h));
+        publish_halted(e);
     }
     return NULL;
 }
@@ -117,6 +135,7 @@ struct engine *engine_start(const struct conf *cf, char *errstr,
     struct engine *e = xcalloc(1, sizeof(*e));
 
     atomic_init(&e->redis_up, false);
+    pthread_mutex_init(&e->why_mu, NULL);
     atomic_init(&e->api_up, true);
     jobq_init(&e->in);
     jobq_init(&e->out);
@@ -174,6 +193,14 @@ void engine_health(const struct engine *e, bool *redis_up, bool *api_up)
     *api_up = atomic_load(&e->api_up);
 }
 
+bool engine_halted(struct engine *e, char *why, size_t n)
+{
+    pthread_mutex_lock(&e->why_mu);
+    snprintf(why, n, "%s", e->halted);
+    pthread_mutex_unlock(&e->why_mu);
+    return why[0] != '\0';
+}
+
 void engine_stop(struct engine *e)
 {
     if (e == NULL) {
@@ -192,5 +219,6 @@ void engine_stop(struct engine *e)
     if (e->fd >= 0) {
         close(e->fd);
     }
+    pthread_mutex_destroy(&e->why_mu);
     free(e);
 }

@@ -31,6 +31,9 @@ bool engine_degraded(const struct engine *e);
 /* Whether Redis answers and the 100ms API is not failing every call (the
  * engine's view after its last turn; for /readyz). Any thread. */
 void engine_health(const struct engine *e, bool *redis_up, bool *api_up);
+/* Whether jobs are halted until a setting is fixed, and why (copied into
+ * why[n]). Any thread. */
+bool engine_halted(struct engine *e, char *why, size_t n);
 /* Stops the thread; jobs still inside are freed unfinished. */
 void engine_stop(struct engine *e);
 

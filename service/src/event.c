@@ -74,7 +74,13 @@ static enum hw_rc validate_participants(const struct event *ev, char *errstr,
     return rc;
 }
 
-enum hw_rc event_validate(const struct event *ev, char *errstr, size_t n)
+static bool time_ok(int64_t t, int64_t now_ms)
+{
+    return t >= EVENT_TIME_MIN_MS && t - now_ms <= EVENT_TIME_AHEAD_MS;
+}
+
+enum hw_rc event_validate(const struct event *ev, int64_t now_ms, char *errstr,
+                          size_t n)
 {
     if (!id_ok(ev->event_id, EVENT_ID_MAX)) {
         return invalid(errstr, n, "event_id", "must be 1-128 bytes");
@@ -83,6 +89,14 @@ enum hw_rc event_validate(const struct event *ev, char *errstr, size_t n)
     case EVENT_BOOKING_CREATED:
         if (!id_ok(ev->booking_id, ID_MAX)) {
             return invalid(errstr, n, "booking_id", "must be 1-256 bytes");
+        }
+        if (!time_ok(ev->starts_at, now_ms)) {
+            return invalid(errstr, n, "starts_at",
+                           "is outside [2000-01-01, now + 5 years] (ms)");
+        }
+        if (ev->ends_at != EVENT_NO_TIME && !time_ok(ev->ends_at, now_ms)) {
+            return invalid(errstr, n, "ends_at",
+                           "is outside [2000-01-01, now + 5 years] (ms)");
         }
         if (ev->ends_at != EVENT_NO_TIME && ev->ends_at < ev->starts_at) {
             return invalid(errstr, n, "ends_at", "is before starts_at");

@@ -19,6 +19,13 @@
 
 #define EVENT_NO_TIME INT64_MIN
 
+/* The accepted range of starts_at and ends_at (docs/contract.md section
+ * 2): from 2000-01-01T00:00:00Z to five years after the event is read.
+ * Outside it a time is a producer's bug (seconds for milliseconds, a
+ * "never" such as Long.MAX_VALUE) and the event is invalid; inside it no
+ * expiry computed from a time can overflow. */
+#define EVENT_TIME_MIN_MS 946684800000LL
+#define EVENT_TIME_AHEAD_MS (5LL * 365 * 86400 * 1000)
 enum event_kind {
     EVENT_BOOKING_CREATED = 0,
     EVENT_STREAM_STARTED,
@@ -71,10 +78,11 @@ const char *event_kind_name(enum event_kind kind);
 enum subject_kind event_subject_kind(const struct event *ev);
 const char *event_subject_id(const struct event *ev);
 
-/* Contract section 2 validation of an input event; HW_ERR_INVALID with
- * the reason (no payload bytes beyond field names) in errstr. Role
- * membership in the template is checked later, once codes are known. */
-enum hw_rc event_validate(const struct event *ev, char *errstr,
+/* Contract section 2 validation of an input event read at now_ms (Unix
+ * ms); HW_ERR_INVALID with the reason (no payload bytes beyond field
+ * names) in errstr. Role membership in the template is checked later,
+ * once codes are known. */
+enum hw_rc event_validate(const struct event *ev, int64_t now_ms, char *errstr,
                           size_t errstr_size) HW_MUSTCHECK;
 
 void event_clear(struct event *ev);

@@ -18,6 +18,7 @@
 #define DAY_S 86400
 #define TOKEN_MAX_S (90 * DAY_S)
 #define REDIS_RETRY_MS 1000
+#define REDIS_REFUSALS 3  /* unknown error replies before it is the event's */
 #define API_RETRY_MS 2000 /* while the breaker is open: a probe per job */
 #define CODES_404_RETRIES 2
 #define CODES_404_WAIT_MS 500
@@ -36,6 +37,8 @@ struct handler {
     struct ctx *all;    /* every context, for shutdown */
     size_t active;
     size_t api_waiting; /* jobs parked because the 100ms API is down */
+    size_t halted;      /* jobs parked until a setting is fixed */
+    char halt_why[384]; /* the latest reason, while halted > 0 */
     bool redis_down, probing;
 };
 
@@ -44,6 +47,9 @@ struct ctx {
     struct job *j;
     int64_t born, started, deadline, parked_at;
     bool api_wait; /* parked because the API is down */
+    bool halted;   /* counted in h->halted until a retry gets through */
+    int redis_refusals;
+    int64_t refused_at; /* mono ms of the first refusal */
     step_fn *resume;
     step_fn *step; /* the step whose call is out: re-run if the API was down */
     reply_fn *on_reply;
@@ -101,11 +107,30 @@ void handler_destroy(struct handler *h)
     free(h);
 }
 
+/* c got past whatever halted it (or ends): intake may resume once no
+ * event is halted any more. */
+static void unhalt(struct ctx *c)
+{
+    struct handler *h = c->h;
+
+    if (!c->halted) {
+        return;
+    }
+    c->halted = false;
+    if (--h->halted == 0) {
+        log_info("msg=\"resuming: the cause of the halt is gone\" "
+                 "was=\"%s\"",
+                 h->halt_why);
+        h->halt_why[0] = '\0';
+    }
+}
+
 static void done(struct ctx *c, enum job_outcome outcome)
 {
     struct handler *h = c->h;
     struct job *j = c->j;
 
+    unhalt(c);
     j->outcome = outcome;
     h->active--;
     if (c->prev != NULL) {
@@ -151,6 +176,37 @@ static void park(struct ctx *c, step_fn *step, int64_t delay_ms)
     heap_push(&c->h->parked, c->parked_at + delay_ms, c);
 }
 
+/* Nothing will work until someone changes a setting (credentials, a
+ * permission, Redis Cluster): park the event with its offset unstored,
+ * stop intake (handler_degraded), say why (handler_halted), and try the
+ * step again every HALT_RETRY_MS, so that a fixed setting resumes the
+ * worker without a restart (docs/contract.md section 7, "stop"). */
+static void halt(struct ctx *c, step_fn *retry, const char *fmt, ...)
+    HW_PRINTF(3, 4);
+
+static void halt(struct ctx *c, step_fn *retry, const char *fmt, ...)
+{
+    struct handler *h = c->h;
+    char why[sizeof(h->halt_why)];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    if (h->halted == 0) { /* once per halt, not per event or retry */
+        job_log(LL_ERROR, c->j,
+                "msg=\"halted: intake stopped\" why=\"%s\" "
+                "retry_ms=%lld",
+                why, (long long)h->cf->halt_retry_ms);
+    }
+    snprintf(h->halt_why, sizeof(h->halt_why), "%s", why);
+    if (!c->halted) {
+        c->halted = true;
+        h->halted++;
+    }
+    park(c, retry, h->cf->halt_retry_ms);
+}
+
 int64_t handler_tick(struct handler *h)
 {
     int64_t now = hw_mono_ms();
@@ -171,7 +227,13 @@ int64_t handler_tick(struct handler *h)
 
 bool handler_degraded(const struct handler *h)
 {
-    return h->redis_down || h->api_waiting > 0 || hms_client_tripped(h->hc);
+    return h->redis_down || h->api_waiting > 0 || h->halted > 0 ||
+           hms_client_tripped(h->hc);
+}
+
+const char *handler_halted(const struct handler *h)
+{
+    return h->halted > 0 ? h->halt_why : NULL;
 }
 
 bool handler_redis_up(const struct handler *h)
@@ -189,23 +251,67 @@ size_t handler_active(const struct handler *h)
     return h->active;
 }
 
-/* A Redis result: false after parking c on a retriable failure (or
- * ending it on a fatal one), so the caller returns. */
+/* A Redis result (docs/contract.md section 7, Redis rows): true when it
+ * succeeded; otherwise c is parked (to run retry later), halted,
+ * dead-lettered or ended, and the caller returns. */
 static bool redis_ok(struct ctx *c, enum hw_rc rc, step_fn *retry)
 {
-    if (rc == HW_OK) {
-        c->h->redis_down = false;
+    struct handler *h = c->h;
+    const char *err = cache_errstr(h->cache);
+
+    switch (rc) {
+    case HW_OK:
+        h->redis_down = false;
+        unhalt(c);
         return true;
-    }
-    if (!hw_rc_is_retriable(rc)) {
-        fatal(c, cache_errstr(c->h->cache)); /* AUTH refused, bad db */
+    case HW_ERR_AUTH:
+        halt(c, retry,
+             "redis refuses the worker (%s): check the user and password "
+             "of REDIS_URL and its ACL (the worker needs read, write and "
+             "MULTI/EXEC on ~hms:*)",
+             err);
         return false;
+    case HW_ERR_CONFIG:
+        halt(c, retry,
+             "redis refuses the setup (%s): Redis Cluster is not supported "
+             "(point REDIS_URL at a standalone or primary/replica endpoint) "
+             "and the database of REDIS_URL must exist",
+             err);
+        return false;
+    case HW_ERR_INVALID: /* WRONGTYPE: another writer owns the key */
+        dlq(c, "redis_wrongtype", "redis: %s", err);
+        return false;
+    case HW_ERR_REFUSED: /* unknown: retried, then its own if others */
+        if (c->redis_refusals++ == 0) {
+            c->refused_at = hw_mono_ms();
+            job_log(LL_WARN, c->j, "msg=\"redis refused, retrying\" err=\"%s\"",
+                    err);
+        }
+        if (c->redis_refusals < REDIS_REFUSALS) { /* others write meanwhile? */
+            park(c, retry, REDIS_RETRY_MS);
+        } else if (cache_last_ok(h->cache) > c->refused_at) {
+            dlq(c, "redis_rejected", "redis: %s", err);
+        } else {
+            halt(c, retry,
+                 "redis refuses the worker's writes (%s), an error the "
+                 "worker does not know: see the redis log",
+                 err);
+        }
+        return false;
+    case HW_ERR_FATAL:
+        fatal(c, err);
+        return false;
+    case HW_ERR_DECODE:
+    case HW_ERR_NOT_FOUND:
+    case HW_ERR_TIMEOUT:
+    case HW_ERR_UNAVAILABLE:
+        break;
     }
-    if (!c->h->redis_down) {
+    if (!h->redis_down) {
         job_log(LL_WARN, c->j, "msg=\"redis unavailable, waiting\" err=\"%s\"",
-                cache_errstr(c->h->cache));
+                err);
     }
-    c->h->redis_down = true;
+    h->redis_down = true;
     park(c, retry, REDIS_RETRY_MS);
     return false;
 }
@@ -238,7 +344,17 @@ static void on_reply(void *arg, const struct hms_result *r)
 {
     struct ctx *c = arg;
 
+    if (r->rc != HW_ERR_AUTH) {
+        unhalt(c); /* 100ms took the token: whatever halted c is gone */
+    }
     c->on_reply(c, r);
+}
+
+/* A 403 that says the room is disabled: the room's state, not a missing
+ * permission (hms_client turns every other 403 into HW_ERR_AUTH). */
+static bool room_disabled(const struct hms_result *r)
+{
+    return r->status == 403 && hms_reply_says_disabled(r->body);
 }
 
 static void call(struct ctx *c, const char *method, json_t *body,
@@ -281,9 +397,9 @@ static void probe_api(struct handler *h)
     }
 }
 
-/* A call failed for good: fatal on bad credentials; if the whole API is
- * down (the breaker is open), not this event's fault: park it and re-run
- * the step with a fresh deadline later; else dead-letter. */
+/* A call failed for good: halt on refused credentials; if the whole API
+ * is down (the breaker is open), not this event's fault: park it and
+ * re-run the step with a fresh deadline later; else dead-letter. */
 static void call_failed(struct ctx *c, const char *what,
                         const struct hms_result *r)
 {
@@ -297,9 +413,20 @@ static void call_failed(struct ctx *c, const char *what,
         c->h->api_waiting++;
         park(c, c->step, API_RETRY_MS);
         probe_api(c->h);
-    } else if (r->rc == HW_ERR_AUTH || r->rc == HW_ERR_FATAL) {
-        fatal(c, "100ms rejects the management token (HMS_ACCESS_KEY or "
-                 "HMS_APP_SECRET wrong?)");
+    } else if (r->rc == HW_ERR_AUTH && r->status == 403) {
+        halt(c, c->step,
+             "100ms refuses to %s (%s): the management token lacks the "
+             "permission: check that HMS_ACCESS_KEY and the app secret "
+             "belong to the workspace of HMS_TEMPLATE_ID and may manage "
+             "rooms",
+             what, r->err);
+    } else if (r->rc == HW_ERR_AUTH) {
+        halt(c, c->step,
+             "100ms rejects the management token to %s (%s): HMS_ACCESS_KEY "
+             "or the app secret is wrong, or this host's clock is off",
+             what, r->err);
+    } else if (r->rc == HW_ERR_FATAL) {
+        fatal(c, r->err);
     } else if (hw_rc_is_retriable(r->rc)) {
         dlq(c, r->deadline ? "deadline" : "hms_retries",
             "%s: %s after %d "
@@ -346,10 +473,12 @@ static int64_t token_exp(const struct conf *cf, const struct event *ev,
 {
     int64_t ttl = conf_app_token_ttl(cf, role), exp = now_s + ttl;
 
+    /* times are validated (event.h), and saturate anyway */
     if (ev->kind == EVENT_BOOKING_CREATED && ev->ends_at != EVENT_NO_TIME) {
-        exp = max64(now_s + ttl, ev->ends_at / 1000 + cf->hms_token_grace_s);
+        exp = max64(now_s + ttl,
+                    hw_sat_add(ev->ends_at / 1000, cf->hms_token_grace_s));
     } else if (ev->kind == EVENT_BOOKING_CREATED) {
-        exp = max64(now_s, ev->starts_at / 1000) + ttl;
+        exp = hw_sat_add(max64(now_s, ev->starts_at / 1000), ttl);
     }
     return exp < now_s + TOKEN_MAX_S ? exp : now_s + TOKEN_MAX_S;
 }
@@ -359,7 +488,8 @@ static int64_t hash_expiry(const struct conf *cf, const struct event *ev,
                            int64_t now_s)
 {
     if (ev->kind == EVENT_BOOKING_CREATED && ev->ends_at != EVENT_NO_TIME) {
-        return max64(ev->ends_at / 1000 + cf->cache_grace_s, now_s + 3600);
+        return max64(hw_sat_add(ev->ends_at / 1000, cf->cache_grace_s),
+                     now_s + 3600);
     }
     return now_s + cf->cache_default_ttl_s;
 }
@@ -402,14 +532,17 @@ static void skip_because(struct ctx *c, const char *why)
     skip(c);
 }
 
-static void output_base(struct ctx *c, enum event_kind kind)
+/* The fields every output has; false (c ended) when no event id could be
+ * drawn: an output without one would break its consumers' de-duplication. */
+static bool output_base(struct ctx *c, enum event_kind kind)
 {
     struct event *out = &c->j->out;
     const struct event *in = &c->j->in;
     char id[JWT_UUID_LEN + 1];
 
     if (jwt_uuid4(id) != HW_OK) {
-        id[0] = '\0';
+        fatal(c, "no random bytes for an event id (RAND_bytes failed)");
+        return false;
     }
     out->kind = kind;
     out->event_id = xstrdup(id);
@@ -417,6 +550,7 @@ static void output_base(struct ctx *c, enum event_kind kind)
     out->occurred_at = hw_now_ms();
     out->subject_kind = event_subject_kind(in);
     out->subject_id = xstrdup(event_subject_id(in));
+    return true;
 }
 
 /* ---- booking-created and stream-started ------------------------------ */
@@ -429,7 +563,7 @@ static void on_room(struct ctx *c, const struct hms_result *r)
 {
     const char *id = hms_reply_room_id(r->body);
 
-    if (r->rc == HW_ERR_INVALID && r->status == 403) {
+    if (room_disabled(r)) { /* undocumented on create: the safe reading */
         skip_because(c, "room is disabled (ended)");
     } else if (r->rc != HW_OK) {
         call_failed(c, "create room", r);
@@ -504,6 +638,7 @@ static void step_hls(struct ctx *c)
     const struct conf *cf = c->h->cf;
     json_t *body = json_object();
 
+    c->step = step_hls;
     if (cf->hms_subdomain != NULL) {
         json_object_set_new(
             body, "meeting_url",
@@ -524,7 +659,7 @@ static void on_codes(struct ctx *c, const struct hms_result *r)
         park(c, step_codes, CODES_404_WAIT_MS);
         return;
     }
-    if (r->rc == HW_ERR_INVALID && r->status == 403) {
+    if (room_disabled(r)) {
         skip_because(c, "room is disabled (ended)");
         return;
     }
@@ -637,7 +772,10 @@ static void step_write_ready(struct ctx *c)
     enum hw_rc rc = HW_OK;
 
     event_clear(out);
-    output_base(c, EVENT_VIDEO_READY);
+    if (!output_base(c, EVENT_VIDEO_READY)) {
+        free(toks);
+        return;
+    }
     fill_codes(c, out);
     for (size_t i = 0; i < n && rc == HW_OK; i++) {
         char *jwt = NULL;
@@ -667,7 +805,7 @@ static void step_write_ready(struct ctx *c)
 
         r.n_stale = stale_users(c, ps, n, &stale);
         r.stale_users = stale;
-        out->expires_at = r.expire_at_s * 1000;
+        out->expires_at = hw_sat_mul(r.expire_at_s, 1000);
         cache_put_ready(c->h->cache, &r, on_redis, then(c, ready_written));
     }
     for (size_t i = 0; i < n; i++) {
@@ -760,7 +898,9 @@ static void ended_written(struct ctx *c)
 
     if (redis_ok(c, c->redis_rc, step_write_ended)) {
         event_clear(&c->j->out);
-        output_base(c, EVENT_VIDEO_ENDED);
+        if (!output_base(c, EVENT_VIDEO_ENDED)) {
+            return;
+        }
         c->j->out.room_id = c->room_id != NULL ? xstrdup(c->room_id) : NULL;
         c->j->out.reason = in->reason != NULL ? xstrdup(in->reason) : NULL;
         job_log(LL_INFO, c->j, "msg=\"ended\" room_id=%s lock=%d tombstone=%d",
@@ -812,9 +952,9 @@ static void step_disable_codes(struct ctx *c)
 
 static void on_ended(struct ctx *c, const struct hms_result *r)
 {
-    /* 404 "no active session" and 403 count as success (contract 3). */
-    if (r->rc != HW_OK && r->rc != HW_ERR_NOT_FOUND &&
-        !(r->rc == HW_ERR_INVALID && r->status == 403)) {
+    /* 404 "no active session" and a disabled room count as success
+     * (docs/contract.md section 3) */
+    if (r->rc != HW_OK && r->rc != HW_ERR_NOT_FOUND && !room_disabled(r)) {
         call_failed(c, "end room", r);
     } else if (c->j->in.lock) {
         step_disable_codes(c);
@@ -850,6 +990,13 @@ static void on_hls_stopped(struct ctx *c, const struct hms_result *r)
     step_end_room(c);
 }
 
+static void step_stop_hls(struct ctx *c)
+{
+    c->step = step_stop_hls;
+    call(c, "POST", NULL, on_hls_stopped, "/live-streams/room/%s/stop",
+         c->room_id);
+}
+
 static void step_ended_begin(struct ctx *c)
 {
     const char *room;
@@ -865,8 +1012,7 @@ static void step_ended_begin(struct ctx *c)
     }
     c->room_id = xstrdup(room);
     if (json_object_get(c->hash, "hls_url") != NULL) {
-        call(c, "POST", NULL, on_hls_stopped, "/live-streams/room/%s/stop",
-             c->room_id);
+        step_stop_hls(c);
     } else {
         step_end_room(c);
     }

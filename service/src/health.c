@@ -13,6 +13,7 @@ static atomic_llong loop_at;
 static atomic_bool up[HEALTH_DEPS];
 static pthread_mutex_t stuck_lock = PTHREAD_MUTEX_INITIALIZER;
 static char stuck[256];
+static char halted[512]; /* under stuck_lock too */
 
 void health_loop_turned(int64_t now_ms)
 {
@@ -29,6 +30,13 @@ void health_set_stuck(const char *what)
 {
     pthread_mutex_lock(&stuck_lock);
     snprintf(stuck, sizeof(stuck), "%s", what != NULL ? what : "");
+    pthread_mutex_unlock(&stuck_lock);
+}
+
+void health_set_halted(const char *why)
+{
+    pthread_mutex_lock(&stuck_lock);
+    snprintf(halted, sizeof(halted), "%s", why != NULL ? why : "");
     pthread_mutex_unlock(&stuck_lock);
 }
 
@@ -56,7 +64,14 @@ bool health_ready(char *why, size_t n)
     size_t at = 0;
 
     why[0] = '\0';
-    for (int d = 0; d < HEALTH_DEPS; d++) {
+    pthread_mutex_lock(&stuck_lock);
+    if (halted[0] != '\0') {
+        int k = snprintf(why, n, "halted: %s", halted);
+
+        at = k > 0 ? (size_t)k : 0;
+    }
+    pthread_mutex_unlock(&stuck_lock);
+    for (int d = 0; d < HEALTH_DEPS && at < n; d++) {
         if (!atomic_load(&up[d]) && at < n) {
             int k = snprintf(why + at, n - at, "%s%s down", at > 0 ? ", " : "",
                              dep_names[d]);

@@ -9,7 +9,9 @@
  * for longer than an event may legitimately take (reported by kstats.c;
  * pauses for back-pressure or a dependency do not count): "green but
  * stuck" is restarted. Readiness is whether Kafka, Redis and the 100ms
- * API are usable now.
+ * API are usable now, and whether the worker is halted until a setting is
+ * fixed (it then stays alive, so liveness holds: a restart fixes
+ * nothing).
  */
 #ifndef HEALTH_H
 #define HEALTH_H
@@ -27,6 +29,10 @@ void health_set_up(enum health_dep d, bool up);
 /* what: e.g. "booking-created[2] has lag and stored nothing for 190 s";
  * NULL: nothing is stuck. */
 void health_set_stuck(const char *what);
+
+/* why: e.g. "100ms refuses to create room (HTTP 403 ...): ..."; NULL:
+ * not halted. */
+void health_set_halted(const char *why);
 
 /* true when alive / ready; otherwise why, in why[n]. */
 bool health_live(int64_t now_ms, char *why, size_t n);

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "heap.h"
+#include "hms_reply.h"
 #include "jwt.h"
 #include "log.h"
 #include "metrics.h"
@@ -64,8 +65,9 @@ static uint32_t rand32(struct hms_client *hc)
 }
 
 /* Mints when there is no token, when less than the margin is left, or
- * when forced (a 401 with the current token). */
-static enum hw_rc ensure_token(struct hms_client *hc, bool force)
+ * when forced (why: "401" or "403" with the current token; NULL: not
+ * forced). */
+static enum hw_rc ensure_token(struct hms_client *hc, const char *force)
 {
     int64_t now = hw_now_ms() / 1000, ttl = hc->cf->hms_mgmt_token_ttl_s;
     int64_t margin = ttl / 10 > 300 ? ttl / 10 : 300;
@@ -74,7 +76,7 @@ static enum hw_rc ensure_token(struct hms_client *hc, bool force)
     if (margin > ttl / 2) {
         margin = ttl / 2; /* short test TTLs still get half their life */
     }
-    if (!force && hc->token != NULL && now < hc->token_exp - margin) {
+    if (force == NULL && hc->token != NULL && now < hc->token_exp - margin) {
         return HW_OK;
     }
     jwt_token_free(hc->token);
@@ -85,11 +87,11 @@ static enum hw_rc ensure_token(struct hms_client *hc, bool force)
         hc->stats.remints += hc->token_gen > 0;
         metrics_add(M_TOKEN_MINTS, 1,
                     hc->token_gen == 0 ? "start"
-                    : force            ? "401"
+                    : force != NULL    ? force
                                        : "expiry");
         hc->token_gen++;
-        log_debug("msg=\"management token minted\" exp=%lld forced=%d",
-                  (long long)hc->token_exp, force);
+        log_debug("msg=\"management token minted\" exp=%lld forced=%s",
+                  (long long)hc->token_exp, force != NULL ? force : "no");
     }
     return rc;
 }
@@ -117,7 +119,7 @@ struct hms_client *hms_client_create(const struct conf *cf, char *errstr,
                       (long)cf->hms_max_in_flight);
     curl_multi_setopt(hc->multi, CURLMOPT_MAXCONNECTS,
                       (long)cf->hms_max_in_flight);
-    if (ensure_token(hc, false) != HW_OK) {
+    if (ensure_token(hc, NULL) != HW_OK) {
         snprintf(errstr, errstr_size, "cannot mint a management token");
         goto err;
     }
@@ -225,7 +227,7 @@ static void start(struct hms_client *hc, struct req *r)
         deliver(r, HW_ERR_TIMEOUT, 0, true);
         return;
     }
-    if (ensure_token(hc, false) != HW_OK || (e = easy_get(hc)) == NULL) {
+    if (ensure_token(hc, NULL) != HW_OK || (e = easy_get(hc)) == NULL) {
         snprintf(r->err, sizeof(r->err), "cannot prepare the request");
         deliver(r, HW_ERR_FATAL, 0, false);
         return;
@@ -368,9 +370,17 @@ static void deliver(struct req *r, enum hw_rc rc, long status, bool deadline)
     req_free(r);
 }
 
-/* Maps a finished transfer to a status code (docs/c-style.md section 14). */
+/* Maps a finished transfer to a status code (docs/c-style.md section 14).
+ * A 403 is a room's state only when its message says the room is
+ * disabled (docs/100ms-api.md section 1.5); every other 403 is a missing
+ * permission and is handled like a 401: re-mint, replay once, then
+ * HW_ERR_AUTH. */
 static enum hw_rc classify(struct req *r, CURLcode cc, long http)
 {
+    json_t *body;
+    char msg[128];
+    bool disabled;
+
     if (cc == CURLE_WRITE_ERROR && r->too_large) {
         snprintf(r->err, sizeof(r->err), "reply larger than %d bytes",
                  HMS_MAX_BODY);
@@ -387,8 +397,17 @@ static enum hw_rc classify(struct req *r, CURLcode cc, long http)
     if (http == 408 || http == 429 || http >= 500) {
         return HW_ERR_UNAVAILABLE;
     }
-    if (http == 401) {
-        return HW_ERR_AUTH;
+    if (http == 401 || http == 403) {
+        body = json_loadb(r->resp.p, r->resp.len, 0, NULL);
+        disabled = http == 403 && hms_reply_says_disabled(body);
+        if (json_string_value(json_object_get(body, "message")) != NULL) {
+            snprintf(
+                r->err, sizeof(r->err), "HTTP %ld \"%s\"", http,
+                log_text(msg, sizeof(msg),
+                         json_string_value(json_object_get(body, "message"))));
+        }
+        json_decref(body);
+        return disabled ? HW_ERR_INVALID : HW_ERR_AUTH;
     }
     if (http == 404) {
         return HW_ERR_NOT_FOUND;
@@ -447,7 +466,8 @@ static void complete(struct hms_client *hc, struct req *r, CURLcode cc)
     }
     if (rc == HW_ERR_AUTH && !r->reminted) {
         r->reminted = true; /* contract section 5: re-mint, replay once */
-        if (r->token_gen == hc->token_gen && ensure_token(hc, true) != HW_OK) {
+        if (r->token_gen == hc->token_gen &&
+            ensure_token(hc, http == 403 ? "403" : "401") != HW_OK) {
             deliver(r, HW_ERR_FATAL, http, false);
             return;
         }

@@ -13,8 +13,9 @@
  * with full-jitter backoff (retry.h), Retry-After honoured, at most
  * HMS_RETRY_MAX retries and never past the call's deadline (libcurl itself
  * re-sends, once, a request whose reused keep-alive connection turned out
- * dead before any reply: that is not counted as a retry). A 401 re-mints
- * the management token and replays once. Replies are capped at 1 MiB and
+ * dead before any reply: that is not counted as a retry). A 401, or a 403
+ * that does not say the room is disabled, re-mints the management token
+ * and replays once. Replies are capped at 1 MiB and
  * parsed with jansson. The management token is minted locally and
  * re-minted when less than max(300 s, 10 %) of its life is left. Logs
  * carry method, path and status: never headers, bodies or tokens.
@@ -53,8 +54,9 @@ void hms_client_destroy(struct hms_client *hc);
  * (copied). The deadline is absolute (hw_mono_ms()) and bounds retries;
  * started_mono is when the event's clock started (retry budget).
  * Result codes: HW_OK (2xx), HW_ERR_NOT_FOUND (404), HW_ERR_INVALID (other
- * 4xx, status tells which: 403 is often a state, not a permission),
- * HW_ERR_AUTH (401 after one re-mint), HW_ERR_UNAVAILABLE/TIMEOUT
+ * 4xx, status tells which; a 403 only when its message says the room is
+ * disabled), HW_ERR_AUTH (401, or any other 403, still there after one
+ * re-mint and replay; err carries the message), HW_ERR_UNAVAILABLE/TIMEOUT
  * (retriable failures that outlived retries or deadline), HW_ERR_DECODE
  * (a reply that is not JSON or too large). */
 void hms_client_call(struct hms_client *hc, const char *method,

@@ -1,6 +1,7 @@
 /* hms_reply.c -- checked reads of 100ms replies. See hms_reply.h. */
 #include "hms_reply.h"
 
+#include <ctype.h>
 #include <string.h>
 
 static bool shaped(const char *s, const char *allowed, size_t max)
@@ -51,6 +52,25 @@ bool hms_reply_has_role(const json_t *codes, const char *role)
     {
         if (strcmp(json_string_value(json_object_get(code, "role")), role) ==
             0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool hms_reply_says_disabled(const json_t *reply)
+{
+    static const char word[] = "disabled";
+    const char *m = json_string_value(json_object_get(reply, "message"));
+
+    for (; m != NULL && *m != '\0'; m++) {
+        size_t i = 0;
+
+        while (i < sizeof(word) - 1 &&
+               tolower((unsigned char)m[i]) == (unsigned char)word[i]) {
+            i++;
+        }
+        if (i == sizeof(word) - 1) {
             return true;
         }
     }

@@ -26,6 +26,11 @@ json_t *hms_reply_enabled_codes(const json_t *reply);
 /* Whether codes (from hms_reply_enabled_codes) include role. */
 bool hms_reply_has_role(const json_t *codes, const char *role);
 
+/* Whether an error reply's "message" says the room (or code) is disabled,
+ * case-insensitively: the one 403 that is a room's state, not a missing
+ * permission (docs/100ms-api.md section 1.5). */
+bool hms_reply_says_disabled(const json_t *reply);
+
 /* A live stream's "playback.url" when it is an http(s) URL of at most
  * 2048 bytes, or NULL. */
 const char *hms_reply_hls_url(const json_t *stream);

@@ -28,6 +28,8 @@ const char *hw_rc_str(enum hw_rc rc)
         return "timeout";
     case HW_ERR_UNAVAILABLE:
         return "unavailable";
+    case HW_ERR_REFUSED:
+        return "refused";
     case HW_ERR_CONFIG:
         return "config";
     case HW_ERR_FATAL:
@@ -39,6 +41,26 @@ const char *hw_rc_str(enum hw_rc rc)
 bool hw_rc_is_retriable(enum hw_rc rc)
 {
     return rc == HW_ERR_TIMEOUT || rc == HW_ERR_UNAVAILABLE;
+}
+
+int64_t hw_sat_add(int64_t a, int64_t b)
+{
+    int64_t r;
+
+    if (__builtin_add_overflow(a, b, &r)) {
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    }
+    return r;
+}
+
+int64_t hw_sat_mul(int64_t a, int64_t b)
+{
+    int64_t r;
+
+    if (__builtin_mul_overflow(a, b, &r)) {
+        return (a < 0) != (b < 0) ? INT64_MIN : INT64_MAX;
+    }
+    return r;
 }
 
 _Noreturn static void oom(size_t n)

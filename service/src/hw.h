@@ -28,7 +28,10 @@ enum hw_rc {
     HW_ERR_AUTH,        /* 401/403 after one re-mint; bad token */
     HW_ERR_TIMEOUT,     /* retriable */
     HW_ERR_UNAVAILABLE, /* reset, 429, 5xx, Redis down: retriable */
-    HW_ERR_CONFIG,      /* rejected at startup */
+    HW_ERR_REFUSED,     /* refused for a reason not known to mean more: a
+                           few retries, then the request's own failure if
+                           the dependency serves others */
+    HW_ERR_CONFIG,      /* a setup the dependency refuses */
     HW_ERR_FATAL        /* stop the process */
 };
 
@@ -43,6 +46,11 @@ char *xstrdup(const char *s);
 /* Returns a malloc'd printf result; caller frees. */
 char *xasprintf(const char *fmt, ...) HW_PRINTF(1, 2);
 char *xvasprintf(const char *fmt, va_list ap) HW_PRINTF(1, 0);
+
+/* a + b and a * b, saturated at INT64_MIN/INT64_MAX: time arithmetic on
+ * values that come from input never overflows. */
+int64_t hw_sat_add(int64_t a, int64_t b);
+int64_t hw_sat_mul(int64_t a, int64_t b);
 
 /* Wall clock (Unix epoch) and monotonic clock, in milliseconds. */
 int64_t hw_now_ms(void);

@@ -1,4 +1,5 @@
-/* job.c -- job queue and cleanup. See job.h. */
+/* job.c -- the place lists, the jobq between the two threads, cleanup
+ * and the log line of a job. See job.h. */
 #include "job.h"
 
 #include <stdarg.h>
@@ -6,11 +7,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-_Atomic uint64_t job_epoch;
-
 bool job_stale(const struct job *j)
 {
-    return j->epoch != atomic_load(&job_epoch);
+    return atomic_load(&j->revoked);
+}
+
+void job_list_push(struct job_list *l, struct job *j)
+{
+    j->link_next = NULL;
+    j->link_prev = l->tail;
+    if (l->tail != NULL) {
+        l->tail->link_next = j;
+    } else {
+        l->head = j;
+    }
+    l->tail = j;
+    l->n++;
+}
+
+void job_list_remove(struct job_list *l, struct job *j)
+{
+    if (j->link_prev != NULL) {
+        j->link_prev->link_next = j->link_next;
+    } else {
+        l->head = j->link_next;
+    }
+    if (j->link_next != NULL) {
+        j->link_next->link_prev = j->link_prev;
+    } else {
+        l->tail = j->link_prev;
+    }
+    j->link_prev = j->link_next = NULL;
+    l->n--;
 }
 
 void jobq_init(struct jobq *q)

@@ -1,14 +1,21 @@
-/* job.h -- one input event on its way through the worker, and the queue
- * that carries jobs between the consumer thread and the engine thread.
+/* job.h -- one input event on its way through the worker, the lists the
+ * consumer thread keeps jobs on, and the queue that carries jobs between
+ * the consumer thread and the engine thread.
  *
  * DESIGN
  * ------
- * The consumer thread creates a job per decoded message and owns it,
- * except while it sits in the engine: handing it over through a jobq
- * transfers ownership, and the consumer never touches a job it sent until
- * it comes back. The engine fills `out`, `outcome` and the error fields.
- * A job asks the engine for one of two things: run the event, or (after
- * its output was delivered) write the applied marker.
+ * The consumer thread creates a job per message and owns it, except while
+ * it is in the engine: handing it over through a jobq transfers it, and
+ * the consumer touches nothing of a job it sent but its place-list links
+ * until it comes back. The engine fills `out`, `outcome` and the error
+ * fields. A job asks the engine for one of two things: run the event, or
+ * (after its output was delivered) write the applied marker.
+ *
+ * Where a job is is explicit: `place` names it, and each place is one
+ * list (as a connection's state is the list it is on in pgbouncer). Two
+ * links, two owners: `link` belongs to the consumer thread's place lists
+ * (worker.c moves a job between them in one function), `next` to the
+ * jobq the job travels in, so no list can splice another.
  */
 #ifndef JOB_H
 #define JOB_H
@@ -35,6 +42,26 @@ enum job_outcome {
     JOB_ABANDONED  /* its partition was revoked: the new owner redoes it */
 };
 
+/* Where a job is (worker.c); each place is one job_list of the worker. */
+enum job_place {
+    JOB_NEW,       /* just consumed, not yet placed */
+    JOB_HELD,      /* waiting for the schema registry, in consumed order */
+    JOB_WAITING,   /* behind an earlier event of its subject */
+    JOB_ENGINE,    /* the engine's until it comes back (jobq, handler) */
+    JOB_TO_SEND,   /* its output or dead letter waits to be produced again */
+    JOB_PRODUCING, /* produced, waiting for the delivery report */
+    JOB_PLACES
+};
+
+/* The form of a dead letter: a copy the broker refuses is sent again
+ * smaller (contract section 7). */
+enum job_dlq_form {
+    DLQ_FULL,     /* original key, value and headers */
+    DLQ_NO_VALUE, /* the value left out */
+    DLQ_BARE,     /* provenance headers only: no key, value or headers */
+    DLQ_FORMS
+};
+
 struct job {
     enum job_request req;
     enum job_outcome outcome;
@@ -47,11 +74,25 @@ struct job {
     const char *err_class;   /* static: decode, validation, hms_rejected... */
     char err[512];
     int attempts;
-    uint64_t epoch;           /* job_epoch when it was consumed */
-    int64_t consumed_at;      /* hw_mono_ms(), for the event histogram */
-    struct job *next;         /* jobq link */
-    struct job *subject_next; /* the subject's FIFO (consumer thread) */
+    enum job_dlq_form dlq_form;
+    int64_t consumed_at; /* hw_mono_ms(), for the event histogram */
+    /* set by the consumer when the job's partition is revoked; read by
+     * the engine, which then writes nothing more for it */
+    atomic_bool revoked;
+    enum job_place place;              /* consumer thread */
+    struct job *link_prev, *link_next; /* its place's job_list (consumer) */
+    struct job *subject_next;          /* the subject's FIFO (consumer) */
+    struct job *next;                  /* the jobq it travels in */
 };
+
+/* A doubly linked list of jobs through ->link_*: one per place. */
+struct job_list {
+    struct job *head, *tail;
+    size_t n;
+};
+
+void job_list_push(struct job_list *l, struct job *j);
+void job_list_remove(struct job_list *l, struct job *j);
 
 struct jobq {
     pthread_mutex_t mu;
@@ -66,10 +107,9 @@ struct job *jobq_take(struct jobq *q);
 
 void job_free(struct job *j);
 
-/* Bumped when partitions are revoked with work still in flight: a job of
- * an older epoch may no longer write anything (its events now belong to
- * another worker, which would otherwise race it on the same subject). */
-extern _Atomic uint64_t job_epoch;
+/* Its partition was revoked: the job may no longer write anything (its
+ * event now belongs to another worker, which would otherwise race it on
+ * the same subject). Any thread. */
 bool job_stale(const struct job *j);
 
 /* A log line about j: the caller's fields, then topic, partition, offset

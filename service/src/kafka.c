@@ -20,7 +20,7 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac,
            : level <= 6 ? LL_INFO
                         : LL_DEBUG,
            "msg=\"librdkafka\" facility=%s text=\"%s\"", fac,
-           log_safe(safe, sizeof(safe), buf));
+           log_text(safe, sizeof(safe), buf));
 }
 
 static bool set(rd_kafka_conf_t *kc, const char *name, const char *value,

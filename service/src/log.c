@@ -53,7 +53,8 @@ enum hw_rc log_level_parse(const char *s, enum log_level *out)
     return HW_ERR_CONFIG;
 }
 
-const char *log_safe(char *buf, size_t size, const char *s)
+static const char *sanitize(char *buf, size_t size, const char *s,
+                            unsigned char lowest)
 {
     size_t i = 0;
 
@@ -63,10 +64,21 @@ const char *log_safe(char *buf, size_t size, const char *s)
     for (; s != NULL && s[i] != '\0' && i < size - 1; i++) {
         unsigned char c = (unsigned char)s[i];
 
-        buf[i] = c <= ' ' || c == '"' || c == '\\' || c >= 0x7f ? '_' : (char)c;
+        buf[i] =
+            c < lowest || c == '"' || c == '\\' || c >= 0x7f ? '_' : (char)c;
     }
     buf[i] = '\0';
     return buf;
+}
+
+const char *log_safe(char *buf, size_t size, const char *s)
+{
+    return sanitize(buf, size, s, ' ' + 1);
+}
+
+const char *log_text(char *buf, size_t size, const char *s)
+{
+    return sanitize(buf, size, s, ' ');
 }
 
 void log_mhd(void *cls, const char *fmt, va_list ap)

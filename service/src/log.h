@@ -34,6 +34,8 @@ enum hw_rc log_level_parse(const char *s, enum log_level *out) HW_MUSTCHECK;
 /* Copies s into buf as a logfmt-safe value (no quotes, spaces or control
  * bytes: they become '_'), truncated to size-1. Returns buf. */
 const char *log_safe(char *buf, size_t size, const char *s);
+/* The same for a value inside quotes (key="..."): spaces stay. */
+const char *log_text(char *buf, size_t size, const char *s);
 
 /* libmicrohttpd's MHD_OPTION_EXTERNAL_LOGGER: its messages as warn lines. */
 void log_mhd(void *cls, const char *fmt, va_list ap) HW_PRINTF(2, 0);

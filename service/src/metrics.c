@@ -90,6 +90,23 @@ static const struct family families[M_COUNT] = {
                         "without hls_url.",
                         T_COUNTER,
                         {NULL}},
+    [M_JOBS_AT] = {"hms_worker_events_at",
+                   "Input messages held by the worker, by where they are: "
+                   "held (schema registry down), waiting (behind their "
+                   "subject), engine, to_send (produce to retry), "
+                   "producing.",
+                   T_GAUGE,
+                   {"place", NULL}},
+    [M_HALTED] = {"hms_worker_halted",
+                  "1 while intake is stopped until a setting is fixed "
+                  "(/readyz says which).",
+                  T_GAUGE,
+                  {NULL}},
+    [M_DLQ_DROPPED] = {"hms_worker_dlq_dropped_total",
+                       "Messages the broker refused even as a bare dead "
+                       "letter: logged and skipped.",
+                       T_COUNTER,
+                       {"topic", NULL}},
     [M_UP] = {"hms_worker_dependency_up",
               "1 when the dependency is usable (kafka, redis, hms_api).",
               T_GAUGE,

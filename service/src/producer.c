@@ -20,6 +20,7 @@ struct producer {
     int pipe[2]; /* librdkafka writes here when reports are waiting */
     producer_dr_fn *dr;
     void *arg;
+    const char *err; /* the last immediate error's name (static) */
     char fatal[512];
 };
 
@@ -29,7 +30,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
     struct producer *p = opaque;
 
     (void)rk;
-    p->dr(p->arg, m->_private, m->err);
+    p->dr(p->arg, m->_private, producer_classify(m->err),
+          m->err != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_err2name(m->err)
+                                               : "");
 }
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -44,7 +47,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         snprintf(p->fatal, sizeof(p->fatal), "%s", buf);
     }
     log_warn("msg=\"kafka producer error\" err=%s reason=\"%s\"",
-             rd_kafka_err2name(err), log_safe(safe, sizeof(safe), reason));
+             rd_kafka_err2name(err), log_text(safe, sizeof(safe), reason));
 }
 
 struct producer *producer_create(const struct conf *cf, producer_dr_fn *dr,
@@ -109,9 +112,11 @@ void producer_destroy(struct producer *p, int flush_ms)
     free(p);
 }
 
-bool producer_retriable(rd_kafka_resp_err_t err)
+enum hw_rc producer_classify(rd_kafka_resp_err_t err)
 {
     switch ((int)err) {
+    case RD_KAFKA_RESP_ERR_NO_ERROR:
+        return HW_OK;
     case RD_KAFKA_RESP_ERR__QUEUE_FULL:
     case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
     case RD_KAFKA_RESP_ERR__TIMED_OUT:
@@ -120,26 +125,35 @@ bool producer_retriable(rd_kafka_resp_err_t err)
     case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
     case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
     case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
-    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
     case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
     case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
     case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
     case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
     case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
     case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
-        return true;
+    case RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR:
+        return HW_ERR_UNAVAILABLE;
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP:
+    case RD_KAFKA_RESP_ERR__BAD_MSG:
+        return HW_ERR_INVALID;
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+        return HW_ERR_AUTH;
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+        return HW_ERR_CONFIG;
+    case RD_KAFKA_RESP_ERR__FATAL:
+        return HW_ERR_FATAL;
     default:
-        return false;
+        return HW_ERR_REFUSED;
     }
-}
-
-/* Produce-time result: only a full queue is worth waiting for; anything
- * else (too large, bad topic name) is a bug or a setup problem. */
-static enum hw_rc classify(rd_kafka_resp_err_t err)
-{
-    return err == RD_KAFKA_RESP_ERR_NO_ERROR      ? HW_OK
-           : err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? HW_ERR_UNAVAILABLE
-                                                  : HW_ERR_FATAL;
 }
 
 enum hw_rc producer_output(struct producer *p, struct job *j, const void *value,
@@ -153,7 +167,8 @@ enum hw_rc producer_output(struct producer *p, struct job *j, const void *value,
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(j),
         RD_KAFKA_V_END);
 
-    return classify(err);
+    p->err = rd_kafka_err2name(err);
+    return producer_classify(err);
 }
 
 static void add_be(rd_kafka_headers_t *h, const char *name, int64_t v,
@@ -167,6 +182,14 @@ static void add_be(rd_kafka_headers_t *h, const char *name, int64_t v,
     rd_kafka_header_add(h, name, -1, b, bytes);
 }
 
+static void add_count(rd_kafka_headers_t *h, const char *name, size_t n)
+{
+    char v[24];
+
+    snprintf(v, sizeof(v), "%zu", n);
+    rd_kafka_header_add(h, name, -1, v, -1);
+}
+
 static rd_kafka_headers_t *dlq_headers(const struct producer *p,
                                        const struct job *j)
 {
@@ -174,11 +197,19 @@ static rd_kafka_headers_t *dlq_headers(const struct producer *p,
     rd_kafka_headers_t *orig = NULL, *h;
     rd_kafka_timestamp_type_t tt;
     int64_t ts = rd_kafka_message_timestamp(m, &tt);
+    bool has = rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR;
     char attempts[16];
 
-    h = rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR
-            ? rd_kafka_headers_copy(orig)
-            : rd_kafka_headers_new(10);
+    h = has && j->dlq_form != DLQ_BARE ? rd_kafka_headers_copy(orig)
+                                       : rd_kafka_headers_new(12);
+    if (j->dlq_form != DLQ_FULL) {
+        add_count(h, "hms-value-dropped", m->len);
+    }
+    if (j->dlq_form == DLQ_BARE) {
+        add_count(h, "hms-key-dropped", m->key_len);
+        add_count(h, "hms-headers-dropped",
+                  has ? rd_kafka_header_cnt(orig) : 0);
+    }
     rd_kafka_header_add(h, "kafka_dlt-original-topic", -1,
                         rd_kafka_topic_name(m->rkt), -1);
     add_be(h, "kafka_dlt-original-partition", m->partition, 4);
@@ -203,17 +234,20 @@ static rd_kafka_headers_t *dlq_headers(const struct producer *p,
 enum hw_rc producer_dlq(struct producer *p, struct job *j)
 {
     rd_kafka_headers_t *h = dlq_headers(p, j);
+    bool key = j->dlq_form != DLQ_BARE, value = j->dlq_form == DLQ_FULL;
     rd_kafka_resp_err_t err = rd_kafka_producev(
         p->rk, RD_KAFKA_V_TOPIC(p->cf->topic_dlq),
-        RD_KAFKA_V_KEY(j->msg->key, j->msg->key_len),
-        RD_KAFKA_V_VALUE(j->msg->payload, j->msg->len),
+        RD_KAFKA_V_KEY(key ? j->msg->key : NULL, key ? j->msg->key_len : 0),
+        RD_KAFKA_V_VALUE(value ? j->msg->payload : NULL,
+                         value ? j->msg->len : 0),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
         RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
 
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_headers_destroy(h); /* ours unless produce succeeded */
     }
-    return classify(err);
+    p->err = rd_kafka_err2name(err);
+    return producer_classify(err);
 }
 
 void producer_poll(struct producer *p)
@@ -230,9 +264,9 @@ int producer_fd(const struct producer *p)
     return p->pipe[0];
 }
 
-int producer_pending(const struct producer *p)
+const char *producer_errstr(const struct producer *p)
 {
-    return rd_kafka_outq_len(p->rk);
+    return p->err != NULL ? p->err : "";
 }
 
 const char *producer_fatal(struct producer *p)

@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kind = (enum event_kind)(data[0] % 3);
     if (codec_decode(cd, kind, data + 1, size - 1, &ev, errstr,
                      sizeof(errstr)) == HW_OK) {
-        if (event_validate(&ev, errstr, sizeof(errstr)) == HW_OK &&
+        if (event_validate(&ev, hw_now_ms(), errstr, sizeof(errstr)) == HW_OK &&
             (codec_encode(cd, &ev, NULL, &b, errstr, sizeof(errstr)) != HW_OK ||
              codec_decode(cd, kind, b.p, b.len, &again, errstr,
                           sizeof(errstr)) != HW_OK ||

@@ -25,6 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         __builtin_trap();
     }
     (void)hms_reply_has_role(codes, "host");
+    (void)hms_reply_says_disabled(body);
     json_decref(codes);
     json_decref(body);
     return 0;

@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "hms_client.h"
+#include "hms_reply.h"
 #include "testhelp.h"
 
 #define MAX_CALLS 512
@@ -21,6 +22,7 @@ struct outcome {
     int attempts;
     bool deadline;
     json_t *body;
+    char err[256];
 };
 
 static struct hms_client *hc;
@@ -102,6 +104,7 @@ static void on_done(void *arg, const struct hms_result *res)
     o->attempts = res->attempts;
     o->deadline = res->deadline;
     o->body = json_incref(res->body);
+    snprintf(o->err, sizeof(o->err), "%s", res->err != NULL ? res->err : "");
 }
 
 static void call(int i, const char *method, const char *path, json_t *body,
@@ -252,6 +255,50 @@ static void test_terminal_and_auth(void)
     reset(3);
 }
 
+/* docs/100ms-api.md section 1.5: a 403 is a room's state only when its
+ * message says the room is disabled; any other 403 is a permission, handled
+ * like a 401 (re-mint, replay once, then auth) -- never "disabled". */
+static void test_403(void)
+{
+    struct hms_client_stats st, after;
+    json_t *room, *log;
+    char path[128];
+
+    hms_client_stats(hc, &st);
+    faults("[{\"match\":\"it-403\",\"rate_403\":1}]");
+    call(0, "POST", "/rooms", room_body("it-403"), 30000);
+    wait_all(1);
+    CHECK(out[0].rc == HW_ERR_AUTH && out[0].status == 403);
+    CHECK(out[0].attempts == 2);
+    CHECK(strstr(out[0].err, "Forbidden") != NULL);
+    hms_client_stats(hc, &after);
+    CHECK_INT(after.remints - st.remints, 1);
+    log = new_requests();
+    CHECK_INT(count_room(log, "it-403"), 2);
+    json_decref(log);
+    faults("[]");
+    /* a disabled room: the codes call answers 403 "Room is disabled" */
+    call(0, "POST", "/rooms", room_body("it-403-disabled"), 30000);
+    wait_all(1);
+    room = json_incref(out[0].body);
+    snprintf(path, sizeof(path), "/rooms/%s",
+             json_string_value(json_object_get(room, "id")));
+    call(0, "POST", path, json_pack("{s:b}", "enabled", 0), 30000);
+    wait_all(1);
+    snprintf(path, sizeof(path), "/room-codes/room/%s",
+             json_string_value(json_object_get(room, "id")));
+    hms_client_stats(hc, &st);
+    call(0, "POST", path, NULL, 30000);
+    wait_all(1);
+    CHECK(out[0].rc == HW_ERR_INVALID && out[0].status == 403);
+    CHECK(out[0].attempts == 1);
+    CHECK(hms_reply_says_disabled(out[0].body));
+    hms_client_stats(hc, &after);
+    CHECK_INT(after.remints - st.remints, 0);
+    json_decref(room);
+    reset(1);
+}
+
 static void test_deadline(void)
 {
     int64_t t0 = hw_mono_ms();
@@ -296,6 +343,7 @@ int main(void)
         test_retries();
         test_retry_after();
         test_terminal_and_auth();
+        test_403();
         test_deadline();
         CHECK_INT(hms_client_pending(hc), 0);
     }

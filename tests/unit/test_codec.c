@@ -260,6 +260,8 @@ static void test_bad_datum(void)
     buf_deinit(&b);
 }
 
+#define NOW 1790000000000LL /* the sample's occurred_at */
+
 static void test_validation(void)
 {
     struct participant dup[] = {{"a", NULL, "host"}, {"a", NULL, "guest"}};
@@ -267,28 +269,64 @@ static void test_validation(void)
     char errstr[256], longid[300];
 
     sample_booking(&ev);
-    CHECK(event_validate(&ev, errstr, sizeof(errstr)) == HW_OK);
+    CHECK(event_validate(&ev, NOW, errstr, sizeof(errstr)) == HW_OK);
     ev.booking_id = "";
-    CHECK(event_validate(&ev, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+    CHECK(event_validate(&ev, NOW, errstr, sizeof(errstr)) == HW_ERR_INVALID);
     CHECK(strstr(errstr, "booking_id") != NULL);
     memset(longid, 'x', sizeof(longid) - 1);
     longid[sizeof(longid) - 1] = '\0';
     ev.booking_id = longid;
-    CHECK(event_validate(&ev, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+    CHECK(event_validate(&ev, NOW, errstr, sizeof(errstr)) == HW_ERR_INVALID);
     ev.booking_id = "B1";
     ev.ends_at = ev.starts_at - 1;
-    CHECK(event_validate(&ev, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+    CHECK(event_validate(&ev, NOW, errstr, sizeof(errstr)) == HW_ERR_INVALID);
     ev.ends_at = EVENT_NO_TIME;
     ev.participants = dup;
     ev.n_participants = 2;
-    CHECK(event_validate(&ev, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+    CHECK(event_validate(&ev, NOW, errstr, sizeof(errstr)) == HW_ERR_INVALID);
     ev.n_participants = 0;
-    CHECK(event_validate(&ev, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+    CHECK(event_validate(&ev, NOW, errstr, sizeof(errstr)) == HW_ERR_INVALID);
     ev.physical = true; /* a PHYSICAL booking needs nobody */
-    CHECK(event_validate(&ev, errstr, sizeof(errstr)) == HW_OK);
+    CHECK(event_validate(&ev, NOW, errstr, sizeof(errstr)) == HW_OK);
     longid[129] = '\0';
     ev.event_id = longid;
-    CHECK(event_validate(&ev, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+    CHECK(event_validate(&ev, NOW, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+}
+
+/* contract section 2: times outside [2000-01-01, now + 5 y] are invalid,
+ * so no expiry computed from them can overflow (Long.MAX_VALUE once
+ * paused every partition). */
+static void test_time_range(void)
+{
+    static const struct {
+        int64_t starts, ends;
+        bool ok;
+    } cases[] = {
+        {NOW, NOW, true},
+        {EVENT_TIME_MIN_MS, EVENT_NO_TIME, true},
+        {EVENT_TIME_MIN_MS - 1, EVENT_NO_TIME, false},
+        {NOW + EVENT_TIME_AHEAD_MS, NOW + EVENT_TIME_AHEAD_MS, true},
+        {NOW, NOW + EVENT_TIME_AHEAD_MS + 1, false},
+        {NOW + EVENT_TIME_AHEAD_MS + 1, EVENT_NO_TIME, false},
+        {NOW, INT64_MAX, false},
+        {INT64_MIN + 1, NOW, false},
+        {1790000000, EVENT_NO_TIME, false}, /* seconds, not ms */
+        {0, EVENT_NO_TIME, false},
+        {-1, EVENT_NO_TIME, false},
+    };
+    struct event ev;
+    char errstr[256];
+
+    for (size_t i = 0; i < HW_ARRAY_LEN(cases); i++) {
+        sample_booking(&ev);
+        ev.starts_at = cases[i].starts;
+        ev.ends_at = cases[i].ends;
+        CHECK((event_validate(&ev, NOW, errstr, sizeof(errstr)) == HW_OK) ==
+              cases[i].ok);
+        if (!cases[i].ok) {
+            CHECK(strstr(errstr, "_at") != NULL);
+        }
+    }
 }
 
 int main(void)
@@ -308,6 +346,7 @@ int main(void)
     test_bad_framing();
     test_bad_datum();
     test_validation();
+    test_time_range();
     test_huge_length_not_allocated();
     codec_destroy(cd);
     return TEST_REPORT();

@@ -135,6 +135,8 @@ static void test_secret_file_and_off(void)
 static void test_each_error(void)
 {
     static const char *const bad[] = {
+        /* librdkafka 2.0.2 cannot run it safely (README, Scaling out) */
+        "KAFKA_PROP_PARTITION_ASSIGNMENT_STRATEGY=cooperative-sticky",
         "REDIS_URL=rediss://h:6379/0",
         "REDIS_URL=http://h",
         "REDIS_URL=redis://h:99999/0",

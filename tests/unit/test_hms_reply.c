@@ -34,6 +34,21 @@ int main(void)
     CHECK_STR(hms_reply_hls_url(st), "https://x/master.m3u8");
     CHECK(hms_reply_hls_url(st_bad) == NULL);
     CHECK(hms_reply_hls_url(room) == NULL);
+    /* 403: a room's state only when the message says so (100ms-api 1.5) */
+    json_t *dis = j("{\"code\":403,\"message\":\"Room is disabled\"}");
+    json_t *dis2 = j("{\"message\":\"room DISABLED by admin\"}");
+    json_t *perm = j("{\"code\":403,\"message\":\"Forbidden\"}");
+    json_t *near = j("{\"message\":\"disable\",\"details\":[\"disabled\"]}");
+    CHECK(hms_reply_says_disabled(dis));
+    CHECK(hms_reply_says_disabled(dis2));
+    CHECK(!hms_reply_says_disabled(perm));
+    CHECK(!hms_reply_says_disabled(near)); /* only "message" counts */
+    CHECK(!hms_reply_says_disabled(NULL));
+    CHECK(!hms_reply_says_disabled(room));
+    json_decref(dis);
+    json_decref(dis2);
+    json_decref(perm);
+    json_decref(near);
     json_decref(room);
     json_decref(bad);
     json_decref(reply);
