@@ -67,6 +67,8 @@ static const struct conf_key keys[] = {
      "redis://127.0.0.1:6379/0", 0, 0, check_redis},
     STR("HMS_API_BASE", hms_api_base, "https://api.100ms.live/v2",
         check_api_base),
+    /* 1: HMS_API_BASE may be http:// to any host (a simulator in compose) */
+    INT("HMS_API_ALLOW_HTTP", hms_api_allow_http, "0", 0, 1),
     REQ("HMS_ACCESS_KEY", hms_access_key, check_name),
     {"HMS_APP_SECRET", CONF_SECRET, offsetof(struct conf, hms_app_secret),
      CONF_REQUIRED | CONF_SENSITIVE, "HMS_APP_SECRET_FILE", 0, 0, NULL},
@@ -143,32 +145,47 @@ static bool is_loopback(const char *host, size_t len)
            (len == 5 && strncmp(host, "[::1]", 5) == 0);
 }
 
-/* https://host[:port][/path], or http:// to a loopback simulator only. */
+/* The length of the host at the start of s: an IPv6 literal up to its
+ * ']', else up to ':' or '/'. */
+static size_t host_len(const char *s)
+{
+    const char *close = s[0] == '[' ? strchr(s, ']') : NULL;
+
+    return close != NULL ? (size_t)(close - s) + 1 : strcspn(s, ":/");
+}
+
+/* https://host[:port][/path] or http://host[:port][/path]: whether http://
+ * may go to that host is a cross-check (api_http_remote). */
 static bool check_http_url(const char *v, char *err, size_t n)
 {
     bool http = strncmp(v, "http://", 7) == 0;
     const char *host;
-    size_t hlen;
 
     if (!http && strncmp(v, "https://", 8) != 0) {
         snprintf(err, n, "must start with https://");
         return false;
     }
     host = v + (http ? 7 : 8); /* only now known to be in the string */
-    hlen = strcspn(host, ":/");
     if (strchr(v, '@') != NULL) {
         snprintf(err, n, "credentials in the URL are not supported");
         return false;
     }
-    if (hlen == 0 || strchr(v, ' ') != NULL || strchr(v, '?') != NULL) {
+    if (host_len(host) == 0 || strchr(v, ' ') != NULL ||
+        strchr(v, '?') != NULL) {
         snprintf(err, n, "not a URL of the form https://host[:port][/path]");
         return false;
     }
-    if (http && !is_loopback(host, hlen)) {
-        snprintf(err, n, "http:// is allowed for a loopback simulator only");
-        return false;
-    }
     return true;
+}
+
+/* HMS_API_BASE is http:// to a host that is not loopback: allowed only
+ * with HMS_API_ALLOW_HTTP=1, and then warned about. */
+static bool api_http_remote(const struct conf *cf)
+{
+    const char *base = cf->hms_api_base;
+
+    return base != NULL && strncmp(base, "http://", 7) == 0 &&
+           !is_loopback(base + 7, host_len(base + 7));
 }
 
 static void strip_slash(char **s)
@@ -492,6 +509,12 @@ static bool cross_checks(const struct conf *cf)
                             cf->topic_video_ended,     cf->topic_dlq};
     bool ok = true;
 
+    if (api_http_remote(cf) && cf->hms_api_allow_http == 0) {
+        log_error("msg=\"invalid configuration\" var=HMS_API_BASE "
+                  "err=\"http:// is allowed for a loopback simulator only; "
+                  "HMS_API_ALLOW_HTTP=1 allows it to any host (a simulator)\"");
+        ok = false;
+    }
     if (cf->hms_retry_cap_ms < cf->hms_retry_base_ms) {
         log_error("msg=\"invalid configuration\" var=HMS_RETRY_CAP_MS "
                   "err=\"must be >= HMS_RETRY_BASE_MS\"");
@@ -590,6 +613,12 @@ void conf_dump(const struct conf *cf)
                  cf->kafka_props[i].name,
                  cf->kafka_props[i].sensitive ? "(redacted)"
                                               : cf->kafka_props[i].value);
+    }
+    if (api_http_remote(cf)) {
+        log_warn("msg=\"HMS_API_ALLOW_HTTP=1: the 100ms API over plain http, "
+                 "management tokens unencrypted; for a simulator only\" "
+                 "var=HMS_API_BASE value=\"%s\"",
+                 cf->hms_api_base);
     }
 }
 

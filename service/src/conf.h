@@ -50,7 +50,8 @@ struct conf {
     char *schema_registry_url; /* NULL: single-object encoding */
     char *redis_url;
     struct conf_redis redis;
-    char *hms_api_base; /* no trailing slash */
+    char *hms_api_base;         /* no trailing slash */
+    int64_t hms_api_allow_http; /* 1: http:// to any host (a simulator) */
     char *hms_access_key;
     struct secret hms_app_secret;
     char *hms_template_id;
@@ -80,7 +81,8 @@ struct conf {
  * been logged; *cf is still safe to conf_deinit(). */
 enum hw_rc conf_load(struct conf *cf, const char *const *env) HW_MUSTCHECK;
 
-/* Logs one line per key, sensitive values redacted. */
+/* Logs one line per key, sensitive values redacted, then a warning for
+ * each setting that weakens security (HMS_API_ALLOW_HTTP in use). */
 void conf_dump(const struct conf *cf);
 
 /* The app-token TTL for role: its HMS_APP_TOKEN_TTL_BY_ROLE override, or

@@ -33,6 +33,7 @@ static void test_defaults(void)
     CHECK_INT(cf.redis.db, 0);
     CHECK_INT(cf.redis.password.len, 0);
     CHECK_STR(cf.hms_api_base, "https://api.100ms.live/v2");
+    CHECK_INT(cf.hms_api_allow_http, 0);
     CHECK_STR(cf.hms_access_key, "ak");
     CHECK_STR(secret_reveal(&cf.hms_app_secret, NULL), "s3cr3t-value");
     CHECK(cf.hms_subdomain == NULL);
@@ -161,6 +162,9 @@ static void test_each_error(void)
         "HMS_TEMPLATE_ID=has space",
         "CACHE_GRACE_S=0",
         "HMS_API_BASE=https://u:p@api.x/v2",
+        "HMS_API_ALLOW_HTTP=2",
+        "HMS_API_ALLOW_HTTP=yes",
+        "HMS_API_ALLOW_HTTP=-1",
         "SCHEMA_REGISTRY_URL=http://u:p@reg:8081",
     };
     struct conf cf;
@@ -240,6 +244,40 @@ static void test_dump_redacts(void)
     CHECK(strstr(buf, "dumpsasl") == NULL);
 }
 
+/* http:// to a host that is not loopback (a simulator in docker compose)
+ * needs HMS_API_ALLOW_HTTP=1, and is warned about when allowed. */
+static void test_allow_http(void)
+{
+    const char *const refused[] = {MIN_ENV,
+                                   "HMS_API_BASE=http://hms-sim:8080/v2", NULL};
+    const char *const allowed[] = {MIN_ENV,
+                                   "HMS_API_BASE=http://hms-sim:8080/v2/",
+                                   "HMS_API_ALLOW_HTTP=1", NULL};
+    const char *const https[] = {MIN_ENV, "HMS_API_ALLOW_HTTP=1", NULL};
+    const char *const v6[] = {MIN_ENV, "HMS_API_BASE=http://[::1]:8080/v2",
+                              NULL};
+    char buf[16384];
+    struct conf cf;
+
+    CHECK(captured(refused, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
+    CHECK(strstr(buf, "var=HMS_API_BASE") != NULL);
+    CHECK(strstr(buf, "HMS_API_ALLOW_HTTP=1") != NULL);
+    CHECK(captured(allowed, true, buf, sizeof(buf)) == HW_OK);
+    CHECK(strstr(buf, "var=HMS_API_ALLOW_HTTP value=1") != NULL);
+    CHECK(strstr(buf, "level=warn") != NULL);
+    CHECK(strstr(buf, "HMS_API_ALLOW_HTTP=1: the 100ms API over plain http") !=
+          NULL);
+    CHECK(load(&cf, allowed) == HW_OK);
+    CHECK_STR(cf.hms_api_base, "http://hms-sim:8080/v2");
+    CHECK_INT(cf.hms_api_allow_http, 1);
+    conf_deinit(&cf);
+    /* allowed but unused (https), or not needed (loopback): no warning */
+    CHECK(captured(https, true, buf, sizeof(buf)) == HW_OK);
+    CHECK(strstr(buf, "level=warn") == NULL);
+    CHECK(captured(v6, true, buf, sizeof(buf)) == HW_OK);
+    CHECK(strstr(buf, "level=warn") == NULL);
+}
+
 int main(void)
 {
     log_min_level = LL_ERROR + 1; /* quiet, except where captured */
@@ -250,5 +288,6 @@ int main(void)
     log_min_level = LL_ERROR;
     test_all_errors_reported();
     test_dump_redacts();
+    test_allow_http();
     return TEST_REPORT();
 }
