@@ -32,6 +32,15 @@ struct conf_redis {
     struct secret password; /* empty: no AUTH */
 };
 
+/* SCHEMA_REGISTRY_URL split by libcurl's URL API: credentials go to HTTP
+ * Basic auth, never into a URL we log or send. */
+struct conf_registry {
+    char *base;             /* without credentials or trailing slash */
+    char *shown;            /* base with "user:(redacted)@": for logs */
+    char *user;             /* percent-decoded; NULL: no Basic auth */
+    struct secret password; /* percent-decoded; empty: none */
+};
+
 struct conf_role_ttl {
     char *role;
     int64_t ttl_s;
@@ -47,7 +56,8 @@ struct conf {
     char *kafka_brokers, *kafka_group_id;
     char *topic_booking_created, *topic_stream_started, *topic_session_ended;
     char *topic_video_ready, *topic_video_ended, *topic_dlq;
-    char *schema_registry_url; /* NULL: single-object encoding */
+    char *schema_registry_url;     /* NULL: single-object encoding */
+    struct conf_registry registry; /* derived from it when set */
     char *redis_url;
     struct conf_redis redis;
     char *hms_api_base;         /* no trailing slash */
