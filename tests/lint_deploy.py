@@ -5,8 +5,9 @@ Docker engine or a cluster.
                       compose-go, the reference implementation, fetched from
                       the Go module proxy and cached in build/lint/), plus
                       references: depends_on targets, healthchecks, pins
-  deploy/k8s/*.yaml   kubernetes-validate --strict (bundled API schemas) and
-                      kustomization resources; probes and limits present
+  deploy/k8s/*.yaml   kubernetes-validate --strict (bundled API schemas) on
+                      kustomization resources and *.example.yaml; probes and
+                      limits present
   deploy/Dockerfile   multi-stage on Debian bookworm, non-root final stage
   deploy/systemd/*    systemd-analyze verify in a scratch root
   every YAML file     parses
@@ -89,6 +90,9 @@ def check_k8s():
         if not os.path.exists(os.path.join(d, res)):
             problem(f"deploy/k8s/kustomization.yaml: no file {res}")
         manifests.append(os.path.join(d, res))
+    # examples the user copies and fills in (secret.example.yaml): valid
+    # manifests too, though never applied by the kustomization
+    manifests += sorted(glob.glob(os.path.join(d, "*.example.yaml")))
     r = subprocess.run([os.path.join(os.path.dirname(sys.executable),
                                      "kubernetes-validate"), "--strict",
                         "-k", K8S_VERSION, "--quiet", *manifests],

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <librdkafka/rdkafka.h>
 #include <openssl/crypto.h>
 
@@ -59,7 +60,8 @@ static const struct conf_key keys[] = {
     STR("TOPIC_VIDEO_READY", topic_video_ready, "video-ready", check_topic),
     STR("TOPIC_VIDEO_ENDED", topic_video_ended, "video-ended", check_topic),
     STR("TOPIC_DLQ", topic_dlq, "hms-worker-dlq", check_topic),
-    /* sensitive: https://user:password@host is how credentials come */
+    /* sensitive: https://user:password@host is how credentials come
+     * (split into cf->registry by check_registry) */
     {"SCHEMA_REGISTRY_URL", CONF_STR,
      offsetof(struct conf, schema_registry_url), CONF_SENSITIVE, NULL, 0, 0,
      check_registry},
@@ -67,6 +69,8 @@ static const struct conf_key keys[] = {
      "redis://127.0.0.1:6379/0", 0, 0, check_redis},
     STR("HMS_API_BASE", hms_api_base, "https://api.100ms.live/v2",
         check_api_base),
+    /* 1: HMS_API_BASE may be http:// to any host (a simulator in compose) */
+    INT("HMS_API_ALLOW_HTTP", hms_api_allow_http, "0", 0, 1),
     REQ("HMS_ACCESS_KEY", hms_access_key, check_name),
     {"HMS_APP_SECRET", CONF_SECRET, offsetof(struct conf, hms_app_secret),
      CONF_REQUIRED | CONF_SENSITIVE, "HMS_APP_SECRET_FILE", 0, 0, NULL},
@@ -144,32 +148,47 @@ static bool is_loopback(const char *host, size_t len)
            (len == 5 && strncmp(host, "[::1]", 5) == 0);
 }
 
-/* https://host[:port][/path], or http:// to a loopback simulator only. */
+/* The length of the host at the start of s: an IPv6 literal up to its
+ * ']', else up to ':' or '/'. */
+static size_t host_len(const char *s)
+{
+    const char *close = s[0] == '[' ? strchr(s, ']') : NULL;
+
+    return close != NULL ? (size_t)(close - s) + 1 : strcspn(s, ":/");
+}
+
+/* https://host[:port][/path] or http://host[:port][/path]: whether http://
+ * may go to that host is a cross-check (api_http_remote). */
 static bool check_http_url(const char *v, char *err, size_t n)
 {
     bool http = strncmp(v, "http://", 7) == 0;
     const char *host;
-    size_t hlen;
 
     if (!http && strncmp(v, "https://", 8) != 0) {
         snprintf(err, n, "must start with https://");
         return false;
     }
     host = v + (http ? 7 : 8); /* only now known to be in the string */
-    hlen = strcspn(host, ":/");
     if (strchr(v, '@') != NULL) {
         snprintf(err, n, "credentials in the URL are not supported");
         return false;
     }
-    if (hlen == 0 || strchr(v, ' ') != NULL || strchr(v, '?') != NULL) {
+    if (host_len(host) == 0 || strchr(v, ' ') != NULL ||
+        strchr(v, '?') != NULL) {
         snprintf(err, n, "not a URL of the form https://host[:port][/path]");
         return false;
     }
-    if (http && !is_loopback(host, hlen)) {
-        snprintf(err, n, "http:// is allowed for a loopback simulator only");
-        return false;
-    }
     return true;
+}
+
+/* HMS_API_BASE is http:// to a host that is not loopback: allowed only
+ * with HMS_API_ALLOW_HTTP=1, and then warned about. */
+static bool api_http_remote(const struct conf *cf)
+{
+    const char *base = cf->hms_api_base;
+
+    return base != NULL && strncmp(base, "http://", 7) == 0 &&
+           !is_loopback(base + 7, host_len(base + 7));
 }
 
 static void strip_slash(char **s)
@@ -190,21 +209,143 @@ static bool check_api_base(struct conf *cf, const char *v, char *err, size_t n)
     return true;
 }
 
-static bool check_registry(struct conf *cf, const char *v, char *err, size_t n)
+/* Our copy of a part of u, or NULL when u has none; *bad on any other
+ * error (with CURLU_URLDECODE: a control character once decoded). The
+ * copy curl made is cleansed: it may be a password. */
+static char *url_part(CURLU *u, CURLUPart what, unsigned flags, bool *bad)
 {
-    /* A registry usually lives inside the deployment: plain http is fine,
-     * so it is checked as if it were https. */
-    char *as_https = strncmp(v, "http://", 7) == 0
-                         ? xasprintf("https://%s", v + 7)
-                         : xstrdup(v);
-    bool ok = check_http_url(as_https, err, n);
+    char *p = NULL, *copy;
+    CURLUcode rc = curl_url_get(u, what, &p, flags);
 
-    free(as_https);
-    if (!ok) {
+    if (rc != CURLUE_OK) {
+        *bad |= rc != CURLUE_NO_USER && rc != CURLUE_NO_PASSWORD &&
+                rc != CURLUE_NO_QUERY && rc != CURLUE_NO_FRAGMENT;
+        return NULL;
+    }
+    copy = xstrdup(p);
+    OPENSSL_cleanse(p, strlen(p));
+    curl_free(p);
+    return copy;
+}
+
+static void free_cleansed(char *s)
+{
+    if (s != NULL) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+/* Moves the credentials of u (percent-decoded) into r; *enc_user gets
+ * the user as written (percent-encoded, fit for a logged URL). */
+static bool take_credentials(CURLU *u, struct conf_registry *r, char **enc_user,
+                             char *err, size_t n)
+{
+    bool bad = false;
+    char *user = url_part(u, CURLUPART_USER, CURLU_URLDECODE, &bad);
+    char *pass = url_part(u, CURLUPART_PASSWORD, CURLU_URLDECODE, &bad);
+
+    *enc_user = url_part(u, CURLUPART_USER, 0, &bad);
+    if (!bad && (user != NULL || pass != NULL)) {
+        r->user = xstrdup(user != NULL ? user : "");
+        secret_set(&r->password, pass != NULL ? pass : "",
+                   pass != NULL ? strlen(pass) : 0);
+        bad = strchr(r->user, ':') != NULL; /* Basic auth: "user:password" */
+    }
+    free(user);
+    free_cleansed(pass);
+    if (bad) {
+        snprintf(err, n,
+                 "user or password not usable: a control character "
+                 "or a ':' in the user once percent-decoded");
         return false;
     }
-    strip_slash(&cf->schema_registry_url);
+    curl_url_set(u, CURLUPART_USER, NULL, 0);
+    curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
     return true;
+}
+
+/* Checks what u is, once its credentials are out of it. */
+static bool check_registry_url(CURLU *u, const struct conf_registry *r,
+                               char *err, size_t n)
+{
+    bool bad = false;
+    char *scheme = url_part(u, CURLUPART_SCHEME, 0, &bad);
+    char *host = url_part(u, CURLUPART_HOST, 0, &bad);
+    char *query = url_part(u, CURLUPART_QUERY, 0, &bad);
+    char *fragment = url_part(u, CURLUPART_FRAGMENT, 0, &bad);
+    bool http = scheme != NULL && strcmp(scheme, "http") == 0;
+
+    if (bad || (!http && (scheme == NULL || strcmp(scheme, "https") != 0)) ||
+        host == NULL || query != NULL || fragment != NULL) {
+        snprintf(err, n,
+                 "not a URL of the form "
+                 "http(s)://[user:password@]host[:port][/path]");
+        bad = true;
+    } else if (http && r->user != NULL && !is_loopback(host, strlen(host))) {
+        snprintf(err, n,
+                 "credentials would cross the network in clear: "
+                 "use https:// (http:// only to a loopback host)");
+        bad = true;
+    }
+    free(scheme);
+    free(host);
+    free(query);
+    free(fragment);
+    return !bad;
+}
+
+/* base ("scheme://host...") with the user as written and a redacted
+ * password: https://user:(redacted)@host/path, for logs. */
+static char *shown_url(const char *base, const char *enc_user,
+                       bool has_password)
+{
+    int scheme_end = (int)strcspn(base, ":") + 3; /* past "://" */
+
+    return xasprintf("%.*s%s%s@%s", scheme_end, base,
+                     enc_user != NULL ? enc_user : "",
+                     has_password ? ":(redacted)" : "", base + scheme_end);
+}
+
+/* http(s)://[user[:password]@]host[:port][/path], parsed by libcurl's URL
+ * API (percent-decoding, IPv6 literals). A registry usually lives inside
+ * the deployment, so plain http is fine; its credentials are not. Derives
+ * cf->registry: the base URL without them, user and password for HTTP
+ * Basic auth, and a URL fit for logs. */
+static bool check_registry(struct conf *cf, const char *v, char *err, size_t n)
+{
+    struct conf_registry *r = &cf->registry;
+    CURLU *u = curl_url();
+    char *enc_user = NULL, *base = NULL;
+    bool ok = false;
+
+    if (u == NULL) {
+        log_error("msg=\"out of memory\" at=curl_url");
+        abort(); /* as xmalloc does */
+    }
+    if (curl_url_set(u, CURLUPART_URL, v, 0) != CURLUE_OK) {
+        snprintf(err, n,
+                 "not a URL of the form "
+                 "http(s)://[user:password@]host[:port][/path] "
+                 "(reserved characters percent-encoded)");
+        goto out;
+    }
+    if (!take_credentials(u, r, &enc_user, err, n) ||
+        !check_registry_url(u, r, err, n) ||
+        curl_url_get(u, CURLUPART_URL, &base, 0) != CURLUE_OK) {
+        goto out;
+    }
+    r->base = xstrdup(base);
+    strip_slash(&r->base);
+    r->shown = r->user == NULL
+                   ? xstrdup(r->base)
+                   : shown_url(r->base, enc_user, r->password.len > 0);
+    ok = true;
+out:
+    curl_free(base);
+    free(enc_user);
+    curl_url_cleanup(u);
+    return ok;
 }
 
 static bool parse_port(const char *s, int *port, bool allow_zero)
@@ -505,6 +646,12 @@ static bool cross_checks(const struct conf *cf)
                             cf->topic_video_ended,     cf->topic_dlq};
     bool ok = true;
 
+    if (api_http_remote(cf) && cf->hms_api_allow_http == 0) {
+        log_error("msg=\"invalid configuration\" var=HMS_API_BASE "
+                  "err=\"http:// is allowed for a loopback simulator only; "
+                  "HMS_API_ALLOW_HTTP=1 allows it to any host (a simulator)\"");
+        ok = false;
+    }
     if (cf->hms_retry_cap_ms < cf->hms_retry_base_ms) {
         log_error("msg=\"invalid configuration\" var=HMS_RETRY_CAP_MS "
                   "err=\"must be >= HMS_RETRY_BASE_MS\"");
@@ -598,11 +745,22 @@ void conf_dump(const struct conf *cf)
     log_info("msg=config var=REDIS_URL host=%s port=%d db=%d auth=%s",
              cf->redis.host != NULL ? cf->redis.host : "?", cf->redis.port,
              cf->redis.db, cf->redis.password.len > 0 ? "(redacted)" : "none");
+    if (cf->registry.shown != NULL) {
+        log_info("msg=config var=SCHEMA_REGISTRY_URL url=\"%s\" auth=%s",
+                 cf->registry.shown,
+                 cf->registry.user != NULL ? "basic" : "none");
+    }
     for (size_t i = 0; i < cf->n_kafka_props; i++) {
         log_info("msg=config kafka_property=%s value=\"%s\"",
                  cf->kafka_props[i].name,
                  cf->kafka_props[i].sensitive ? "(redacted)"
                                               : cf->kafka_props[i].value);
+    }
+    if (api_http_remote(cf)) {
+        log_warn("msg=\"HMS_API_ALLOW_HTTP=1: the 100ms API over plain http, "
+                 "management tokens unencrypted; for a simulator only\" "
+                 "var=HMS_API_BASE value=\"%s\"",
+                 cf->hms_api_base);
     }
 }
 
@@ -635,6 +793,10 @@ void conf_deinit(struct conf *cf)
     }
     free(cf->role_ttls);
     free(cf->kafka_props);
+    free(cf->registry.base);
+    free(cf->registry.shown);
+    free(cf->registry.user);
+    secret_wipe(&cf->registry.password);
     free(cf->redis.host);
     free(cf->redis.user);
     secret_wipe(&cf->redis.password);

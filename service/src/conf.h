@@ -32,6 +32,15 @@ struct conf_redis {
     struct secret password; /* empty: no AUTH */
 };
 
+/* SCHEMA_REGISTRY_URL split by libcurl's URL API: credentials go to HTTP
+ * Basic auth, never into a URL we log or send. */
+struct conf_registry {
+    char *base;             /* without credentials or trailing slash */
+    char *shown;            /* base with "user:(redacted)@": for logs */
+    char *user;             /* percent-decoded; NULL: no Basic auth */
+    struct secret password; /* percent-decoded; empty: none */
+};
+
 struct conf_role_ttl {
     char *role;
     int64_t ttl_s;
@@ -47,10 +56,12 @@ struct conf {
     char *kafka_brokers, *kafka_group_id;
     char *topic_booking_created, *topic_stream_started, *topic_session_ended;
     char *topic_video_ready, *topic_video_ended, *topic_dlq;
-    char *schema_registry_url; /* NULL: single-object encoding */
+    char *schema_registry_url;     /* NULL: single-object encoding */
+    struct conf_registry registry; /* derived from it when set */
     char *redis_url;
     struct conf_redis redis;
-    char *hms_api_base; /* no trailing slash */
+    char *hms_api_base;         /* no trailing slash */
+    int64_t hms_api_allow_http; /* 1: http:// to any host (a simulator) */
     char *hms_access_key;
     struct secret hms_app_secret;
     char *hms_template_id;
@@ -81,7 +92,8 @@ struct conf {
  * been logged; *cf is still safe to conf_deinit(). */
 enum hw_rc conf_load(struct conf *cf, const char *const *env) HW_MUSTCHECK;
 
-/* Logs one line per key, sensitive values redacted. */
+/* Logs one line per key, sensitive values redacted, then a warning for
+ * each setting that weakens security (HMS_API_ALLOW_HTTP in use). */
 void conf_dump(const struct conf *cf);
 
 /* The app-token TTL for role: its HMS_APP_TOKEN_TTL_BY_ROLE override, or

@@ -25,7 +25,9 @@ struct by_subject {
 };
 
 struct registry {
-    char *base;
+    char *base;             /* no credentials */
+    char *user;             /* NULL: no Basic auth */
+    struct secret password; /* with user */
     CURL *easy;
     struct by_id *ids;
     size_t n_ids;
@@ -33,12 +35,24 @@ struct registry {
     size_t n_subjects;
 };
 
-struct registry *registry_create(const char *url)
+struct registry *registry_create(const struct conf *cf)
 {
+    const struct conf_registry *cr = &cf->registry;
     struct registry *r = xcalloc(1, sizeof(*r));
+    size_t len;
+    const char *pw;
 
-    r->base = xstrdup(url);
+    r->base = xstrdup(cr->base);
+    if (cr->user != NULL) {
+        r->user = xstrdup(cr->user);
+        pw = secret_reveal(&cr->password, &len);
+        secret_set(&r->password, pw != NULL ? pw : "", len);
+    }
     r->easy = curl_easy_init();
+    if (r->easy == NULL) {
+        log_error("msg=\"out of memory\" at=curl_easy_init");
+        abort(); /* as xmalloc does */
+    }
     return r;
 }
 
@@ -56,8 +70,10 @@ void registry_destroy(struct registry *r)
     }
     free(r->ids);
     free(r->subjects);
-    curl_easy_cleanup(r->easy);
+    curl_easy_cleanup(r->easy); /* frees (cannot cleanse) curl's copy */
     free(r->base);
+    free(r->user);
+    secret_wipe(&r->password);
     free(r);
 }
 
@@ -89,6 +105,12 @@ static enum hw_rc call(struct registry *r, const char *path, const char *post,
     curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)REGISTRY_TIMEOUT_MS);
     curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, &b);
+    if (r->user != NULL) {
+        curl_easy_setopt(r->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(r->easy, CURLOPT_USERNAME, r->user);
+        curl_easy_setopt(r->easy, CURLOPT_PASSWORD,
+                         secret_reveal(&r->password, NULL));
+    }
     if (post != NULL) {
         curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, post);
     }

@@ -13,8 +13,11 @@
  * HW_ERR_UNAVAILABLE when the registry is down (connection, timeout, 429,
  * 5xx: retriable); HW_ERR_NOT_FOUND for an id it does not know
  * (terminal); HW_ERR_INVALID when it refuses our schema (an
- * incompatibility an operator must resolve). URL credentials
- * (https://user:pass@host) are used, never logged.
+ * incompatibility an operator must resolve); HW_ERR_AUTH when it answers
+ * 401 or 403. Credentials (https://user:pass@host in SCHEMA_REGISTRY_URL,
+ * split off by conf) go as HTTP Basic auth (CURLOPT_USERNAME/PASSWORD),
+ * never in a URL; the password is held as a struct secret, wiped on
+ * destroy, and never reaches a log, an errstr or a metric.
  */
 #ifndef REGISTRY_H
 #define REGISTRY_H
@@ -22,11 +25,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf.h"
 #include "hw.h"
 
 #define REGISTRY_TIMEOUT_MS 5000
 
-struct registry *registry_create(const char *url);
+/* A client of cf->registry (cf->schema_registry_url must be set); copies
+ * what it needs, so cf may go first. Aborts when out of memory, as
+ * xmalloc does. */
+struct registry *registry_create(const struct conf *cf);
+
+/* Frees r and wipes its copy of the password; NULL is a no-op. */
 void registry_destroy(struct registry *r);
 
 /* The schema JSON of id; *json is the registry's (valid until destroy). */

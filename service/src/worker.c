@@ -808,7 +808,7 @@ struct worker *worker_create(const struct conf *cf, char *errstr,
         goto err;
     }
     if (cf->schema_registry_url != NULL) {
-        w->registry = registry_create(cf->schema_registry_url);
+        w->registry = registry_create(cf);
         codec_use_registry(w->codec, w->registry);
     }
     w->prod = producer_create(cf, on_delivery, w, errstr, errstr_size);

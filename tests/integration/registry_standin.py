@@ -6,7 +6,12 @@ Apicurio Registry, the real registry the integration suite is meant to use,
 cannot be obtained here (its runnable distribution is not on the Maven
 mirror this machine reaches); until it is, this keeps the worker's registry
 code honest against an independent client (confluent-kafka's
-AvroSerializer/AvroDeserializer)."""
+AvroSerializer/AvroDeserializer).
+
+With auth=(user, password) every call needs HTTP Basic auth with exactly
+those credentials: 401 without them, 403 with others (as Confluent's
+registry answers); the Authorization headers seen are kept."""
+import base64
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +26,9 @@ class Registry:
         self.schemas = []   # id - 1 -> schema text
         self.subjects = {}  # subject -> [id, ...] (versions)
         self.calls = []     # (method, path)
+        self.auth = None    # (user, password): Basic auth required
+        self.refused = []   # (method, path, status) of refused calls
+        self.authorizations = []  # every Authorization header received
 
     def register(self, subject, schema):
         canon = json.dumps(json.loads(schema), sort_keys=True)
@@ -54,7 +62,30 @@ def handler(reg):
         def not_found(self, code, what):
             self.reply(404, {"error_code": code, "message": what})
 
+        def authorized(self):
+            got = self.headers.get("Authorization")
+            if got is not None:
+                reg.authorizations.append(got)
+            if reg.auth is None:
+                return True
+            want = "Basic " + base64.b64encode(
+                ":".join(reg.auth).encode()).decode()
+            if got == want:
+                return True
+            status = 401 if got is None else 403
+            reg.refused.append((self.command, self.path, status))
+            if status == 401:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="registry"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return False
+            self.reply(403, {"error_code": 40301, "message": "Forbidden"})
+            return False
+
         def do_GET(self):
+            if not self.authorized():
+                return
             path = urlparse(self.path).path.rstrip("/")
             parts = path.split("/")
             reg.calls.append(("GET", path))
@@ -77,6 +108,8 @@ def handler(reg):
             return self.not_found(404, "no such endpoint")
 
         def do_POST(self):
+            if not self.authorized():
+                return
             path = urlparse(self.path).path.rstrip("/")
             parts = path.split("/")
             reg.calls.append(("POST", path))
@@ -100,9 +133,10 @@ class Standin:
     """start()/stop() on one port; the schemas survive a restart, as a real
     registry's storage would."""
 
-    def __init__(self, port):
+    def __init__(self, port, auth=None):
         self.port = port
         self.reg = Registry()
+        self.reg.auth = auth
         self.server = None
 
     @property

@@ -28,11 +28,13 @@ static void test_defaults(void)
     CHECK_STR(cf.topic_booking_created, "booking-created");
     CHECK_STR(cf.topic_dlq, "hms-worker-dlq");
     CHECK(cf.schema_registry_url == NULL);
+    CHECK(cf.registry.base == NULL && cf.registry.user == NULL);
     CHECK_STR(cf.redis.host, "127.0.0.1");
     CHECK_INT(cf.redis.port, 6379);
     CHECK_INT(cf.redis.db, 0);
     CHECK_INT(cf.redis.password.len, 0);
     CHECK_STR(cf.hms_api_base, "https://api.100ms.live/v2");
+    CHECK_INT(cf.hms_api_allow_http, 0);
     CHECK_STR(cf.hms_access_key, "ak");
     CHECK_STR(secret_reveal(&cf.hms_app_secret, NULL), "s3cr3t-value");
     CHECK(cf.hms_subdomain == NULL);
@@ -93,7 +95,9 @@ static void test_values(void)
     CHECK_INT(cf.admin_port, 0);
     CHECK(cf.log_level == LL_DEBUG);
     CHECK_STR(cf.topic_dlq, "my-dlq");
-    CHECK_STR(cf.schema_registry_url, "http://registry:8081/apis/ccompat/v7");
+    CHECK_STR(cf.registry.base, "http://registry:8081/apis/ccompat/v7");
+    CHECK_STR(cf.registry.shown, "http://registry:8081/apis/ccompat/v7");
+    CHECK(cf.registry.user == NULL);
     CHECK_INT(cf.n_kafka_props, 4);
     CHECK_STR(cf.kafka_props[0].name, "security.protocol");
     CHECK_STR(cf.kafka_props[1].name, "socket.keepalive.enable");
@@ -163,7 +167,21 @@ static void test_each_error(void)
         "HMS_TEMPLATE_ID=has space",
         "CACHE_GRACE_S=0",
         "HMS_API_BASE=https://u:p@api.x/v2",
+        "HMS_API_ALLOW_HTTP=2",
+        "HMS_API_ALLOW_HTTP=yes",
+        "HMS_API_ALLOW_HTTP=-1",
+        /* credentials over http:// to another host would go in clear */
         "SCHEMA_REGISTRY_URL=http://u:p@reg:8081",
+        "SCHEMA_REGISTRY_URL=https://u%3Ax:p@reg",    /* ':' in the user */
+        "SCHEMA_REGISTRY_URL=https://u:p%0Aq@reg",    /* a control char */
+        "SCHEMA_REGISTRY_URL=https://u:p%00q@reg",    /* NUL */
+        "SCHEMA_REGISTRY_URL=https://u:p@reg:8081@x", /* '@' not encoded */
+        "SCHEMA_REGISTRY_URL=ftp://reg",
+        "SCHEMA_REGISTRY_URL=https://reg?x=1",
+        "SCHEMA_REGISTRY_URL=https://reg/#f",
+        "SCHEMA_REGISTRY_URL=reg:8081",
+        "SCHEMA_REGISTRY_URL=https://reg/a b",
+        "SCHEMA_REGISTRY_URL=https://",
     };
     struct conf cf;
 
@@ -242,6 +260,100 @@ static void test_dump_redacts(void)
     CHECK(strstr(buf, "dumpsasl") == NULL);
 }
 
+/* http:// to a host that is not loopback (a simulator in docker compose)
+ * needs HMS_API_ALLOW_HTTP=1, and is warned about when allowed. */
+static void test_allow_http(void)
+{
+    const char *const refused[] = {MIN_ENV,
+                                   "HMS_API_BASE=http://hms-sim:8080/v2", NULL};
+    const char *const allowed[] = {MIN_ENV,
+                                   "HMS_API_BASE=http://hms-sim:8080/v2/",
+                                   "HMS_API_ALLOW_HTTP=1", NULL};
+    const char *const https[] = {MIN_ENV, "HMS_API_ALLOW_HTTP=1", NULL};
+    const char *const v6[] = {MIN_ENV, "HMS_API_BASE=http://[::1]:8080/v2",
+                              NULL};
+    char buf[16384];
+    struct conf cf;
+
+    CHECK(captured(refused, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
+    CHECK(strstr(buf, "var=HMS_API_BASE") != NULL);
+    CHECK(strstr(buf, "HMS_API_ALLOW_HTTP=1") != NULL);
+    CHECK(captured(allowed, true, buf, sizeof(buf)) == HW_OK);
+    CHECK(strstr(buf, "var=HMS_API_ALLOW_HTTP value=1") != NULL);
+    CHECK(strstr(buf, "level=warn") != NULL);
+    CHECK(strstr(buf, "HMS_API_ALLOW_HTTP=1: the 100ms API over plain http") !=
+          NULL);
+    CHECK(load(&cf, allowed) == HW_OK);
+    CHECK_STR(cf.hms_api_base, "http://hms-sim:8080/v2");
+    CHECK_INT(cf.hms_api_allow_http, 1);
+    conf_deinit(&cf);
+    /* allowed but unused (https), or not needed (loopback): no warning */
+    CHECK(captured(https, true, buf, sizeof(buf)) == HW_OK);
+    CHECK(strstr(buf, "level=warn") == NULL);
+    CHECK(captured(v6, true, buf, sizeof(buf)) == HW_OK);
+    CHECK(strstr(buf, "level=warn") == NULL);
+}
+
+/* https://user:password@host: percent-decoded credentials for Basic auth,
+ * a base URL without them, a logged URL without the password. */
+static void test_registry_credentials(void)
+{
+    const char *const env[] = {
+        MIN_ENV,
+        "SCHEMA_REGISTRY_URL=https://sr%40user:pa%3Ass%2Fw%40rd@"
+        "reg.example:8081/apis/ccompat/v7/",
+        NULL};
+    const char *const v6[] = {
+        MIN_ENV, "SCHEMA_REGISTRY_URL=http://u:p@[::1]:8081", NULL};
+    const char *const v6_remote[] = {
+        MIN_ENV, "SCHEMA_REGISTRY_URL=https://[2001:db8::1]:8081/x", NULL};
+    const char *const user_only[] = {
+        MIN_ENV, "SCHEMA_REGISTRY_URL=https://api-key@reg", NULL};
+    struct conf cf;
+
+    CHECK(load(&cf, env) == HW_OK);
+    CHECK_STR(cf.registry.base, "https://reg.example:8081/apis/ccompat/v7");
+    CHECK_STR(cf.registry.user, "sr@user");
+    CHECK_STR(secret_reveal(&cf.registry.password, NULL), "pa:ss/w@rd");
+    CHECK_STR(cf.registry.shown,
+              "https://sr%40user:(redacted)@reg.example:8081/apis/ccompat/v7");
+    conf_deinit(&cf);
+    CHECK(load(&cf, v6) == HW_OK); /* loopback: http is fine */
+    CHECK_STR(cf.registry.base, "http://[::1]:8081");
+    CHECK_STR(cf.registry.user, "u");
+    CHECK_STR(secret_reveal(&cf.registry.password, NULL), "p");
+    conf_deinit(&cf);
+    CHECK(load(&cf, v6_remote) == HW_OK);
+    CHECK_STR(cf.registry.base, "https://[2001:db8::1]:8081/x");
+    CHECK(cf.registry.user == NULL && cf.registry.password.len == 0);
+    conf_deinit(&cf);
+    CHECK(load(&cf, user_only) == HW_OK);
+    CHECK_STR(cf.registry.user, "api-key");
+    CHECK_INT(cf.registry.password.len, 0);
+    CHECK_STR(cf.registry.shown, "https://api-key@reg");
+    conf_deinit(&cf);
+}
+
+/* The registry password, decoded or as written, reaches neither an error
+ * nor the dump; the dump shows the URL with the password redacted. */
+static void test_registry_password_never_logged(void)
+{
+    const char *const ok[] = {
+        MIN_ENV, "SCHEMA_REGISTRY_URL=https://sr:reg%2Fdumppw@reg:8081/v7",
+        NULL};
+    const char *const bad[] = {
+        MIN_ENV, "SCHEMA_REGISTRY_URL=http://sr:reg%2Ferrpw@reg:8081/v7", NULL};
+    char buf[16384];
+
+    CHECK(captured(ok, true, buf, sizeof(buf)) == HW_OK);
+    CHECK(strstr(buf, "var=SCHEMA_REGISTRY_URL url=\"https://sr:(redacted)@"
+                      "reg:8081/v7\" auth=basic") != NULL);
+    CHECK(strstr(buf, "dumppw") == NULL);
+    CHECK(captured(bad, true, buf, sizeof(buf)) == HW_ERR_CONFIG);
+    CHECK(strstr(buf, "var=SCHEMA_REGISTRY_URL") != NULL);
+    CHECK(strstr(buf, "errpw") == NULL);
+}
+
 int main(void)
 {
     log_min_level = LL_ERROR + 1; /* quiet, except where captured */
@@ -252,5 +364,8 @@ int main(void)
     log_min_level = LL_ERROR;
     test_all_errors_reported();
     test_dump_redacts();
+    test_allow_http();
+    test_registry_credentials();
+    test_registry_password_never_logged();
     return TEST_REPORT();
 }
