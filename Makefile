@@ -1,6 +1,7 @@
 # hms-worker -- the only build entry point. `make help` lists the targets.
 #
-# Variants build into separate directories: build/release, build/asan.
+# Variants build into separate directories: build/release, build/asan,
+# build/tsan, build/fuzz.
 SAN ?= release
 BUILD := build/$(SAN)
 CC ?= cc
@@ -15,7 +16,10 @@ OPT_asan := -O1 -g -fno-omit-frame-pointer \
 # libFuzzer (clang): product code instrumented, targets linked with it
 OPT_fuzz := -O1 -g -fno-omit-frame-pointer \
             -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
-ifeq ($(SAN),fuzz)
+# ThreadSanitizer (clang): our code instrumented, the libraries not (their
+# false positives are in tests/tsan.supp, which tests/run.sh uses)
+OPT_tsan := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+ifneq ($(filter fuzz tsan,$(SAN)),)
 CC := clang
 endif
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -40,6 +44,10 @@ UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_hw \
 
 SCHEMAS := $(sort $(wildcard schemas/*.avsc))
 CORE_O := $(CORE:%=$(BUILD)/src/%.o) $(BUILD)/gen/schemas_gen.o
+ifeq ($(SAN),tsan)
+# librdkafka's threads made known to TSan (tests/tsan/c11_threads.c)
+CORE_O += $(BUILD)/tsan/c11_threads.o
+endif
 SIM_O := $(SIM:%=$(BUILD)/sim/%.o)
 INTEGRATION_TESTS := test_stack test_cache test_hms_client
 FUZZ_TARGETS := fuzz_codec fuzz_conf fuzz_hms_reply
@@ -55,7 +63,7 @@ INTEGRATION_BINS := $(INTEGRATION_TESTS:%=$(BUILD)/itests/%)
 Q := $(if $(V),,@)
 
 .PHONY: all build deps test unit dev stack-up stack-down asan valgrind lint \
-        clean help fuzz fuzz-build faults bench
+        clean help fuzz fuzz-build faults bench tsan
 .DEFAULT_GOAL := all
 
 all: build
@@ -91,6 +99,8 @@ $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 $(BUILD)/fuzz/%.o: tests/fuzz/%.c
 	$(compile)
 $(BUILD)/bench/%.o: tests/bench/%.c
+	$(compile)
+$(BUILD)/tsan/%.o: tests/tsan/%.c
 	$(compile)
 
 # The files in schemas/ are embedded verbatim: C never restates them.
@@ -163,6 +173,11 @@ dev: deps
 ## asan: the test suite built with AddressSanitizer and UBSan
 asan:
 	@$(MAKE) --no-print-directory SAN=asan test
+
+## tsan: unit + integration tests with ThreadSanitizer (clang, build/tsan)
+tsan: deps
+	@$(MAKE) --no-print-directory SAN=tsan build
+	@SAN=tsan tests/run.sh
 
 ## valgrind: the test suite with unit tests and hms-sim under valgrind
 valgrind:

@@ -7,15 +7,50 @@
 #                          failure or Ctrl-C
 #   tests/run.sh --unit    unit tests only
 #
-# SAN selects the build (release, asan). VALGRIND=1 runs the unit tests,
-# hms-sim and hms-worker under valgrind. FUZZ_SECONDS>0 adds a short run
-# of every libFuzzer target (built by make SAN=fuzz fuzz-build).
-# PYTEST_PATHS narrows the Python suites (make faults). A sanitizer or valgrind report from hms-sim
-# counts as a failed test.
+# SAN selects the build (release, asan, tsan). VALGRIND=1 runs the unit
+# tests, hms-sim and hms-worker under valgrind. FUZZ_SECONDS>0 adds a short
+# run of every libFuzzer target (built by make SAN=fuzz fuzz-build).
+# PYTEST_PATHS narrows the Python suites (make faults). A sanitizer or
+# valgrind report from hms-sim counts as a failed test.
+#
+# SAN=tsan: every program runs with TSAN_OPTIONS (below; the caller's own
+# TSAN_OPTIONS come last and win): the suppressions of tests/tsan.supp
+# (races inside the uninstrumented libraries only), all reports of a run
+# (halt_on_error=0) and exit status 66 for a program that reported, so a
+# unit test, itest or worker with a report fails; the stack's hms-sim log
+# and every log under pytest's temporary directory (workers, the hms-sims
+# tests start) are searched for "ThreadSanitizer" as well. A TSan runtime
+# that cannot map its shadow memory under this kernel's mmap randomisation
+# ("unexpected memory mapping": clang 14's with vm.mmap_rnd_bits 32; 28,
+# the usual default, is fine) gets the whole run re-executed without ASLR
+# (setarch -R, inherited by every child); TSAN_NO_ASLR=1 forces that.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
 export BIN="$ROOT/build/${SAN:-release}"
+# tsan_mapping_fails: whether the TSan runtime refuses this address space
+# (it depends on where ASLR put things: tried three times).
+tsan_mapping_fails() {
+    local _
+    for _ in 1 2 3; do
+        "$BIN/hms-worker" --help 2>&1 | grep -q 'unexpected memory mapping' &&
+            return 0
+    done
+    return 1
+}
+if [ "${SAN:-}" = tsan ]; then
+    export TSAN_OPTIONS="suppressions=$ROOT/tests/tsan.supp halt_on_error=0 exitcode=66 history_size=4 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
+    # 0x0040000: ADDR_NO_RANDOMIZE, set once we are re-executed
+    if (((0x$(cat /proc/self/personality) & 0x0040000) == 0)) &&
+        { [ "${TSAN_NO_ASLR:-0}" = 1 ] || tsan_mapping_fails; }; then
+        if setarch "$(uname -m)" -R true 2>/dev/null; then
+            echo "tsan: running without ASLR (setarch -R)"
+            exec setarch "$(uname -m)" -R "$0" "$@"
+        fi
+        echo "tsan: cannot turn ASLR off here (setarch -R); as root:" \
+            "sysctl vm.mmap_rnd_bits=28" >&2
+    fi
+fi
 PASSED=0
 FAILED=0
 STACK_DIR=
@@ -111,7 +146,7 @@ export IT_TOPIC=it-roundtrip
 run_each "$BIN/itests"
 
 HW_LOGS=$LOGS build/venv/bin/python -m pytest -q -p no:cacheprovider \
-    "${PYTEST_PATHS:-tests/integration}" \
+    "${PYTEST_PATHS:-tests/integration}" --basetemp="$LOGS/pytest-tmp" \
     --junitxml="$LOGS/junit.xml" >"$LOGS/pytest.log" 2>&1
 status=$?
 build/venv/bin/python - "$LOGS/junit.xml" >>"$LOGS/pytest.log" <<'PY'
@@ -124,9 +159,25 @@ print(f"{int(s.get('tests')) - bad - int(s.get('skipped'))} passed, {bad} failed
 PY
 tally "pytest (sim, jwt, kafka)" $status "$LOGS/pytest.log"
 
+# Every worker (and hms-sim) the tests started logs under pytest's
+# temporary directory, including those killed before their exit status
+# could tell.
+if [ "${SAN:-}" = tsan ]; then
+    grep -rE 'ThreadSanitizer|SUMMARY' "$LOGS/pytest-tmp" \
+        >"$LOGS/worker-checks.log" 2>/dev/null
+    if grep -q ThreadSanitizer "$LOGS/worker-checks.log"; then
+        echo "0 passed, 1 failed" >>"$LOGS/worker-checks.log"
+        tally "pytest logs (TSan)" 1 "$LOGS/worker-checks.log"
+    else
+        echo "1 passed, 0 failed" >"$LOGS/worker-checks.log"
+        tally "pytest logs (TSan)" 0 "$LOGS/worker-checks.log"
+    fi
+fi
+
 stop_stack
 {
-    grep -hE 'AddressSanitizer|LeakSanitizer|runtime error' "$STACK_DIR/sim/sim.log" || true
+    grep -hE 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error' \
+        "$STACK_DIR/sim/sim.log" || true
     cat "$STACK_DIR/sim.valgrind" 2>/dev/null || true
 } >"$LOGS/sim-checks.log"
 if [ -s "$LOGS/sim-checks.log" ]; then

@@ -253,7 +253,7 @@ static int send_event(const struct conf *cf, struct event *ev,
     }
     kc = NULL; /* rk owns it */
     if (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
-                          RD_KAFKA_V_KEY(key, strlen(key)),
+                          RD_KAFKA_V_KEY((void *)(uintptr_t)key, strlen(key)),
                           RD_KAFKA_V_VALUE(b.p, b.len),
                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                           RD_KAFKA_V_END) != RD_KAFKA_RESP_ERR_NO_ERROR ||

@@ -101,12 +101,20 @@ class Run:
         return wait_for(lambda: self.applied(rds) == self.expected(),
                         timeout, step=0.5)
 
-    def stop_all(self):
+    def stop_all(self, timeout=60):
+        """SIGTERM to every worker still running; their exit codes, or
+        "hung" for one that did not exit within timeout s (then killed,
+        so that no worker outlives its test)."""
         codes = []
         for p in self.procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-            codes.append(p.wait(timeout=60))
+            try:
+                codes.append(p.wait(timeout=timeout))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                codes.append("hung")
         return codes
 
     def check(self, sim, rds):

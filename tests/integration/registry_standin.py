@@ -13,6 +13,7 @@ those credentials: 401 without them, 403 with others (as Confluent's
 registry answers); the Authorization headers seen are kept."""
 import base64
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
@@ -131,25 +132,42 @@ def handler(reg):
 
 class Standin:
     """start()/stop() on one port; the schemas survive a restart, as a real
-    registry's storage would."""
+    registry's storage would. freeze() stops it the way a hung registry
+    looks: the port still takes connections, nothing ever answers (clients
+    wait for their timeout); start() again resets those connections."""
 
     def __init__(self, port, auth=None):
         self.port = port
         self.reg = Registry()
         self.reg.auth = auth
         self.server = None
+        self.frozen = None
 
     @property
     def url(self):
         return f"http://127.0.0.1:{self.port}"
 
+    def freeze(self):
+        self.stop()
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        s.listen(64)  # never accepted
+        self.frozen = s
+
     def start(self):
+        if self.frozen is not None:
+            self.frozen.close()
+            self.frozen = None
         ThreadingHTTPServer.allow_reuse_address = True
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port),
                                           handler(self.reg))
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self):
+        if self.frozen is not None:
+            self.frozen.close()
+            self.frozen = None
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()

@@ -1,8 +1,9 @@
 """Issue 7, Schema Registry: inputs in the Confluent wire format written by
 confluent-kafka's own AvroSerializer, outputs read back by its
 AvroDeserializer, through a Confluent-compatible registry (for now the
-stand-in of registry_standin.py: see there). Issue 11 item 8: the
-credentials of https://user:password@host go as HTTP Basic auth."""
+stand-in of registry_standin.py: see there). Issue 11: an outage while
+hundreds of messages, on every partition, are held; the credentials of
+https://user:password@host go as HTTP Basic auth."""
 import base64
 import json
 import os
@@ -11,11 +12,13 @@ import time
 import uuid
 from urllib.parse import quote
 
+import redis
 import requests
-
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import free_port
 from fault_harness import Run
@@ -167,3 +170,102 @@ def test_basic_auth_from_url_credentials(bin_dir, sim, tmp_path):
     for text in (run.procs[0].log.read_text(), check.stderr, check.stdout):
         for form in (password, quote(password, safe=""), password[-8:], basic):
             assert form not in text
+
+
+def gauge(port, name):
+    r = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    for family in text_string_to_metric_families(r.text):
+        for sample in family.samples:
+            if sample.name == name:
+                return sample.value
+    return None
+
+
+def offsets(run, topic, partitions):
+    """{partition: (committed offset of the worker's group, end offset)}."""
+    c = Consumer({"bootstrap.servers": run.kafka.brokers,
+                  "group.id": run.env["KAFKA_GROUP_ID"],
+                  "enable.auto.commit": False})
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        committed = {tp.partition: tp.offset
+                     for tp in c.committed(tps, timeout=10)}
+        return {p: (committed[p], c.get_watermark_offsets(tps[p],
+                                                          timeout=10)[1])
+                for p in range(partitions)}
+    finally:
+        c.close()
+
+
+def test_registry_outage_holds_hundreds_across_partitions(bin_dir, sim,
+                                                          tmp_path):
+    """Issue 11: the registry down while hundreds of messages, on every
+    partition and several per subject, wait for it. When it is back every
+    event is applied, in order per subject, nothing is dead-lettered, every
+    partition commits up to its end and the worker stops cleanly."""
+    subjects, per_subject = 60, 5
+    sr = Standin(free_port())
+    sr.start()
+    port = free_port()
+    run = Run(bin_dir, tmp_path, SCHEMA_REGISTRY_URL=sr.url,
+              ADMIN_ADDR=f"127.0.0.1:{port}", SHUTDOWN_TIMEOUT_MS="5000")
+    rds = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
+    topic = run.t["bc"]
+    ser = AvroSerializer(SchemaRegistryClient({"url": sr.url}),
+                         schema_text("BookingCreated"))
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    bids = [f"srh-{uuid.uuid4().hex[:8]}" for _ in range(subjects)]
+    events = {b: [] for b in bids}
+    msgs = []
+    for k in range(per_subject):  # subjects interleaved, each in order
+        for b in bids:
+            rec = booking(b, [("alice", "host"), (f"guest{k}", "guest")])
+            events[b].append(rec)
+            msgs.append((b, ser(rec, ctx)))  # registered while it is up
+    ids = [e["event_id"] for evs in events.values() for e in evs]
+    held = lambda: gauge(port, "hms_worker_events_in_flight")
+    try:
+        # Down before the worker has seen the schema id, hung rather than
+        # refusing: the worker's first lookup then waits out its timeout
+        # while every partition's messages arrive, so it holds them all
+        # (refused at once, it pauses its partitions behind the first
+        # batch, and what that batch holds depends on fetch timing).
+        sr.freeze()
+        for b, value in msgs:
+            run.kafka.send(topic, b, value)
+        run.kafka.flush()
+        ends = {p: end for p, (_, end) in offsets(run, topic, 3).items()}
+        assert all(n > 0 for n in ends.values()), ends  # every partition
+        run.start()
+        log = run.procs[0].log
+        assert wait_for(lambda: "schema registry down, holding input" in
+                        log.read_text(), 30), log.read_text()[-3000:]
+        assert wait_for(lambda: held() == len(msgs), 10), held()
+        assert run.kafka.read(run.t["dlq"], lambda m: m, 1, timeout=1) == []
+
+        sr.start()  # back, same storage
+
+        def applied():
+            p = rds.pipeline()
+            for i in ids:
+                p.exists(f"hms:event:{i}")
+            return sum(p.execute())
+
+        ok = wait_for(lambda: applied() == len(ids), 30, step=0.5)
+        state = (f"{len(ids)} held; applied {applied()}; still in flight "
+                 f"{held()}; (committed, end offset) per partition "
+                 f"{offsets(run, topic, 3)}")
+        assert ok, state
+        outs = ready_outputs(run, sr.url, len(ids), timeout=30)
+        assert {str(o["causation_id"]) for _, o in outs} == set(ids), state
+        for b in bids:  # per-subject order: the last booking stays
+            h = rds.hgetall(f"hms:booking:{b}")
+            assert h.get("event_id") == events[b][-1]["event_id"], (b, h)
+        assert run.kafka.read(run.t["dlq"], lambda m: m, 1, timeout=2) == []
+        assert wait_for(lambda: held() == 0, 10), state  # nothing leaked
+        assert wait_for(lambda: all(c == end for c, end in offsets(
+            run, topic, 3).values()), 20), offsets(run, topic, 3)
+        assert "schema registry back" in log.read_text()
+    finally:
+        assert run.stop_all(timeout=30) == [0]
+        sr.stop()

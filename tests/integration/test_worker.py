@@ -57,7 +57,7 @@ def worker(bin_dir, tmp_path_factory, secret):
         os.path.join(os.environ["HW_LOGS"], "worker.log"), "w").write(text)
     assert secret not in text
     for bad in ("level=error", "AddressSanitizer", "runtime error",
-                "LeakSanitizer", "definitely lost"):
+                "LeakSanitizer", "ThreadSanitizer", "definitely lost"):
         assert bad not in text, text[text.index(bad) - 500:][:2000]
 
 

@@ -11,6 +11,7 @@
 
 /* Test events point their char * fields at string literals. */
 #pragma GCC diagnostic ignored "-Wpragmas"
+#pragma GCC diagnostic ignored "-Wunknown-warning-option" /* clang */
 #pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
 #pragma GCC diagnostic ignored                                                 \
     "-Wincompatible-pointer-types-discards-qualifiers"

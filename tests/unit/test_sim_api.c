@@ -63,6 +63,7 @@ static const char *str(const json_t *o, const char *key)
     return s != NULL ? s : "";
 }
 
+static char *path(const char *fmt, ...) HW_PRINTF(1, 2);
 static char *path(const char *fmt, ...)
 {
     static char buf[4][256];

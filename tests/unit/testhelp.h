@@ -9,6 +9,7 @@
 
 /* Fixtures point the char * fields of product structs at literals. */
 #pragma GCC diagnostic ignored "-Wpragmas"
+#pragma GCC diagnostic ignored "-Wunknown-warning-option" /* clang */
 #pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
 #pragma GCC diagnostic ignored                                                 \
     "-Wincompatible-pointer-types-discards-qualifiers"
