@@ -285,9 +285,14 @@ static bool extract_field(const struct fmap *f, avro_value_t *v, void *base,
                fail(err, n, "not a long", f->name);
     case F_OPT_LONG:
         *(int64_t *)p = EVENT_NO_TIME;
-        return (unwrap(v, &in, &is_null) &&
-                (is_null || avro_value_get_long(&in, p) == 0)) ||
-               fail(err, n, "not a long or null", f->name);
+        if (!unwrap(v, &in, &is_null) ||
+            (!is_null && avro_value_get_long(&in, p) != 0)) {
+            return fail(err, n, "not a long or null", f->name);
+        }
+        if (!is_null && *(int64_t *)p == EVENT_NO_TIME) {
+            *(int64_t *)p += 1; /* present, not null: as far out of range */
+        }
+        return true;
     case F_BOOL:
         if (avro_value_get_boolean(v, &b) != 0) {
             return fail(err, n, "not a boolean", f->name);

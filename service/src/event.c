@@ -11,6 +11,7 @@
 
 #define ID_MAX 256
 #define EVENT_ID_MAX 128
+#define TEXT_MAX 1024 /* free text sent to 100ms and into outputs */
 
 const char *event_kind_name(enum event_kind kind)
 {
@@ -108,11 +109,16 @@ enum hw_rc event_validate(const struct event *ev, int64_t now_ms, char *errstr,
             return invalid(errstr, n, "stream_id/host_user_id/host_role",
                            "must be 1-256 bytes");
         }
-        return HW_OK;
-    case EVENT_SESSION_ENDED:
-        return id_ok(ev->subject_id, ID_MAX)
+        return ev->title == NULL || strlen(ev->title) <= TEXT_MAX
                    ? HW_OK
-                   : invalid(errstr, n, "subject_id", "must be 1-256 bytes");
+                   : invalid(errstr, n, "title", "is over 1024 bytes");
+    case EVENT_SESSION_ENDED:
+        if (!id_ok(ev->subject_id, ID_MAX)) {
+            return invalid(errstr, n, "subject_id", "must be 1-256 bytes");
+        }
+        return ev->reason == NULL || strlen(ev->reason) <= TEXT_MAX
+                   ? HW_OK
+                   : invalid(errstr, n, "reason", "is over 1024 bytes");
     case EVENT_VIDEO_READY:
     case EVENT_VIDEO_ENDED:
     case EVENT_KIND_COUNT:

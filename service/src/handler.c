@@ -445,14 +445,17 @@ static void call_failed(struct ctx *c, const char *what,
 
 char *handler_room_name(enum subject_kind kind, const char *id)
 {
-    static const char ok[] = "abcdefghijklmnopqrstuvwxyz"
-                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-";
+    /* 100ms names are case-insensitive (docs/100ms-api.md section 2.1):
+     * "B1" and "b1" would share a room, so only lower case stays as it is;
+     * and "x-" starts the hashed names, so an id that does is hashed too */
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyz0123456789._:-";
     const char *prefix = kind == SUBJECT_STREAM ? "ls" : "bk";
     size_t len = strlen(id);
     unsigned char md[SHA256_DIGEST_LENGTH];
     char hex[33];
 
-    if (len >= 1 && len <= 64 && strspn(id, ok) == len) {
+    if (len >= 1 && len <= 64 && strspn(id, ok) == len &&
+        strncmp(id, "x-", 2) != 0) {
         return xasprintf("%s-%s", prefix, id);
     }
     SHA256((const unsigned char *)id, len, md);

@@ -63,9 +63,10 @@ bool handler_api_up(const struct handler *h);
 /* Jobs inside the handler. */
 size_t handler_active(const struct handler *h);
 
-/* "bk-<id>" / "ls-<id>" when id matches ^[A-Za-z0-9._:-]{1,64}$, else
- * "bk-x-" / "ls-x-" and the first 16 bytes of SHA-256(id) in hex.
- * malloc'd. */
+/* "bk-<id>" / "ls-<id>" when id matches ^[a-z0-9._:-]{1,64}$ and does
+ * not start with "x-", else "bk-x-" / "ls-x-" and the first 16 bytes of
+ * SHA-256(id) in hex: distinct ids never share a room, though 100ms
+ * compares names case-insensitively. malloc'd. */
 char *handler_room_name(enum subject_kind kind, const char *id);
 
 #endif

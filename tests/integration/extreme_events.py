@@ -13,13 +13,14 @@ Every case carries `expect`, computed by classify() from the contract
 alone (docs/contract.md), never from what the code does today:
 
   validation    contract section 2 says so: dead-lettered, class validation
+  decode        past the size rule of section 2 (more than 10,000 array
+                items and map entries in one message)
   hms_rejected  the API refuses the create (an unknown template_id: 100ms
                 answers 400 "template not found", contract section 7)
   applied       a valid event: marker written and its output produced
-  either        the contract is silent (e.g. timestamps outside
-                [2000-01-01, now + 5 years], a non-UUID event_id, a body
-                the API may find too large): applied, or dead-lettered
-                with a documented class
+  either        the contract is silent (a non-UUID event_id, a body the API
+                may find too large): applied, or dead-lettered with a
+                documented class
 
 Whatever `expect` says, an event is never both applied and dead-lettered,
 and never neither.
@@ -54,7 +55,10 @@ API_BODY = 512 * 1024       # a JSON field this big: the API may refuse it
                             # (hms-sim at 1 MiB with 413; 100ms: undocumented)
 ROLES = ("host", "guest", "viewer", "beam")  # hms-sim's built-in template
 DOCUMENTED = ("decode", "unknown_schema", "validation", "hms_rejected",
-              "hms_retries", "deadline")     # contract section 7
+              "hms_retries", "deadline", "redis_wrongtype", "redis_rejected",
+              "output_rejected")             # contract section 7
+TEXT_MAX = 1024     # title, reason (contract section 2)
+ITEMS_MAX = 10_000  # array items and map entries in one message (s.2)
 UNENCODABLE = [
     "longs outside int64 (INT64_MAX+1, INT64_MIN-1): not Avro longs, "
     "fastavro refuses them",
@@ -160,10 +164,15 @@ def ts_pool(now):
 
 
 def in_range(ts, now):
-    """Comfortably inside [2000-01-01, now + 5 years]: the range the
-    contract is about to define; near or past its edges the contract is
-    silent today."""
-    return Y2000_MS + DAY_MS <= ts <= now + 5 * 365 * DAY_MS - 2 * DAY_MS
+    """Inside [2000-01-01, now + 5 years] (contract section 2), with a day
+    of margin at the far end: "now" is the worker's when it reads."""
+    return Y2000_MS <= ts <= now + 5 * 365 * DAY_MS - DAY_MS
+
+
+def near_edge(ts, now):
+    """Within a day of the far end: read a moment later, it may be out."""
+    far = now + 5 * 365 * DAY_MS
+    return far - DAY_MS < ts <= far + DAY_MS
 
 
 # ---- cases -----------------------------------------------------------
@@ -353,7 +362,7 @@ def classify(case, now, template_id):
     if not _is_uuid(r["event_id"]) and r["event_id"]:
         silent.append("event_id is not a UUID (logicalType uuid; s.2 "
                       "checks only its length)")
-    times = {"occurred_at": r["occurred_at"]}
+    times = {}  # occurred_at is not interpreted (s.2)
     if k == "booking":
         idlen("booking_id", r["booking_id"])
         virtual = r.get("mode", "VIRTUAL") == "VIRTUAL"
@@ -370,9 +379,11 @@ def classify(case, now, template_id):
         if virtual and not users:
             invalid.append("VIRTUAL booking without participants (s.2)")
         if len(set(users)) != len(users):
-            (invalid if virtual else silent).append(
-                "duplicate user_id" + (" (s.2)" if virtual else
-                                       " in a PHYSICAL booking"))
+            invalid.append("duplicate user_id (s.2)")
+        items = len(users) + len(r.get("metadata") or {})
+        if items > ITEMS_MAX:
+            return "decode", (f"{items} array items and map entries "
+                              f"(at most {ITEMS_MAX}, s.2)")
         norm = [unicodedata.normalize("NFC", u) for u in users]
         if len(set(norm)) != len(norm) and len(set(users)) == len(users):
             silent.append("user_ids equal only after NFC normalisation")
@@ -390,18 +401,18 @@ def classify(case, now, template_id):
         if r["host_role"] not in ROLES:
             bad_role.append("host_role outside the template (s.2)")
         _template(r.get("template_id"), template_id, rejected, silent)
-        if _json_size(r["title"] or "") > API_BODY:
-            silent.append("room description (title) may be too large for "
-                          "the API (it may answer 413)")
+        if blen(r["title"] or "") > TEXT_MAX:
+            invalid.append(f"title over {TEXT_MAX} bytes (s.2)")
     else:
         idlen("subject_id", r["subject_id"])
-        if _json_size(r["reason"] or "") > API_BODY:
-            silent.append("end-room body (reason) may be too large for the "
-                          "API")
+        if blen(r["reason"] or "") > TEXT_MAX:
+            invalid.append(f"reason over {TEXT_MAX} bytes (s.2)")
     for name, ts in times.items():
-        if not in_range(ts, now):
-            silent.append(f"{name} outside [2000-01-01, now+5y] (range "
-                          "being defined: s.2 silent today)")
+        if near_edge(ts, now):
+            silent.append(f"{name} within a day of now + 5 years (s.2)")
+        elif not in_range(ts, now):
+            invalid.append(f"{name} outside [2000-01-01, now + 5 years] "
+                           "(s.2)")
     if invalid:
         return "validation", "; ".join(invalid)
     if rejected:

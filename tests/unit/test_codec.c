@@ -292,6 +292,23 @@ static void test_validation(void)
     longid[129] = '\0';
     ev.event_id = longid;
     CHECK(event_validate(&ev, NOW, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+    /* free text that travels to 100ms and into outputs: at most 1 KiB */
+    {
+        char text[1026];
+
+        memset(text, 'r', sizeof(text) - 1);
+        text[sizeof(text) - 1] = '\0';
+        memset(&ev, 0, sizeof(ev));
+        ev.kind = EVENT_SESSION_ENDED;
+        ev.event_id = "e1";
+        ev.subject_id = "B1";
+        ev.reason = text;
+        CHECK(event_validate(&ev, NOW, errstr, sizeof(errstr)) ==
+              HW_ERR_INVALID);
+        CHECK(strstr(errstr, "reason") != NULL);
+        text[1024] = '\0';
+        CHECK(event_validate(&ev, NOW, errstr, sizeof(errstr)) == HW_OK);
+    }
 }
 
 /* contract section 2: times outside [2000-01-01, now + 5 y] are invalid,
