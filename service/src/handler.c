@@ -193,6 +193,10 @@ static void halt(struct ctx *c, step_fn *retry, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
+    if (retry == NULL) { /* a step that forgot to name itself: a bug */
+        fatal(c, why);
+        return;
+    }
     if (h->halted == 0) { /* once per halt, not per event or retry */
         job_log(LL_ERROR, c->j,
                 "msg=\"halted: intake stopped\" why=\"%s\" "

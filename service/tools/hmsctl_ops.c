@@ -135,7 +135,9 @@ static void print_entry(const struct conf *cf, struct codec *cd,
            log_safe(safe, sizeof(safe),
                     or_dash(header_text(h, "kafka_dlt-exception-message", err,
                                         sizeof(err)))));
-    if (orig == NULL || !kafka_topic_kind(cf, orig, &kind)) {
+    if (header_text(h, "hms-value-dropped", why, sizeof(why)) != NULL) {
+        printf(" value_bytes=0 value_dropped=%s\n", why);
+    } else if (orig == NULL || !kafka_topic_kind(cf, orig, &kind)) {
         printf(" value_bytes=%zu\n", m->len);
     } else if (codec_decode(cd, kind, m->payload, m->len, &ev, why,
                             sizeof(why)) != HW_OK) {
@@ -297,7 +299,7 @@ static bool replay_one(void *arg, const rd_kafka_message_t *m)
 {
     struct replay *r = arg;
     rd_kafka_headers_t *h = NULL;
-    char topic[256];
+    char topic[256], dropped[32];
 
     if (!r->all && (m->offset != r->offset ||
                     (r->partition >= 0 && m->partition != r->partition))) {
@@ -309,6 +311,14 @@ static bool replay_one(void *arg, const rd_kafka_message_t *m)
         fprintf(stderr,
                 "hmsctl: dlq offset %lld has no original topic, skipped\n",
                 (long long)m->offset);
+        return true;
+    }
+    if (header_text(h, "hms-value-dropped", dropped, sizeof(dropped)) !=
+        NULL) {
+        fprintf(stderr,
+                "hmsctl: dlq offset %lld lost its value (%s bytes, too "
+                "large for the DLQ topic): nothing to replay, skipped\n",
+                (long long)m->offset, dropped);
         return true;
     }
     rd_kafka_headers_t *orig = original_headers(m);

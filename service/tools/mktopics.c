@@ -4,14 +4,17 @@
  *
  * Used by deploy/local/stack.sh: the broker has auto-creation off (as in
  * production), so every topic is created with a known partition count.
- * Exit 0 when every topic exists afterwards, 1 on a broker error, 2 on
- * bad arguments.
+ * It returns once the broker's metadata shows every topic with a leader
+ * for each partition, so a consumer started next does not see "unknown
+ * topic" for a topic created a moment ago. Exit 0 when every topic exists
+ * afterwards, 1 on a broker error, 2 on bad arguments.
  */
 #define LOGMOD "mktopics"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -69,6 +72,55 @@ static int check_results(rd_kafka_event_t *ev)
     return rc;
 }
 
+/* Whether the broker's metadata shows topic with a leader everywhere. */
+static bool visible(rd_kafka_t *rk, const char *topic)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    bool ok = false;
+
+    if (rkt != NULL &&
+        rd_kafka_metadata(rk, 0, rkt, &md, 2000) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
+        md->topic_cnt == 1 &&
+        md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        md->topics[0].partition_cnt > 0) {
+        ok = true;
+        for (int p = 0; p < md->topics[0].partition_cnt; p++) {
+            ok &= md->topics[0].partitions[p].leader >= 0;
+        }
+    }
+    if (md != NULL) {
+        rd_kafka_metadata_destroy(md);
+    }
+    if (rkt != NULL) {
+        rd_kafka_topic_destroy(rkt);
+    }
+    return ok;
+}
+
+/* args: NAME[:PARTITIONS], as given. */
+static int wait_visible(rd_kafka_t *rk, char **args, int n)
+{
+    int64_t until = hw_mono_ms() + TIMEOUT_MS;
+    const struct timespec pause = {0, 50 * 1000 * 1000};
+
+    for (int i = 0; i < n; i++) {
+        char name[256];
+
+        snprintf(name, sizeof(name), "%.*s", (int)strcspn(args[i], ":"),
+                 args[i]);
+        while (!visible(rk, name)) {
+            if (hw_mono_ms() >= until) {
+                log_error("msg=\"topic not in the metadata\" topic=%s", name);
+                return 1;
+            }
+            nanosleep(&pause, NULL);
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     char err[512];
@@ -112,6 +164,9 @@ int main(int argc, char **argv)
         goto out;
     }
     rc = check_results(ev);
+    if (rc == 0) {
+        rc = wait_visible(rk, argv + 2, n);
+    }
 out:
     if (ev != NULL) {
         rd_kafka_event_destroy(ev);

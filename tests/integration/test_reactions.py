@@ -208,6 +208,13 @@ def test_oversized_input_is_dead_lettered_without_its_value(bin_dir, sim,
     assert "kafka_dlt-original-offset" in h and h["trace"] == b"t-1"
     assert run.wait_caught_up(r, 30) and wait_for(lambda: run.lag() == 0, 20)
     assert "dead letter refused, sending it smaller" in run.log()
+    # the operator's tools say the value is gone, and do not replay nothing
+    hmsctl = lambda *a: subprocess.run(
+        [os.path.join(bin_dir, "hmsctl"), "dlq", *a], env=run.env,
+        capture_output=True, text=True, timeout=60, check=False)
+    assert f"value_dropped={len(big)}" in hmsctl("list").stdout
+    replay = hmsctl("replay", "--all")
+    assert "lost its value" in replay.stderr and "replayed=0" in replay.stdout
     stop(run)
 
 
