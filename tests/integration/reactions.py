@@ -55,8 +55,11 @@ class AdminRun(Run):
         finally:
             c.close()
 
-    def dlq(self, timeout=3):
-        return self.kafka.read(self.t["dlq"], lambda m: m, 10**6,
+    def dlq(self, count=None, timeout=2):
+        """The dead letters: as soon as count are there, else all that
+        came within timeout (2 s: enough to say "none" here)."""
+        return self.kafka.read(self.t["dlq"], lambda m: m,
+                               count if count is not None else 10**6,
                                timeout=timeout)
 
     def alive(self):

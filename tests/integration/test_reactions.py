@@ -138,7 +138,7 @@ def test_100ms_rejections_are_dead_lettered(bin_dir, sim, tmp_path):
     for e in (tpl, role):
         run.kafka.send(run.t["bc"], e["booking_id"], encode("BookingCreated", e))
     run.kafka.flush()
-    dlq = {m.key().decode(): headers(m) for m in run.dlq(timeout=30)}
+    dlq = {m.key().decode(): headers(m) for m in run.dlq(2, timeout=30)}
     assert dlq[tpl["booking_id"]]["hms-error-class"] == b"hms_rejected"
     assert b"HTTP 400" in dlq[tpl["booking_id"]]["kafka_dlt-exception-message"]
     assert dlq[role["booking_id"]]["hms-error-class"] == b"validation"
@@ -151,8 +151,9 @@ def test_100ms_rejections_are_dead_lettered(bin_dir, sim, tmp_path):
     late = booking("gone-" + os.urandom(4).hex(), [("alice", "host")])
     run.kafka.send(run.t["bc"], late["booking_id"], encode("BookingCreated", late))
     run.kafka.flush()
-    assert wait_for(lambda: len(run.dlq()) == 3, 30)
-    m = [m for m in run.dlq() if m.key().decode() == late["booking_id"]][0]
+    dead = run.dlq(3, timeout=30)
+    assert len(dead) == 3, dead
+    m = [m for m in dead if m.key().decode() == late["booking_id"]][0]
     assert headers(m)["hms-error-class"] == b"hms_rejected"
     codes = [x for x in sim.requests_log() if x["room"] == f"bk-{late['booking_id']}"
              and x["route"] == "POST /v2/room-codes/room/{id}"]
@@ -199,7 +200,7 @@ def test_oversized_input_is_dead_lettered_without_its_value(bin_dir, sim,
     big = b"\xc3\x01" + os.urandom(2_000_000)
     produce_until_accepted(run.t["bc"], b"huge", big, [("trace", b"t-1")])
     run.send_bookings(2)
-    [m] = run.dlq(timeout=30)
+    [m] = run.dlq(1, timeout=30)
     h = headers(m)
     assert m.value() in (None, b"") and m.key() == b"huge"
     assert h["hms-value-dropped"] == str(len(big)).encode()
@@ -280,7 +281,7 @@ def test_far_future_ends_at_is_invalid(bin_dir, sim, tmp_path):
     for e in (bad, secs):
         run.kafka.send(run.t["bc"], e["booking_id"], encode("BookingCreated", e))
     run.send_bookings(3)
-    dlq = run.dlq(timeout=30)
+    dlq = run.dlq(2, timeout=30)
     assert sorted(m.key().decode() for m in dlq) == sorted(
         [bad["booking_id"], secs["booking_id"]])
     assert {headers(m)["hms-error-class"] for m in dlq} == {b"validation"}
@@ -381,7 +382,7 @@ def test_redis_wrongtype_dead_letters_that_event(bin_dir, sim, tmp_path):
     run.start()
     run.kafka.send(run.t["bc"], e["booking_id"], encode("BookingCreated", e))
     run.send_bookings(3)
-    [m] = run.dlq(timeout=30)
+    [m] = run.dlq(1, timeout=30)
     assert m.key().decode() == e["booking_id"]
     assert headers(m)["hms-error-class"] == b"redis_wrongtype"
     assert b"WRONGTYPE" in headers(m)["kafka_dlt-exception-message"]
@@ -429,8 +430,9 @@ def test_redis_unknown_error(bin_dir, sim, tmp_path):
         run.kafka.send(run.t["bc"], phys["booking_id"],  # while they retry
                        encode("BookingCreated", phys))
         run.kafka.flush()
-        assert wait_for(lambda: len(run.dlq()) == 2, 30), run.log()[-3000:]
-        assert {headers(m)["hms-error-class"] for m in run.dlq()} == {
+        dead = run.dlq(2, timeout=30)
+        assert len(dead) == 2, run.log()[-3000:]
+        assert {headers(m)["hms-error-class"] for m in dead} == {
             b"redis_rejected"}
         assert a.client.exists(f"hms:event:{phys['event_id']}")
         assert wait_for(lambda: run.lag() == 0, 20)
@@ -463,7 +465,7 @@ def test_session_ended_wrongtype_inside_exec(bin_dir, sim, tmp_path):
     time.sleep(0.5)
     r.delete(f"hms:booking:{bid}")
     r.set(f"hms:booking:{bid}", "taken", ex=600)
-    [m] = run.dlq(timeout=30)
+    [m] = run.dlq(1, timeout=30)
     assert headers(m)["hms-error-class"] == b"redis_wrongtype"
     assert b"in EXEC: WRONGTYPE" in headers(m)["kafka_dlt-exception-message"]
     assert not r.exists(f"hms:event:{end['event_id']}")
