@@ -65,7 +65,8 @@ MAX_RESTARTS = 2    # after an unexpected exit, so the rest is still judged
 GROUP_PREFIX = "xt-group"
 # level=error lines one could justify: none so far. (pattern, why)
 ALLOWED_ERRORS = []
-SANITIZER = re.compile(r"AddressSanitizer|LeakSanitizer|UndefinedBehavior"
+SANITIZER = re.compile(r"AddressSanitizer|LeakSanitizer|ThreadSanitizer|"
+                       r"UndefinedBehavior"
                        r"Sanitizer|runtime error:|definitely lost|"
                        r"Invalid (read|write) of size")
 LINE = re.compile(r"^ts=\S+ level=(\w+) mod=(\S+) ")
