@@ -313,8 +313,7 @@ static bool replay_one(void *arg, const rd_kafka_message_t *m)
                 (long long)m->offset);
         return true;
     }
-    if (header_text(h, "hms-value-dropped", dropped, sizeof(dropped)) !=
-        NULL) {
+    if (header_text(h, "hms-value-dropped", dropped, sizeof(dropped)) != NULL) {
         fprintf(stderr,
                 "hmsctl: dlq offset %lld lost its value (%s bytes, too "
                 "large for the DLQ topic): nothing to replay, skipped\n",

@@ -82,8 +82,7 @@ static bool visible(rd_kafka_t *rk, const char *topic)
     if (rkt != NULL &&
         rd_kafka_metadata(rk, 0, rkt, &md, 2000) ==
             RD_KAFKA_RESP_ERR_NO_ERROR &&
-        md->topic_cnt == 1 &&
-        md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
         md->topics[0].partition_cnt > 0) {
         ok = true;
         for (int p = 0; p < md->topics[0].partition_cnt; p++) {
