@@ -33,22 +33,29 @@ LDLIBS := $(PKG_LIBS) -lpthread
 
 # Modules shared by every program (service/src minus programs).
 CORE := hw log secret buf heap smap jwt conf retry schema prevalidate \
-        resolve event codec cache hms_client hms_reply offsets job handler \
+        resolve event codec cache hms_client hms_reply offsets job rules handler \
         engine metrics health kstats admin registry \
         kafka producer worker
 SIM := sim_conf sim_fault sim_api sim_rooms sim_live sim_admin sim_http
 UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_hw \
-              test_codec test_heap test_offsets test_smap test_handler \
-              test_hms_reply test_kstats test_producer \
+              test_codec test_heap test_offsets test_smap test_rules \
+              test_hms_reply test_kstats test_producer test_handler \
               test_sim_fault test_sim_conf test_sim_api
 
 SCHEMAS := $(sort $(wildcard schemas/*.avsc))
 CORE_O := $(CORE:%=$(BUILD)/src/%.o) $(BUILD)/gen/schemas_gen.o
-ifeq ($(SAN),tsan)
-# librdkafka's threads made known to TSan (tests/tsan/c11_threads.c)
-CORE_O += $(BUILD)/tsan/c11_threads.o
-endif
 SIM_O := $(SIM:%=$(BUILD)/sim/%.o)
+# Programs and tests link the core (and the simulator) as archives, so each
+# takes only the modules it uses, and a test's stubs stand in for modules
+# it does not want (tests/unit/stubs.h).
+LIB := $(BUILD)/libhmsworker.a
+SIM_LIB := $(BUILD)/libhmssim.a
+PROG_O :=
+ifeq ($(SAN),tsan)
+# librdkafka's threads made known to TSan (tests/tsan/c11_threads.c); not
+# in the archive: only librdkafka calls it, so nothing would pull it in
+PROG_O += $(BUILD)/tsan/c11_threads.o
+endif
 INTEGRATION_TESTS := test_stack test_cache test_hms_client
 FUZZ_TARGETS := fuzz_codec fuzz_conf fuzz_hms_reply
 FUZZ_SECONDS ?= 60
@@ -82,6 +89,13 @@ define link
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 endef
 
+# A fresh archive each time: a module taken out of CORE leaves no stale
+# member behind.
+define archive
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+endef
+
 $(BUILD)/src/%.o: service/src/%.c
 	$(compile)
 $(BUILD)/sim/%.o: service/sim/%.c
@@ -108,23 +122,34 @@ $(BUILD)/gen/schemas_gen.c: $(SCHEMAS) service/tools/embed.sh
 	@mkdir -p $(@D)
 	$(Q)service/tools/embed.sh $(SCHEMAS) >$@.tmp && mv $@.tmp $@
 
-$(BUILD)/hms-worker: $(BUILD)/src/main.o $(CORE_O)
+$(LIB): $(CORE_O)
+	$(archive)
+$(SIM_LIB): $(SIM_O)
+	$(archive)
+
+$(BUILD)/hms-worker: $(BUILD)/src/main.o $(PROG_O) $(LIB)
 	$(link)
-$(BUILD)/hms-sim: $(BUILD)/sim/sim_main.o $(SIM_O) $(CORE_O)
+$(BUILD)/hms-sim: $(BUILD)/sim/sim_main.o $(PROG_O) $(SIM_LIB) $(LIB)
 	$(link)
-$(BUILD)/mktopics: $(BUILD)/tools/mktopics.o $(CORE_O)
+$(BUILD)/mktopics: $(BUILD)/tools/mktopics.o $(PROG_O) $(LIB)
 	$(link)
-$(BUILD)/hmsctl: $(BUILD)/tools/hmsctl.o $(BUILD)/tools/hmsctl_ops.o $(CORE_O)
+$(BUILD)/hmsctl: $(BUILD)/tools/hmsctl.o $(BUILD)/tools/hmsctl_ops.o \
+                 $(PROG_O) $(LIB)
 	$(link)
-$(BUILD)/jwtcli: $(BUILD)/tests/jwtcli.o $(CORE_O)
+$(BUILD)/jwtcli: $(BUILD)/tests/jwtcli.o $(PROG_O) $(LIB)
 	$(link)
-$(BUILD)/bench-floor: $(BUILD)/bench/floor.o $(CORE_O)
+$(BUILD)/bench-floor: $(BUILD)/bench/floor.o $(PROG_O) $(LIB)
 	$(link)
-$(BUILD)/itests/test_%: $(BUILD)/itests/test_%.o $(CORE_O)
+$(BUILD)/itests/test_%: $(BUILD)/itests/test_%.o $(PROG_O) $(LIB)
 	$(link)
-$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(SIM_O) $(CORE_O)
+# the handler against stubs of the 100ms client and the cache
+$(BUILD)/tests/test_handler: $(BUILD)/tests/test_handler.o \
+        $(BUILD)/tests/hms_client_stubs.o $(BUILD)/tests/cache_stubs.o \
+        $(PROG_O) $(LIB)
 	$(link)
-$(BUILD)/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(CORE_O)
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(PROG_O) $(SIM_LIB) $(LIB)
+	$(link)
+$(BUILD)/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 

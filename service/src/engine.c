@@ -14,9 +14,11 @@
 #include "handler.h"
 #include "hms_client.h"
 #include "log.h"
+#include "metrics.h"
 
 #define LOOP_MAX_WAIT_MS 200
-#define REDIS_PING_MS 5000 /* readiness of Redis when no event uses it */
+#define REDIS_PING_MS 5000   /* readiness of Redis when no event uses it */
+#define STATES_EVERY_MS 1000 /* jobs by handler state, into /metrics */
 
 struct engine {
     pthread_t thread;
@@ -28,7 +30,7 @@ struct engine {
     struct cache *cache;
     struct handler *h;
     bool pinging, ping_ok;
-    int64_t next_ping;
+    int64_t next_ping, next_states;
     pthread_mutex_t why_mu; /* halted, read by the consumer thread */
     char halted[384];       /* handler_halted(), "" when none */
 };
@@ -83,6 +85,23 @@ static void poll_once(struct engine *e, int wait)
     }
 }
 
+/* Jobs by handler state, now and then (a metrics update takes a lock). */
+static void publish_states(struct engine *e)
+{
+    size_t counts[HS_COUNT];
+    int64_t now = hw_mono_ms();
+
+    if (now < e->next_states) {
+        return;
+    }
+    e->next_states = now + STATES_EVERY_MS;
+    handler_count_states(e->h, counts);
+    for (int s = 0; s < HS_COUNT; s++) {
+        metrics_set(M_JOBS_STATE, (double)counts[s],
+                    handler_state_name((enum handler_state)s));
+    }
+}
+
 static void publish_halted(struct engine *e)
 {
     const char *why = handler_halted(e->h);
@@ -125,6 +144,7 @@ static void *engine_main(void *arg)
         atomic_store(&e->redis_up, e->ping_ok && handler_redis_up(e->h));
         atomic_store(&e->api_up, handler_api_up(e->h));
         publish_halted(e);
+        publish_states(e);
     }
     return NULL;
 }

@@ -1,4 +1,61 @@
-/* handler.c -- provisioning and ending, step by step. See handler.h. */
+/* handler.c -- what each event does (docs/contract.md section 3): one
+ * explicit state machine per job, on the engine thread.
+ *
+ * Each state makes one call -- a 100ms request, or one Redis batch -- and
+ * its reply picks the next state. Top to bottom, as an event goes:
+ *
+ *  state          call                               reply: next state
+ *  -------------  ---------------------------------  -------------------------
+ *  load           Redis: EXISTS marker, HGETALL      marker there: done
+ *                 the subject's hash                 (duplicate); PHYSICAL, or
+ *                                                    the subject ended: skip;
+ *                                                    session-ended: stop_hls
+ *                                                    (HLS ran), end_room (a
+ *                                                    room), write_ended (none:
+ *                                                    a tombstone); else
+ *                                                    create_room
+ *  create_room    POST /rooms (an upsert by name)    ok: codes; 403 "disabled":
+ *                                                    skip
+ *  codes          POST /room-codes/room/{id}         ok: start_hls (a stream
+ *                                                    with hls) or write_ready;
+ *                                                    a role the template
+ *                                                    lacks: DLQ validation;
+ *                                                    404: codes again after
+ *                                                    500 ms, twice; 403
+ *                                                    "disabled": skip
+ *  start_hls      POST /live-streams/room/{id}/start write_ready (a failure is
+ *                                                    a warning and a metric)
+ *  write_ready    Redis: MULTI hash, tokens EXEC     done (output: video-ready)
+ *  stop_hls       POST /live-streams/room/{id}/stop  end_room (a failure is a
+ *                                                    warning)
+ *  end_room       POST /active-rooms/{id}/end-room   ok, 404, 403 "disabled":
+ *                                                    disable_codes (lock) or
+ *                                                    write_ended
+ *  disable_codes  POST /room-codes/code, each code   all ok or 404: write_ended
+ *  write_ended    Redis: MULTI ended hash EXEC       done (output: video-ended)
+ *  skip           Redis: SET marker                  done (skipped)
+ *  mark           Redis: SET marker                  done (marked)
+ *
+ * A job starts at load (JOB_RUN) or at mark (JOB_MARK: its output has been
+ * delivered). Any other reply stays in the state (docs/contract.md section
+ * 7 has the whole table):
+ *  - a 100ms call (call_failed): 408, 429, 5xx and transport errors were
+ *    already retried by hms_client (backoff, HMS_RETRY_MAX, the event's
+ *    deadline); then the event is dead-lettered (hms_retries, deadline) if
+ *    the API answered anything since the event began, else it waits: the
+ *    state is entered again in 2 s with a fresh deadline, one probe call
+ *    tests the API, fetching pauses. A 401, or a 403 not saying "disabled",
+ *    that the re-mint and replay did not cure: halt. Any other 4xx:
+ *    dead-letter hms_rejected (the token failing start_hls or stop_hls too;
+ *    other failures of those two are warnings).
+ *  - a Redis batch (redis_ok): wait (down, READONLY, OOM...), halt (NOPERM,
+ *    a Redis Cluster), dead-letter redis_wrongtype, or, refused for a
+ *    reason nobody knows, retried twice, then redis_rejected or halt.
+ * Waiting and halting park the job and enter the same state again later,
+ * with the event's clocks stopped meanwhile. Every move goes through go(),
+ * which counts jobs per state (for /metrics) and stops a job whose
+ * partition was revoked before it writes anything more.
+ */
 #define LOGMOD "handler"
 #include "handler.h"
 
@@ -7,25 +64,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/sha.h>
-
 #include "heap.h"
 #include "hms_reply.h"
 #include "jwt.h"
 #include "log.h"
 #include "metrics.h"
+#include "rules.h"
 
-#define DAY_S 86400
-#define TOKEN_MAX_S (90 * DAY_S)
 #define REDIS_RETRY_MS 1000
 #define REDIS_REFUSALS 3  /* unknown error replies before it is the event's */
 #define API_RETRY_MS 2000 /* while the breaker is open: a probe per job */
 #define CODES_404_RETRIES 2
 #define CODES_404_WAIT_MS 500
-
-struct ctx;
-typedef void step_fn(struct ctx *c);
-typedef void reply_fn(struct ctx *c, const struct hms_result *r);
 
 struct handler {
     const struct conf *cf;
@@ -35,7 +85,7 @@ struct handler {
     void *arg;
     struct heap parked; /* due -> struct ctx */
     struct ctx *all;    /* every context, for shutdown */
-    size_t active;
+    size_t in_state[HS_COUNT];
     size_t api_waiting; /* jobs parked because the 100ms API is down */
     size_t halted;      /* jobs parked until a setting is fixed */
     char halt_why[384]; /* the latest reason, while halted > 0 */
@@ -45,27 +95,81 @@ struct handler {
 struct ctx {
     struct handler *h;
     struct job *j;
+    enum handler_state state;  /* HS_COUNT until the first go() */
+    enum handler_state resume; /* parked: the state to enter again */
     int64_t born, started, deadline, parked_at;
     bool api_wait; /* parked because the API is down */
     bool halted;   /* counted in h->halted until a retry gets through */
     int redis_refusals;
     int64_t refused_at; /* mono ms of the first refusal */
-    step_fn *resume;
-    step_fn *step; /* the step whose call is out: re-run if the API was down */
-    reply_fn *on_reply;
-    json_t *hash;  /* the subject's Redis hash before this event */
-    json_t *codes; /* enabled codes from 100ms */
+    bool applied;       /* load: the event's marker exists */
+    json_t *hash;       /* load: the subject's Redis hash before this event */
+    json_t *codes;      /* codes: the enabled codes from 100ms */
     char *room_id, *room_name, *hls_url;
     int codes_404, pending;
-    step_fn *redis_then; /* runs when the Redis call is answered */
-    enum hw_rc redis_rc;
-    bool applied;             /* cache_load: the event's marker exists */
-    struct hms_result failed; /* first failure among parallel calls */
+    struct hms_result failed; /* disable_codes: the first failure */
     char failed_err[256];
     struct ctx *prev, *next; /* handler->all */
 };
 
-/* ---- life of a context ---------------------------------------------- */
+typedef void hms_reply_fn(struct ctx *c, const struct hms_result *r);
+
+/* ---- the states ------------------------------------------------------ */
+
+static void load(struct ctx *c);
+static void loaded(struct ctx *c);
+static void create_room(struct ctx *c);
+static void room_created(struct ctx *c, const struct hms_result *r);
+static void codes(struct ctx *c);
+static void codes_created(struct ctx *c, const struct hms_result *r);
+static void start_hls(struct ctx *c);
+static void hls_started(struct ctx *c, const struct hms_result *r);
+static void write_ready(struct ctx *c);
+static void ready_written(struct ctx *c);
+static void stop_hls(struct ctx *c);
+static void hls_stopped(struct ctx *c, const struct hms_result *r);
+static void end_room(struct ctx *c);
+static void room_ended(struct ctx *c, const struct hms_result *r);
+static void disable_codes(struct ctx *c);
+static void code_disabled(struct ctx *c, const struct hms_result *r);
+static void write_ended(struct ctx *c);
+static void ended_written(struct ctx *c);
+static void skip(struct ctx *c);
+static void skipped(struct ctx *c);
+static void mark(struct ctx *c);
+static void marked(struct ctx *c);
+
+/* enter issues the state's call; its reply comes to hms_reply (a 100ms
+ * state) or redis_reply (a Redis state, after redis_ok()). */
+static const struct state_def {
+    const char *name, *what; /* for metrics; for error texts */
+    void (*enter)(struct ctx *c);
+    hms_reply_fn *hms_reply;
+    void (*redis_reply)(struct ctx *c);
+} states[HS_COUNT] = {
+    [HS_LOAD] = {"load", "read the subject", load, NULL, loaded},
+    [HS_CREATE_ROOM] = {"create_room", "create room", create_room, room_created,
+                        NULL},
+    [HS_CODES] = {"codes", "create room codes", codes, codes_created, NULL},
+    [HS_START_HLS] = {"start_hls", "start HLS", start_hls, hls_started, NULL},
+    [HS_WRITE_READY] = {"write_ready", "write the ready room", write_ready,
+                        NULL, ready_written},
+    [HS_STOP_HLS] = {"stop_hls", "stop HLS", stop_hls, hls_stopped, NULL},
+    [HS_END_ROOM] = {"end_room", "end room", end_room, room_ended, NULL},
+    [HS_DISABLE_CODES] = {"disable_codes", "disable room code", disable_codes,
+                          code_disabled, NULL},
+    [HS_WRITE_ENDED] = {"write_ended", "write the ended room", write_ended,
+                        NULL, ended_written},
+    [HS_SKIP] = {"skip", "mark the skipped event", skip, NULL, skipped},
+    [HS_MARK] = {"mark", "mark the applied event", mark, NULL, marked},
+};
+
+const char *handler_state_name(enum handler_state s)
+{
+    return s < HS_COUNT ? states[s].name : "none";
+}
+
+/* ---- life of a job ---------------------------------------------------- */
 
 struct handler *handler_create(const struct conf *cf, struct hms_client *hc,
                                struct cache *cache, handler_finish_fn *finish,
@@ -107,6 +211,25 @@ void handler_destroy(struct handler *h)
     free(h);
 }
 
+static void go(struct ctx *c, enum handler_state to);
+
+void handler_submit(struct handler *h, struct job *j)
+{
+    struct ctx *c = xcalloc(1, sizeof(*c));
+
+    c->h = h;
+    c->j = j;
+    c->state = HS_COUNT;
+    c->born = c->started = hw_mono_ms();
+    c->deadline = c->started + h->cf->event_deadline_ms;
+    c->next = h->all;
+    if (h->all != NULL) {
+        h->all->prev = c;
+    }
+    h->all = c;
+    go(c, j->req == JOB_MARK ? HS_MARK : HS_LOAD);
+}
+
 /* c got past whatever halted it (or ends): intake may resume once no
  * event is halted any more. */
 static void unhalt(struct ctx *c)
@@ -125,14 +248,17 @@ static void unhalt(struct ctx *c)
     }
 }
 
+/* The job leaves the handler with its outcome; the context goes. */
 static void done(struct ctx *c, enum job_outcome outcome)
 {
     struct handler *h = c->h;
     struct job *j = c->j;
 
     unhalt(c);
+    if (c->state < HS_COUNT) {
+        h->in_state[c->state]--;
+    }
     j->outcome = outcome;
-    h->active--;
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
@@ -143,6 +269,26 @@ static void done(struct ctx *c, enum job_outcome outcome)
     }
     ctx_free(c);
     h->finish(h->arg, j);
+}
+
+/* The one way from state to state: counted, logged, and not at all for a
+ * job whose partition went to another worker (it writes nothing more). */
+static void go(struct ctx *c, enum handler_state to)
+{
+    struct handler *h = c->h;
+
+    if (c->state < HS_COUNT) {
+        h->in_state[c->state]--;
+    }
+    c->state = to;
+    h->in_state[to]++;
+    if (job_stale(c->j)) {
+        job_log(LL_INFO, c->j, "msg=\"abandoned: partition revoked\"");
+        done(c, JOB_ABANDONED);
+        return;
+    }
+    job_log(LL_DEBUG, c->j, "msg=\"state\" state=%s", states[to].name);
+    states[to].enter(c);
 }
 
 static void dlq(struct ctx *c, const char *cls, const char *fmt, ...)
@@ -156,35 +302,45 @@ static void dlq(struct ctx *c, const char *cls, const char *fmt, ...)
     vsnprintf(c->j->err, sizeof(c->j->err), fmt, ap);
     va_end(ap);
     c->j->err_class = cls;
-    job_log(LL_WARN, c->j, "msg=\"dead-lettering\" class=%s", cls);
+    job_log(LL_WARN, c->j, "msg=\"dead-lettering\" class=%s state=%s", cls,
+            states[c->state].name);
     done(c, JOB_DLQ);
 }
 
 static void fatal(struct ctx *c, const char *what)
 {
     snprintf(c->j->err, sizeof(c->j->err), "%s", what);
-    job_log(LL_ERROR, c->j, "msg=\"fatal\" err=\"%s\"", what);
+    job_log(LL_ERROR, c->j, "msg=\"fatal\" err=\"%s\" state=%s", what,
+            states[c->state].name);
     done(c, JOB_FATAL);
 }
 
-/* Parks c until delay_ms from now, then runs step; the event's clocks
- * stop meanwhile (docs/contract.md section 7: no deadline while paused). */
-static void park(struct ctx *c, step_fn *step, int64_t delay_ms)
+/* Nothing to apply (PHYSICAL, an ended subject, a disabled room): the
+ * marker only. */
+static void skip_because(struct ctx *c, const char *why)
 {
-    c->resume = step;
+    snprintf(c->j->err, sizeof(c->j->err), "%s", why);
+    go(c, HS_SKIP);
+}
+
+/* Parks c until delay_ms from now, then enters its state again; the
+ * event's clocks stop meanwhile (docs/contract.md section 7: no deadline
+ * while a dependency is down). */
+static void park(struct ctx *c, int64_t delay_ms)
+{
+    c->resume = c->state;
     c->parked_at = hw_mono_ms();
     heap_push(&c->h->parked, c->parked_at + delay_ms, c);
 }
 
 /* Nothing will work until someone changes a setting (credentials, a
- * permission, Redis Cluster): park the event with its offset unstored,
- * stop intake (handler_degraded), say why (handler_halted), and try the
- * step again every HALT_RETRY_MS, so that a fixed setting resumes the
- * worker without a restart (docs/contract.md section 7, "stop"). */
-static void halt(struct ctx *c, step_fn *retry, const char *fmt, ...)
-    HW_PRINTF(3, 4);
+ * permission, Redis Cluster): park the job with its offset unstored,
+ * stop intake (handler_degraded), say why (handler_halted), and enter the
+ * state again every HALT_RETRY_MS, so that a fixed setting resumes the
+ * worker without a restart (docs/contract.md section 7, "halt"). */
+static void halt(struct ctx *c, const char *fmt, ...) HW_PRINTF(2, 3);
 
-static void halt(struct ctx *c, step_fn *retry, const char *fmt, ...)
+static void halt(struct ctx *c, const char *fmt, ...)
 {
     struct handler *h = c->h;
     char why[sizeof(h->halt_why)];
@@ -193,22 +349,18 @@ static void halt(struct ctx *c, step_fn *retry, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
-    if (retry == NULL) { /* a step that forgot to name itself: a bug */
-        fatal(c, why);
-        return;
-    }
     if (h->halted == 0) { /* once per halt, not per event or retry */
         job_log(LL_ERROR, c->j,
-                "msg=\"halted: intake stopped\" why=\"%s\" "
+                "msg=\"halted: intake stopped\" why=\"%s\" state=%s "
                 "retry_ms=%lld",
-                why, (long long)h->cf->halt_retry_ms);
+                why, states[c->state].name, (long long)h->cf->halt_retry_ms);
     }
     snprintf(h->halt_why, sizeof(h->halt_why), "%s", why);
     if (!c->halted) {
         c->halted = true;
         h->halted++;
     }
-    park(c, retry, h->cf->halt_retry_ms);
+    park(c, h->cf->halt_retry_ms);
 }
 
 int64_t handler_tick(struct handler *h)
@@ -224,7 +376,7 @@ int64_t handler_tick(struct handler *h)
             c->api_wait = false;
             h->api_waiting--;
         }
-        c->resume(c);
+        go(c, c->resume);
     }
     return heap_next_due(&h->parked);
 }
@@ -250,122 +402,30 @@ bool handler_api_up(const struct handler *h)
     return h->api_waiting == 0 && !hms_client_tripped(h->hc);
 }
 
-size_t handler_active(const struct handler *h)
+void handler_count_states(const struct handler *h, size_t counts[HS_COUNT])
 {
-    return h->active;
+    memcpy(counts, h->in_state, sizeof(h->in_state));
 }
 
-/* A Redis result (docs/contract.md section 7, Redis rows): true when it
- * succeeded; otherwise c is parked (to run retry later), halted,
- * dead-lettered or ended, and the caller returns. */
-static bool redis_ok(struct ctx *c, enum hw_rc rc, step_fn *retry)
-{
-    struct handler *h = c->h;
-    const char *err = cache_errstr(h->cache);
+/* ---- 100ms calls ------------------------------------------------------- */
 
-    switch (rc) {
-    case HW_OK:
-        h->redis_down = false;
-        unhalt(c);
-        return true;
-    case HW_ERR_AUTH:
-        halt(c, retry,
-             "redis refuses the worker (%s): check the user and password "
-             "of REDIS_URL and its ACL (the worker needs read, write and "
-             "MULTI/EXEC on ~hms:*)",
-             err);
-        return false;
-    case HW_ERR_CONFIG:
-        halt(c, retry,
-             "redis refuses the setup (%s): Redis Cluster is not supported "
-             "(point REDIS_URL at a standalone or primary/replica endpoint) "
-             "and the database of REDIS_URL must exist",
-             err);
-        return false;
-    case HW_ERR_INVALID: /* WRONGTYPE: another writer owns the key */
-        dlq(c, "redis_wrongtype", "redis: %s", err);
-        return false;
-    case HW_ERR_REFUSED: /* unknown: retried, then its own if others */
-        if (c->redis_refusals++ == 0) {
-            c->refused_at = hw_mono_ms();
-            job_log(LL_WARN, c->j, "msg=\"redis refused, retrying\" err=\"%s\"",
-                    err);
-        }
-        if (c->redis_refusals < REDIS_REFUSALS) { /* others write meanwhile? */
-            park(c, retry, REDIS_RETRY_MS);
-        } else if (cache_last_ok(h->cache) > c->refused_at) {
-            dlq(c, "redis_rejected", "redis: %s", err);
-        } else {
-            halt(c, retry,
-                 "redis refuses the worker's writes (%s), an error the "
-                 "worker does not know: see the redis log",
-                 err);
-        }
-        return false;
-    case HW_ERR_FATAL:
-        fatal(c, err);
-        return false;
-    case HW_ERR_DECODE:
-    case HW_ERR_NOT_FOUND:
-    case HW_ERR_TIMEOUT:
-    case HW_ERR_UNAVAILABLE:
-        break;
-    }
-    if (!h->redis_down) {
-        job_log(LL_WARN, c->j, "msg=\"redis unavailable, waiting\" err=\"%s\"",
-                err);
-    }
-    h->redis_down = true;
-    park(c, retry, REDIS_RETRY_MS);
-    return false;
-}
-
-/* Every Redis call answers here: c->redis_then runs with the result in
- * c->redis_rc (and, for cache_load, c->applied and c->hash). */
-static void on_redis(void *arg, enum hw_rc rc, struct cache_reply *r)
-{
-    struct ctx *c = arg;
-
-    c->redis_rc = rc;
-    c->applied = r->exists;
-    if (r->hash != NULL) {
-        json_decref(c->hash);
-        c->hash = r->hash;
-        r->hash = NULL;
-    }
-    c->redis_then(c);
-}
-
-static void *then(struct ctx *c, step_fn *next)
-{
-    c->redis_then = next;
-    return c;
-}
-
-/* ---- 100ms calls ---------------------------------------------------- */
-
-static void on_reply(void *arg, const struct hms_result *r)
+static void on_hms(void *arg, const struct hms_result *r)
 {
     struct ctx *c = arg;
 
     if (r->rc != HW_ERR_AUTH) {
         unhalt(c); /* 100ms took the token: whatever halted c is gone */
     }
-    c->on_reply(c, r);
+    states[c->state].hms_reply(c, r);
 }
 
-/* A 403 that says the room is disabled: the room's state, not a missing
- * permission (hms_client turns every other 403 into HW_ERR_AUTH). */
-static bool room_disabled(const struct hms_result *r)
-{
-    return r->status == 403 && hms_reply_says_disabled(r->body);
-}
+/* The state's call: method on base + the formatted path, with body
+ * (taken), within the event's deadline. */
+static void call(struct ctx *c, const char *method, json_t *body,
+                 const char *fmt, ...) HW_PRINTF(4, 5);
 
 static void call(struct ctx *c, const char *method, json_t *body,
-                 reply_fn *next, const char *fmt, ...) HW_PRINTF(5, 6);
-
-static void call(struct ctx *c, const char *method, json_t *body,
-                 reply_fn *next, const char *fmt, ...)
+                 const char *fmt, ...)
 {
     char *path;
     va_list ap;
@@ -373,11 +433,17 @@ static void call(struct ctx *c, const char *method, json_t *body,
     va_start(ap, fmt);
     path = xvasprintf(fmt, ap);
     va_end(ap);
-    c->on_reply = next;
     hms_client_call(c->h->hc, method, path, body, c->started, c->deadline,
-                    on_reply, c);
+                    on_hms, c);
     json_decref(body);
     free(path);
+}
+
+/* A 403 that says the room is disabled: the room's state, not a missing
+ * permission (hms_client turns every other 403 into HW_ERR_AUTH). */
+static bool room_disabled(const struct hms_result *r)
+{
+    return r->status == 403 && hms_reply_says_disabled(r->body);
 }
 
 static void on_probe(void *arg, const struct hms_result *r)
@@ -401,31 +467,31 @@ static void probe_api(struct handler *h)
     }
 }
 
-/* A call failed for good: halt on refused credentials; if the whole API
- * is down (the breaker is open), not this event's fault: park it and
- * re-run the step with a fresh deadline later; else dead-letter. */
-static void call_failed(struct ctx *c, const char *what,
-                        const struct hms_result *r)
+/* The state's call failed for good (see the table atop): wait, halt,
+ * dead-letter or stop. */
+static void call_failed(struct ctx *c, const struct hms_result *r)
 {
+    const char *what = states[c->state].what;
+
     c->j->attempts = r->attempts;
-    if (hw_rc_is_retriable(r->rc) && c->step != NULL &&
+    if (hw_rc_is_retriable(r->rc) &&
         hms_client_last_answer(c->h->hc) < c->born) {
         job_log(LL_INFO, c->j, "msg=\"100ms API not answering, event waits\"");
         c->started = hw_mono_ms(); /* park() shifts both by the wait */
         c->deadline = c->started + c->h->cf->event_deadline_ms;
         c->api_wait = true;
         c->h->api_waiting++;
-        park(c, c->step, API_RETRY_MS);
+        park(c, API_RETRY_MS);
         probe_api(c->h);
     } else if (r->rc == HW_ERR_AUTH && r->status == 403) {
-        halt(c, c->step,
+        halt(c,
              "100ms refuses to %s (%s): the management token lacks the "
              "permission: check that HMS_ACCESS_KEY and the app secret "
              "belong to the workspace of HMS_TEMPLATE_ID and may manage "
              "rooms",
              what, r->err);
     } else if (r->rc == HW_ERR_AUTH) {
-        halt(c, c->step,
+        halt(c,
              "100ms rejects the management token to %s (%s): HMS_ACCESS_KEY "
              "or the app secret is wrong, or this host's clock is off",
              what, r->err);
@@ -433,9 +499,7 @@ static void call_failed(struct ctx *c, const char *what,
         fatal(c, r->err);
     } else if (hw_rc_is_retriable(r->rc)) {
         dlq(c, r->deadline ? "deadline" : "hms_retries",
-            "%s: %s after %d "
-            "attempts",
-            what, r->err, r->attempts);
+            "%s: %s after %d attempts", what, r->err, r->attempts);
     } else {
         const char *msg =
             json_string_value(json_object_get(r->body, "message"));
@@ -445,144 +509,138 @@ static void call_failed(struct ctx *c, const char *what,
     }
 }
 
-/* ---- names, times, tokens ------------------------------------------- */
+/* ---- Redis batches ----------------------------------------------------- */
 
-char *handler_room_name(enum subject_kind kind, const char *id)
+/* A Redis result (docs/contract.md section 7, Redis rows): true when it
+ * succeeded; otherwise c is parked (to enter its state again), halted,
+ * dead-lettered or ended, and the caller returns. */
+static bool redis_ok(struct ctx *c, enum hw_rc rc)
 {
-    /* 100ms names are case-insensitive (docs/100ms-api.md section 2.1):
-     * "B1" and "b1" would share a room, so only lower case stays as it is;
-     * and "x-" starts the hashed names, so an id that does is hashed too */
-    static const char ok[] = "abcdefghijklmnopqrstuvwxyz0123456789._:-";
-    const char *prefix = kind == SUBJECT_STREAM ? "ls" : "bk";
-    size_t len = strlen(id);
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    char hex[33];
+    struct handler *h = c->h;
+    const char *err = cache_errstr(h->cache);
 
-    if (len >= 1 && len <= 64 && strspn(id, ok) == len &&
-        strncmp(id, "x-", 2) != 0) {
-        return xasprintf("%s-%s", prefix, id);
-    }
-    SHA256((const unsigned char *)id, len, md);
-    for (int i = 0; i < 16; i++) {
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    }
-    return xasprintf("%s-x-%s", prefix, hex);
-}
-
-static int64_t max64(int64_t a, int64_t b)
-{
-    return a > b ? a : b;
-}
-
-/* docs/contract.md section 5: a booking's tokens must work when it happens. */
-static int64_t token_exp(const struct conf *cf, const struct event *ev,
-                         const char *role, int64_t now_s)
-{
-    int64_t ttl = conf_app_token_ttl(cf, role), exp = now_s + ttl;
-
-    /* times are validated (event.h), and saturate anyway */
-    if (ev->kind == EVENT_BOOKING_CREATED && ev->ends_at != EVENT_NO_TIME) {
-        exp = max64(now_s + ttl,
-                    hw_sat_add(ev->ends_at / 1000, cf->hms_token_grace_s));
-    } else if (ev->kind == EVENT_BOOKING_CREATED) {
-        exp = hw_sat_add(max64(now_s, ev->starts_at / 1000), ttl);
-    }
-    return exp < now_s + TOKEN_MAX_S ? exp : now_s + TOKEN_MAX_S;
-}
-
-/* docs/contract.md section 4: when the subject's hash expires (seconds). */
-static int64_t hash_expiry(const struct conf *cf, const struct event *ev,
-                           int64_t now_s)
-{
-    if (ev->kind == EVENT_BOOKING_CREATED && ev->ends_at != EVENT_NO_TIME) {
-        return max64(hw_sat_add(ev->ends_at / 1000, cf->cache_grace_s),
-                     now_s + 3600);
-    }
-    return now_s + cf->cache_default_ttl_s;
-}
-
-/* ---- shared steps --------------------------------------------------- */
-
-/* Its partition went to another worker: write nothing more. */
-static bool abandoned(struct ctx *c)
-{
-    if (!job_stale(c->j)) {
+    switch (rc) {
+    case HW_OK:
+        h->redis_down = false;
+        unhalt(c);
+        return true;
+    case HW_ERR_AUTH:
+        halt(c,
+             "redis refuses the worker (%s): check the user and password "
+             "of REDIS_URL and its ACL (the worker needs read, write and "
+             "MULTI/EXEC on ~hms:*)",
+             err);
         return false;
+    case HW_ERR_CONFIG:
+        halt(c,
+             "redis refuses the setup (%s): Redis Cluster is not supported "
+             "(point REDIS_URL at a standalone or primary/replica endpoint) "
+             "and the database of REDIS_URL must exist",
+             err);
+        return false;
+    case HW_ERR_INVALID: /* WRONGTYPE: another writer owns the key */
+        dlq(c, "redis_wrongtype", "redis: %s", err);
+        return false;
+    case HW_ERR_REFUSED: /* unknown: retried, then its own if others */
+        if (c->redis_refusals++ == 0) {
+            c->refused_at = hw_mono_ms();
+            job_log(LL_WARN, c->j, "msg=\"redis refused, retrying\" err=\"%s\"",
+                    err);
+        }
+        if (c->redis_refusals < REDIS_REFUSALS) { /* others write meanwhile? */
+            park(c, REDIS_RETRY_MS);
+        } else if (cache_last_ok(h->cache) > c->refused_at) {
+            dlq(c, "redis_rejected", "redis: %s", err);
+        } else {
+            halt(c,
+                 "redis refuses the worker's writes (%s), an error the "
+                 "worker does not know: see the redis log",
+                 err);
+        }
+        return false;
+    case HW_ERR_FATAL:
+        fatal(c, err);
+        return false;
+    case HW_ERR_DECODE:
+    case HW_ERR_NOT_FOUND:
+    case HW_ERR_TIMEOUT:
+    case HW_ERR_UNAVAILABLE:
+        break;
     }
-    job_log(LL_INFO, c->j, "msg=\"abandoned: partition revoked\"");
-    done(c, JOB_ABANDONED);
-    return true;
+    if (!h->redis_down) {
+        job_log(LL_WARN, c->j, "msg=\"redis unavailable, waiting\" err=\"%s\"",
+                err);
+    }
+    h->redis_down = true;
+    park(c, REDIS_RETRY_MS);
+    return false;
 }
 
-static void skip_marked(struct ctx *c);
-
-/* Nothing to apply (PHYSICAL, ended subject, disabled room): mark it. */
-static void skip(struct ctx *c)
+/* Every Redis batch answers here (load also brings the marker and the
+ * hash). */
+static void on_redis(void *arg, enum hw_rc rc, struct cache_reply *r)
 {
-    if (!abandoned(c)) {
-        cache_mark(c->h->cache, c->j->in.event_id, on_redis,
-                   then(c, skip_marked));
+    struct ctx *c = arg;
+
+    c->applied = r->exists;
+    if (r->hash != NULL) {
+        json_decref(c->hash);
+        c->hash = r->hash;
+        r->hash = NULL;
+    }
+    if (redis_ok(c, rc)) {
+        states[c->state].redis_reply(c);
     }
 }
 
-static void skip_marked(struct ctx *c)
-{
-    if (redis_ok(c, c->redis_rc, skip)) {
-        job_log(LL_INFO, c->j, "msg=\"skipped\" reason=\"%s\"", c->j->err);
-        done(c, JOB_SKIPPED);
-    }
-}
+/* ---- load ------------------------------------------------------------- */
 
-static void skip_because(struct ctx *c, const char *why)
+static void load(struct ctx *c)
 {
-    snprintf(c->j->err, sizeof(c->j->err), "%s", why);
-    skip(c);
-}
-
-/* The fields every output has; false (c ended) when no event id could be
- * drawn: an output without one would break its consumers' de-duplication. */
-static bool output_base(struct ctx *c, enum event_kind kind)
-{
-    struct event *out = &c->j->out;
     const struct event *in = &c->j->in;
-    char id[JWT_UUID_LEN + 1];
 
-    if (jwt_uuid4(id) != HW_OK) {
-        fatal(c, "no random bytes for an event id (RAND_bytes failed)");
-        return false;
-    }
-    out->kind = kind;
-    out->event_id = xstrdup(id);
-    out->causation_id = xstrdup(in->event_id);
-    out->occurred_at = hw_now_ms();
-    out->subject_kind = event_subject_kind(in);
-    out->subject_id = xstrdup(event_subject_id(in));
-    return true;
+    cache_load(c->h->cache, in->event_id, event_subject_kind(in),
+               event_subject_id(in), on_redis, c);
 }
 
-/* ---- booking-created and stream-started ------------------------------ */
-
-static void step_codes(struct ctx *c);
-static void step_write_ready(struct ctx *c);
-static void ready_written(struct ctx *c);
-
-static void on_room(struct ctx *c, const struct hms_result *r)
+/* session-ended: what the hash says there is to end. */
+static void end_what_is_there(struct ctx *c)
 {
-    const char *id = hms_reply_room_id(r->body);
+    const char *room = json_string_value(json_object_get(c->hash, "room_id"));
 
-    if (room_disabled(r)) { /* undocumented on create: the safe reading */
-        skip_because(c, "room is disabled (ended)");
-    } else if (r->rc != HW_OK) {
-        call_failed(c, "create room", r);
-    } else if (id == NULL) {
-        dlq(c, "hms_rejected", "create room: reply without a valid id");
+    if (room == NULL) { /* never provisioned, or a tombstone already */
+        go(c, HS_WRITE_ENDED);
+        return;
+    }
+    c->room_id = xstrdup(room);
+    go(c,
+       json_object_get(c->hash, "hls_url") != NULL ? HS_STOP_HLS : HS_END_ROOM);
+}
+
+static void loaded(struct ctx *c)
+{
+    const struct event *in = &c->j->in;
+    const char *status = json_string_value(json_object_get(c->hash, "status"));
+
+    if (c->applied) {
+        job_log(LL_INFO, c->j, "msg=\"duplicate, already applied\"");
+        done(c, JOB_DUPLICATE);
+    } else if (in->kind == EVENT_BOOKING_CREATED && in->physical) {
+        skip_because(c, "PHYSICAL booking");
+    } else if (in->kind == EVENT_SESSION_ENDED) {
+        end_what_is_there(c);
+    } else if (status != NULL && strcmp(status, "ended") == 0) {
+        skip_because(c, "the subject has ended");
     } else {
-        c->room_id = xstrdup(id);
-        step_codes(c);
+        c->room_name =
+            rules_room_name(event_subject_kind(in), event_subject_id(in));
+        go(c, HS_CREATE_ROOM);
     }
 }
 
-static void step_create_room(struct ctx *c)
+/* ---- booking-created and stream-started --------------------------------- */
+
+static void create_room(struct ctx *c)
 {
     const struct event *in = &c->j->in;
     const char *tpl =
@@ -593,59 +651,63 @@ static void step_create_room(struct ctx *c)
                                  in->title != NULL ? in->title : "")
                      : xasprintf("Booking %s", in->booking_id);
 
-    c->step = step_create_room;
     /* Upsert by name: a repeat with the same payload is harmless. */
     call(c, "POST",
          json_pack("{s:s, s:s, s:s}", "name", c->room_name, "description", desc,
                    "template_id", tpl),
-         on_room, "/rooms");
+         "/rooms");
     free(desc);
 }
 
-/* contract section 2: every role must be a role of the room's template. */
-static const char *bad_role(const struct ctx *c)
+static void room_created(struct ctx *c, const struct hms_result *r)
+{
+    const char *id = hms_reply_room_id(r->body);
+
+    if (room_disabled(r)) { /* undocumented on create: the safe reading */
+        skip_because(c, "room is disabled (ended)");
+    } else if (r->rc != HW_OK) {
+        call_failed(c, r);
+    } else if (id == NULL) {
+        dlq(c, "hms_rejected", "create room: reply without a valid id");
+    } else {
+        c->room_id = xstrdup(id);
+        go(c, HS_CODES);
+    }
+}
+
+static void codes(struct ctx *c)
+{
+    /* All-roles create returns the existing codes on repeat. */
+    call(c, "POST", NULL, "/room-codes/room/%s", c->room_id);
+}
+
+static void codes_created(struct ctx *c, const struct hms_result *r)
 {
     const struct event *in = &c->j->in;
 
-    if (in->kind == EVENT_STREAM_STARTED) {
-        return hms_reply_has_role(c->codes, in->host_role) ? NULL
-                                                           : in->host_role;
-    }
-    for (size_t i = 0; i < in->n_participants; i++) {
-        if (!hms_reply_has_role(c->codes, in->participants[i].role)) {
-            return in->participants[i].role;
+    if (r->rc == HW_ERR_NOT_FOUND && c->codes_404 < CODES_404_RETRIES) {
+        c->codes_404++; /* a room not visible yet: a public sample waits */
+        park(c, CODES_404_WAIT_MS);
+    } else if (room_disabled(r)) {
+        skip_because(c, "room is disabled (ended)");
+    } else if (r->rc != HW_OK) {
+        call_failed(c, r);
+    } else {
+        c->codes = hms_reply_enabled_codes(r->body);
+        if (rules_missing_role(in, c->codes) != NULL) {
+            dlq(c, "validation", "role is not a role of the room's template");
+        } else {
+            go(c, in->kind == EVENT_STREAM_STARTED && in->hls ? HS_START_HLS
+                                                              : HS_WRITE_READY);
         }
     }
-    return NULL;
 }
 
-static void on_hls(struct ctx *c, const struct hms_result *r)
-{
-    const char *url = hms_reply_hls_url(r->body);
-
-    if (r->rc == HW_OK && url != NULL) {
-        c->hls_url = xstrdup(url);
-    } else if (r->rc == HW_ERR_AUTH || r->rc == HW_ERR_FATAL) {
-        call_failed(c, "start HLS", r);
-        return;
-    } else {
-        /* contract section 3: video-ready still goes out, without hls_url,
-         * with a warning and a metric */
-        metrics_add(M_HLS_FAILURES, 1);
-        job_log(LL_WARN, c->j,
-                "msg=\"HLS start failed, continuing without\" "
-                "http=%ld err=\"%s\"",
-                r->status, r->err);
-    }
-    step_write_ready(c);
-}
-
-static void step_hls(struct ctx *c)
+static void start_hls(struct ctx *c)
 {
     const struct conf *cf = c->h->cf;
     json_t *body = json_object();
 
-    c->step = step_hls;
     if (cf->hms_subdomain != NULL) {
         json_object_set_new(
             body, "meeting_url",
@@ -654,90 +716,29 @@ static void step_hls(struct ctx *c)
                          cf->hms_subdomain, c->room_id,
                          cf->hms_hls_composer_role));
     }
-    call(c, "POST", body, on_hls, "/live-streams/room/%s/start", c->room_id);
+    call(c, "POST", body, "/live-streams/room/%s/start", c->room_id);
 }
 
-static void on_codes(struct ctx *c, const struct hms_result *r)
+static void hls_started(struct ctx *c, const struct hms_result *r)
 {
-    const char *role;
+    const char *url = hms_reply_hls_url(r->body);
 
-    if (r->rc == HW_ERR_NOT_FOUND && c->codes_404 < CODES_404_RETRIES) {
-        c->codes_404++; /* 100ms documents a short initialisation delay */
-        park(c, step_codes, CODES_404_WAIT_MS);
+    if (r->rc == HW_ERR_AUTH || r->rc == HW_ERR_FATAL) {
+        call_failed(c, r);
         return;
     }
-    if (room_disabled(r)) {
-        skip_because(c, "room is disabled (ended)");
-        return;
-    }
-    if (r->rc != HW_OK) {
-        call_failed(c, "create room codes", r);
-        return;
-    }
-    c->codes = hms_reply_enabled_codes(r->body);
-    role = bad_role(c);
-    if (role != NULL) {
-        dlq(c, "validation", "role is not a role of the room's template");
-        return;
-    }
-    if (c->j->in.kind == EVENT_STREAM_STARTED && c->j->in.hls) {
-        step_hls(c);
+    if (r->rc == HW_OK && url != NULL) {
+        c->hls_url = xstrdup(url);
     } else {
-        step_write_ready(c);
+        /* docs/contract.md section 3: video-ready still goes out, without
+         * hls_url, with a warning and a metric */
+        metrics_add(M_HLS_FAILURES, 1);
+        job_log(LL_WARN, c->j,
+                "msg=\"HLS start failed, continuing without\" "
+                "http=%ld err=\"%s\"",
+                r->status, r->err);
     }
-}
-
-static void step_codes(struct ctx *c)
-{
-    c->step = step_codes;
-    /* All-roles create returns the existing codes on repeat. */
-    call(c, "POST", NULL, on_codes, "/room-codes/room/%s", c->room_id);
-}
-
-/* The participants that get a token: everyone, or a stream's host. */
-static size_t holders(const struct event *in, struct participant *host,
-                      const struct participant **list)
-{
-    if (in->kind == EVENT_STREAM_STARTED) {
-        *host = (struct participant){in->host_user_id, in->host_display_name,
-                                     in->host_role};
-        *list = host;
-        return 1;
-    }
-    *list = in->participants;
-    return in->n_participants;
-}
-
-/* Users holding a token in the old hash but absent now: their tokens go. */
-static size_t stale_users(const struct ctx *c, const struct participant *ps,
-                          size_t n, const char ***out)
-{
-    const char *key;
-    json_t *v;
-    size_t count = 0;
-
-    *out = xcalloc(json_object_size(c->hash) + 1, sizeof(char *));
-    if (strcmp(json_string_value(json_object_get(c->hash, "room_id")) != NULL
-                   ? json_string_value(json_object_get(c->hash, "room_id"))
-                   : "",
-               c->room_id) != 0) {
-        return 0;
-    }
-    json_object_foreach(c->hash, key, v)
-    {
-        bool listed = false;
-
-        if (strncmp(key, "role:", 5) != 0) {
-            continue;
-        }
-        for (size_t i = 0; i < n && !listed; i++) {
-            listed = strcmp(ps[i].user_id, key + 5) == 0;
-        }
-        if (!listed) {
-            (*out)[count++] = key + 5;
-        }
-    }
-    return count;
+    go(c, HS_WRITE_READY);
 }
 
 static void fill_codes(struct ctx *c, struct event *out)
@@ -762,33 +763,55 @@ static void fill_codes(struct ctx *c, struct event *out)
     out->n_codes = json_array_size(c->codes);
 }
 
-static void step_write_ready(struct ctx *c)
+/* The fields every output has; false (c ended) when no event id could be
+ * drawn: an output without one would break its consumers' de-duplication. */
+static bool output_base(struct ctx *c, enum event_kind kind)
 {
-    if (abandoned(c)) {
-        return;
+    struct event *out = &c->j->out;
+    const struct event *in = &c->j->in;
+    char id[JWT_UUID_LEN + 1];
+
+    event_clear(out);
+    if (jwt_uuid4(id) != HW_OK) {
+        fatal(c, "no random bytes for an event id (RAND_bytes failed)");
+        return false;
     }
+    out->kind = kind;
+    out->event_id = xstrdup(id);
+    out->causation_id = xstrdup(in->event_id);
+    out->occurred_at = hw_now_ms();
+    out->subject_kind = event_subject_kind(in);
+    out->subject_id = xstrdup(event_subject_id(in));
+    return true;
+}
+
+/* Mints the holders' tokens and writes the hash, the tokens and the
+ * removal of stale ones in one MULTI/EXEC; the output is filled here,
+ * its room fields once the write is in. */
+static void write_ready(struct ctx *c)
+{
     const struct conf *cf = c->h->cf;
     const struct event *in = &c->j->in;
     struct event *out = &c->j->out;
     struct participant host;
     const struct participant *ps;
-    size_t n = holders(in, &host, &ps);
-    struct cache_token *toks = xcalloc(n + 1, sizeof(*toks));
+    size_t n = rules_holders(in, &host, &ps);
+    struct cache_token *toks = NULL;
     const char **stale = NULL;
     int64_t now_ms = hw_now_ms(), now_s = now_ms / 1000;
     enum hw_rc rc = HW_OK;
 
-    event_clear(out);
     if (!output_base(c, EVENT_VIDEO_READY)) {
-        free(toks);
         return;
     }
     fill_codes(c, out);
+    toks = xcalloc(n + 1, sizeof(*toks));
     for (size_t i = 0; i < n && rc == HW_OK; i++) {
         char *jwt = NULL;
 
-        toks[i] = (struct cache_token){ps[i].user_id, ps[i].role, NULL,
-                                       token_exp(cf, in, ps[i].role, now_s)};
+        toks[i] =
+            (struct cache_token){ps[i].user_id, ps[i].role, NULL,
+                                 rules_token_exp(cf, in, ps[i].role, now_s)};
         rc =
             jwt_mint_app(&cf->hms_app_secret, cf->hms_access_key, c->room_id,
                          ps[i].user_id, ps[i].role, now_s, toks[i].exp_s, &jwt);
@@ -808,12 +831,12 @@ static void step_write_ready(struct ctx *c)
                                 NULL,
                                 0,
                                 now_ms,
-                                hash_expiry(cf, in, now_s)};
+                                rules_hash_expiry(cf, in, now_s)};
 
-        r.n_stale = stale_users(c, ps, n, &stale);
+        r.n_stale = rules_stale_users(c->hash, c->room_id, ps, n, &stale);
         r.stale_users = stale;
         out->expires_at = hw_sat_mul(r.expire_at_s, 1000);
-        cache_put_ready(c->h->cache, &r, on_redis, then(c, ready_written));
+        cache_put_ready(c->h->cache, &r, on_redis, c);
     }
     for (size_t i = 0; i < n; i++) {
         jwt_token_free((char *)(uintptr_t)toks[i].jwt);
@@ -831,22 +854,97 @@ static void ready_written(struct ctx *c)
     struct participant host;
     const struct participant *ps;
 
-    if (redis_ok(c, c->redis_rc, step_write_ready)) {
-        out->room_id = xstrdup(c->room_id);
-        out->room_name = xstrdup(c->room_name);
-        out->cache_key = cache_key_subject(out->subject_kind, out->subject_id);
-        out->hls_url = c->hls_url != NULL ? xstrdup(c->hls_url) : NULL;
-        job_log(LL_INFO, c->j,
-                "msg=\"room ready\" room_id=%s codes=%zu tokens=%zu",
-                c->room_id, out->n_codes, holders(&c->j->in, &host, &ps));
-        done(c, JOB_OUTPUT);
+    out->room_id = xstrdup(c->room_id);
+    out->room_name = xstrdup(c->room_name);
+    out->cache_key = cache_key_subject(out->subject_kind, out->subject_id);
+    out->hls_url = c->hls_url != NULL ? xstrdup(c->hls_url) : NULL;
+    job_log(LL_INFO, c->j, "msg=\"room ready\" room_id=%s codes=%zu tokens=%zu",
+            c->room_id, out->n_codes, rules_holders(&c->j->in, &host, &ps));
+    done(c, JOB_OUTPUT);
+}
+
+/* ---- session-ended ------------------------------------------------------ */
+
+static void stop_hls(struct ctx *c)
+{
+    call(c, "POST", NULL, "/live-streams/room/%s/stop", c->room_id);
+}
+
+static void hls_stopped(struct ctx *c, const struct hms_result *r)
+{
+    if (r->rc == HW_ERR_AUTH || r->rc == HW_ERR_FATAL) {
+        call_failed(c, r);
+        return;
+    }
+    if (r->rc != HW_OK && r->rc != HW_ERR_NOT_FOUND) {
+        job_log(LL_WARN, c->j,
+                "msg=\"HLS stop failed, ending anyway\" http=%ld "
+                "err=\"%s\"",
+                r->status, r->err);
+    }
+    go(c, HS_END_ROOM);
+}
+
+static void end_room(struct ctx *c)
+{
+    const struct event *in = &c->j->in;
+
+    call(c, "POST",
+         json_pack("{s:s, s:b}", "reason",
+                   in->reason != NULL ? in->reason : "session ended", "lock",
+                   in->lock),
+         "/active-rooms/%s/end-room", c->room_id);
+}
+
+static void room_ended(struct ctx *c, const struct hms_result *r)
+{
+    /* 404 "no active session" and a disabled room count as success
+     * (docs/contract.md section 3) */
+    if (r->rc != HW_OK && r->rc != HW_ERR_NOT_FOUND && !room_disabled(r)) {
+        call_failed(c, r);
+    } else {
+        go(c, c->j->in.lock ? HS_DISABLE_CODES : HS_WRITE_ENDED);
     }
 }
 
-/* ---- session-ended --------------------------------------------------- */
+/* Disables every code of the hash at once; 404 counts as done. */
+static void disable_codes(struct ctx *c)
+{
+    const char *key;
+    json_t *v;
 
-static void step_end_room(struct ctx *c);
-static void ended_written(struct ctx *c);
+    c->pending = 1; /* held until every call is issued */
+    c->failed.rc = HW_OK;
+    json_object_foreach(c->hash, key, v)
+    {
+        if (strncmp(key, "code:", 5) == 0 && json_is_string(v)) {
+            c->pending++;
+            call(c, "POST",
+                 json_pack("{s:s, s:b}", "code", json_string_value(v),
+                           "enabled", 0),
+                 "/room-codes/code");
+        }
+    }
+    code_disabled(c, &(struct hms_result){HW_OK, 200, NULL, "", 0, false});
+}
+
+static void code_disabled(struct ctx *c, const struct hms_result *r)
+{
+    if (r->rc != HW_OK && r->rc != HW_ERR_NOT_FOUND && c->failed.rc == HW_OK) {
+        c->failed = *r; /* the first failure decides */
+        snprintf(c->failed_err, sizeof(c->failed_err), "%s", r->err);
+        c->failed.err = c->failed_err;
+        c->failed.body = NULL;
+    }
+    if (--c->pending > 0) {
+        return;
+    }
+    if (c->failed.rc != HW_OK) {
+        call_failed(c, &c->failed);
+    } else {
+        go(c, HS_WRITE_ENDED);
+    }
+}
 
 /* The hash fields of one prefix ("code:", "link:", "role:"). */
 static size_t fields_with(const json_t *hash, const char *prefix, bool strip,
@@ -864,11 +962,10 @@ static size_t fields_with(const json_t *hash, const char *prefix, bool strip,
     return at;
 }
 
-static void step_write_ended(struct ctx *c)
+/* status=ended in one MULTI/EXEC; when locked, the tokens, codes and
+ * links go too. No hash: a tombstone. */
+static void write_ended(struct ctx *c)
 {
-    if (abandoned(c)) {
-        return;
-    }
     const struct conf *cf = c->h->cf;
     const struct event *in = &c->j->in;
     size_t cap = json_object_size(c->hash) + 1;
@@ -894,7 +991,7 @@ static void step_write_ended(struct ctx *c)
         e.n_fields = fields_with(c->hash, "link:", false, fields, e.n_fields);
         e.n_fields = fields_with(c->hash, "role:", false, fields, e.n_fields);
     }
-    cache_put_ended(c->h->cache, &e, on_redis, then(c, ended_written));
+    cache_put_ended(c->h->cache, &e, on_redis, c);
     free(users);
     free(fields);
 }
@@ -903,207 +1000,35 @@ static void ended_written(struct ctx *c)
 {
     const struct event *in = &c->j->in;
 
-    if (redis_ok(c, c->redis_rc, step_write_ended)) {
-        event_clear(&c->j->out);
-        if (!output_base(c, EVENT_VIDEO_ENDED)) {
-            return;
-        }
-        c->j->out.room_id = c->room_id != NULL ? xstrdup(c->room_id) : NULL;
-        c->j->out.reason = in->reason != NULL ? xstrdup(in->reason) : NULL;
-        job_log(LL_INFO, c->j, "msg=\"ended\" room_id=%s lock=%d tombstone=%d",
-                c->room_id != NULL ? c->room_id : "-", in->lock,
-                c->hash == NULL);
-        done(c, JOB_OUTPUT);
-    }
-}
-
-static void on_disabled(struct ctx *c, const struct hms_result *r)
-{
-    if (r->rc != HW_OK && r->rc != HW_ERR_NOT_FOUND && c->failed.rc == HW_OK) {
-        c->failed = *r; /* the first failure decides */
-        snprintf(c->failed_err, sizeof(c->failed_err), "%s", r->err);
-        c->failed.err = c->failed_err;
-        c->failed.body = NULL;
-    }
-    if (--c->pending > 0) {
+    if (!output_base(c, EVENT_VIDEO_ENDED)) {
         return;
     }
-    if (c->failed.rc != HW_OK) {
-        call_failed(c, "disable room code", &c->failed);
-    } else {
-        step_write_ended(c);
-    }
+    c->j->out.room_id = c->room_id != NULL ? xstrdup(c->room_id) : NULL;
+    c->j->out.reason = in->reason != NULL ? xstrdup(in->reason) : NULL;
+    job_log(LL_INFO, c->j, "msg=\"ended\" room_id=%s lock=%d tombstone=%d",
+            c->room_id != NULL ? c->room_id : "-", in->lock, c->hash == NULL);
+    done(c, JOB_OUTPUT);
 }
 
-/* Disables every code of the hash at once; 404 counts as done. */
-static void step_disable_codes(struct ctx *c)
-{
-    const char *key;
-    json_t *v;
+/* ---- markers ------------------------------------------------------------ */
 
-    c->step = step_disable_codes;
-    c->pending = 1; /* held until every call is issued */
-    c->failed.rc = HW_OK;
-    json_object_foreach(c->hash, key, v)
-    {
-        if (strncmp(key, "code:", 5) == 0 && json_is_string(v)) {
-            c->pending++;
-            call(c, "POST",
-                 json_pack("{s:s, s:b}", "code", json_string_value(v),
-                           "enabled", 0),
-                 on_disabled, "/room-codes/code");
-        }
-    }
-    on_disabled(c, &(struct hms_result){HW_OK, 200, NULL, "", 0, false});
+static void skip(struct ctx *c)
+{
+    cache_mark(c->h->cache, c->j->in.event_id, on_redis, c);
 }
 
-static void on_ended(struct ctx *c, const struct hms_result *r)
+static void skipped(struct ctx *c)
 {
-    /* 404 "no active session" and a disabled room count as success
-     * (docs/contract.md section 3) */
-    if (r->rc != HW_OK && r->rc != HW_ERR_NOT_FOUND && !room_disabled(r)) {
-        call_failed(c, "end room", r);
-    } else if (c->j->in.lock) {
-        step_disable_codes(c);
-    } else {
-        step_write_ended(c);
-    }
+    job_log(LL_INFO, c->j, "msg=\"skipped\" reason=\"%s\"", c->j->err);
+    done(c, JOB_SKIPPED);
 }
 
-static void step_end_room(struct ctx *c)
+static void mark(struct ctx *c)
 {
-    const struct event *in = &c->j->in;
-
-    c->step = step_end_room;
-    call(c, "POST",
-         json_pack("{s:s, s:b}", "reason",
-                   in->reason != NULL ? in->reason : "session ended", "lock",
-                   in->lock),
-         on_ended, "/active-rooms/%s/end-room", c->room_id);
-}
-
-static void on_hls_stopped(struct ctx *c, const struct hms_result *r)
-{
-    if (r->rc == HW_ERR_AUTH || r->rc == HW_ERR_FATAL) {
-        call_failed(c, "stop HLS", r);
-        return;
-    }
-    if (r->rc != HW_OK && r->rc != HW_ERR_NOT_FOUND) {
-        job_log(LL_WARN, c->j,
-                "msg=\"HLS stop failed, ending anyway\" http=%ld "
-                "err=\"%s\"",
-                r->status, r->err);
-    }
-    step_end_room(c);
-}
-
-static void step_stop_hls(struct ctx *c)
-{
-    c->step = step_stop_hls;
-    call(c, "POST", NULL, on_hls_stopped, "/live-streams/room/%s/stop",
-         c->room_id);
-}
-
-static void step_ended_begin(struct ctx *c)
-{
-    const char *room;
-
-    if (c->hash == NULL) {
-        step_write_ended(c); /* never provisioned: a tombstone */
-        return;
-    }
-    room = json_string_value(json_object_get(c->hash, "room_id"));
-    if (room == NULL) {
-        step_write_ended(c); /* a tombstone already: refresh it */
-        return;
-    }
-    c->room_id = xstrdup(room);
-    if (json_object_get(c->hash, "hls_url") != NULL) {
-        step_stop_hls(c);
-    } else {
-        step_end_room(c);
-    }
-}
-
-/* ---- entry ---------------------------------------------------------- */
-
-static void loaded(struct ctx *c);
-
-static void step_begin(struct ctx *c)
-{
-    const struct event *in = &c->j->in;
-
-    if (!abandoned(c)) {
-        cache_load(c->h->cache, in->event_id, event_subject_kind(in),
-                   event_subject_id(in), on_redis, then(c, loaded));
-    }
-}
-
-/* The marker and the subject's hash are in (one round trip). */
-static void loaded(struct ctx *c)
-{
-    const struct event *in = &c->j->in;
-    const char *status;
-
-    if (!redis_ok(c, c->redis_rc, step_begin)) {
-        return;
-    }
-    if (c->applied) {
-        job_log(LL_INFO, c->j, "msg=\"duplicate, already applied\"");
-        done(c, JOB_DUPLICATE);
-        return;
-    }
-    if (in->kind == EVENT_BOOKING_CREATED && in->physical) {
-        skip_because(c, "PHYSICAL booking");
-        return;
-    }
-    if (in->kind == EVENT_SESSION_ENDED) {
-        step_ended_begin(c);
-        return;
-    }
-    status = json_string_value(json_object_get(c->hash, "status"));
-    if (status != NULL && strcmp(status, "ended") == 0) {
-        skip_because(c, "the subject has ended");
-        return;
-    }
-    c->room_name =
-        handler_room_name(event_subject_kind(in), event_subject_id(in));
-    step_create_room(c);
-}
-
-static void marked(struct ctx *c);
-
-static void step_mark(struct ctx *c)
-{
-    if (!abandoned(c)) {
-        cache_mark(c->h->cache, c->j->in.event_id, on_redis, then(c, marked));
-    }
+    cache_mark(c->h->cache, c->j->in.event_id, on_redis, c);
 }
 
 static void marked(struct ctx *c)
 {
-    if (redis_ok(c, c->redis_rc, step_mark)) {
-        done(c, JOB_MARKED);
-    }
-}
-
-void handler_submit(struct handler *h, struct job *j)
-{
-    struct ctx *c = xcalloc(1, sizeof(*c));
-
-    c->h = h;
-    c->j = j;
-    c->born = c->started = hw_mono_ms();
-    c->deadline = c->started + h->cf->event_deadline_ms;
-    c->next = h->all;
-    if (h->all != NULL) {
-        h->all->prev = c;
-    }
-    h->all = c;
-    h->active++;
-    if (j->req == JOB_MARK) {
-        step_mark(c);
-    } else {
-        step_begin(c);
-    }
+    done(c, JOB_MARKED);
 }

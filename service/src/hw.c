@@ -3,6 +3,7 @@
 #include "hw.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,9 +155,16 @@ int64_t hw_now_ms(void)
     return clock_ms(CLOCK_REALTIME);
 }
 
+static _Atomic int64_t mono_ahead_ms; /* hw_clock_advance_ms() */
+
 int64_t hw_mono_ms(void)
 {
-    return clock_ms(CLOCK_MONOTONIC);
+    return clock_ms(CLOCK_MONOTONIC) + atomic_load(&mono_ahead_ms);
+}
+
+void hw_clock_advance_ms(int64_t ms)
+{
+    atomic_fetch_add(&mono_ahead_ms, ms);
 }
 
 int64_t hw_mono_us(void)

@@ -56,6 +56,8 @@ int64_t hw_sat_mul(int64_t a, int64_t b);
 int64_t hw_now_ms(void);
 int64_t hw_mono_ms(void);
 int64_t hw_mono_us(void); /* monotonic, microseconds */
+/* Moves hw_mono_ms() forward: unit tests step timers without sleeping. */
+void hw_clock_advance_ms(int64_t ms);
 
 /* fn on SIGTERM and SIGINT (it may only set a flag); SIGPIPE ignored. */
 void hw_on_stop_signals(void (*fn)(int));

@@ -97,6 +97,11 @@ static const struct family families[M_COUNT] = {
                    "producing.",
                    T_GAUGE,
                    {"place", NULL}},
+    [M_JOBS_STATE] = {"hms_worker_engine_events",
+                      "Events in the engine, by the state of their "
+                      "handler (load, create_room, codes, ..., mark).",
+                      T_GAUGE,
+                      {"state", NULL}},
     [M_HALTED] = {"hms_worker_halted",
                   "1 while intake is stopped until a setting is fixed "
                   "(/readyz says which).",

@@ -35,6 +35,7 @@ enum metric_id {
     M_UP,                  /* gauge: dependency (kafka, redis, hms_api) */
     M_HLS_FAILURES,        /* counter: HLS starts given up (contract 3) */
     M_JOBS_AT,             /* gauge: place (job.h) */
+    M_JOBS_STATE,          /* gauge: state (handler.h), jobs in the engine */
     M_HALTED,              /* gauge: 1 while halted until a setting is fixed */
     M_DLQ_DROPPED,         /* counter: topic (dead letters refused even bare) */
     M_COUNT

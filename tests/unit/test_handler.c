@@ -1,44 +1,529 @@
-/* test_handler.c -- room names (docs/contract.md section 3). SHA-256 vectors
- * computed with Python's hashlib. */
+/* test_handler.c -- every transition of the handler's state table
+ * (handler.c), driven through link-time stubs of the 100ms client and the
+ * cache (stubs.h): the test answers each call as 100ms or Redis would and
+ * checks the next call, the state counts and the job's outcome. Timers are
+ * stepped with hw_clock_advance_ms(), never slept. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "handler.h"
+#include "stubs.h"
 #include "testhelp.h"
 
-static void check(enum subject_kind kind, const char *id, const char *want)
-{
-    char *got = handler_room_name(kind, id);
+#define HALT_MS 30000
+#define MARGIN_MS 200 /* the real clock runs on meanwhile */
 
-    CHECK_STR(got, want);
-    free(got);
+static const char codes_reply[] =
+    "{\"data\":[{\"code\":\"aaa-bbbb-ccc\",\"role\":\"host\",\"enabled\":true},"
+    "{\"code\":\"ddd-eeee-fff\",\"role\":\"guest\",\"enabled\":true}]}";
+
+static struct conf cf;
+static struct handler *h;
+static struct job *finished;
+
+static void on_finish(void *arg, struct job *j)
+{
+    (void)arg;
+    CHECK(finished == NULL); /* one job at a time here */
+    finished = j;
+}
+
+/* The job that finished (the test frees it), or NULL. */
+static struct job *take(void)
+{
+    struct job *j = finished;
+
+    finished = NULL;
+    return j;
+}
+
+static enum job_outcome outcome(void)
+{
+    struct job *j = take();
+    enum job_outcome o = j != NULL ? j->outcome : JOB_ABANDONED;
+
+    CHECK(j != NULL);
+    job_free(j);
+    return o;
+}
+
+static struct job *new_job(enum event_kind kind, const char *id)
+{
+    struct job *j = xcalloc(1, sizeof(*j));
+
+    atomic_init(&j->revoked, false);
+    j->topic = xstrdup("topic");
+    j->req = JOB_RUN;
+    j->in.kind = kind;
+    j->in.event_id = xstrdup("e-1");
+    j->in.ends_at = EVENT_NO_TIME;
+    if (kind == EVENT_BOOKING_CREATED) {
+        j->in.booking_id = xstrdup(id);
+        j->in.starts_at = hw_now_ms() + 3600000;
+        j->in.participants = xcalloc(2, sizeof(*j->in.participants));
+        j->in.participants[0] =
+            (struct participant){xstrdup("alice"), NULL, xstrdup("host")};
+        j->in.participants[1] =
+            (struct participant){xstrdup("bob"), NULL, xstrdup("guest")};
+        j->in.n_participants = 2;
+    } else if (kind == EVENT_STREAM_STARTED) {
+        j->in.stream_id = xstrdup(id);
+        j->in.host_user_id = xstrdup("h1");
+        j->in.host_role = xstrdup("host");
+        j->in.hls = true;
+    } else {
+        j->in.subject_kind = SUBJECT_BOOKING;
+        j->in.subject_id = xstrdup(id);
+        j->in.reason = xstrdup("over");
+    }
+    return j;
+}
+
+static size_t in_state(enum handler_state s)
+{
+    size_t counts[HS_COUNT];
+
+    handler_count_states(h, counts);
+    return counts[s];
+}
+
+/* The newest 100ms call, which must be method on path. */
+static size_t expect_call(const char *method, const char *path)
+{
+    size_t i = stub_n_calls - 1;
+
+    CHECK(stub_n_calls > 0 && !stub_calls[i % STUB_MAX].answered);
+    CHECK_STR(stub_calls[i % STUB_MAX].method, method);
+    CHECK_STR(stub_calls[i % STUB_MAX].path, path);
+    return i;
+}
+
+/* The newest Redis batch, which must be of kind. */
+static size_t expect_op(enum stub_op_kind kind)
+{
+    size_t i = stub_n_ops - 1;
+
+    CHECK(stub_n_ops > 0 && stub_ops[i % STUB_MAX].kind == kind);
+    CHECK(!stub_ops[i % STUB_MAX].answered);
+    return i;
+}
+
+static void tick_after(int64_t ms)
+{
+    hw_clock_advance_ms(ms);
+    handler_tick(h);
+}
+
+/* load -> create_room -> codes: the state where most rows start. */
+static void to_codes(struct job *j)
+{
+    handler_submit(h, j);
+    CHECK(in_state(HS_LOAD) == 1);
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, NULL);
+    stub_hms_answer(expect_call("POST", "/rooms"), HW_OK, 200,
+                    "{\"id\":\"r1\"}", false);
+    CHECK(in_state(HS_CODES) == 1);
+}
+
+static void test_booking(void)
+{
+    struct job *j = new_job(EVENT_BOOKING_CREATED, "b1");
+    size_t i;
+
+    handler_submit(h, j);
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, NULL);
+    i = expect_call("POST", "/rooms");
+    CHECK_STR(json_string_value(json_object_get(stub_calls[i].body, "name")),
+              "bk-b1");
+    CHECK_STR(
+        json_string_value(json_object_get(stub_calls[i].body, "template_id")),
+        "tpl");
+    stub_hms_answer(i, HW_OK, 200, "{\"id\":\"r1\"}", false);
+    stub_hms_answer(expect_call("POST", "/room-codes/room/r1"), HW_OK, 200,
+                    codes_reply, false);
+    i = expect_op(OP_READY);
+    CHECK_STR(stub_ops[i].room_id, "r1");
+    CHECK(stub_ops[i].n_tokens == 2 && stub_ops[i].n_stale == 0);
+    CHECK(in_state(HS_WRITE_READY) == 1);
+    stub_redis_answer(i, HW_OK, false, NULL);
+    j = take();
+    CHECK(j != NULL && j->outcome == JOB_OUTPUT);
+    CHECK_STR(j->out.room_id, "r1");
+    CHECK_STR(j->out.room_name, "bk-b1");
+    CHECK_STR(j->out.cache_key, "hms:booking:b1");
+    CHECK(j->out.n_codes == 2 && j->out.hls_url == NULL);
+    CHECK_STR(j->out.codes[0].join_url,
+              "https://sub.app.100ms.live/meeting/aaa-bbbb-ccc");
+    CHECK(in_state(HS_WRITE_READY) == 0);
+    /* its output delivered: the marker */
+    j->req = JOB_MARK;
+    handler_submit(h, j);
+    CHECK(in_state(HS_MARK) == 1);
+    stub_redis_answer(expect_op(OP_MARK), HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED);
+}
+
+static void test_load_rows(void)
+{
+    struct job *j = new_job(EVENT_BOOKING_CREATED, "b2");
+
+    handler_submit(h, j); /* marker there: a duplicate */
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, true, NULL);
+    CHECK(outcome() == JOB_DUPLICATE);
+    j = new_job(EVENT_BOOKING_CREATED, "b3");
+    j->in.physical = true; /* PHYSICAL: the marker only */
+    handler_submit(h, j);
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, NULL);
+    CHECK(in_state(HS_SKIP) == 1);
+    stub_redis_answer(expect_op(OP_MARK), HW_OK, false, NULL);
+    j = take();
+    CHECK(j->outcome == JOB_SKIPPED && strcmp(j->err, "PHYSICAL booking") == 0);
+    job_free(j);
+    j = new_job(EVENT_BOOKING_CREATED, "b4"); /* the subject has ended */
+    handler_submit(h, j);
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false,
+                      "{\"status\":\"ended\"}");
+    stub_redis_answer(expect_op(OP_MARK), HW_OK, false, NULL);
+    CHECK(outcome() == JOB_SKIPPED);
+    CHECK(stub_n_calls == 0); /* none of these called 100ms */
+}
+
+static void test_create_room_rows(void)
+{
+    struct job *j = new_job(EVENT_BOOKING_CREATED, "b5");
+
+    handler_submit(h, j); /* 403 "disabled": skip */
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, NULL);
+    stub_hms_answer(expect_call("POST", "/rooms"), HW_ERR_INVALID, 403,
+                    "{\"message\":\"Room is disabled\"}", false);
+    stub_redis_answer(expect_op(OP_MARK), HW_OK, false, NULL);
+    CHECK(outcome() == JOB_SKIPPED);
+    j = new_job(EVENT_BOOKING_CREATED, "b6"); /* 400: rejected */
+    handler_submit(h, j);
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, NULL);
+    stub_hms_answer(expect_call("POST", "/rooms"), HW_ERR_INVALID, 400,
+                    "{\"message\":\"Error: template not found\"}", false);
+    j = take();
+    CHECK(j->outcome == JOB_DLQ && strcmp(j->err_class, "hms_rejected") == 0);
+    CHECK(strstr(j->err, "template not found") != NULL);
+    job_free(j);
+    j = new_job(EVENT_BOOKING_CREATED, "b7"); /* 200 without an id */
+    handler_submit(h, j);
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, NULL);
+    stub_hms_answer(expect_call("POST", "/rooms"), HW_OK, 200, "{}", false);
+    j = take();
+    CHECK(j->outcome == JOB_DLQ && strcmp(j->err_class, "hms_rejected") == 0);
+    job_free(j);
+}
+
+/* 401 (or a permission 403) after the re-mint: halt, the same state again
+ * every HALT_RETRY_MS; accepted again: on, and intake resumes. */
+static void test_halt_and_resume(void)
+{
+    struct job *j = new_job(EVENT_BOOKING_CREATED, "b8");
+    size_t before;
+
+    handler_submit(h, j);
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, NULL);
+    stub_hms_answer(expect_call("POST", "/rooms"), HW_ERR_AUTH, 403,
+                    "{\"message\":\"Forbidden\"}", false);
+    CHECK(handler_degraded(h) && handler_halted(h) != NULL);
+    CHECK(strstr(handler_halted(h), "lacks the permission") != NULL);
+    CHECK(in_state(HS_CREATE_ROOM) == 1 && take() == NULL);
+    before = stub_n_calls;
+    tick_after(HALT_MS - MARGIN_MS);
+    CHECK(stub_n_calls == before); /* not yet */
+    tick_after(MARGIN_MS);
+    stub_hms_answer(expect_call("POST", "/rooms"), HW_ERR_AUTH, 401,
+                    "{\"message\":\"Token validation error\"}", false);
+    CHECK(strstr(handler_halted(h), "rejects the management token") != NULL);
+    tick_after(HALT_MS);
+    stub_hms_answer(expect_call("POST", "/rooms"), HW_OK, 200,
+                    "{\"id\":\"r1\"}", false);
+    CHECK(handler_halted(h) == NULL && !handler_degraded(h));
+    stub_hms_answer(expect_call("POST", "/room-codes/room/r1"), HW_OK, 200,
+                    codes_reply, false);
+    stub_redis_answer(expect_op(OP_READY), HW_OK, false, NULL);
+    CHECK(outcome() == JOB_OUTPUT);
+}
+
+static void test_codes_rows(void)
+{
+    struct job *j = new_job(EVENT_BOOKING_CREATED, "b9");
+    size_t before;
+
+    to_codes(j); /* 404 twice (not visible yet), 500 ms apart, then ok */
+    for (int k = 0; k < 2; k++) {
+        stub_hms_answer(expect_call("POST", "/room-codes/room/r1"),
+                        HW_ERR_NOT_FOUND, 404, NULL, false);
+        before = stub_n_calls;
+        tick_after(500 - MARGIN_MS);
+        CHECK(stub_n_calls == before);
+        tick_after(MARGIN_MS);
+    }
+    stub_hms_answer(expect_call("POST", "/room-codes/room/r1"), HW_OK, 200,
+                    codes_reply, false);
+    stub_redis_answer(expect_op(OP_READY), HW_OK, false, NULL);
+    CHECK(outcome() == JOB_OUTPUT);
+    j = new_job(EVENT_BOOKING_CREATED, "b10"); /* a third 404: rejected */
+    to_codes(j);
+    for (int k = 0; k < 3; k++) {
+        stub_hms_answer(expect_call("POST", "/room-codes/room/r1"),
+                        HW_ERR_NOT_FOUND, 404, NULL, false);
+        tick_after(500);
+    }
+    j = take();
+    CHECK(j != NULL && j->outcome == JOB_DLQ);
+    CHECK(strcmp(j->err_class, "hms_rejected") == 0);
+    job_free(j);
+    j = new_job(EVENT_BOOKING_CREATED, "b11"); /* a role the template lacks */
+    free(j->in.participants[1].role);
+    j->in.participants[1].role = xstrdup("ghost");
+    to_codes(j);
+    stub_hms_answer(expect_call("POST", "/room-codes/room/r1"), HW_OK, 200,
+                    codes_reply, false);
+    j = take();
+    CHECK(j->outcome == JOB_DLQ && strcmp(j->err_class, "validation") == 0);
+    job_free(j);
+    j = new_job(EVENT_BOOKING_CREATED, "b12"); /* 403 "disabled": skip */
+    to_codes(j);
+    stub_hms_answer(expect_call("POST", "/room-codes/room/r1"), HW_ERR_INVALID,
+                    403, "{\"message\":\"Room is disabled\"}", false);
+    stub_redis_answer(expect_op(OP_MARK), HW_OK, false, NULL);
+    CHECK(outcome() == JOB_SKIPPED);
+}
+
+static void test_hls_rows(void)
+{
+    struct job *j = new_job(EVENT_STREAM_STARTED, "s1");
+    size_t i;
+
+    to_codes(j); /* started: the URL is published */
+    stub_hms_answer(expect_call("POST", "/room-codes/room/r1"), HW_OK, 200,
+                    codes_reply, false);
+    i = expect_call("POST", "/live-streams/room/r1/start");
+    CHECK_STR(
+        json_string_value(json_object_get(stub_calls[i].body, "meeting_url")),
+        "https://sub.app.100ms.live/preview/r1/__internal_recorder"
+        "?skip_preview=true");
+    stub_hms_answer(i, HW_OK, 200,
+                    "{\"playback\":{\"url\":\"https://x/master.m3u8\"}}",
+                    false);
+    stub_redis_answer(expect_op(OP_READY), HW_OK, false, NULL);
+    j = take();
+    CHECK(j->outcome == JOB_OUTPUT);
+    CHECK_STR(j->out.hls_url, "https://x/master.m3u8");
+    job_free(j);
+    j = new_job(EVENT_STREAM_STARTED, "s2"); /* failed: on without it */
+    to_codes(j);
+    stub_hms_answer(expect_call("POST", "/room-codes/room/r1"), HW_OK, 200,
+                    codes_reply, false);
+    stub_hms_answer(expect_call("POST", "/live-streams/room/r1/start"),
+                    HW_ERR_UNAVAILABLE, 500, NULL, false);
+    stub_redis_answer(expect_op(OP_READY), HW_OK, false, NULL);
+    j = take();
+    CHECK(j->outcome == JOB_OUTPUT && j->out.hls_url == NULL);
+    job_free(j);
+    j = new_job(EVENT_STREAM_STARTED, "s3"); /* the token refused: halt */
+    to_codes(j);
+    stub_hms_answer(expect_call("POST", "/room-codes/room/r1"), HW_OK, 200,
+                    codes_reply, false);
+    stub_hms_answer(expect_call("POST", "/live-streams/room/r1/start"),
+                    HW_ERR_AUTH, 401, NULL, false);
+    CHECK(handler_halted(h) != NULL && in_state(HS_START_HLS) == 1);
+    tick_after(HALT_MS);
+    stub_hms_answer(expect_call("POST", "/live-streams/room/r1/start"), HW_OK,
+                    200, "{}", false);
+    stub_redis_answer(expect_op(OP_READY), HW_OK, false, NULL);
+    CHECK(outcome() == JOB_OUTPUT && handler_halted(h) == NULL);
+}
+
+/* The Redis rows, on write_ready: wait, halt, dead-letter. */
+static void test_redis_rows(void)
+{
+    static const struct {
+        enum hw_rc rc;
+        const char *cls; /* NULL: it waits or halts, then succeeds */
+        bool halts;
+    } rows[] = {
+        {HW_ERR_UNAVAILABLE, NULL, false},
+        {HW_ERR_AUTH, NULL, true},
+        {HW_ERR_CONFIG, NULL, true},
+        {HW_ERR_INVALID, "redis_wrongtype", false},
+    };
+
+    for (size_t r = 0; r < HW_ARRAY_LEN(rows); r++) {
+        struct job *j = new_job(EVENT_BOOKING_CREATED, "b13");
+
+        to_codes(j);
+        stub_hms_answer(expect_call("POST", "/room-codes/room/r1"), HW_OK, 200,
+                        codes_reply, false);
+        stub_redis_answer(expect_op(OP_READY), rows[r].rc, false, NULL);
+        if (rows[r].cls != NULL) {
+            j = take();
+            CHECK(j->outcome == JOB_DLQ &&
+                  strcmp(j->err_class, rows[r].cls) == 0);
+            job_free(j);
+            continue;
+        }
+        CHECK(take() == NULL && handler_degraded(h));
+        CHECK((handler_halted(h) != NULL) == rows[r].halts);
+        CHECK(handler_redis_up(h) == rows[r].halts);
+        tick_after(rows[r].halts ? HALT_MS : 1000); /* the same state again */
+        stub_redis_answer(expect_op(OP_READY), HW_OK, false, NULL);
+        CHECK(outcome() == JOB_OUTPUT);
+        CHECK(!handler_degraded(h) && handler_redis_up(h));
+    }
+}
+
+/* An error nobody knows: twice more a second apart; then its own
+ * (redis_rejected) if others' writes got through, else halt. */
+static void test_redis_refused(void)
+{
+    struct job *j = new_job(EVENT_BOOKING_CREATED, "b14");
+
+    to_codes(j);
+    stub_hms_answer(expect_call("POST", "/room-codes/room/r1"), HW_OK, 200,
+                    codes_reply, false);
+    for (int k = 0; k < 2; k++) {
+        stub_redis_answer(expect_op(OP_READY), HW_ERR_REFUSED, false, NULL);
+        CHECK(!handler_degraded(h)); /* only this event waits */
+        tick_after(1000);
+    }
+    stub_redis_answer(expect_op(OP_READY), HW_ERR_REFUSED, false, NULL);
+    CHECK(handler_halted(h) != NULL && take() == NULL);
+    stub_last_ok = hw_mono_ms() + 1; /* another event's write got through */
+    tick_after(HALT_MS);
+    stub_redis_answer(expect_op(OP_READY), HW_ERR_REFUSED, false, NULL);
+    j = take();
+    CHECK(j != NULL && j->outcome == JOB_DLQ);
+    CHECK(strcmp(j->err_class, "redis_rejected") == 0);
+    CHECK(handler_halted(h) == NULL);
+    job_free(j);
+}
+
+static void test_session_ended(void)
+{
+    struct job *j = new_job(EVENT_SESSION_ENDED, "b15");
+    size_t i;
+
+    handler_submit(h, j); /* never provisioned: a tombstone */
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, NULL);
+    i = expect_op(OP_ENDED);
+    CHECK(stub_ops[i].tombstone && stub_n_calls == 0);
+    stub_redis_answer(i, HW_OK, false, NULL);
+    j = take();
+    CHECK(j->outcome == JOB_OUTPUT && j->out.room_id == NULL);
+    CHECK_STR(j->out.reason, "over");
+    job_free(j);
+    j = new_job(EVENT_SESSION_ENDED, "b16"); /* HLS, a room, codes, lock */
+    j->in.lock = true;
+    handler_submit(h, j);
+    stub_redis_answer(
+        expect_op(OP_LOAD), HW_OK, false,
+        "{\"status\":\"ready\",\"room_id\":\"r9\",\"hls_url\":\"https://x\","
+        "\"code:host\":\"aaa-bbbb-ccc\",\"code:guest\":\"ddd-eeee-fff\","
+        "\"link:host\":\"l\",\"role:alice\":\"host\"}");
+    stub_hms_answer(expect_call("POST", "/live-streams/room/r9/stop"),
+                    HW_ERR_UNAVAILABLE, 500, NULL, false); /* a warning */
+    i = expect_call("POST", "/active-rooms/r9/end-room");
+    CHECK(json_is_true(json_object_get(stub_calls[i].body, "lock")));
+    stub_hms_answer(i, HW_ERR_NOT_FOUND, 404, NULL, false); /* no session */
+    CHECK(in_state(HS_DISABLE_CODES) == 1 && stub_n_calls == i + 3);
+    stub_hms_answer(i + 1, HW_ERR_NOT_FOUND, 404, NULL, false);
+    CHECK(stub_n_ops == 0 || stub_ops[stub_n_ops - 1].kind != OP_ENDED);
+    stub_hms_answer(i + 2, HW_OK, 200, "{}", false);
+    i = expect_op(OP_ENDED);
+    CHECK(stub_ops[i].lock && !stub_ops[i].tombstone);
+    CHECK(stub_ops[i].n_users == 1 && stub_ops[i].n_fields == 4);
+    stub_redis_answer(i, HW_OK, false, NULL);
+    j = take();
+    CHECK(j->outcome == JOB_OUTPUT);
+    CHECK_STR(j->out.room_id, "r9");
+    job_free(j);
+}
+
+/* The 100ms API down (no answer since the event began): wait in the state
+ * with a fresh deadline, probe, pause; answering: the failure is the
+ * event's own. */
+static void test_api_down_and_own_failure(void)
+{
+    struct job *j = new_job(EVENT_SESSION_ENDED, "b17");
+    const char *room = "{\"status\":\"ready\",\"room_id\":\"r9\"}";
+
+    handler_submit(h, j);
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, room);
+    stub_hms_answer(expect_call("POST", "/active-rooms/r9/end-room"),
+                    HW_ERR_UNAVAILABLE, 503, NULL, false);
+    CHECK(!handler_api_up(h) && handler_degraded(h) && take() == NULL);
+    stub_hms_answer(expect_call("GET", "/rooms?limit=10"), HW_OK, 200, "{}",
+                    false); /* the probe */
+    tick_after(2000);
+    stub_hms_answer(expect_call("POST", "/active-rooms/r9/end-room"), HW_OK,
+                    200, "{}", false);
+    CHECK(handler_api_up(h));
+    stub_redis_answer(expect_op(OP_ENDED), HW_OK, false, NULL);
+    CHECK(outcome() == JOB_OUTPUT);
+    for (int deadline = 0; deadline < 2; deadline++) {
+        j = new_job(EVENT_SESSION_ENDED, "b18");
+        handler_submit(h, j);
+        stub_last_answer = hw_mono_ms() + 1; /* the API answers others */
+        stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, room);
+        stub_hms_answer(expect_call("POST", "/active-rooms/r9/end-room"),
+                        HW_ERR_UNAVAILABLE, 503, NULL, deadline == 1);
+        j = take();
+        CHECK(j != NULL && j->outcome == JOB_DLQ);
+        CHECK(strcmp(j->err_class, deadline ? "deadline" : "hms_retries") == 0);
+        job_free(j);
+    }
+}
+
+/* A job of a revoked partition writes nothing more: the next move ends
+ * it as abandoned. */
+static void test_abandoned(void)
+{
+    struct job *j = new_job(EVENT_BOOKING_CREATED, "b19");
+
+    handler_submit(h, j);
+    atomic_store(&j->revoked, true);
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, NULL);
+    CHECK(outcome() == JOB_ABANDONED);
+    CHECK(stub_n_calls == 0);
 }
 
 int main(void)
 {
-    char long_id[66];
-
-    memset(long_id, 'x', 65);
-    long_id[65] = '\0';
-    check(SUBJECT_BOOKING, "b1", "bk-b1");
-    check(SUBJECT_STREAM, "s.1:a_b-c", "ls-s.1:a_b-c");
-    /* 100ms names are case-insensitive: upper case is hashed, or "B1" and
-     * "b1" would share a room */
-    check(SUBJECT_BOOKING, "B1", "bk-x-5b950e77941d01cdf246d00b1ece546b");
-    check(SUBJECT_STREAM, "S.1:a_b-c", "ls-x-2872e8e1aa01115a072ca9f2ceb1838d");
-    /* "x-" starts the hashed names: such an id is hashed itself */
-    check(SUBJECT_BOOKING, "x-383c65c5fa4f72cc7ea8419a94c01c1a",
-          "bk-x-4f28552d07512012b4c99aa74604091f");
-    check(SUBJECT_BOOKING, "booking with space",
-          "bk-x-f3525fcfbab2e65a95edee7add9e9955");
-    check(SUBJECT_STREAM, long_id, "ls-x-9537c5fdf120482f7d58d25e9ed583f5");
-    check(SUBJECT_BOOKING, "\xc3\xbc", "bk-x-607474ca475a9724d7360aba71a56d5d");
-    long_id[64] = '\0'; /* exactly 64: still plain */
-    {
-        char *got = handler_room_name(SUBJECT_BOOKING, long_id);
-
-        CHECK(strncmp(got, "bk-xxxx", 7) == 0 && strlen(got) == 67);
-        free(got);
+    secret_set(&cf.hms_app_secret, "secret", 6);
+    cf.hms_access_key = "key";
+    cf.hms_template_id = "tpl";
+    cf.hms_subdomain = "sub";
+    cf.hms_hls_composer_role = "__internal_recorder";
+    cf.hms_app_token_ttl_s = 86400;
+    cf.hms_token_grace_s = 3600;
+    cf.cache_grace_s = 86400;
+    cf.cache_default_ttl_s = 604800;
+    cf.event_deadline_ms = 120000;
+    cf.hms_timeout_ms = 10000;
+    cf.halt_retry_ms = HALT_MS;
+    h = handler_create(&cf, NULL, NULL, on_finish, NULL);
+    void (*const tests[])(void) = {
+        test_booking,          test_load_rows,
+        test_create_room_rows, test_halt_and_resume,
+        test_codes_rows,       test_hls_rows,
+        test_redis_rows,       test_redis_refused,
+        test_session_ended,    test_api_down_and_own_failure,
+        test_abandoned,
+    };
+    for (size_t t = 0; t < HW_ARRAY_LEN(tests); t++) {
+        stubs_reset();
+        tests[t]();
+        for (int s = 0; s < HS_COUNT; s++) { /* nothing left inside */
+            CHECK(in_state((enum handler_state)s) == 0);
+        }
+        CHECK(take() == NULL);
     }
+    handler_destroy(h);
+    stubs_reset();
+    secret_wipe(&cf.hms_app_secret);
     return TEST_REPORT();
 }

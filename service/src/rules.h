@@ -1,0 +1,55 @@
+/* rules.h -- the contract's rules that need no I/O (docs/contract.md
+ * sections 3 to 5): a subject's room name, when a token and a hash
+ * expire, who holds a token, whose tokens go when a booking changes,
+ * which role a template lacks.
+ *
+ * DESIGN
+ * ------
+ * Pure functions of an event, the configuration and replies already
+ * checked by hms_reply.h, so the handler's state machine (handler.c)
+ * holds only the order of things and the rules are table-tested
+ * (tests/unit/test_rules.c). Any thread.
+ */
+#ifndef RULES_H
+#define RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "conf.h"
+#include "event.h"
+
+/* "bk-<id>" / "ls-<id>" when id matches ^[a-z0-9._:-]{1,64}$ and does
+ * not start with "x-", else "bk-x-" / "ls-x-" and the first 16 bytes of
+ * SHA-256(id) in hex: distinct ids never share a room, though 100ms
+ * compares names case-insensitively. malloc'd. */
+char *rules_room_name(enum subject_kind kind, const char *id);
+
+/* The exp (Unix s) of an app token for role, minted at now_s: a booking's
+ * tokens must still work when it happens, never longer than 90 days. */
+int64_t rules_token_exp(const struct conf *cf, const struct event *ev,
+                        const char *role, int64_t now_s);
+
+/* When the subject's hash expires (Unix s). */
+int64_t rules_hash_expiry(const struct conf *cf, const struct event *ev,
+                          int64_t now_s);
+
+/* The participants that get a token: everyone, or a stream's host (built
+ * in *host, which *list then points to). Returns how many. */
+size_t rules_holders(const struct event *in, struct participant *host,
+                     const struct participant **list);
+
+/* The users holding a token in hash (role:<user> fields) for room_id who
+ * are not among ps: their tokens go. *out is a malloc'd array of
+ * strings borrowed from hash; none when hash is another room's. */
+size_t rules_stale_users(const json_t *hash, const char *room_id,
+                         const struct participant *ps, size_t n,
+                         const char ***out);
+
+/* A role of in (a participant's, or a stream's host) that codes (from
+ * hms_reply_enabled_codes) lack, or NULL when the template has them all. */
+const char *rules_missing_role(const struct event *in, const json_t *codes);
+
+#endif

@@ -1,0 +1,59 @@
+/* stubs.h -- link-time stubs of the 100ms client and the Redis cache
+ * (hms_client_stubs.c, cache_stubs.c), which stand in for hms_client.o and
+ * cache.o in tests of the code above them (docs/c-style.md section 20,
+ * "seams by linking"): every call is recorded, and the test answers it
+ * when it likes, so each transition of a state machine runs without a
+ * network and without waiting. */
+#ifndef STUBS_H
+#define STUBS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cache.h"
+#include "hms_client.h"
+
+#define STUB_MAX 64
+
+/* ---- 100ms ---- */
+struct stub_call {
+    char method[8], path[256];
+    json_t *body; /* a copy; NULL when none */
+    hms_done_fn *done;
+    void *arg;
+    bool answered;
+};
+extern struct stub_call stub_calls[STUB_MAX];
+extern size_t stub_n_calls;
+extern int64_t stub_last_answer; /* hms_client_last_answer() */
+
+/* Answers call i: rc and status as hms_client would give them, body JSON
+ * text (NULL: none), deadline as on its result. */
+void stub_hms_answer(size_t i, enum hw_rc rc, long status, const char *body,
+                     bool deadline);
+
+/* ---- Redis ---- */
+enum stub_op_kind { OP_LOAD, OP_MARK, OP_READY, OP_ENDED };
+struct stub_op {
+    enum stub_op_kind kind;
+    cache_done_fn *fn;
+    void *arg;
+    bool answered;
+    /* what the batch would write */
+    char room_id[64];
+    size_t n_tokens, n_stale, n_users, n_fields;
+    bool lock, tombstone;
+    int64_t expire_at_s;
+};
+extern struct stub_op stub_ops[STUB_MAX];
+extern size_t stub_n_ops;
+extern int64_t stub_last_ok; /* cache_last_ok() */
+
+/* Answers op i with rc; for a load, whether the marker exists and the
+ * hash as JSON text (NULL: none). */
+void stub_redis_answer(size_t i, enum hw_rc rc, bool exists, const char *hash);
+
+/* Forgets every recorded call and op. */
+void stubs_reset(void);
+
+#endif
