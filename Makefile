@@ -35,11 +35,12 @@ LDLIBS := $(PKG_LIBS) -lpthread
 CORE := hw log secret buf heap smap jwt conf retry schema prevalidate \
         resolve event codec cache hms_client hms_reply offsets job rules handler \
         engine metrics health kstats admin registry \
-        kafka producer worker
+        kafka producer pipeline worker
 SIM := sim_conf sim_fault sim_api sim_rooms sim_live sim_admin sim_http
 UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_hw \
               test_codec test_heap test_offsets test_smap test_rules \
               test_hms_reply test_kstats test_producer test_handler \
+              test_pipeline \
               test_sim_fault test_sim_conf test_sim_api
 
 SCHEMAS := $(sort $(wildcard schemas/*.avsc))
@@ -145,6 +146,11 @@ $(BUILD)/itests/test_%: $(BUILD)/itests/test_%.o $(PROG_O) $(LIB)
 # the handler against stubs of the 100ms client and the cache
 $(BUILD)/tests/test_handler: $(BUILD)/tests/test_handler.o \
         $(BUILD)/tests/hms_client_stubs.o $(BUILD)/tests/cache_stubs.o \
+        $(PROG_O) $(LIB)
+	$(link)
+# the pipeline against stubs of the engine and the producer
+$(BUILD)/tests/test_pipeline: $(BUILD)/tests/test_pipeline.o \
+        $(BUILD)/tests/engine_stubs.o $(BUILD)/tests/producer_stubs.o \
         $(PROG_O) $(LIB)
 	$(link)
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(PROG_O) $(SIM_LIB) $(LIB)

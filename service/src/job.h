@@ -14,7 +14,7 @@
  * Where a job is is explicit: `place` names it, and each place is one
  * list (as a connection's state is the list it is on in pgbouncer). Two
  * links, two owners: `link` belongs to the consumer thread's place lists
- * (worker.c moves a job between them in one function), `next` to the
+ * (pipeline.c moves a job between them in one function), `next` to the
  * jobq the job travels in, so no list can splice another.
  */
 #ifndef JOB_H
@@ -42,7 +42,7 @@ enum job_outcome {
     JOB_ABANDONED  /* its partition was revoked: the new owner redoes it */
 };
 
-/* Where a job is (worker.c); each place is one job_list of the worker. */
+/* Where a job is (pipeline.c); each place is one job_list there. */
 enum job_place {
     JOB_NEW,       /* just consumed, not yet placed */
     JOB_HELD,      /* waiting for the schema registry, in consumed order */
@@ -63,6 +63,7 @@ enum job_dlq_form {
 };
 
 struct job {
+    enum event_kind kind; /* of the input topic */
     enum job_request req;
     enum job_outcome outcome;
     struct event in, out;

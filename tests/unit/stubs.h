@@ -1,9 +1,10 @@
-/* stubs.h -- link-time stubs of the 100ms client and the Redis cache
- * (hms_client_stubs.c, cache_stubs.c), which stand in for hms_client.o and
- * cache.o in tests of the code above them (docs/c-style.md section 20,
- * "seams by linking"): every call is recorded, and the test answers it
- * when it likes, so each transition of a state machine runs without a
- * network and without waiting. */
+/* stubs.h -- link-time stubs that stand in for modules in the tests of the
+ * code above them (docs/c-style.md section 20, "seams by linking"): the
+ * 100ms client and the Redis cache under the handler (hms_client_stubs.c,
+ * cache_stubs.c), the engine and the producer under the pipeline
+ * (engine_stubs.c, producer_stubs.c). Every call is recorded, and the test
+ * answers it when it likes, so each transition of a state machine runs
+ * without a network and without waiting. */
 #ifndef STUBS_H
 #define STUBS_H
 
@@ -55,5 +56,28 @@ void stub_redis_answer(size_t i, enum hw_rc rc, bool exists, const char *hash);
 
 /* Forgets every recorded call and op. */
 void stubs_reset(void);
+
+/* ---- the engine ---- */
+#include "job.h"
+extern struct job *stub_engine_jobs[STUB_MAX]; /* submitted, in order */
+extern size_t stub_engine_n;
+extern bool stub_engine_degraded;
+/* The engine is done with j: outcome o, to be taken by engine_take(). */
+void stub_engine_finish(struct job *j, enum job_outcome o);
+
+/* ---- the producer ---- */
+struct stub_send {
+    struct job *j;
+    bool dlq;
+    enum job_dlq_form form;
+    bool reported;
+};
+extern struct stub_send stub_sends[STUB_MAX];
+extern size_t stub_n_sends;
+/* What the next produce calls return (then HW_OK). */
+void stub_produce_returns(enum hw_rc rc, int times);
+/* The delivery report of send i. */
+void stub_deliver(size_t i, enum hw_rc rc);
+void stub_producer_reset(void);
 
 #endif
