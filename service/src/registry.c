@@ -83,8 +83,9 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 }
 
 /* One call; *body is the parsed JSON reply (any status) or NULL. */
-static enum hw_rc call(struct registry *r, const char *path, const char *post,
-                       json_t **body, char *err, size_t n)
+static enum hw_rc registry_http(struct registry *r, const char *path,
+                                const char *post, json_t **body, char *err,
+                                size_t n)
 {
     char *url = xasprintf("%s%s", r->base, path);
     struct curl_slist *h =
@@ -153,7 +154,7 @@ enum hw_rc registry_schema(struct registry *r, uint32_t id, const char **json,
         }
     }
     snprintf(path, sizeof(path), "/schemas/ids/%u", id);
-    rc = call(r, path, NULL, &body, errstr, errstr_size);
+    rc = registry_http(r, path, NULL, &body, errstr, errstr_size);
     s = json_string_value(json_object_get(body, "schema"));
     if (rc == HW_OK && s == NULL) {
         snprintf(errstr, errstr_size, "schema registry: id %u: no schema", id);
@@ -188,7 +189,7 @@ enum hw_rc registry_register(struct registry *r, const char *subject,
     req = json_pack("{s:s}", "schema", schema_json);
     post = json_dumps(req, JSON_COMPACT);
     path = xasprintf("/subjects/%s/versions", subject);
-    rc = call(r, path, post, &body, errstr, errstr_size);
+    rc = registry_http(r, path, post, &body, errstr, errstr_size);
     got = json_integer_value(json_object_get(body, "id"));
     if (rc == HW_OK && (got <= 0 || got > UINT32_MAX)) {
         snprintf(errstr, errstr_size, "schema registry: no id for %s", subject);
