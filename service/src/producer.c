@@ -24,8 +24,7 @@ struct producer {
     char fatal[512];
 };
 
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
-                        void *opaque)
+static void on_dr_msg(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     struct producer *p = opaque;
 
@@ -67,7 +66,7 @@ struct producer *producer_create(const struct conf *cf, producer_dr_fn *dr,
         goto err;
     }
     rd_kafka_conf_set_opaque(kc, p);
-    rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
+    rd_kafka_conf_set_dr_msg_cb(kc, on_dr_msg);
     rd_kafka_conf_set_error_cb(kc, on_error);
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size);
     if (p->rk == NULL) {

@@ -54,7 +54,7 @@ void smap_destroy(struct smap *m)
 }
 
 /* The slot holding key, or NULL. */
-static struct slot *find(const struct smap *m, const char *key)
+static struct slot *find_slot(const struct smap *m, const char *key)
 {
     for (size_t i = hash(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
         struct slot *s = &m->s[i];
@@ -93,14 +93,14 @@ static void grow(struct smap *m)
 
 void *smap_get(const struct smap *m, const char *key)
 {
-    struct slot *s = find(m, key);
+    struct slot *s = find_slot(m, key);
 
     return s != NULL ? s->value : NULL;
 }
 
 void smap_put(struct smap *m, const char *key, void *value)
 {
-    struct slot *s = find(m, key);
+    struct slot *s = find_slot(m, key);
     size_t i;
 
     if (s != NULL) {
@@ -121,7 +121,7 @@ void smap_put(struct smap *m, const char *key, void *value)
 
 void smap_del(struct smap *m, const char *key)
 {
-    struct slot *s = find(m, key);
+    struct slot *s = find_slot(m, key);
 
     if (s != NULL) {
         free(s->key);

@@ -207,8 +207,8 @@ static bool parse(int argc, char **argv, struct event *ev, const char **schema,
     return true;
 }
 
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
-                        void *opaque)
+static void print_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                           void *opaque)
 {
     int *status = opaque;
 
@@ -245,7 +245,7 @@ static int send_event(const struct conf *cf, struct event *ev,
         goto out;
     }
     rd_kafka_conf_set_opaque(kc, &status);
-    rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
+    rd_kafka_conf_set_dr_msg_cb(kc, print_delivery);
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
     if (rk == NULL) {
         fprintf(stderr, "hmsctl: %s\n", errstr);
