@@ -1,4 +1,9 @@
-/* smap.c -- open-addressing string map. See smap.h. */
+/* smap.c -- open-addressing string map: linear probing over a power-of-two
+ * table (FNV-1a, 64 slots to start). A deleted key leaves a tombstone; a
+ * put that would fill 3/4 of the table, tombstones included, doubles it,
+ * or rehashes it in place when few keys are live. Users: the consumer
+ * thread's subject FIFOs, and short-lived sets in event.c and rules.c
+ * (duplicate users, stale tokens) that keep 10,000-user lists linear. */
 #include "smap.h"
 
 #include <stdbool.h>
