@@ -1,4 +1,9 @@
-/* offsets.c -- contiguous completion per partition. See offsets.h. */
+/* offsets.c -- contiguous completion per partition: a flat array of
+ * partitions (a linear search: a worker holds tens), each with a ring of
+ * in-flight offsets, doubled from 64 and ascending, so offsets_done()
+ * finds one by binary search and pops the done prefix off the head. An
+ * offset not above the last one begun (a reset to earliest) restarts the
+ * ring. Consumer thread only; the caller stores what offsets_done() says. */
 #include "offsets.h"
 
 #include <stdlib.h>

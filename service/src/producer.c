@@ -1,4 +1,9 @@
-/* producer.c -- outputs and dead letters. See producer.h. */
+/* producer.c -- outputs and dead letters: one rd_kafka_t whose main queue
+ * writes to a pipe (producer_fd), so the consumer thread's poll() wakes
+ * for delivery reports; on_dr_msg() hands each on, classified by
+ * producer_classify(), the one table from librdkafka's errors to hw_rc.
+ * on_error() keeps a fatal error's text for producer_fatal(). Destroy
+ * flushes, purges, then polls once for the purged messages' reports. */
 #define LOGMOD "producer"
 #include "producer.h"
 
