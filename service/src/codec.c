@@ -1,4 +1,9 @@
-/* codec.c -- framing, decode with resolution, encode. See codec.h. */
+/* codec.c -- framing, decode with resolution, encode. One field table per
+ * record (struct fmap: Avro field, kind, offset in struct event) drives
+ * both extract() on decode and fill() on encode, so a field is added once.
+ * The embedded schemas load once into struct codec_schema (avro-c schema
+ * and value class, fingerprint, JSON for resolve.c); writers from the
+ * registry join ids[] on first sight. Consumer thread (and hmsctl, fuzz). */
 #define LOGMOD "codec"
 #include "codec.h"
 

@@ -1,4 +1,9 @@
-/* prevalidate.c -- a bounds walk of Avro binary. See prevalidate.h. */
+/* prevalidate.c -- a bounds walk of Avro binary: walk(), blocks() and
+ * walk_union() recurse through the writer schema over a cursor on the
+ * bytes, and every read goes through varint() or skip_bytes(), which check
+ * the bytes left; bad() keeps the first reason, reported with its offset.
+ * codec.c calls it on the consumer thread before avro_value_read();
+ * fuzz_codec reaches it through codec_decode(). */
 #include "prevalidate.h"
 
 #include <stdbool.h>

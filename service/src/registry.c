@@ -1,4 +1,9 @@
-/* registry.c -- the schema registry client. See registry.h. */
+/* registry.c -- the schema registry client: one curl easy handle, reset
+ * for each request and run with curl_easy_perform() on the consumer
+ * thread; registry_http() is the one place that speaks HTTP. Answers are
+ * cached in two flat arrays (by id; by subject and schema) for the life of
+ * the process; failures are not, so while the registry is down every retry
+ * blocks the thread for up to REGISTRY_TIMEOUT_MS. */
 #define LOGMOD "registry"
 #include "registry.h"
 

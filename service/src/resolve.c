@@ -1,4 +1,9 @@
-/* resolve.c -- writer-to-reader projection with defaults. See resolve.h. */
+/* resolve.c -- writer-to-reader projection with defaults. resolve()
+ * walks the writer's value beside the reader schema's JSON (struct rctx
+ * carries the reader's named types and the error text); set_default()
+ * builds a value from a JSON default where the writer has nothing, and
+ * deref() follows named references, short names included. codec.c calls
+ * it on the consumer thread, only when writer and reader schemas differ. */
 #include "resolve.h"
 
 #include <stdbool.h>

@@ -1,4 +1,9 @@
-/* schema.c -- Parsing Canonical Form and fingerprints. See schema.h. */
+/* schema.c -- Parsing Canonical Form and fingerprints. schema_pcf()
+ * re-emits the schema's JSON (jansson) into a buf, recursively (emit,
+ * emit_object, emit_named), with the full names already written kept in
+ * a JSON object; fingerprints use a 256-entry CRC-64-AVRO table built once
+ * (pthread_once). codec.c calls it at startup and for each new registry
+ * id; test_schema.c checks it against the contract's vectors. */
 #include "schema.h"
 
 #include <pthread.h>
