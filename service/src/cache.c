@@ -1,5 +1,9 @@
 /* cache.c -- Redis key schema, pipelined MULTI/EXEC writes, one
- * asynchronous connection. See cache.h. */
+ * asynchronous connection. Each call builds a struct batch and submit()
+ * queues it on hiredis as one struct op; hiredis's event hooks only set
+ * want_read/want_write for the owner's poll (the engine thread's), and
+ * on_redis_reply() folds each reply into its op, done at the last one.
+ * Tools and tests wait for the same batches in wait_sync(). */
 #define LOGMOD "cache"
 #include "cache.h"
 

@@ -1,4 +1,9 @@
-/* hms_client.c -- libcurl multi, retries, management token. See header. */
+/* hms_client.c -- libcurl multi, retries, management token. A call is a
+ * struct req: it waits in a FIFO for one of HMS_MAX_IN_FLIGHT slots, runs
+ * on an easy handle from a reuse pool (the active list), and waits out its
+ * backoff in a min-heap of due retries. req_complete() takes each finished
+ * transfer: classify_transfer(), the breaker's counters, then a re-mint
+ * and replay, a retry, or the caller's callback. Engine thread. */
 #define LOGMOD "hms_client"
 #include "hms_client.h"
 
