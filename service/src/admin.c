@@ -1,4 +1,9 @@
-/* admin.c -- /metrics, /healthz, /readyz. See admin.h. */
+/* admin.c -- /metrics, /healthz, /readyz: one libmicrohttpd daemon
+ * (internal polling thread, epoll, 32 connections, 10 s idle timeout)
+ * whose handler, on_admin_request(), maps the three paths onto
+ * metrics_render(), health_live() and health_ready() and keeps no state.
+ * main starts it before the worker, so /healthz fails until the consumer
+ * loop first turns. IPv4 addresses only. */
 #define LOGMOD "admin"
 #include "admin.h"
 
