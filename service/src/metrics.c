@@ -59,7 +59,7 @@ static const struct family families[M_COUNT] = {
                          T_GAUGE,
                          {NULL}},
     [M_TOKEN_MINTS] = {"hms_worker_management_token_mints_total",
-                       "Management tokens minted (start, expiry, 401).",
+                       "Management tokens minted (start, expiry, 401, 403).",
                        T_COUNTER,
                        {"reason", NULL}},
     [M_REDIS_SECONDS] = {"hms_worker_redis_seconds",
