@@ -1,4 +1,9 @@
-/* sim_http.c -- libmicrohttpd glue of hms-sim. See sim_http.h. */
+/* sim_http.c -- libmicrohttpd glue of hms-sim. MHD calls on_sim_request()
+ * several times per request: to start it, with each body chunk (capped),
+ * then to route it and draw its fault; an injected delay or hang suspends
+ * the connection, and the call after it is resumed goes on (finish()
+ * answers, or drops a hung one). timer_main(), one thread, resumes
+ * suspended connections from a min-heap under h->mu. */
 #define LOGMOD "sim_http"
 #include "sim_http.h"
 
