@@ -1,5 +1,9 @@
-/* hmsctl.c -- a small operator CLI for hms-worker. Configuration comes
- * from the same environment as the worker (.env.example).
+/* hmsctl.c -- a small operator CLI for hms-worker, all on its main
+ * thread. It reads the worker's environment (.env.example) with conf.c
+ * and reuses the worker's modules, so what it writes is what the worker
+ * reads: send encodes with the codec (always single-object encoding, even
+ * with SCHEMA_REGISTRY_URL), show reads through cache.c's synchronous
+ * calls (same AUTH, SELECT and keys), token mints with jwt.c.
  *
  *   hmsctl send booking-created --booking-id B1 --participant alice:host
  *          [--participant bob:guest ...] [--mode VIRTUAL|PHYSICAL]
