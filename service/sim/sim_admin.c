@@ -1,5 +1,9 @@
-/* sim_admin.c -- faults, stats and the request log of hms-sim. See the
- * header. */
+/* sim_admin.c -- faults, stats and the request log of hms-sim: the fault
+ * set (sim_http asks sim_admin_decide() per request), stats as jansson
+ * objects (route -> status -> count), and the log, a ring of log_size
+ * entries at seq % cap, so ?since=SEQ starts without a scan. adm->mu guards
+ * all three and is taken before the API's mutex (reset, the session hook),
+ * never after. Runs on the HTTP pool threads. */
 #define LOGMOD "sim_admin"
 #include "sim_admin.h"
 

@@ -1,5 +1,9 @@
 /* sim_api.c -- routing, authentication and shared helpers of the 100ms
- * API simulator. See sim_api.h. */
+ * API simulator. routes[] maps "METHOD /v2/pattern" onto the handlers of
+ * sim_rooms.c and sim_live.c (match_path() captures {id} and {role}).
+ * sim_api_apply() checks the management token (jwt_verify, then type,
+ * version, access_key) and parses the body before it takes a->mu, so
+ * handlers run locked but never parse. HTTP pool threads. */
 #define LOGMOD "sim_api"
 #include "sim_api_int.h"
 

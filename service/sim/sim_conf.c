@@ -1,4 +1,8 @@
-/* sim_conf.c -- hms-sim flags, environment and templates. See header. */
+/* sim_conf.c -- hms-sim flags, environment and templates. Options apply
+ * in order: --faults-file loads as it comes, --fault fields build one
+ * start-up rule appended after the file's, and --templates is read once at
+ * the end (default_templates without it). The app secret comes through
+ * secret.c, as the worker's does. Runs once in main, before any thread. */
 #define LOGMOD "sim_conf"
 #include "sim_conf.h"
 

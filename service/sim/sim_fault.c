@@ -1,5 +1,9 @@
-/* sim_fault.c -- fault rules: one field table, matching, dice. See the
- * header. */
+/* sim_fault.c -- fault rules: one field table, matching, dice. fields[]
+ * (name, type, offset in struct fault_rule, range) serves the JSON form
+ * and --fault key=value alike. fault_decide() takes the first matching
+ * rule (lower-cased globs, fnmatch), draws the jitter, then one uniform
+ * number against the rates summed in dice[] order; a new fault is a field,
+ * a row and a die. Called with sim_admin's mutex held. */
 #define LOGMOD "sim_fault"
 #include "sim_fault.h"
 

@@ -7,7 +7,8 @@
  * added latency (fixed + uniform jitter), then at most one of hang, drop
  * (before the request is applied), drop_after (applied, then the
  * connection is closed without a response), 429 (with or without
- * Retry-After) or a 5xx. Rule fields come from one table, shared by the
+ * Retry-After), 401 (token refused), 403 (permission), 404 (room not
+ * visible yet) or a 5xx. Rule fields come from one table, shared by the
  * JSON form (/__sim/faults, --faults-file) and the --fault key=value flag.
  * The random source is a seeded xorshift, so runs repeat. Not thread-safe:
  * the owner (sim_admin) locks around every call.

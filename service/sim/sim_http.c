@@ -1,4 +1,9 @@
-/* sim_http.c -- libmicrohttpd glue of hms-sim. See sim_http.h. */
+/* sim_http.c -- libmicrohttpd glue of hms-sim. MHD calls on_sim_request()
+ * several times per request: to start it, with each body chunk (capped),
+ * then to route it and draw its fault; an injected delay or hang suspends
+ * the connection, and the call after it is resumed goes on (finish()
+ * answers, or drops a hung one). timer_main(), one thread, resumes
+ * suspended connections from a min-heap under h->mu. */
 #define LOGMOD "sim_http"
 #include "sim_http.h"
 
@@ -233,10 +238,10 @@ static bool append_body(struct conn *c, const char *data, size_t n)
     return true;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc,
-                                  const char *url, const char *method,
-                                  const char *version, const char *upload,
-                                  size_t *upload_size, void **con_cls)
+static enum MHD_Result on_sim_request(void *cls, struct MHD_Connection *mc,
+                                      const char *url, const char *method,
+                                      const char *version, const char *upload,
+                                      size_t *upload_size, void **con_cls)
 {
     struct sim_http *h = cls;
     struct conn *c = *con_cls;
@@ -330,8 +335,8 @@ struct sim_http *sim_http_start(const struct sim_conf *cf, struct sim_api *api,
     h->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
             MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
-        MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
+        0, NULL, NULL, on_sim_request, h, MHD_OPTION_EXTERNAL_LOGGER, log_mhd,
+        NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)cf->threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,

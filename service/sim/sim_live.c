@@ -1,7 +1,9 @@
 /* sim_live.c -- sessions, active rooms and HLS live streams of the 100ms
- * API simulator (docs/100ms-api.md sections 2.3 to 2.5). Sessions only exist
- * through the test hook sim_api_open_session(): in 100ms they start when
- * the first peer joins. Handlers run with a->mu held. */
+ * API simulator (docs/100ms-api.md sections 2.3 to 2.5), per room id in
+ * a->sessions and a->streams, newest last. Sessions only exist through the
+ * test hook sim_api_open_session(): in 100ms they start when the first
+ * peer joins. A stream goes from starting to running lazily, when it is
+ * next served (stream_view). Handlers run with a->mu held. */
 #define LOGMOD "sim_live"
 #include "sim_api_int.h"
 

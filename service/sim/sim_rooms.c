@@ -1,5 +1,9 @@
 /* sim_rooms.c -- rooms and room codes of the 100ms API simulator
- * (docs/100ms-api.md sections 2.1 and 2.2). Handlers run with a->mu held. */
+ * (docs/100ms-api.md sections 2.1 and 2.2). Rooms are kept by id
+ * (a->rooms), by lower-cased name (a->names: the upsert matches names
+ * case-insensitively, as 100ms does) and in creation order (a->order, for
+ * listing); codes by code (a->codes) and per room (a->room_codes).
+ * Handlers run with a->mu held. */
 #define LOGMOD "sim_rooms"
 #include "sim_api_int.h"
 

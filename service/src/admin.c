@@ -1,4 +1,9 @@
-/* admin.c -- /metrics, /healthz, /readyz. See admin.h. */
+/* admin.c -- /metrics, /healthz, /readyz: one libmicrohttpd daemon
+ * (internal polling thread, epoll, 32 connections, 10 s idle timeout)
+ * whose handler, on_admin_request(), maps the three paths onto
+ * metrics_render(), health_live() and health_ready() and keeps no state.
+ * main starts it before the worker, so /healthz fails until the consumer
+ * loop first turns. IPv4 addresses only. */
 #define LOGMOD "admin"
 #include "admin.h"
 
@@ -41,10 +46,10 @@ static enum MHD_Result reply(struct MHD_Connection *mc, unsigned status,
     return ret;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc,
-                                  const char *url, const char *method,
-                                  const char *version, const char *upload,
-                                  size_t *upload_size, void **state)
+static enum MHD_Result on_admin_request(void *cls, struct MHD_Connection *mc,
+                                        const char *url, const char *method,
+                                        const char *version, const char *upload,
+                                        size_t *upload_size, void **state)
 {
     char why[512];
     bool ok;
@@ -87,8 +92,8 @@ struct admin *admin_start(const struct conf *cf, char *errstr,
     }
     a->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0,
-        NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
-        MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_LIMIT,
+        NULL, NULL, on_admin_request, a, MHD_OPTION_EXTERNAL_LOGGER, log_mhd,
+        NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)ADMIN_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)ADMIN_TIMEOUT_S, MHD_OPTION_END);
     if (a->d == NULL) {

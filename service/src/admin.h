@@ -5,7 +5,8 @@
  *   GET /metrics  the metrics registry, Prometheus text format 0.0.4
  *   GET /healthz  200 "ok", or 503 with why (liveness: restart me)
  *   GET /readyz   200 "ok", or 503 naming what is down (Kafka, Redis,
- *                 the 100ms API)
+ *                 the 100ms API) and, when the worker is halted, why
+ *                 ("halted: ..." and the setting to check)
  * libmicrohttpd's own thread serves it; it only reads the process-wide
  * metrics and health state, never worker data, so it needs no lock of
  * ours and a slow scraper cannot stall the worker. Nothing secret is

@@ -1,4 +1,8 @@
-/* buf.c -- growable byte buffer. See buf.h. */
+/* buf.c -- growable byte buffer: p holds len bytes and a NUL within cap
+ * bytes, regrown by xrealloc to twice what is needed (64 at least). The
+ * thread that owns a buffer uses it alone: reply bodies (hms_client.c and
+ * registry.c append under a cap), PCF text (schema.c), encoded outputs
+ * (codec.c), the /metrics page (metrics.c), hmsctl's probes. */
 #include "buf.h"
 
 #include <stdarg.h>

@@ -1,5 +1,9 @@
 /* cache.c -- Redis key schema, pipelined MULTI/EXEC writes, one
- * asynchronous connection. See cache.h. */
+ * asynchronous connection. Each call builds a struct batch and submit()
+ * queues it on hiredis as one struct op; hiredis's event hooks only set
+ * want_read/want_write for the owner's poll (the engine thread's), and
+ * on_redis_reply() folds each reply into its op, done at the last one.
+ * Tools and tests wait for the same batches in wait_sync(). */
 #define LOGMOD "cache"
 #include "cache.h"
 
@@ -416,7 +420,7 @@ static enum hw_rc read_reply(struct op *o, enum reply_kind kind,
 
 /* One reply of an op; every command gets one, NULL when the connection
  * went away. The first failure of a batch decides its result. */
-static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
+static void on_redis_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct op *o = priv;
     struct cache *c = o->c;
@@ -474,7 +478,7 @@ static struct op *submit(struct cache *c, struct batch *b, cache_done_fn *fn,
     if (connect_lazily(c)) {
         for (size_t i = 0; i < b->n; i++) {
             o->kinds[o->n] = reply_kind(b->cmds[i].argv[0]);
-            if (redisAsyncCommandArgv(c->ac, on_reply, o, b->cmds[i].argc,
+            if (redisAsyncCommandArgv(c->ac, on_redis_reply, o, b->cmds[i].argc,
                                       (const char **)(void *)b->cmds[i].argv,
                                       b->cmds[i].lens) != REDIS_OK) {
                 o->rc = HW_ERR_UNAVAILABLE;

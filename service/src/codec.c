@@ -1,4 +1,9 @@
-/* codec.c -- framing, decode with resolution, encode. See codec.h. */
+/* codec.c -- framing, decode with resolution, encode. One field table per
+ * record (struct fmap: Avro field, kind, offset in struct event) drives
+ * both extract() on decode and fill() on encode, so a field is added once.
+ * The embedded schemas load once into struct codec_schema (avro-c schema
+ * and value class, fingerprint, JSON for resolve.c); writers from the
+ * registry join ids[] on first sight. Consumer thread (and hmsctl, fuzz). */
 #define LOGMOD "codec"
 #include "codec.h"
 
@@ -161,7 +166,7 @@ struct codec {
     size_t n_ids;
 };
 
-static bool fail(char *err, size_t n, const char *what, const char *field)
+static bool bad_field(char *err, size_t n, const char *what, const char *field)
 {
     snprintf(err, n, "%s: %s", field, what);
     return false;
@@ -224,7 +229,7 @@ static bool get_str(avro_value_t *v, char **out, char *err, size_t n,
 
     if (avro_value_get_string(v, &s, &size) != 0 || size == 0 ||
         !utf8_ok((const unsigned char *)s, size - 1)) {
-        return fail(err, n, "not a valid UTF-8 string", field);
+        return bad_field(err, n, "not a valid UTF-8 string", field);
     }
     *out = xstrdup(s);
     return true;
@@ -248,7 +253,7 @@ static bool extract_list(const struct fmap *f, avro_value_t *v, void *base,
     char *items;
 
     if (avro_value_get_size(v, &count) != 0) {
-        return fail(err, n, "not an array", f->name);
+        return bad_field(err, n, "not an array", f->name);
     }
     items = xcalloc(count > 0 ? count : 1, f->elem_size);
     *(void **)(void *)((char *)base + f->off) = items;
@@ -282,12 +287,12 @@ static bool extract_field(const struct fmap *f, avro_value_t *v, void *base,
                (is_null || get_str(&in, p, err, n, f->name));
     case F_LONG:
         return avro_value_get_long(v, p) == 0 ||
-               fail(err, n, "not a long", f->name);
+               bad_field(err, n, "not a long", f->name);
     case F_OPT_LONG:
         *(int64_t *)p = EVENT_NO_TIME;
         if (!unwrap(v, &in, &is_null) ||
             (!is_null && avro_value_get_long(&in, p) != 0)) {
-            return fail(err, n, "not a long or null", f->name);
+            return bad_field(err, n, "not a long or null", f->name);
         }
         if (!is_null && *(int64_t *)p == EVENT_NO_TIME) {
             *(int64_t *)p += 1; /* present, not null: as far out of range */
@@ -295,14 +300,14 @@ static bool extract_field(const struct fmap *f, avro_value_t *v, void *base,
         return true;
     case F_BOOL:
         if (avro_value_get_boolean(v, &b) != 0) {
-            return fail(err, n, "not a boolean", f->name);
+            return bad_field(err, n, "not a boolean", f->name);
         }
         *(bool *)p = b != 0;
         return true;
     case F_MODE:
     case F_SUBJECT:
         if (!get_symbol(v, &sym)) {
-            return fail(err, n, "not an enum", f->name);
+            return bad_field(err, n, "not an enum", f->name);
         }
         if (f->type == F_MODE) {
             *(bool *)p = strcmp(sym, "PHYSICAL") == 0;
@@ -324,7 +329,7 @@ static bool extract(const struct fmap *m, avro_value_t *rec, void *base,
         avro_value_t v;
 
         if (avro_value_get_by_name(rec, m->name, &v, NULL) != 0) {
-            return fail(err, n, "missing in the reader schema", m->name);
+            return bad_field(err, n, "missing in the reader schema", m->name);
         }
         if (!extract_field(m, &v, base, err, n)) {
             return false;
@@ -369,7 +374,7 @@ static bool fill_field(const struct fmap *f, avro_value_t *v, const void *base,
     switch (f->type) {
     case F_STR:
         return (s != NULL && avro_value_set_string(v, s) == 0) ||
-               fail(err, n, "required string missing", f->name);
+               bad_field(err, n, "required string missing", f->name);
     case F_OPT_STR:
         return set_opt(v, s != NULL, &in)
                    ? s == NULL || avro_value_set_string(&in, s) == 0
@@ -421,7 +426,7 @@ static bool fill(const struct fmap *m, avro_value_t *rec, const void *base,
         }
         if (!fill_field(m, &v, base, err, n)) {
             return err[0] != '\0' ? false
-                                  : fail(err, n, "cannot encode", m->name);
+                                  : bad_field(err, n, "cannot encode", m->name);
         }
     }
     return true;

@@ -1,4 +1,9 @@
-/* conf.c -- the configuration table and its validation. See conf.h. */
+/* conf.c -- the configuration table and its validation. keys[], one row
+ * per variable, drives loading, conf_dump() and conf_deinit() alike. A
+ * string row may carry a check that validates the value and derives fields
+ * (REDIS_URL -> cf->redis; SCHEMA_REGISTRY_URL -> cf->registry, split by
+ * libcurl's URL API); cross_checks() compares keys; KAFKA_PROP_* are tried
+ * on a scratch rd_kafka_conf_t. Runs once at startup, before any thread. */
 #define LOGMOD "conf"
 #include "conf.h"
 

@@ -1,4 +1,9 @@
-/* engine.c -- the engine thread. See engine.h. */
+/* engine.c -- the engine thread. engine_main() loops: hand the jobs taken
+ * from jobq `in` to the handler, let it resume due jobs, then wait on
+ * curl's sockets and the Redis fd in one hms_client_run(). After each turn
+ * it publishes what the consumer thread reads: atomics (degraded,
+ * redis_up, api_up), the halt reason under why_mu, jobs per state to
+ * /metrics once a second. Finished jobs go back via jobq `out` + eventfd. */
 #define LOGMOD "engine"
 #include "engine.h"
 

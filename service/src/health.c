@@ -1,4 +1,8 @@
-/* health.c -- liveness and readiness state. See health.h. */
+/* health.c -- liveness and readiness state: process-wide, no object.
+ * loop_at and up[] are atomics the consumer thread writes (every loop
+ * turn, every statistics document); the stuck and halted texts share one
+ * mutex. The admin listener's thread reads them all in health_live() and
+ * health_ready(). health_set_up() also sets hms_worker_dependency_up. */
 #define LOGMOD "health"
 #include "health.h"
 

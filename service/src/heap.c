@@ -1,4 +1,8 @@
-/* heap.c -- binary min-heap. See heap.h. */
+/* heap.c -- binary min-heap in one array (children of i at 2i+1, 2i+2),
+ * doubled from 64 entries. Its users keep timers in it, each its own heap:
+ * hms_client.c (retries due) and handler.c (parked jobs) on the engine
+ * thread, hms-sim's resume timer under its mutex. heap_remove() is a linear
+ * search; no module calls it today. */
 #include "heap.h"
 
 #include <stdlib.h>

@@ -1,4 +1,9 @@
-/* hms_client.c -- libcurl multi, retries, management token. See header. */
+/* hms_client.c -- libcurl multi, retries, management token. A call is a
+ * struct req: it waits in a FIFO for one of HMS_MAX_IN_FLIGHT slots, runs
+ * on an easy handle from a reuse pool (the active list), and waits out its
+ * backoff in a min-heap of due retries. req_complete() takes each finished
+ * transfer: classify_transfer(), the breaker's counters, then a re-mint
+ * and replay, a retry, or the caller's callback. Engine thread. */
 #define LOGMOD "hms_client"
 #include "hms_client.h"
 
@@ -375,7 +380,7 @@ static void deliver(struct req *r, enum hw_rc rc, long status, bool deadline)
  * disabled (docs/100ms-api.md section 1.5); every other 403 is a missing
  * permission and is handled like a 401: re-mint, replay once, then
  * HW_ERR_AUTH. */
-static enum hw_rc classify(struct req *r, CURLcode cc, long http)
+static enum hw_rc classify_transfer(struct req *r, CURLcode cc, long http)
 {
     json_t *body;
     char msg[128];
@@ -427,7 +432,7 @@ static void count_attempt(const struct req *r, long http)
     metrics_observe(M_HMS_SECONDS, (double)us / 1e6, r->route);
 }
 
-static void complete(struct hms_client *hc, struct req *r, CURLcode cc)
+static void req_complete(struct hms_client *hc, struct req *r, CURLcode cc)
 {
     long http = 0;
     curl_off_t retry_after = 0;
@@ -450,7 +455,7 @@ static void complete(struct hms_client *hc, struct req *r, CURLcode cc)
         r->next->prev = r->prev;
     }
     hc->in_flight--;
-    rc = classify(r, cc, http);
+    rc = classify_transfer(r, cc, http);
     if (hw_rc_is_retriable(rc)) {
         if (++hc->fail_streak == HMS_BREAKER_STREAK) {
             log_warn("msg=\"100ms API failing for every call: pausing\" "
@@ -538,7 +543,7 @@ void hms_client_run(struct hms_client *hc, int timeout_ms,
             continue;
         }
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-        complete(hc, r, msg->data.result);
+        req_complete(hc, r, msg->data.result);
     }
     start_ready(hc);
     metrics_set(M_HMS_IN_FLIGHT, (double)hc->in_flight);

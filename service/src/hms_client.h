@@ -15,10 +15,11 @@
  * re-sends, once, a request whose reused keep-alive connection turned out
  * dead before any reply: that is not counted as a retry). A 401, or a 403
  * that does not say the room is disabled, re-mints the management token
- * and replays once. Replies are capped at 1 MiB and
- * parsed with jansson. The management token is minted locally and
- * re-minted when less than max(300 s, 10 %) of its life is left. Logs
- * carry method, path and status: never headers, bodies or tokens.
+ * and replays once. Replies are capped at 1 MiB and parsed with jansson.
+ * The management token is minted locally and re-minted when less than
+ * max(300 s, 10 %) of its life is left (at most half of it, for short
+ * TTLs). Logs carry method, path and status: never headers, bodies or
+ * tokens.
  */
 #ifndef HMS_CLIENT_H
 #define HMS_CLIENT_H
@@ -58,7 +59,8 @@ void hms_client_destroy(struct hms_client *hc);
  * disabled), HW_ERR_AUTH (401, or any other 403, still there after one
  * re-mint and replay; err carries the message), HW_ERR_UNAVAILABLE/TIMEOUT
  * (retriable failures that outlived retries or deadline), HW_ERR_DECODE
- * (a reply that is not JSON or too large). */
+ * (a reply that is not JSON or too large), HW_ERR_FATAL (no management
+ * token could be minted or no curl handle made: nothing can be sent). */
 void hms_client_call(struct hms_client *hc, const char *method,
                      const char *path, const json_t *body, int64_t started_mono,
                      int64_t deadline_mono, hms_done_fn *done, void *arg);

@@ -1,4 +1,8 @@
-/* hms_reply.c -- checked reads of 100ms replies. See hms_reply.h. */
+/* hms_reply.c -- checked reads of 100ms replies: each reader takes one
+ * JSON path and keeps the value only if shaped() (length, alphabet) or the
+ * URL test passes, else NULL, so nothing from a reply reaches a URL, a
+ * Redis key or a link unchecked. Called on the engine thread (handler.c;
+ * hms_client.c's 403 test); fuzzed by fuzz_hms_reply. */
 #include "hms_reply.h"
 
 #include <ctype.h>

@@ -1,4 +1,9 @@
-/* hw.c -- status names, aborting allocators, clocks. See hw.h. */
+/* hw.c -- hms-worker base (hw): status names, the aborting allocators,
+ * saturating arithmetic, clocks and stop signals, used by every module and
+ * program from any thread. The allocators log and abort on OOM; xvasprintf()
+ * formats once into a stack buffer when the text fits. hw_mono_ms() adds an
+ * atomic offset that only tests move (hw_clock_advance_ms), so timers step
+ * without sleeping; hw_mono_us(), for latencies, is the real clock. */
 #define LOGMOD "hw"
 #include "hw.h"
 

@@ -1,10 +1,12 @@
-/* hw.h -- the one status enum, allocation wrappers and clocks.
+/* hw.h -- hms-worker base (hw): the one status enum, allocation wrappers
+ * and clocks.
  *
  * DESIGN
  * ------
  * Every fallible public function returns enum hw_rc. Codes name causes;
- * what to do about them (retry, dead-letter, stop) is decided by callers
- * from hw_rc_is_retriable(). Dependency error codes are converted into
+ * what to do about them (retry, dead-letter, halt until a setting is
+ * fixed, stop) is decided by callers (hw_rc_is_retriable(), the reaction
+ * table of docs/contract.md section 7). Dependency error codes go into
  * these once, at each adapter's boundary, and never leave the adapter.
  * x*alloc() abort on OOM, like librdkafka: a restart is the recovery.
  * Everything here is thread-safe.
@@ -25,7 +27,7 @@ enum hw_rc {
     HW_ERR_INVALID,     /* bad input or request: never retry */
     HW_ERR_DECODE,      /* undecodable payload: dead-letter */
     HW_ERR_NOT_FOUND,   /* HMS 404 */
-    HW_ERR_AUTH,        /* 401/403 after one re-mint; bad token */
+    HW_ERR_AUTH,        /* credentials, permission or token refused */
     HW_ERR_TIMEOUT,     /* retriable */
     HW_ERR_UNAVAILABLE, /* reset, 429, 5xx, Redis down: retriable */
     HW_ERR_REFUSED,     /* refused for a reason not known to mean more: a

@@ -1,4 +1,9 @@
-/* jwt.c -- HS256 JWTs with OpenSSL and jansson. See jwt.h. */
+/* jwt.c -- HS256 JWTs with OpenSSL and jansson. A token is built as text:
+ * base64url (EVP_EncodeBlock, alphabet swapped, padding cut) of a fixed
+ * header and of the claims jansson dumps, a '.', then the MAC. OpenSSL 3's
+ * one-shot HMAC() re-fetches the algorithm per call, so each thread keeps
+ * one keyed EVP_MAC_CTX in thread-local storage (mac_ctx). Callers: the
+ * engine thread, hms-sim's pool threads (jwt_verify), hmsctl, jwtcli. */
 #define LOGMOD "jwt"
 #include "jwt.h"
 

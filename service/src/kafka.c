@@ -1,4 +1,9 @@
-/* kafka.c -- rd_kafka_conf_t from struct conf. See kafka.h. */
+/* kafka.c -- rd_kafka_conf_t from struct conf, shared by the worker's
+ * consumer and producer and by hmsctl: client.id is
+ * "hms-worker-<role>-<host>-<pid>", so a broker's logs name the process,
+ * and librdkafka's syslog levels map onto ours in on_log(), which runs on
+ * librdkafka's own threads. Also the topic <-> event kind maps and the
+ * wake pipe that lets a poll() loop sleep on librdkafka's queues. */
 #define LOGMOD "kafka"
 #include "kafka.h"
 

@@ -1,4 +1,9 @@
-/* kstats.c -- lag, Kafka readiness and stuck partitions. See kstats.h. */
+/* kstats.c -- lag, Kafka readiness and stuck partitions, from the
+ * statistics JSON librdkafka hands the consumer thread every 5 s (inside
+ * its poll). One struct progress per partition ever seen keeps the
+ * committed offset and since when it has not moved. The results go to
+ * process-wide state only: the lag gauges (cleared and rebuilt each time,
+ * so revoked partitions vanish), health's Kafka flag and stuck text. */
 #define LOGMOD "kstats"
 #include "kstats.h"
 

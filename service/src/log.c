@@ -1,4 +1,9 @@
-/* log.c -- logfmt on stderr. See log.h. */
+/* log.c -- logfmt on stderr. log_emit() formats time (UTC), level,
+ * module and the caller's fields into one stack buffer: no allocation, no
+ * lock, any thread. log_min_level is a plain global that main (or a tool)
+ * sets before threads start. log_safe()/log_text() map quotes, backslashes
+ * and control bytes to '_', so an outside value cannot forge a field.
+ * librdkafka's log (kafka.c) and libmicrohttpd's (log_mhd) come here too. */
 #include "log.h"
 
 #include <stdio.h>

@@ -1,12 +1,17 @@
 /* main.c -- hms-worker: Kafka events in, 100ms rooms provisioned, codes
  * and tokens cached in Redis, video-ready/video-ended out. Wiring only:
- * configuration (conf), the consumer loop (worker) and its engine thread.
+ * configuration (conf), the admin listener (admin), then the consumer loop
+ * (worker) on this thread, which starts the engine thread; curl's global
+ * init comes first, before any thread.
  *
  *   hms-worker                 run (configuration from the environment)
  *   hms-worker --check-config  print the redacted configuration; exit 0,
  *                              or 2 on any error
- * Exit codes: 0 after SIGTERM/SIGINT, 1 on a fatal runtime error (bad
- * 100ms credentials, Kafka fatal error), 2 on a configuration error.
+ * Exit codes: 0 after SIGTERM/SIGINT, 1 on a fatal runtime error (a Kafka
+ * fatal error, a broken producer, a bug), 2 on a configuration error or
+ * when it cannot start (ADMIN_ADDR in use, a setting librdkafka rejects).
+ * Refused credentials do not exit: the worker halts, alive, with the
+ * reason on /readyz, and resumes once the setting is fixed.
  */
 #define LOGMOD "main"
 #include <signal.h>

@@ -1,4 +1,9 @@
-/* metrics.c -- the registry and its text rendering. See metrics.h. */
+/* metrics.c -- the registry and its text rendering. families[], indexed
+ * by enum metric_id, is the one place a metric is described (name, help,
+ * type, labels). Each family keeps its series in an array searched by
+ * label values under one mutex (tens of series at most); histograms share
+ * one set of bounds, 1 ms to 120 s. metrics_render() runs under the same
+ * lock, on the admin listener's thread. */
 #define LOGMOD "metrics"
 #include "metrics.h"
 
@@ -54,7 +59,7 @@ static const struct family families[M_COUNT] = {
                          T_GAUGE,
                          {NULL}},
     [M_TOKEN_MINTS] = {"hms_worker_management_token_mints_total",
-                       "Management tokens minted (start, expiry, 401).",
+                       "Management tokens minted (start, expiry, 401, 403).",
                        T_COUNTER,
                        {"reason", NULL}},
     [M_REDIS_SECONDS] = {"hms_worker_redis_seconds",

@@ -1,4 +1,9 @@
-/* offsets.c -- contiguous completion per partition. See offsets.h. */
+/* offsets.c -- contiguous completion per partition: a flat array of
+ * partitions (a linear search: a worker holds tens), each with a ring of
+ * in-flight offsets, doubled from 64 and ascending, so offsets_done()
+ * finds one by binary search and pops the done prefix off the head. An
+ * offset not above the last one begun (a reset to earliest) restarts the
+ * ring. Consumer thread only; the caller stores what offsets_done() says. */
 #include "offsets.h"
 
 #include <stdlib.h>
@@ -47,8 +52,8 @@ void offsets_destroy(struct offsets *o)
     free(o);
 }
 
-static struct part *find(struct offsets *o, const char *topic, int32_t p,
-                         bool create)
+static struct part *find_part(struct offsets *o, const char *topic, int32_t p,
+                              bool create)
 {
     for (size_t i = 0; i < o->n_parts; i++) {
         if (o->parts[i].partition == p &&
@@ -72,7 +77,7 @@ static struct slot *at(struct part *p, size_t i)
 void offsets_begin(struct offsets *o, const char *topic, int32_t partition,
                    int64_t offset)
 {
-    struct part *p = find(o, topic, partition, true);
+    struct part *p = find_part(o, topic, partition, true);
 
     if (p->n > 0 && offset <= at(p, p->n - 1)->offset) {
         /* Offsets went back (a reset to earliest): the old ones can no
@@ -101,7 +106,7 @@ void offsets_begin(struct offsets *o, const char *topic, int32_t partition,
 bool offsets_done(struct offsets *o, const char *topic, int32_t partition,
                   int64_t offset, int64_t *store)
 {
-    struct part *p = find(o, topic, partition, false);
+    struct part *p = find_part(o, topic, partition, false);
     size_t lo = 0, hi = p != NULL ? p->n : 0;
     bool advanced = false;
 

@@ -1,4 +1,9 @@
-/* prevalidate.c -- a bounds walk of Avro binary. See prevalidate.h. */
+/* prevalidate.c -- a bounds walk of Avro binary: walk(), blocks() and
+ * walk_union() recurse through the writer schema over a cursor on the
+ * bytes, and every read goes through varint() or skip_bytes(), which check
+ * the bytes left; bad() keeps the first reason, reported with its offset.
+ * codec.c calls it on the consumer thread before avro_value_read();
+ * fuzz_codec reaches it through codec_decode(). */
 #include "prevalidate.h"
 
 #include <stdbool.h>
@@ -41,7 +46,7 @@ static bool varint(struct cursor *c, int max_bytes, int64_t *out)
     return bad(c, "varint too long");
 }
 
-static bool skip(struct cursor *c, int64_t n)
+static bool skip_bytes(struct cursor *c, int64_t n)
 {
     if (n < 0 || n > c->end - c->p) {
         return bad(c, "declared length exceeds the input");
@@ -77,7 +82,7 @@ static bool blocks(struct cursor *c, avro_schema_t item, bool map, int depth)
         for (int64_t i = 0; i < count; i++) {
             const unsigned char *before = c->p;
 
-            if (map && !(varint(c, 10, &size) && skip(c, size))) {
+            if (map && !(varint(c, 10, &size) && skip_bytes(c, size))) {
                 return false;
             }
             if (!walk(c, item, depth + 1)) {
@@ -124,14 +129,14 @@ static bool walk(struct cursor *c, avro_schema_t s, int depth)
     case AVRO_INT64:
         return varint(c, 10, &v);
     case AVRO_FLOAT:
-        return skip(c, 4);
+        return skip_bytes(c, 4);
     case AVRO_DOUBLE:
-        return skip(c, 8);
+        return skip_bytes(c, 8);
     case AVRO_STRING:
     case AVRO_BYTES:
-        return varint(c, 10, &v) && skip(c, v);
+        return varint(c, 10, &v) && skip_bytes(c, v);
     case AVRO_FIXED:
-        return skip(c, avro_schema_fixed_size(s));
+        return skip_bytes(c, avro_schema_fixed_size(s));
     case AVRO_ENUM:
         return varint(c, 10, &v) &&
                ((v >= 0 && v < avro_schema_enum_number_of_symbols(s)) ||

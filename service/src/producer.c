@@ -1,4 +1,9 @@
-/* producer.c -- outputs and dead letters. See producer.h. */
+/* producer.c -- outputs and dead letters: one rd_kafka_t whose main queue
+ * writes to a pipe (producer_fd), so the consumer thread's poll() wakes
+ * for delivery reports; on_dr_msg() hands each on, classified by
+ * producer_classify(), the one table from librdkafka's errors to hw_rc.
+ * on_error() keeps a fatal error's text for producer_fatal(). Destroy
+ * flushes, purges, then polls once for the purged messages' reports. */
 #define LOGMOD "producer"
 #include "producer.h"
 
@@ -24,8 +29,7 @@ struct producer {
     char fatal[512];
 };
 
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
-                        void *opaque)
+static void on_dr_msg(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     struct producer *p = opaque;
 
@@ -67,7 +71,7 @@ struct producer *producer_create(const struct conf *cf, producer_dr_fn *dr,
         goto err;
     }
     rd_kafka_conf_set_opaque(kc, p);
-    rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
+    rd_kafka_conf_set_dr_msg_cb(kc, on_dr_msg);
     rd_kafka_conf_set_error_cb(kc, on_error);
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size);
     if (p->rk == NULL) {

@@ -1,4 +1,9 @@
-/* registry.c -- the schema registry client. See registry.h. */
+/* registry.c -- the schema registry client: one curl easy handle, reset
+ * for each request and run with curl_easy_perform() on the consumer
+ * thread; registry_http() is the one place that speaks HTTP. Answers are
+ * cached in two flat arrays (by id; by subject and schema) for the life of
+ * the process; failures are not, so while the registry is down every retry
+ * blocks the thread for up to REGISTRY_TIMEOUT_MS. */
 #define LOGMOD "registry"
 #include "registry.h"
 
@@ -83,8 +88,9 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 }
 
 /* One call; *body is the parsed JSON reply (any status) or NULL. */
-static enum hw_rc call(struct registry *r, const char *path, const char *post,
-                       json_t **body, char *err, size_t n)
+static enum hw_rc registry_http(struct registry *r, const char *path,
+                                const char *post, json_t **body, char *err,
+                                size_t n)
 {
     char *url = xasprintf("%s%s", r->base, path);
     struct curl_slist *h =
@@ -153,7 +159,7 @@ enum hw_rc registry_schema(struct registry *r, uint32_t id, const char **json,
         }
     }
     snprintf(path, sizeof(path), "/schemas/ids/%u", id);
-    rc = call(r, path, NULL, &body, errstr, errstr_size);
+    rc = registry_http(r, path, NULL, &body, errstr, errstr_size);
     s = json_string_value(json_object_get(body, "schema"));
     if (rc == HW_OK && s == NULL) {
         snprintf(errstr, errstr_size, "schema registry: id %u: no schema", id);
@@ -188,7 +194,7 @@ enum hw_rc registry_register(struct registry *r, const char *subject,
     req = json_pack("{s:s}", "schema", schema_json);
     post = json_dumps(req, JSON_COMPACT);
     path = xasprintf("/subjects/%s/versions", subject);
-    rc = call(r, path, post, &body, errstr, errstr_size);
+    rc = registry_http(r, path, post, &body, errstr, errstr_size);
     got = json_integer_value(json_object_get(body, "id"));
     if (rc == HW_OK && (got <= 0 || got > UINT32_MAX)) {
         snprintf(errstr, errstr_size, "schema registry: no id for %s", subject);

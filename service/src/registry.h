@@ -7,17 +7,19 @@
  *   GET  {url}/schemas/ids/{id}            the writer schema of an input
  *   POST {url}/subjects/{subject}/versions  our output schema's id
  * (subject "<topic>-value", TopicNameStrategy). One blocking easy handle
- * with a short timeout, used by the consumer thread only: a call happens
+ * with a short timeout, used by the consumer thread only: a call succeeds
  * once per new schema id or output topic, so blocking is cheap and keeps
- * the codec synchronous. Outcomes (docs/contract.md section 2): HW_OK;
- * HW_ERR_UNAVAILABLE when the registry is down (connection, timeout, 429,
- * 5xx: retriable); HW_ERR_NOT_FOUND for an id it does not know
- * (terminal); HW_ERR_INVALID when it refuses our schema (an
- * incompatibility an operator must resolve); HW_ERR_AUTH when it answers
- * 401 or 403. Credentials (https://user:pass@host in SCHEMA_REGISTRY_URL,
- * split off by conf) go as HTTP Basic auth (CURLOPT_USERNAME/PASSWORD),
- * never in a URL; the password is held as a struct secret, wiped on
- * destroy, and never reaches a log, an errstr or a metric.
+ * the codec synchronous; failures are not cached, so while the registry
+ * is down each retry blocks again (up to REGISTRY_TIMEOUT_MS). Outcomes
+ * (docs/contract.md section 2): HW_OK; HW_ERR_UNAVAILABLE when the
+ * registry is down (connection, timeout, 429, 5xx: retriable);
+ * HW_ERR_NOT_FOUND for an id it does not know (terminal); HW_ERR_INVALID
+ * when it refuses our schema (an incompatibility an operator must
+ * resolve); HW_ERR_AUTH when it answers 401 or 403. Credentials
+ * (https://user:pass@host in SCHEMA_REGISTRY_URL, split off by conf) go
+ * as HTTP Basic auth (CURLOPT_USERNAME/PASSWORD), never in a URL; the
+ * password is held as a struct secret, wiped on destroy, and never
+ * reaches a log, an errstr or a metric.
  */
 #ifndef REGISTRY_H
 #define REGISTRY_H

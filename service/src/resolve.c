@@ -1,4 +1,9 @@
-/* resolve.c -- writer-to-reader projection with defaults. See resolve.h. */
+/* resolve.c -- writer-to-reader projection with defaults. resolve()
+ * walks the writer's value beside the reader schema's JSON (struct rctx
+ * carries the reader's named types and the error text); set_default()
+ * builds a value from a JSON default where the writer has nothing, and
+ * deref() follows named references, short names included. codec.c calls
+ * it on the consumer thread, only when writer and reader schemas differ. */
 #include "resolve.h"
 
 #include <stdbool.h>
@@ -12,7 +17,7 @@ struct rctx {
     size_t err_size;
 };
 
-static bool fail(struct rctx *c, const char *why, const char *what)
+static bool unresolved(struct rctx *c, const char *why, const char *what)
 {
     snprintf(c->err, c->err_size, "schema resolution: %s%s%s", why,
              what != NULL ? " " : "", what != NULL ? what : "");
@@ -112,7 +117,7 @@ static bool default_record(struct rctx *c, avro_value_t *dst, const json_t *def,
     size_t i;
 
     if (!json_is_object(def)) {
-        return fail(c, "record default is not an object", NULL);
+        return unresolved(c, "record default is not an object", NULL);
     }
     json_array_foreach(json_object_get(tj, "fields"), i, f)
     {
@@ -123,7 +128,7 @@ static bool default_record(struct rctx *c, avro_value_t *dst, const json_t *def,
         v = v != NULL ? v : json_object_get(f, "default");
         if (v == NULL || avro_value_get_by_index(dst, i, &field, NULL) != 0 ||
             !set_default(c, &field, v, json_object_get(f, "type"))) {
-            return fail(c, "no default for field", name);
+            return unresolved(c, "no default for field", name);
         }
     }
     return true;
@@ -140,7 +145,7 @@ static bool default_items(struct rctx *c, avro_value_t *dst, const json_t *def,
 
     if (map) {
         if (!json_is_object(def)) {
-            return fail(c, "map default is not an object", NULL);
+            return unresolved(c, "map default is not an object", NULL);
         }
         json_object_foreach((json_t *)(uintptr_t)def, key, v)
         {
@@ -152,7 +157,7 @@ static bool default_items(struct rctx *c, avro_value_t *dst, const json_t *def,
         return true;
     }
     if (!json_is_array(def)) {
-        return fail(c, "array default is not an array", NULL);
+        return unresolved(c, "array default is not an array", NULL);
     }
     json_array_foreach(def, i, v)
     {
@@ -232,7 +237,7 @@ static bool set_default(struct rctx *c, avro_value_t *dst, const json_t *def,
     case AVRO_LINK:
         break;
     }
-    return rc == 0 || fail(c, "default does not match its type", NULL);
+    return rc == 0 || unresolved(c, "default does not match its type", NULL);
 }
 
 static bool resolve(struct rctx *c, avro_value_t *src, avro_value_t *dst,
@@ -279,7 +284,8 @@ static bool to_union(struct rctx *c, avro_value_t *src, avro_value_t *dst,
             }
         }
     }
-    return fail(c, "no reader union branch for", avro_schema_type_name(ss));
+    return unresolved(c, "no reader union branch for",
+                      avro_schema_type_name(ss));
 }
 
 static bool to_record(struct rctx *c, avro_value_t *src, avro_value_t *dst,
@@ -295,14 +301,14 @@ static bool to_record(struct rctx *c, avro_value_t *src, avro_value_t *dst,
         avro_value_t sf, df;
 
         if (avro_value_get_by_index(dst, i, &df, NULL) != 0) {
-            return fail(c, "reader field out of step:", name);
+            return unresolved(c, "reader field out of step:", name);
         }
         if (avro_value_get_by_name(src, name, &sf, NULL) == 0) {
             if (!resolve(c, &sf, &df, json_object_get(f, "type"))) {
                 return false;
             }
         } else if (def == NULL) {
-            return fail(c, "writer lacks field without default:", name);
+            return unresolved(c, "writer lacks field without default:", name);
         } else if (!set_default(c, &df, def, json_object_get(f, "type"))) {
             return false;
         }
@@ -318,14 +324,14 @@ static bool to_enum(struct rctx *c, avro_value_t *src, avro_value_t *dst,
 
     if (avro_value_get_enum(src, &idx) != 0 ||
         (sym = avro_schema_enum_get(avro_value_get_schema(src), idx)) == NULL) {
-        return fail(c, "bad enum value", NULL);
+        return unresolved(c, "bad enum value", NULL);
     }
     to = avro_schema_enum_get_by_name(avro_value_get_schema(dst), sym);
     if (to < 0 && def != NULL) {
         to = avro_schema_enum_get_by_name(avro_value_get_schema(dst), def);
     }
     return to >= 0 ? avro_value_set_enum(dst, to) == 0
-                   : fail(c, "unknown enum symbol", sym);
+                   : unresolved(c, "unknown enum symbol", sym);
 }
 
 static bool to_items(struct rctx *c, avro_value_t *src, avro_value_t *dst,
@@ -335,7 +341,7 @@ static bool to_items(struct rctx *c, avro_value_t *src, avro_value_t *dst,
     size_t n = 0;
 
     if (avro_value_get_size(src, &n) != 0) {
-        return fail(c, "bad container", NULL);
+        return unresolved(c, "bad container", NULL);
     }
     for (size_t i = 0; i < n; i++) {
         const char *key = NULL;
@@ -345,7 +351,7 @@ static bool to_items(struct rctx *c, avro_value_t *src, avro_value_t *dst,
             (map ? avro_value_add(dst, key, &d, NULL, NULL)
                  : avro_value_append(dst, &d, NULL)) != 0 ||
             !resolve(c, &s, &d, item)) {
-            return c->err[0] != '\0' ? false : fail(c, "bad item", NULL);
+            return c->err[0] != '\0' ? false : unresolved(c, "bad item", NULL);
         }
     }
     return true;
@@ -408,8 +414,9 @@ static bool to_scalar(struct rctx *c, avro_value_t *src, avro_value_t *dst,
                  ? avro_value_set_fixed(dst, (void *)(uintptr_t)p, n)
                  : -1;
     }
-    return rc == 0 || fail(c, "cannot copy",
-                           avro_schema_type_name(avro_value_get_schema(src)));
+    return rc == 0 ||
+           unresolved(c, "cannot copy",
+                      avro_schema_type_name(avro_value_get_schema(src)));
 }
 
 static bool resolve(struct rctx *c, avro_value_t *src, avro_value_t *dst,
@@ -428,8 +435,8 @@ static bool resolve(struct rctx *c, avro_value_t *src, avro_value_t *dst,
     }
     if (!compatible(st, avro_value_get_schema(src), dt,
                     avro_value_get_schema(dst), true)) {
-        return fail(c, "writer type does not match reader type",
-                    avro_schema_type_name(avro_value_get_schema(src)));
+        return unresolved(c, "writer type does not match reader type",
+                          avro_schema_type_name(avro_value_get_schema(src)));
     }
     if (dt == AVRO_RECORD) {
         return to_record(c, src, dst, rj);

@@ -1,4 +1,9 @@
-/* retry.c -- backoff with full jitter. See retry.h. */
+/* retry.c -- backoff with full jitter, in integer arithmetic: the
+ * ceiling doubles from base_ms and stops at cap_ms (a large retry number
+ * cannot overflow), rnd modulo ceiling + 1 draws the delay, a longer
+ * Retry-After wins, a wait past the budget gives up. Its caller,
+ * hms_client.c on the engine thread, brings the clock and the random
+ * numbers (xorshift). */
 #include "retry.h"
 
 int64_t retry_delay_ms(const struct retry_policy *p, int64_t retry,

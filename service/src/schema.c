@@ -1,4 +1,9 @@
-/* schema.c -- Parsing Canonical Form and fingerprints. See schema.h. */
+/* schema.c -- Parsing Canonical Form and fingerprints. schema_pcf()
+ * re-emits the schema's JSON (jansson) into a buf, recursively (emit,
+ * emit_object, emit_named), with the full names already written kept in
+ * a JSON object; fingerprints use a 256-entry CRC-64-AVRO table built once
+ * (pthread_once). codec.c calls it at startup and for each new registry
+ * id; test_schema.c checks it against the contract's vectors. */
 #include "schema.h"
 
 #include <pthread.h>
@@ -34,7 +39,7 @@ static bool is_primitive(const char *t)
     return false;
 }
 
-static bool fail(struct pcf *c, const char *what)
+static bool bad_schema(struct pcf *c, const char *what)
 {
     snprintf(c->err, c->err_size, "invalid schema: %s", what);
     return false;
@@ -48,7 +53,7 @@ static bool full_name(struct pcf *c, const char *name, const char *ns,
                 ? snprintf(out, NAME_MAX_LEN, "%s", name)
                 : snprintf(out, NAME_MAX_LEN, "%s.%s", ns, name);
 
-    return n > 0 && n < NAME_MAX_LEN ? true : fail(c, "name too long");
+    return n > 0 && n < NAME_MAX_LEN ? true : bad_schema(c, "name too long");
 }
 
 static bool emit(struct pcf *c, const json_t *s, const char *ns);
@@ -59,7 +64,7 @@ static bool emit_fields(struct pcf *c, const json_t *fields, const char *ns)
     size_t i;
 
     if (!json_is_array(fields)) {
-        return fail(c, "record without fields");
+        return bad_schema(c, "record without fields");
     }
     buf_puts(&c->out, ",\"fields\":[");
     json_array_foreach(fields, i, f)
@@ -67,7 +72,7 @@ static bool emit_fields(struct pcf *c, const json_t *fields, const char *ns)
         const char *name = json_string_value(json_object_get(f, "name"));
 
         if (name == NULL || json_object_get(f, "type") == NULL) {
-            return fail(c, "field without name or type");
+            return bad_schema(c, "field without name or type");
         }
         buf_printf(&c->out, "%s{\"name\":\"%s\",\"type\":", i > 0 ? "," : "",
                    name);
@@ -91,7 +96,7 @@ static bool emit_named(struct pcf *c, const json_t *s, const char *type,
 
     if (name == NULL ||
         !full_name(c, name, own_ns != NULL ? own_ns : ns, full)) {
-        return name == NULL ? fail(c, "named type without name") : false;
+        return name == NULL ? bad_schema(c, "named type without name") : false;
     }
     if (json_object_get(c->seen, full) != NULL) {
         buf_printf(&c->out, "\"%s\"", full);
@@ -105,7 +110,7 @@ static bool emit_named(struct pcf *c, const json_t *s, const char *type,
                strcmp(type, "error") == 0 ? "record" : type);
     if (strcmp(type, "enum") == 0) {
         if (!json_is_array(json_object_get(s, "symbols"))) {
-            return fail(c, "enum without symbols");
+            return bad_schema(c, "enum without symbols");
         }
         buf_puts(&c->out, ",\"symbols\":[");
         json_array_foreach(json_object_get(s, "symbols"), i, sym)
@@ -116,7 +121,7 @@ static bool emit_named(struct pcf *c, const json_t *s, const char *type,
         buf_puts(&c->out, "]");
     } else if (strcmp(type, "fixed") == 0) {
         if (!json_is_integer(json_object_get(s, "size"))) {
-            return fail(c, "fixed without size");
+            return bad_schema(c, "fixed without size");
         }
         buf_printf(&c->out, ",\"size\":%lld",
                    (long long)json_integer_value(json_object_get(s, "size")));
@@ -136,7 +141,7 @@ static bool emit_object(struct pcf *c, const json_t *s, const char *ns)
         return emit(c, t, ns); /* {"type": {...}} */
     }
     if (type == NULL) {
-        return fail(c, "object without type");
+        return bad_schema(c, "object without type");
     }
     if (is_primitive(type)) {
         buf_printf(&c->out, "\"%s\"", type); /* logicalType etc. dropped */
@@ -176,7 +181,7 @@ static bool emit(struct pcf *c, const json_t *s, const char *ns)
             return false;
         }
         if (json_object_get(c->seen, full) == NULL) {
-            return fail(c, "reference to an undefined name");
+            return bad_schema(c, "reference to an undefined name");
         }
         buf_printf(&c->out, "\"%s\"", full);
         return true;
@@ -195,7 +200,8 @@ static bool emit(struct pcf *c, const json_t *s, const char *ns)
         buf_puts(&c->out, "]");
         return true;
     }
-    return json_is_object(s) ? emit_object(c, s, ns) : fail(c, "not a schema");
+    return json_is_object(s) ? emit_object(c, s, ns)
+                             : bad_schema(c, "not a schema");
 }
 
 char *schema_pcf(const char *json, size_t len, char *errstr, size_t errstr_size)

@@ -1,4 +1,9 @@
-/* secret.c -- typed secrets. See secret.h. */
+/* secret.c -- typed secrets. The bytes live only in s->val, a heap copy:
+ * secret_set() over an old value and secret_wipe() cleanse before freeing,
+ * and so does the 64 KiB buffer a secret file is read into. Loaded once at
+ * startup, by conf.c (worker, hmsctl) and sim_conf.c (hms-sim); then only
+ * read, from any thread: jwt.c signs with it, cache.c sends AUTH,
+ * registry.c keeps its own copy for HTTP Basic auth. */
 #define LOGMOD "secret"
 #include "secret.h"
 

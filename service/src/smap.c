@@ -1,4 +1,9 @@
-/* smap.c -- open-addressing string map. See smap.h. */
+/* smap.c -- open-addressing string map: linear probing over a power-of-two
+ * table (FNV-1a, 64 slots to start). A deleted key leaves a tombstone; a
+ * put that would fill 3/4 of the table, tombstones included, doubles it,
+ * or rehashes it in place when few keys are live. Users: the consumer
+ * thread's subject FIFOs, and short-lived sets in event.c and rules.c
+ * (duplicate users, stale tokens) that keep 10,000-user lists linear. */
 #include "smap.h"
 
 #include <stdbool.h>
@@ -54,7 +59,7 @@ void smap_destroy(struct smap *m)
 }
 
 /* The slot holding key, or NULL. */
-static struct slot *find(const struct smap *m, const char *key)
+static struct slot *find_slot(const struct smap *m, const char *key)
 {
     for (size_t i = hash(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
         struct slot *s = &m->s[i];
@@ -93,14 +98,14 @@ static void grow(struct smap *m)
 
 void *smap_get(const struct smap *m, const char *key)
 {
-    struct slot *s = find(m, key);
+    struct slot *s = find_slot(m, key);
 
     return s != NULL ? s->value : NULL;
 }
 
 void smap_put(struct smap *m, const char *key, void *value)
 {
-    struct slot *s = find(m, key);
+    struct slot *s = find_slot(m, key);
     size_t i;
 
     if (s != NULL) {
@@ -121,7 +126,7 @@ void smap_put(struct smap *m, const char *key, void *value)
 
 void smap_del(struct smap *m, const char *key)
 {
-    struct slot *s = find(m, key);
+    struct slot *s = find_slot(m, key);
 
     if (s != NULL) {
         free(s->key);

@@ -1,5 +1,9 @@
-/* hmsctl.c -- a small operator CLI for hms-worker. Configuration comes
- * from the same environment as the worker (.env.example).
+/* hmsctl.c -- a small operator CLI for hms-worker, all on its main
+ * thread. It reads the worker's environment (.env.example) with conf.c
+ * and reuses the worker's modules, so what it writes is what the worker
+ * reads: send encodes with the codec (always single-object encoding, even
+ * with SCHEMA_REGISTRY_URL), show reads through cache.c's synchronous
+ * calls (same AUTH, SELECT and keys), token mints with jwt.c.
  *
  *   hmsctl send booking-created --booking-id B1 --participant alice:host
  *          [--participant bob:guest ...] [--mode VIRTUAL|PHYSICAL]
@@ -207,8 +211,8 @@ static bool parse(int argc, char **argv, struct event *ev, const char **schema,
     return true;
 }
 
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
-                        void *opaque)
+static void print_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                           void *opaque)
 {
     int *status = opaque;
 
@@ -245,7 +249,7 @@ static int send_event(const struct conf *cf, struct event *ev,
         goto out;
     }
     rd_kafka_conf_set_opaque(kc, &status);
-    rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
+    rd_kafka_conf_set_dr_msg_cb(kc, print_delivery);
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
     if (rk == NULL) {
         fprintf(stderr, "hmsctl: %s\n", errstr);

@@ -12,13 +12,15 @@
  *
  * DESIGN
  * ------
- * The DLQ is read with a group-less consumer assigned to every partition
- * from the beginning up to the high watermark read at start, so a listing
- * ends and never commits anything. Replay produces with the idempotent
- * producer and waits for every delivery report: exit 0 only when all
- * arrived. Replaying is safe to repeat: the worker's applied markers make
- * an event that did get applied a no-op. Lag asks the broker for the
- * group's committed offsets without joining the group.
+ * The DLQ is read by a consumer that assigns itself every partition (it
+ * never joins a group) from the beginning up to the high watermark read
+ * at start, so a listing ends and never commits anything. Replay produces
+ * with the idempotent producer and waits for every delivery report: exit
+ * 0 only when all arrived. An entry whose value the DLQ topic refused
+ * (hms-value-dropped) is listed but never replayed: there is nothing to
+ * send. Replaying is safe to repeat: the worker's applied markers make an
+ * event that did get applied a no-op. Lag asks the broker for the group's
+ * committed offsets without joining the group.
  */
 #define LOGMOD "hmsctl"
 #include "hmsctl.h"

@@ -2,12 +2,15 @@
  *
  *   mktopics BOOTSTRAP NAME[:PARTITIONS]...
  *
- * Used by deploy/local/stack.sh: the broker has auto-creation off (as in
- * production), so every topic is created with a known partition count.
- * It returns once the broker's metadata shows every topic with a leader
- * for each partition, so a consumer started next does not see "unknown
- * topic" for a topic created a moment ago. Exit 0 when every topic exists
- * afterwards, 1 on a broker error, 2 on bad arguments.
+ * Used by deploy/local/stack.sh and the tests: the broker has auto-creation
+ * off (as in production), so every topic is created with a known partition
+ * count. It returns once the broker's metadata shows every topic with a
+ * leader for each partition, so a consumer started next does not see
+ * "unknown topic" for a topic created a moment ago. Exit 0 when every
+ * topic exists afterwards, 1 on a broker error, 2 on bad arguments. It
+ * stands apart from the worker's configuration (the bootstrap address is
+ * an argument, no KAFKA_PROP_* apply) and takes only hw and log from
+ * libhmsworker.a.
  */
 #define LOGMOD "mktopics"
 #include <errno.h>

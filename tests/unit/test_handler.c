@@ -148,7 +148,7 @@ static void test_booking(void)
     stub_redis_answer(i, HW_OK, false, NULL);
     j = take();
     CHECK(j != NULL && j->outcome == JOB_OUTPUT);
-    CHECK_STR(j->out.room_id, "r1");
+    CHECK_STR(j != NULL ? j->out.room_id : NULL, "r1");
     CHECK_STR(j->out.room_name, "bk-b1");
     CHECK_STR(j->out.cache_key, "hms:booking:b1");
     CHECK(j->out.n_codes == 2 && j->out.hls_url == NULL);
@@ -274,7 +274,7 @@ static void test_codes_rows(void)
     }
     j = take();
     CHECK(j != NULL && j->outcome == JOB_DLQ);
-    CHECK(strcmp(j->err_class, "hms_rejected") == 0);
+    CHECK(j != NULL && strcmp(j->err_class, "hms_rejected") == 0);
     job_free(j);
     j = new_job(EVENT_BOOKING_CREATED, "b11"); /* a role the template lacks */
     free(j->in.participants[1].role);
@@ -397,7 +397,7 @@ static void test_redis_refused(void)
     stub_redis_answer(expect_op(OP_READY), HW_ERR_REFUSED, false, NULL);
     j = take();
     CHECK(j != NULL && j->outcome == JOB_DLQ);
-    CHECK(strcmp(j->err_class, "redis_rejected") == 0);
+    CHECK(j != NULL && strcmp(j->err_class, "redis_rejected") == 0);
     CHECK(handler_halted(h) == NULL);
     job_free(j);
 }
@@ -473,7 +473,8 @@ static void test_api_down_and_own_failure(void)
                         HW_ERR_UNAVAILABLE, 503, NULL, deadline == 1);
         j = take();
         CHECK(j != NULL && j->outcome == JOB_DLQ);
-        CHECK(strcmp(j->err_class, deadline ? "deadline" : "hms_retries") == 0);
+        CHECK(j != NULL &&
+              strcmp(j->err_class, deadline ? "deadline" : "hms_retries") == 0);
         job_free(j);
     }
 }
