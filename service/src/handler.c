@@ -46,11 +46,13 @@
  *    state is entered again in 2 s with a fresh deadline, one probe call
  *    tests the API, fetching pauses. A 401, or a 403 not saying "disabled",
  *    that the re-mint and replay did not cure: halt. Any other 4xx:
- *    dead-letter hms_rejected (the token failing start_hls or stop_hls too;
- *    other failures of those two are warnings).
- *  - a Redis batch (redis_ok): wait (down, READONLY, OOM...), halt (NOPERM,
- *    a Redis Cluster), dead-letter redis_wrongtype, or, refused for a
- *    reason nobody knows, retried twice, then redis_rejected or halt.
+ *    dead-letter hms_rejected. start_hls and stop_hls go on after any
+ *    failure but the token's (a warning).
+ *  - a Redis batch (redis_ok): wait (down, READONLY, LOADING, OOM...),
+ *    halt (refused credentials or permission: NOAUTH, WRONGPASS, NOPERM, a
+ *    refused AUTH; a Redis Cluster or a refused SELECT), dead-letter
+ *    redis_wrongtype, or, refused for a reason nobody knows, retried
+ *    twice, then redis_rejected or halt.
  * Waiting and halting park the job and enter the same state again later,
  * with the event's clocks stopped meanwhile. Every move goes through go(),
  * which counts jobs per state (for /metrics) and stops a job whose
@@ -232,7 +234,7 @@ void handler_submit(struct handler *h, struct job *j)
 
 /* c got past whatever halted it (or ends): intake may resume once no
  * event is halted any more. */
-static void unhalt(struct ctx *c)
+static void unhalt_job(struct ctx *c)
 {
     struct handler *h = c->h;
 
@@ -254,7 +256,7 @@ static void done(struct ctx *c, enum job_outcome outcome)
     struct handler *h = c->h;
     struct job *j = c->j;
 
-    unhalt(c);
+    unhalt_job(c);
     if (c->state < HS_COUNT) {
         h->in_state[c->state]--;
     }
@@ -338,9 +340,9 @@ static void park(struct ctx *c, int64_t delay_ms)
  * stop intake (handler_degraded), say why (handler_halted), and enter the
  * state again every HALT_RETRY_MS, so that a fixed setting resumes the
  * worker without a restart (docs/contract.md section 7, "halt"). */
-static void halt(struct ctx *c, const char *fmt, ...) HW_PRINTF(2, 3);
+static void halt_job(struct ctx *c, const char *fmt, ...) HW_PRINTF(2, 3);
 
-static void halt(struct ctx *c, const char *fmt, ...)
+static void halt_job(struct ctx *c, const char *fmt, ...)
 {
     struct handler *h = c->h;
     char why[sizeof(h->halt_why)];
@@ -414,7 +416,7 @@ static void on_hms(void *arg, const struct hms_result *r)
     struct ctx *c = arg;
 
     if (r->rc != HW_ERR_AUTH) {
-        unhalt(c); /* 100ms took the token: whatever halted c is gone */
+        unhalt_job(c); /* 100ms took the token: whatever halted c is gone */
     }
     states[c->state].hms_reply(c, r);
 }
@@ -484,17 +486,18 @@ static void call_failed(struct ctx *c, const struct hms_result *r)
         park(c, API_RETRY_MS);
         probe_api(c->h);
     } else if (r->rc == HW_ERR_AUTH && r->status == 403) {
-        halt(c,
-             "100ms refuses to %s (%s): the management token lacks the "
-             "permission: check that HMS_ACCESS_KEY and the app secret "
-             "belong to the workspace of HMS_TEMPLATE_ID and may manage "
-             "rooms",
-             what, r->err);
+        halt_job(c,
+                 "100ms refuses to %s (%s): the management token lacks the "
+                 "permission: check that HMS_ACCESS_KEY and the app secret "
+                 "belong to the workspace of HMS_TEMPLATE_ID and may manage "
+                 "rooms",
+                 what, r->err);
     } else if (r->rc == HW_ERR_AUTH) {
-        halt(c,
-             "100ms rejects the management token to %s (%s): HMS_ACCESS_KEY "
-             "or the app secret is wrong, or this host's clock is off",
-             what, r->err);
+        halt_job(
+            c,
+            "100ms rejects the management token to %s (%s): HMS_ACCESS_KEY "
+            "or the app secret is wrong, or this host's clock is off",
+            what, r->err);
     } else if (r->rc == HW_ERR_FATAL) {
         fatal(c, r->err);
     } else if (hw_rc_is_retriable(r->rc)) {
@@ -522,21 +525,22 @@ static bool redis_ok(struct ctx *c, enum hw_rc rc)
     switch (rc) {
     case HW_OK:
         h->redis_down = false;
-        unhalt(c);
+        unhalt_job(c);
         return true;
     case HW_ERR_AUTH:
-        halt(c,
-             "redis refuses the worker (%s): check the user and password "
-             "of REDIS_URL and its ACL (the worker needs read, write and "
-             "MULTI/EXEC on ~hms:*)",
-             err);
+        halt_job(c,
+                 "redis refuses the worker (%s): check the user and password "
+                 "of REDIS_URL and its ACL (the worker needs read, write and "
+                 "MULTI/EXEC on ~hms:*)",
+                 err);
         return false;
     case HW_ERR_CONFIG:
-        halt(c,
-             "redis refuses the setup (%s): Redis Cluster is not supported "
-             "(point REDIS_URL at a standalone or primary/replica endpoint) "
-             "and the database of REDIS_URL must exist",
-             err);
+        halt_job(
+            c,
+            "redis refuses the setup (%s): Redis Cluster is not supported "
+            "(point REDIS_URL at a standalone or primary/replica endpoint) "
+            "and the database of REDIS_URL must exist",
+            err);
         return false;
     case HW_ERR_INVALID: /* WRONGTYPE: another writer owns the key */
         dlq(c, "redis_wrongtype", "redis: %s", err);
@@ -552,10 +556,10 @@ static bool redis_ok(struct ctx *c, enum hw_rc rc)
         } else if (cache_last_ok(h->cache) > c->refused_at) {
             dlq(c, "redis_rejected", "redis: %s", err);
         } else {
-            halt(c,
-                 "redis refuses the worker's writes (%s), an error the "
-                 "worker does not know: see the redis log",
-                 err);
+            halt_job(c,
+                     "redis refuses the worker's writes (%s), an error the "
+                     "worker does not know: see the redis log",
+                     err);
         }
         return false;
     case HW_ERR_FATAL:

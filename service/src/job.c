@@ -1,5 +1,9 @@
-/* job.c -- the place lists, the jobq between the two threads, cleanup
- * and the log line of a job. See job.h. */
+/* job.c -- the small things every job needs: its place list (a doubly
+ * linked list through link_prev/link_next, O(1) removal from anywhere,
+ * used by pipeline.c), the jobq that carries jobs between the consumer
+ * and the engine thread (a mutex-guarded FIFO through `next`, taken whole
+ * by the reader), the revoked flag both threads read, and the log line
+ * that names a job's topic, partition, offset, subject and event id. */
 #include "job.h"
 
 #include <stdarg.h>

@@ -7,9 +7,10 @@
  * The consumer thread creates a job per message and owns it, except while
  * it is in the engine: handing it over through a jobq transfers it, and
  * the consumer touches nothing of a job it sent but its place-list links
- * until it comes back. The engine fills `out`, `outcome` and the error
- * fields. A job asks the engine for one of two things: run the event, or
- * (after its output was delivered) write the applied marker.
+ * and, on a revoke, its atomic `revoked` flag, until it comes back. The engine
+ * fills `out`, `outcome` and the error fields. A job asks the engine for one of
+ * two things: run the event, or (after its output was delivered) write the
+ * applied marker.
  *
  * Where a job is is explicit: `place` names it, and each place is one
  * list (as a connection's state is the list it is on in pgbouncer). Two

@@ -144,7 +144,7 @@ static const char *halted(const struct pipeline *p)
 
 /* ---- completion and per-subject order -------------------------------- */
 
-static void store_offset(struct pipeline *p, const struct job *j)
+static void store_if_contiguous(struct pipeline *p, const struct job *j)
 {
     int64_t store;
 
@@ -198,7 +198,7 @@ static void count_done(const struct job *j)
 static void job_done(struct pipeline *p, struct job *j)
 {
     count_done(j);
-    store_offset(p, j);
+    store_if_contiguous(p, j);
     detach(p, j, true);
     release(p, j);
 }
