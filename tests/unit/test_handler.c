@@ -443,6 +443,38 @@ static void test_session_ended(void)
     job_free(j);
 }
 
+/* end_room: a 403 "disabled" counts as ended; a code that will not be
+ * disabled fails the ending like any call (here: the API answers others,
+ * so the failure is the event's own). */
+static void test_end_room_rows(void)
+{
+    struct job *j = new_job(EVENT_SESSION_ENDED, "b20");
+    const char *room = "{\"status\":\"ready\",\"room_id\":\"r9\","
+                       "\"code:host\":\"aaa-bbbb-ccc\"}";
+
+    handler_submit(h, j);
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, room);
+    stub_hms_answer(expect_call("POST", "/active-rooms/r9/end-room"),
+                    HW_ERR_INVALID, 403, "{\"message\":\"Room is disabled\"}",
+                    false);
+    stub_redis_answer(expect_op(OP_ENDED), HW_OK, false, NULL);
+    CHECK(outcome() == JOB_OUTPUT);
+    j = new_job(EVENT_SESSION_ENDED, "b21");
+    j->in.lock = true;
+    handler_submit(h, j);
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, room);
+    stub_last_answer = hw_mono_ms() + 1; /* the API answers others */
+    stub_hms_answer(expect_call("POST", "/active-rooms/r9/end-room"), HW_OK,
+                    200, "{}", false);
+    stub_hms_answer(expect_call("POST", "/room-codes/code"), HW_ERR_UNAVAILABLE,
+                    503, NULL, false);
+    j = take();
+    CHECK(j != NULL && j->outcome == JOB_DLQ);
+    CHECK(j != NULL && strcmp(j->err_class, "hms_retries") == 0);
+    CHECK(j != NULL && strstr(j->err, "disable room code") != NULL);
+    job_free(j);
+}
+
 /* The 100ms API down (no answer since the event began): wait in the state
  * with a fresh deadline, probe, pause; answering: the failure is the
  * event's own. */
@@ -513,7 +545,7 @@ int main(void)
         test_codes_rows,       test_hls_rows,
         test_redis_rows,       test_redis_refused,
         test_session_ended,    test_api_down_and_own_failure,
-        test_abandoned,
+        test_end_room_rows,    test_abandoned,
     };
     for (size_t t = 0; t < HW_ARRAY_LEN(tests); t++) {
         stubs_reset();
