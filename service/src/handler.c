@@ -524,7 +524,9 @@ static bool redis_ok(struct ctx *c, enum hw_rc rc)
 
     switch (rc) {
     case HW_OK:
-        h->redis_down = false;
+        if (c->state != HS_LOAD) { /* a replica or a full Redis still reads */
+            h->redis_down = false;
+        }
         unhalt_job(c);
         return true;
     case HW_ERR_AUTH:

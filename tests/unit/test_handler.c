@@ -376,6 +376,31 @@ static void test_redis_rows(void)
     }
 }
 
+/* Redis that reads but does not write (a replica after a failover, OOM)
+ * is not up: only a write that succeeds says so. */
+static void test_reads_do_not_prove_writes(void)
+{
+    struct job *j1 = new_job(EVENT_BOOKING_CREATED, "b22");
+    struct job *j2 = new_job(EVENT_BOOKING_CREATED, "b23");
+
+    to_codes(j1);
+    stub_hms_answer(expect_call("POST", "/room-codes/room/r1"), HW_OK, 200,
+                    codes_reply, false);
+    stub_redis_answer(expect_op(OP_READY), HW_ERR_UNAVAILABLE, false, NULL);
+    CHECK(!handler_redis_up(h));
+    handler_submit(h, j2);
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, NULL);
+    CHECK(!handler_redis_up(h) && handler_degraded(h));
+    stub_hms_answer(expect_call("POST", "/rooms"), HW_ERR_INVALID, 403,
+                    "{\"message\":\"Room is disabled\"}", false);
+    stub_redis_answer(expect_op(OP_MARK), HW_OK, false, NULL); /* a write */
+    CHECK(handler_redis_up(h));
+    CHECK(outcome() == JOB_SKIPPED);
+    tick_after(1000);
+    stub_redis_answer(expect_op(OP_READY), HW_OK, false, NULL);
+    CHECK(outcome() == JOB_OUTPUT);
+}
+
 /* An error nobody knows: twice more a second apart; then its own
  * (redis_rejected) if others' writes got through, else halt. */
 static void test_redis_refused(void)
@@ -540,12 +565,19 @@ int main(void)
     cf.halt_retry_ms = HALT_MS;
     h = handler_create(&cf, NULL, NULL, on_finish, NULL);
     void (*const tests[])(void) = {
-        test_booking,          test_load_rows,
-        test_create_room_rows, test_halt_and_resume,
-        test_codes_rows,       test_hls_rows,
-        test_redis_rows,       test_redis_refused,
-        test_session_ended,    test_api_down_and_own_failure,
-        test_end_room_rows,    test_abandoned,
+        test_booking,
+        test_load_rows,
+        test_create_room_rows,
+        test_halt_and_resume,
+        test_codes_rows,
+        test_hls_rows,
+        test_redis_rows,
+        test_reads_do_not_prove_writes,
+        test_redis_refused,
+        test_session_ended,
+        test_api_down_and_own_failure,
+        test_end_room_rows,
+        test_abandoned,
     };
     for (size_t t = 0; t < HW_ARRAY_LEN(tests); t++) {
         stubs_reset();

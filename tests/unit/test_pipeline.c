@@ -235,7 +235,7 @@ static void test_back_pressure(void)
     struct job *js[4];
 
     for (int i = 0; i < 4; i++) {
-        char id[8];
+        char id[16];
 
         snprintf(id, sizeof(id), "p%d", i);
         take_booking(id, 0, i, EVENT_NO_TIME);
