@@ -304,6 +304,20 @@ static void op_complete(struct op *o)
     op_free(o);
 }
 
+/* Whether replies were waiting in the socket, read now: the owner's thread
+ * may have been busy for longer than the timeout (minting 10,000 tokens on
+ * a slow machine), which is no silence of Redis's. */
+static bool replies_waiting(struct cache *c)
+{
+    struct pollfd p = {c->ac != NULL ? c->ac->c.fd : -1, POLLIN, 0};
+    int64_t before = c->progress_ms;
+
+    if (p.fd >= 0 && poll(&p, 1, 0) > 0) {
+        cache_handle(c, p.revents);
+    }
+    return c->progress_ms != before;
+}
+
 int64_t cache_tick(struct cache *c)
 {
     int64_t now = hw_mono_ms();
@@ -313,7 +327,8 @@ int64_t cache_tick(struct cache *c)
         log_info("msg=\"reconnecting to redis\" err=\"%s\"", c->err);
         drop(c);
     }
-    if (c->in_flight > 0 && now - c->progress_ms >= c->timeout_ms) {
+    if (c->in_flight > 0 && now - c->progress_ms >= c->timeout_ms &&
+        !replies_waiting(c)) {
         snprintf(c->err, sizeof(c->err), "no reply within %d ms",
                  c->timeout_ms);
         drop(c);

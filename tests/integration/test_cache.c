@@ -1,7 +1,9 @@
 /* test_cache.c -- the Redis key schema against a real redis-server
  * (REDIS_URL): one MULTI/EXEC per write, TTLs, stale tokens, lock,
  * tombstones, markers, and recovery after the connection drops. */
+#include <poll.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -159,6 +161,51 @@ static void test_marker_and_reconnect(struct cache *c)
     CHECK(cache_marker_exists(c, "it-ev9", &exists) == HW_OK && exists);
 }
 
+static void pause_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&t, NULL);
+}
+
+struct answer {
+    bool done;
+    enum hw_rc rc;
+};
+
+static void on_answer(void *arg, enum hw_rc rc, struct cache_reply *r)
+{
+    struct answer *a = arg;
+
+    (void)r;
+    a->done = true;
+    a->rc = rc;
+}
+
+/* The owner's thread busy for longer than the timeout (10,000 tokens to
+ * mint on a slow machine) while the reply waits in the socket: that is not
+ * Redis's silence. It once dropped the connection, and every big event
+ * after it, for good. */
+static void test_busy_owner_is_no_timeout(const struct conf *cf)
+{
+    struct cache *c = cache_create(&cf->redis, 200);
+    struct answer a = {false, HW_OK};
+    short events;
+    int fd;
+
+    cache_ping(c, on_answer, &a);
+    for (int i = 0; i < 50 && (fd = cache_poll_fd(c, &events)) >= 0 &&
+                    (events & POLLOUT) != 0;
+         i++) {
+        cache_handle(c, POLLOUT); /* connect, then send */
+        pause_ms(10);
+    }
+    pause_ms(400); /* busy elsewhere; the PONG arrives meanwhile */
+    cache_tick(c);
+    CHECK(a.done && a.rc == HW_OK);
+    cache_destroy(c);
+}
+
 int main(void)
 {
     const char *env[] = {"HMS_ACCESS_KEY=x", "HMS_APP_SECRET=x",
@@ -179,6 +226,7 @@ int main(void)
     test_ready_and_reprovision(c);
     test_ended(c);
     test_marker_and_reconnect(c);
+    test_busy_owner_is_no_timeout(&cf);
     cache_destroy(c);
     redisFree(raw);
     conf_deinit(&cf);
