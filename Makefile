@@ -33,7 +33,7 @@ LDLIBS := $(PKG_LIBS) -lpthread
 
 # Modules shared by every program (service/src minus programs).
 CORE := hw log secret buf heap smap jwt conf retry schema prevalidate \
-        resolve event codec cache hms_client hms_reply offsets job rules handler \
+        resolve event codec cache hms_client hms_reply offsets job rules hlswatch handler \
         engine metrics health kstats admin registry \
         kafka producer pipeline worker
 SIM := sim_conf sim_fault sim_api sim_rooms sim_live sim_admin sim_http

@@ -694,6 +694,9 @@ void cache_put_ended(struct cache *c, const struct cache_ended *e,
             batch_arg(&b, e->fields[i]);
         }
     }
+    batch_cmd(&b, "HDEL"); /* an ended room plays nothing */
+    batch_arg(&b, key);
+    batch_arg(&b, "hls_url");
     batch_cmd(&b, "HSET");
     batch_arg(&b, key);
     batch_arg(&b, "status");
@@ -709,6 +712,24 @@ void cache_put_ended(struct cache *c, const struct cache_ended *e,
     batch_argf(&b, "%lld", (long long)e->ttl_s);
     batch_cmd(&b, "EXEC");
     free(key);
+    submit(c, &b, fn, arg)->is_write = true;
+}
+
+void cache_clear_hls(struct cache *c, enum subject_kind kind, const char *id,
+                     const char *url, cache_done_fn *fn, void *arg)
+{
+    /* compare and delete in one step: a provisioning in between may have
+     * written a new URL, which stays */
+    static const char script[] =
+        "if redis.call('HGET', KEYS[1], 'hls_url') == ARGV[1] then "
+        "return redis.call('HDEL', KEYS[1], 'hls_url') end return 0";
+    struct batch b = {0};
+
+    batch_cmd(&b, "EVAL");
+    batch_arg(&b, script);
+    batch_arg(&b, "1");
+    batch_own(&b, cache_key_subject(kind, id));
+    batch_arg(&b, url);
     submit(c, &b, fn, arg)->is_write = true;
 }
 

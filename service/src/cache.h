@@ -59,8 +59,9 @@ struct cache_ready {
     int64_t now_ms, expire_at_s;
 };
 
-/* An ended subject. lock: tokens and code:/link: fields go. tombstone: no
- * hash existed; write {status, ended_at, event_id} only. */
+/* An ended subject: hls_url goes. lock: tokens and code:/link: fields
+ * go too. tombstone: no hash existed; write {status, ended_at, event_id}
+ * only. */
 struct cache_ended {
     enum subject_kind kind;
     const char *subject_id, *room_id, *event_id;
@@ -108,6 +109,10 @@ void cache_put_ready(struct cache *c, const struct cache_ready *r,
                      cache_done_fn *fn, void *arg);
 void cache_put_ended(struct cache *c, const struct cache_ended *e,
                      cache_done_fn *fn, void *arg);
+/* Removes the subject's hls_url while it is still url (its stream
+ * stopped; hlswatch.h). */
+void cache_clear_hls(struct cache *c, enum subject_kind kind, const char *id,
+                     const char *url, cache_done_fn *fn, void *arg);
 
 /* ---- synchronous: tools and tests -------------------------------------- */
 

@@ -81,7 +81,11 @@ static const struct conf_key keys[] = {
      CONF_REQUIRED | CONF_SENSITIVE, "HMS_APP_SECRET_FILE", 0, 0, NULL},
     REQ("HMS_TEMPLATE_ID", hms_template_id, check_name),
     STR("HMS_SUBDOMAIN", hms_subdomain, NULL, check_subdomain),
-    STR("HMS_HLS_COMPOSER_ROLE", hms_hls_composer_role, "beam", check_name),
+    /* the role of every meeting_url example in 100ms's docs */
+    STR("HMS_HLS_COMPOSER_ROLE", hms_hls_composer_role, "__internal_recorder",
+        check_name),
+    INT("HMS_HLS_WAIT_MS", hms_hls_wait_ms, "120000", 0, 3600000),
+    INT("HMS_HLS_CHECK_MS", hms_hls_check_ms, "30000", 1000, 3600000),
     INT("HMS_APP_TOKEN_TTL_S", hms_app_token_ttl_s, "86400", 300, 90 * DAY_S),
     STR("HMS_APP_TOKEN_TTL_BY_ROLE", hms_app_token_ttl_by_role, NULL,
         check_role_ttls),

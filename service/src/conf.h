@@ -67,6 +67,8 @@ struct conf {
     char *hms_template_id;
     char *hms_subdomain; /* NULL: no links, no composer URL */
     char *hms_hls_composer_role;
+    int64_t hms_hls_wait_ms;  /* starting -> running, at most this */
+    int64_t hms_hls_check_ms; /* a published stream is checked this often */
     int64_t hms_app_token_ttl_s;
     char *hms_app_token_ttl_by_role;
     struct conf_role_ttl *role_ttls;

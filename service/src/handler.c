@@ -10,9 +10,10 @@
  *                 the subject's hash                 (duplicate); PHYSICAL, or
  *                                                    the subject ended: skip;
  *                                                    session-ended: stop_hls
- *                                                    (HLS ran), end_room (a
- *                                                    room), write_ended (none:
- *                                                    a tombstone); else
+ *                                                    (a stream's room),
+ *                                                    end_room (a booking's),
+ *                                                    write_ended (none: a
+ *                                                    tombstone); else
  *                                                    create_room
  *  create_room    POST /rooms (an upsert by name)    ok: codes; 403 "disabled":
  *                                                    skip
@@ -23,18 +24,30 @@
  *                                                    404: codes again after
  *                                                    500 ms, twice; 403
  *                                                    "disabled": skip
- *  start_hls      POST /live-streams/room/{id}/start write_ready (a failure is
- *                                                    a warning and a metric)
- *  write_ready    Redis: MULTI hash, tokens EXEC     done (output: video-ready)
+ *  start_hls      POST /live-streams/room/{id}/start running: write_ready with
+ *                 (no HMS_SUBDOMAIN: no call, 100ms  the URL; starting:
+ *                 requires a meeting_url)            wait_hls; else
+ *                                                    write_ready without (a
+ *                                                    warning and a metric)
+ *  wait_hls       GET /live-streams/{stream id},     running: write_ready with
+ *                 every second                       the URL; starting: again,
+ *                                                    until HMS_HLS_WAIT_MS;
+ *                                                    else write_ready without
+ *  write_ready    Redis: MULTI hash, tokens EXEC     done (output: video-ready;
+ *                                                    a URL is watched until
+ *                                                    its stream stops,
+ *                                                    hlswatch.h)
  *  stop_hls       POST /live-streams/room/{id}/stop  end_room (a failure is a
  *                                                    warning)
  *  end_room       POST /active-rooms/{id}/end-room   ok, 404, 403 "disabled":
- *                                                    disable_codes (lock) or
+ *                                                    disable_room (lock) or
  *                                                    write_ended
- *  disable_codes  POST /room-codes/code, each code   all ok or 404: write_ended
- *  write_ended    Redis: MULTI ended hash EXEC       done (output: video-ended)
- *  skip           Redis: SET marker                  done (skipped)
- *  mark           Redis: SET marker                  done (marked)
+ *  disable_room   POST /rooms/{id} {enabled: false}  ok: disable_codes
+ * (end-room locks nothing when no session runs) disable_codes  POST
+ * /room-codes/code, each code   all ok or 404: write_ended write_ended Redis:
+ * MULTI ended hash EXEC       done (output: video-ended) skip           Redis:
+ * SET marker                  done (skipped) mark           Redis: SET marker
+ * done (marked)
  *
  * A job starts at load (JOB_RUN) or at mark (JOB_MARK: its output has been
  * delivered). Any other reply stays in the state (docs/contract.md section
@@ -46,8 +59,8 @@
  *    state is entered again in 2 s with a fresh deadline, one probe call
  *    tests the API, fetching pauses. A 401, or a 403 not saying "disabled",
  *    that the re-mint and replay did not cure: halt. Any other 4xx:
- *    dead-letter hms_rejected. start_hls and stop_hls go on after any
- *    failure but the token's (a warning).
+ *    dead-letter hms_rejected. start_hls, wait_hls and stop_hls go on
+ *    after any failure but the token's (a warning).
  *  - a Redis batch (redis_ok): wait (down, READONLY, LOADING, OOM...),
  *    halt (refused credentials or permission: NOAUTH, WRONGPASS, NOPERM, a
  *    refused AUTH; a Redis Cluster or a refused SELECT), dead-letter
@@ -67,6 +80,7 @@
 #include <string.h>
 
 #include "heap.h"
+#include "hlswatch.h"
 #include "hms_reply.h"
 #include "jwt.h"
 #include "log.h"
@@ -78,11 +92,13 @@
 #define API_RETRY_MS 2000 /* while the breaker is open: a probe per job */
 #define CODES_404_RETRIES 2
 #define CODES_404_WAIT_MS 500
+#define HLS_POLL_MS 1000 /* wait_hls: starting -> running takes seconds */
 
 struct handler {
     const struct conf *cf;
     struct hms_client *hc;
     struct cache *cache;
+    struct hlswatch *watch; /* published HLS URLs, until their streams stop */
     handler_finish_fn *finish;
     void *arg;
     struct heap parked; /* due -> struct ctx */
@@ -108,6 +124,8 @@ struct ctx {
     json_t *hash;       /* load: the subject's Redis hash before this event */
     json_t *codes;      /* codes: the enabled codes from 100ms */
     char *room_id, *room_name, *hls_url;
+    char *hls_id;     /* start_hls: the stream, while it starts */
+    int64_t hls_wait; /* start_hls: mono ms when waiting for it ends */
     int codes_404, pending;
     struct hms_result failed; /* disable_codes: the first failure */
     char failed_err[256];
@@ -126,12 +144,16 @@ static void codes(struct ctx *c);
 static void codes_created(struct ctx *c, const struct hms_result *r);
 static void start_hls(struct ctx *c);
 static void hls_started(struct ctx *c, const struct hms_result *r);
+static void wait_hls(struct ctx *c);
+static void hls_polled(struct ctx *c, const struct hms_result *r);
 static void write_ready(struct ctx *c);
 static void ready_written(struct ctx *c);
 static void stop_hls(struct ctx *c);
 static void hls_stopped(struct ctx *c, const struct hms_result *r);
 static void end_room(struct ctx *c);
 static void room_ended(struct ctx *c, const struct hms_result *r);
+static void disable_room(struct ctx *c);
+static void room_disabled_now(struct ctx *c, const struct hms_result *r);
 static void disable_codes(struct ctx *c);
 static void code_disabled(struct ctx *c, const struct hms_result *r);
 static void write_ended(struct ctx *c);
@@ -154,10 +176,14 @@ static const struct state_def {
                         NULL},
     [HS_CODES] = {"codes", "create room codes", codes, codes_created, NULL},
     [HS_START_HLS] = {"start_hls", "start HLS", start_hls, hls_started, NULL},
+    [HS_WAIT_HLS] = {"wait_hls", "read the HLS stream", wait_hls, hls_polled,
+                     NULL},
     [HS_WRITE_READY] = {"write_ready", "write the ready room", write_ready,
                         NULL, ready_written},
     [HS_STOP_HLS] = {"stop_hls", "stop HLS", stop_hls, hls_stopped, NULL},
     [HS_END_ROOM] = {"end_room", "end room", end_room, room_ended, NULL},
+    [HS_DISABLE_ROOM] = {"disable_room", "disable room", disable_room,
+                         room_disabled_now, NULL},
     [HS_DISABLE_CODES] = {"disable_codes", "disable room code", disable_codes,
                           code_disabled, NULL},
     [HS_WRITE_ENDED] = {"write_ended", "write the ended room", write_ended,
@@ -184,6 +210,12 @@ struct handler *handler_create(const struct conf *cf, struct hms_client *hc,
     h->cache = cache;
     h->finish = finish;
     h->arg = arg;
+    h->watch = hlswatch_create(cf, hc, cache);
+    if (cf->hms_subdomain == NULL) {
+        log_warn("msg=\"HMS_SUBDOMAIN is unset: no join links, and "
+                 "stream-started events with hls get no HLS stream (100ms "
+                 "requires a meeting_url on the template's subdomain)\"");
+    }
     return h;
 }
 
@@ -194,6 +226,7 @@ static void ctx_free(struct ctx *c)
     free(c->room_id);
     free(c->room_name);
     free(c->hls_url);
+    free(c->hls_id);
     free(c);
 }
 
@@ -210,6 +243,7 @@ void handler_destroy(struct handler *h)
         ctx_free(c);
     }
     heap_deinit(&h->parked);
+    hlswatch_destroy(h->watch);
     free(h);
 }
 
@@ -380,7 +414,8 @@ int64_t handler_tick(struct handler *h)
         }
         go(c, c->resume);
     }
-    return heap_next_due(&h->parked);
+    now = hlswatch_tick(h->watch);
+    return now < heap_next_due(&h->parked) ? now : heap_next_due(&h->parked);
 }
 
 bool handler_degraded(const struct handler *h)
@@ -492,6 +527,14 @@ static void call_failed(struct ctx *c, const struct hms_result *r)
                  "belong to the workspace of HMS_TEMPLATE_ID and may manage "
                  "rooms",
                  what, r->err);
+    } else if (r->rc == HW_ERR_AUTH &&
+               hms_client_clock_ahead_s(c->h->hc) > JWT_BACKDATE_S) {
+        halt_job(c,
+                 "100ms rejects the management token to %s (%s): this "
+                 "host's clock is %lld s ahead of 100ms's (its Date header), "
+                 "so the token's iat and nbf are in the future: sync the "
+                 "clock (NTP)",
+                 what, r->err, (long long)hms_client_clock_ahead_s(c->h->hc));
     } else if (r->rc == HW_ERR_AUTH) {
         halt_job(
             c,
@@ -619,8 +662,9 @@ static void end_what_is_there(struct ctx *c)
         return;
     }
     c->room_id = xstrdup(room);
-    go(c,
-       json_object_get(c->hash, "hls_url") != NULL ? HS_STOP_HLS : HS_END_ROOM);
+    /* a stream's HLS may run without its URL published (still starting,
+     * or given up): stop whatever runs */
+    go(c, c->j->in.subject_kind == SUBJECT_STREAM ? HS_STOP_HLS : HS_END_ROOM);
 }
 
 static void loaded(struct ctx *c)
@@ -712,39 +756,88 @@ static void codes_created(struct ctx *c, const struct hms_result *r)
 static void start_hls(struct ctx *c)
 {
     const struct conf *cf = c->h->cf;
-    json_t *body = json_object();
 
-    if (cf->hms_subdomain != NULL) {
-        json_object_set_new(
-            body, "meeting_url",
-            json_sprintf("https://%s.app.100ms.live/preview/%s/%s"
-                         "?skip_preview=true",
-                         cf->hms_subdomain, c->room_id,
-                         cf->hms_hls_composer_role));
+    if (cf->hms_subdomain == NULL) { /* 100ms requires a meeting_url */
+        metrics_add(M_HLS_SKIPPED, 1);
+        job_log(LL_WARN, c->j,
+                "msg=\"no HLS: HMS_SUBDOMAIN is unset, so there is no "
+                "meeting_url for the composer\"");
+        go(c, HS_WRITE_READY);
+        return;
     }
-    call(c, "POST", body, "/live-streams/room/%s/start", c->room_id);
+    /* the documented composer page (docs/100ms-api.md section 2.4) */
+    call(c, "POST",
+         json_pack("{s:o}", "meeting_url",
+                   json_sprintf("https://%s.app.100ms.live/preview/%s/%s"
+                                "?skip_preview=true",
+                                cf->hms_subdomain, c->room_id,
+                                cf->hms_hls_composer_role)),
+         "/live-streams/room/%s/start", c->room_id);
+}
+
+/* No URL will be published: video-ready goes out without one
+ * (docs/contract.md section 3), with a warning and a metric. */
+static void without_hls(struct ctx *c, const char *why,
+                        const struct hms_result *r)
+{
+    const char *status = json_string_value(json_object_get(r->body, "status"));
+    char text[64];
+
+    metrics_add(M_HLS_FAILURES, 1);
+    job_log(LL_WARN, c->j,
+            "msg=\"no HLS: %s, continuing without\" http=%ld err=\"%s\" "
+            "status=\"%s\"",
+            why, r->status, r->err,
+            log_text(text, sizeof(text), status != NULL ? status : "-"));
+    go(c, HS_WRITE_READY);
+}
+
+/* A stream reply of start_hls or wait_hls: publish a running stream,
+ * wait for a starting one, give up on any other. */
+static void on_stream_status(struct ctx *c, const struct hms_result *r)
+{
+    const char *url = hms_reply_hls_url(r->body);
+    enum hms_hls_status st = hms_reply_stream_status(r->body);
+
+    if (r->rc == HW_ERR_AUTH || r->rc == HW_ERR_FATAL) {
+        call_failed(c, r);
+    } else if (r->rc != HW_OK) {
+        without_hls(c, "100ms refused or did not answer", r);
+    } else if (st == HLS_RUNNING && url != NULL) {
+        c->hls_url = xstrdup(url);
+        go(c, HS_WRITE_READY);
+    } else if (st != HLS_STARTING || c->hls_id == NULL) {
+        without_hls(c, "the stream is not running", r);
+    } else if (hw_mono_ms() >= c->hls_wait) {
+        without_hls(c, "the stream did not run within HMS_HLS_WAIT_MS", r);
+    } else if (c->state == HS_WAIT_HLS) {
+        park(c, HLS_POLL_MS); /* its clocks stop; hls_wait does not */
+    } else {
+        go(c, HS_WAIT_HLS);
+    }
 }
 
 static void hls_started(struct ctx *c, const struct hms_result *r)
 {
-    const char *url = hms_reply_hls_url(r->body);
+    const char *id = hms_reply_stream_id(r->body);
 
-    if (r->rc == HW_ERR_AUTH || r->rc == HW_ERR_FATAL) {
-        call_failed(c, r);
-        return;
+    if (r->rc == HW_OK && id != NULL) {
+        c->hls_id = xstrdup(id);
+        c->hls_wait = hw_mono_ms() + c->h->cf->hms_hls_wait_ms;
     }
-    if (r->rc == HW_OK && url != NULL) {
-        c->hls_url = xstrdup(url);
-    } else {
-        /* docs/contract.md section 3: video-ready still goes out, without
-         * hls_url, with a warning and a metric */
-        metrics_add(M_HLS_FAILURES, 1);
-        job_log(LL_WARN, c->j,
-                "msg=\"HLS start failed, continuing without\" "
-                "http=%ld err=\"%s\"",
-                r->status, r->err);
-    }
-    go(c, HS_WRITE_READY);
+    on_stream_status(c, r);
+}
+
+/* The stream as it is now: starting, then running, or failed when the
+ * composer cannot join (docs/100ms-api.md section 9, point 3). */
+static void wait_hls(struct ctx *c)
+{
+    call(c, "GET", NULL, "/live-streams/%s", c->hls_id);
+}
+
+static void hls_polled(struct ctx *c, const struct hms_result *r)
+{
+    on_stream_status(c, r);
 }
 
 static void fill_codes(struct ctx *c, struct event *out)
@@ -866,6 +959,10 @@ static void ready_written(struct ctx *c)
     out->hls_url = c->hls_url != NULL ? xstrdup(c->hls_url) : NULL;
     job_log(LL_INFO, c->j, "msg=\"room ready\" room_id=%s codes=%zu tokens=%zu",
             c->room_id, out->n_codes, rules_holders(&c->j->in, &host, &ps));
+    if (c->hls_url != NULL) {
+        hlswatch_add(c->h->watch, out->subject_kind, out->subject_id, c->hls_id,
+                     c->hls_url);
+    }
     done(c, JOB_OUTPUT);
 }
 
@@ -909,7 +1006,24 @@ static void room_ended(struct ctx *c, const struct hms_result *r)
     if (r->rc != HW_OK && r->rc != HW_ERR_NOT_FOUND && !room_disabled(r)) {
         call_failed(c, r);
     } else {
-        go(c, c->j->in.lock ? HS_DISABLE_CODES : HS_WRITE_ENDED);
+        go(c, c->j->in.lock ? HS_DISABLE_ROOM : HS_WRITE_ENDED);
+    }
+}
+
+/* Locking disables the room itself, session or not: end-room locks only
+ * a running session's room (docs/100ms-api.md section 9, point 5), and
+ * app tokens handed out would still join an enabled one. */
+static void disable_room(struct ctx *c)
+{
+    call(c, "POST", json_pack("{s:b}", "enabled", 0), "/rooms/%s", c->room_id);
+}
+
+static void room_disabled_now(struct ctx *c, const struct hms_result *r)
+{
+    if (r->rc != HW_OK) {
+        call_failed(c, r); /* 404 too: our room, unknown to 100ms */
+    } else {
+        go(c, HS_DISABLE_CODES);
     }
 }
 

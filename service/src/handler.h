@@ -46,9 +46,11 @@ enum handler_state {
     HS_CREATE_ROOM,   /* POST /rooms */
     HS_CODES,         /* POST /room-codes/room/{id} */
     HS_START_HLS,     /* POST /live-streams/room/{id}/start */
+    HS_WAIT_HLS,      /* GET /live-streams/{id}, until it runs */
     HS_WRITE_READY,   /* the ready hash and the tokens */
     HS_STOP_HLS,      /* POST /live-streams/room/{id}/stop */
     HS_END_ROOM,      /* POST /active-rooms/{id}/end-room */
+    HS_DISABLE_ROOM,  /* POST /rooms/{id} {"enabled": false}, when locking */
     HS_DISABLE_CODES, /* POST /room-codes/code, for every code */
     HS_WRITE_ENDED,   /* the ended hash, tokens gone when locked */
     HS_SKIP,          /* the marker of an event with nothing to apply */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -56,8 +57,10 @@ struct hms_client {
     struct retry_policy pol;
     uint64_t rng;
     const char *protocols;
-    int fail_streak;     /* consecutive retriable attempt failures */
-    int64_t last_answer; /* mono ms of the last reply that was not one */
+    int fail_streak;       /* consecutive retriable attempt failures */
+    int64_t last_answer;   /* mono ms of the last reply that was not one */
+    int64_t clock_ahead_s; /* ours minus 100ms's Date, latest reply */
+    bool skew_warned;
     struct hms_client_stats stats;
 };
 
@@ -432,6 +435,48 @@ static void count_attempt(const struct req *r, long http)
     metrics_observe(M_HMS_SECONDS, (double)us / 1e6, r->route);
 }
 
+/* How far this host's clock is ahead of 100ms's, from the reply's Date
+ * header (1 s resolution). A host more than JWT_BACKDATE_S ahead mints
+ * tokens whose iat and nbf are in 100ms's future, and 100ms answers 401
+ * (docs/100ms-api.md section 1.3): say so, and count those 401s, rather
+ * than let "wrong credentials" take the blame. */
+static void note_clock(struct hms_client *hc, CURL *easy, long http)
+{
+    struct curl_header *date;
+    time_t t;
+
+    if (curl_easy_header(easy, "Date", 0, CURLH_HEADER, -1, &date) !=
+            CURLHE_OK ||
+        (t = curl_getdate(date->value, NULL)) <= 0) {
+        return;
+    }
+    hc->clock_ahead_s = hw_now_ms() / 1000 - (int64_t)t;
+    metrics_set(M_CLOCK_SKEW, (double)hc->clock_ahead_s);
+    if (llabs(hc->clock_ahead_s) >= HMS_SKEW_WARN_S && !hc->skew_warned) {
+        log_warn("msg=\"this host's clock is off: %s 100ms's by %lld s "
+                 "(its Date header); tokens are back-dated %d s, so more "
+                 "than that ahead gets them refused: sync the clock (NTP)\"",
+                 hc->clock_ahead_s > 0 ? "ahead of" : "behind",
+                 llabs(hc->clock_ahead_s), JWT_BACKDATE_S);
+        hc->skew_warned = true;
+    } else if (llabs(hc->clock_ahead_s) < HMS_SKEW_WARN_S) {
+        hc->skew_warned = false;
+    }
+    if (http == 401 && hc->clock_ahead_s > JWT_BACKDATE_S) {
+        metrics_add(M_CLOCK_REFUSALS, 1);
+    }
+}
+
+/* A 429 without Retry-After: the wait its message names, else 0. */
+static curl_off_t retry_after_text(const struct req *r)
+{
+    json_t *body = json_loadb(r->resp.p, r->resp.len, 0, NULL);
+    long s = hms_reply_retry_after_s(body);
+
+    json_decref(body);
+    return s > 0 ? (curl_off_t)s : 0;
+}
+
 static void req_complete(struct hms_client *hc, struct req *r, CURLcode cc)
 {
     long http = 0;
@@ -442,6 +487,12 @@ static void req_complete(struct hms_client *hc, struct req *r, CURLcode cc)
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &http);
     curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after);
     count_attempt(r, http);
+    if (http > 0) {
+        note_clock(hc, r->easy, http);
+    }
+    if (http == 429 && retry_after <= 0) {
+        retry_after = retry_after_text(r);
+    }
     curl_multi_remove_handle(hc->multi, r->easy);
     easy_put(hc, r->easy);
     r->easy = NULL;
@@ -552,6 +603,11 @@ void hms_client_run(struct hms_client *hc, int timeout_ms,
 void hms_client_wakeup(struct hms_client *hc)
 {
     curl_multi_wakeup(hc->multi);
+}
+
+int64_t hms_client_clock_ahead_s(const struct hms_client *hc)
+{
+    return hc->clock_ahead_s;
 }
 
 int64_t hms_client_last_answer(const struct hms_client *hc)

@@ -10,7 +10,8 @@
  * once over one multi handle (keep-alive connections, reused easy
  * handles); more wait in a FIFO. Each call is retried here per
  * docs/contract.md section 7: connection errors, timeouts, 408, 429 and 5xx,
- * with full-jitter backoff (retry.h), Retry-After honoured, at most
+ * with full-jitter backoff (retry.h), Retry-After honoured (or a 429's
+ * "retry after N seconds", the form 100ms documents), at most
  * HMS_RETRY_MAX retries and never past the call's deadline (libcurl itself
  * re-sends, once, a request whose reused keep-alive connection turned out
  * dead before any reply: that is not counted as a retry). A 401, or a 403
@@ -81,6 +82,11 @@ void hms_client_wakeup(struct hms_client *hc);
  * HMS_BREAKER_STREAK attempts, across all calls, all failed. */
 #define HMS_BREAKER_STREAK 20
 int64_t hms_client_last_answer(const struct hms_client *hc);
+
+/* How many seconds this host's clock is ahead of 100ms's (negative:
+ * behind), from the Date header of the latest reply; 0 before any. */
+#define HMS_SKEW_WARN_S 30
+int64_t hms_client_clock_ahead_s(const struct hms_client *hc);
 bool hms_client_tripped(const struct hms_client *hc);
 
 /* Calls queued, in flight or waiting for a retry. */

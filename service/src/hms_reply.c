@@ -6,6 +6,7 @@
 #include "hms_reply.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool shaped(const char *s, const char *allowed, size_t max)
@@ -92,4 +93,44 @@ const char *hms_reply_hls_url(const json_t *stream)
                    strpbrk(url, " \r\n") == NULL
                ? url
                : NULL;
+}
+
+const char *hms_reply_stream_id(const json_t *stream)
+{
+    return hms_reply_room_id(stream); /* both are 24-hex ids */
+}
+
+enum hms_hls_status hms_reply_stream_status(const json_t *stream)
+{
+    static const struct {
+        const char *name;
+        enum hms_hls_status status;
+    } names[] = {
+        {"starting", HLS_STARTING}, {"running", HLS_RUNNING},
+        {"stopping", HLS_STOPPED},  {"post_processing", HLS_STOPPED},
+        {"completed", HLS_STOPPED}, {"failed", HLS_STOPPED},
+    };
+    const char *s = json_string_value(json_object_get(stream, "status"));
+
+    for (size_t i = 0; s != NULL && i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(s, names[i].name) == 0) {
+            return names[i].status;
+        }
+    }
+    return HLS_UNKNOWN;
+}
+
+long hms_reply_retry_after_s(const json_t *reply)
+{
+    static const char phrase[] = "retry after ";
+    const char *m = json_string_value(json_object_get(reply, "message"));
+    const char *at = m != NULL ? strstr(m, phrase) : NULL;
+    char *end;
+    long n;
+
+    if (at == NULL || !isdigit((unsigned char)at[sizeof(phrase) - 1])) {
+        return -1;
+    }
+    n = strtol(at + sizeof(phrase) - 1, &end, 10);
+    return strncmp(end, " second", 7) == 0 && n >= 0 && n <= 86400 ? n : -1;
 }

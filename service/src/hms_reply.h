@@ -35,4 +35,25 @@ bool hms_reply_says_disabled(const json_t *reply);
  * 2048 bytes, or NULL. */
 const char *hms_reply_hls_url(const json_t *stream);
 
+/* A live stream's "id" (the room id's shape), or NULL. */
+const char *hms_reply_stream_id(const json_t *stream);
+
+/* A live stream's "status" as 100ms documents it (docs/100ms-api.md
+ * section 2.4): starting, running, stopping, post_processing, completed,
+ * failed. Anything else is HLS_UNKNOWN: not running, and not worth
+ * waiting for. */
+enum hms_hls_status {
+    HLS_UNKNOWN = 0,
+    HLS_STARTING,
+    HLS_RUNNING,
+    HLS_STOPPED /* stopping, post_processing, completed, failed */
+};
+enum hms_hls_status hms_reply_stream_status(const json_t *stream);
+
+/* The wait a 429's "message" asks for ("rate limit exceeded, retry after
+ * 45 seconds": the only 429 100ms documents carries it in the text, not
+ * in Retry-After, docs/100ms-api.md section 3), in seconds; -1 when the
+ * text names none. */
+long hms_reply_retry_after_s(const json_t *reply);
+
 #endif

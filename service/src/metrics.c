@@ -91,8 +91,9 @@ static const struct family families[M_COUNT] = {
                         T_GAUGE,
                         {"topic", "partition", NULL}},
     [M_HLS_FAILURES] = {"hms_worker_hls_start_failures_total",
-                        "HLS starts that failed; video-ready went out "
-                        "without hls_url.",
+                        "HLS streams that did not run (start refused, "
+                        "failed, or not running within HMS_HLS_WAIT_MS); "
+                        "video-ready went out without hls_url.",
                         T_COUNTER,
                         {NULL}},
     [M_JOBS_AT] = {"hms_worker_events_at",
@@ -117,6 +118,27 @@ static const struct family families[M_COUNT] = {
                        "letter: logged and skipped.",
                        T_COUNTER,
                        {"topic", NULL}},
+    [M_HLS_SKIPPED] = {"hms_worker_hls_skipped_total",
+                       "HLS streams not started because HMS_SUBDOMAIN is "
+                       "unset (100ms requires a meeting_url).",
+                       T_COUNTER,
+                       {NULL}},
+    [M_HLS_CLEARED] = {"hms_worker_hls_cleared_total",
+                       "Published HLS streams found stopped (alone in the "
+                       "room, maximum duration, failure, ended): their "
+                       "hls_url removed from Redis if still there.",
+                       T_COUNTER,
+                       {NULL}},
+    [M_CLOCK_SKEW] = {"hms_worker_clock_skew_seconds",
+                      "This host's clock minus 100ms's (the Date header of "
+                      "the latest reply); above 60 tokens are refused.",
+                      T_GAUGE,
+                      {NULL}},
+    [M_CLOCK_REFUSALS] = {"hms_worker_clock_skew_refusals_total",
+                          "401s from 100ms while this host's clock was more "
+                          "than the tokens' 60 s back-dating ahead.",
+                          T_COUNTER,
+                          {NULL}},
     [M_UP] = {"hms_worker_dependency_up",
               "1 when the dependency is usable (kafka, redis, hms_api).",
               T_GAUGE,

@@ -38,6 +38,10 @@ enum metric_id {
     M_JOBS_STATE,          /* gauge: state (handler.h), jobs in the engine */
     M_HALTED,              /* gauge: 1 while halted until a setting is fixed */
     M_DLQ_DROPPED,         /* counter: topic (dead letters refused even bare) */
+    M_HLS_SKIPPED,         /* counter: HLS not started: no HMS_SUBDOMAIN */
+    M_HLS_CLEARED,         /* counter: published hls_url removed, stopped */
+    M_CLOCK_SKEW,          /* gauge: this host's clock minus 100ms's, s */
+    M_CLOCK_REFUSALS,      /* counter: 401s while the clock was ahead */
     M_COUNT
 };
 

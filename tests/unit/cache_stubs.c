@@ -46,6 +46,8 @@ void cache_put_ready(struct cache *c, const struct cache_ready *r,
 
     (void)c;
     snprintf(o->room_id, sizeof(o->room_id), "%s", r->room_id);
+    snprintf(o->url, sizeof(o->url), "%s",
+             r->hls_url != NULL ? r->hls_url : "");
     o->n_tokens = r->n_tokens;
     o->n_stale = r->n_stale;
     o->expire_at_s = r->expire_at_s;
@@ -63,6 +65,17 @@ void cache_put_ended(struct cache *c, const struct cache_ended *e,
     o->n_fields = e->n_fields;
     o->lock = e->lock;
     o->tombstone = e->tombstone;
+}
+
+void cache_clear_hls(struct cache *c, enum subject_kind kind, const char *id,
+                     const char *url, cache_done_fn *fn, void *arg)
+{
+    struct stub_op *o = record(OP_CLEAR_HLS, fn, arg);
+
+    (void)c;
+    (void)kind;
+    (void)id;
+    snprintf(o->url, sizeof(o->url), "%s", url);
 }
 
 const char *cache_errstr(const struct cache *c)
@@ -102,5 +115,5 @@ void stubs_reset(void)
     memset(stub_calls, 0, sizeof(stub_calls));
     memset(stub_ops, 0, sizeof(stub_ops));
     stub_n_calls = stub_n_ops = 0;
-    stub_last_answer = stub_last_ok = 0;
+    stub_last_answer = stub_last_ok = stub_clock_ahead_s = 0;
 }

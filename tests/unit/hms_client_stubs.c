@@ -8,6 +8,7 @@
 struct stub_call stub_calls[STUB_MAX];
 size_t stub_n_calls;
 int64_t stub_last_answer;
+int64_t stub_clock_ahead_s;
 
 void hms_client_call(struct hms_client *hc, const char *method,
                      const char *path, const json_t *body, int64_t started_mono,
@@ -30,6 +31,12 @@ int64_t hms_client_last_answer(const struct hms_client *hc)
 {
     (void)hc;
     return stub_last_answer;
+}
+
+int64_t hms_client_clock_ahead_s(const struct hms_client *hc)
+{
+    (void)hc;
+    return stub_clock_ahead_s;
 }
 
 bool hms_client_tripped(const struct hms_client *hc)

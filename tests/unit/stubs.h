@@ -26,7 +26,8 @@ struct stub_call {
 };
 extern struct stub_call stub_calls[STUB_MAX];
 extern size_t stub_n_calls;
-extern int64_t stub_last_answer; /* hms_client_last_answer() */
+extern int64_t stub_last_answer;   /* hms_client_last_answer() */
+extern int64_t stub_clock_ahead_s; /* hms_client_clock_ahead_s() */
 
 /* Answers call i: rc and status as hms_client would give them, body JSON
  * text (NULL: none), deadline as on its result. */
@@ -34,7 +35,7 @@ void stub_hms_answer(size_t i, enum hw_rc rc, long status, const char *body,
                      bool deadline);
 
 /* ---- Redis ---- */
-enum stub_op_kind { OP_LOAD, OP_MARK, OP_READY, OP_ENDED };
+enum stub_op_kind { OP_LOAD, OP_MARK, OP_READY, OP_ENDED, OP_CLEAR_HLS };
 struct stub_op {
     enum stub_op_kind kind;
     cache_done_fn *fn;
@@ -42,6 +43,7 @@ struct stub_op {
     bool answered;
     /* what the batch would write */
     char room_id[64];
+    char url[128]; /* cache_clear_hls; cache_put_ready's hls_url */
     size_t n_tokens, n_stale, n_users, n_fields;
     bool lock, tombstone;
     int64_t expire_at_s;

@@ -38,7 +38,8 @@ static void test_defaults(void)
     CHECK_STR(cf.hms_access_key, "ak");
     CHECK_STR(secret_reveal(&cf.hms_app_secret, NULL), "s3cr3t-value");
     CHECK(cf.hms_subdomain == NULL);
-    CHECK_STR(cf.hms_hls_composer_role, "beam");
+    CHECK_STR(cf.hms_hls_composer_role, "__internal_recorder");
+    CHECK(cf.hms_hls_wait_ms == 120000 && cf.hms_hls_check_ms == 30000);
     CHECK_INT(cf.hms_app_token_ttl_s, 86400);
     CHECK_INT(cf.hms_token_grace_s, 3600);
     CHECK_INT(cf.hms_mgmt_token_ttl_s, 3600);

@@ -11,6 +11,9 @@
 #include "testhelp.h"
 
 #define HALT_MS 30000
+#define HLS_WAIT_MS 20000
+#define HLS_CHECK_MS 30000
+#define LONG_CHECK_MS 3600000
 #define MARGIN_MS 200 /* the real clock runs on meanwhile */
 
 static const char codes_reply[] =
@@ -293,12 +296,16 @@ static void test_codes_rows(void)
     CHECK(outcome() == JOB_SKIPPED);
 }
 
-static void test_hls_rows(void)
+#define STREAM_ID "641b2654f771854d9bf633df"
+#define PLAYBACK "{\"url\":\"https://x/master.m3u8\"}"
+
+/* A stream-started with hls through codes, to its start call (returned
+ * after checking the documented meeting_url). */
+static size_t to_start_hls(const char *id)
 {
-    struct job *j = new_job(EVENT_STREAM_STARTED, "s1");
     size_t i;
 
-    to_codes(j); /* started: the URL is published */
+    to_codes(new_job(EVENT_STREAM_STARTED, id));
     stub_hms_answer(expect_call("POST", "/room-codes/room/r1"), HW_OK, 200,
                     codes_reply, false);
     i = expect_call("POST", "/live-streams/room/r1/start");
@@ -306,36 +313,192 @@ static void test_hls_rows(void)
         json_string_value(json_object_get(stub_calls[i].body, "meeting_url")),
         "https://sub.app.100ms.live/preview/r1/__internal_recorder"
         "?skip_preview=true");
+    return i;
+}
+
+/* write_ready, answered; the job's output hls_url (NULL: none) checked. */
+static void ready_with(const char *url)
+{
+    size_t i = expect_op(OP_READY);
+    struct job *j;
+
+    CHECK_STR(stub_ops[i].url, url != NULL ? url : "");
+    stub_redis_answer(i, HW_OK, false, NULL);
+    j = take();
+    CHECK(j != NULL && j->outcome == JOB_OUTPUT);
+    if (url != NULL) {
+        CHECK_STR(j != NULL ? j->out.hls_url : NULL, url);
+    } else {
+        CHECK(j != NULL && j->out.hls_url == NULL);
+    }
+    job_free(j);
+}
+
+/* HLS is asynchronous (docs/100ms-api.md section 9, point 3): hls_url is
+ * published only once the stream runs. */
+static void test_hls_rows(void)
+{
+    size_t i;
+
+    cf.hms_hls_check_ms = LONG_CHECK_MS; /* no checks in between */
+    i = to_start_hls("s1");              /* starting, then running */
+
     stub_hms_answer(i, HW_OK, 200,
-                    "{\"playback\":{\"url\":\"https://x/master.m3u8\"}}",
+                    "{\"id\":\"" STREAM_ID "\",\"status\":\"starting\","
+                    "\"playback\":" PLAYBACK "}",
                     false);
-    stub_redis_answer(expect_op(OP_READY), HW_OK, false, NULL);
-    j = take();
-    CHECK(j->outcome == JOB_OUTPUT);
-    CHECK_STR(j->out.hls_url, "https://x/master.m3u8");
-    job_free(j);
-    j = new_job(EVENT_STREAM_STARTED, "s2"); /* failed: on without it */
-    to_codes(j);
-    stub_hms_answer(expect_call("POST", "/room-codes/room/r1"), HW_OK, 200,
-                    codes_reply, false);
-    stub_hms_answer(expect_call("POST", "/live-streams/room/r1/start"),
-                    HW_ERR_UNAVAILABLE, 500, NULL, false);
-    stub_redis_answer(expect_op(OP_READY), HW_OK, false, NULL);
-    j = take();
-    CHECK(j->outcome == JOB_OUTPUT && j->out.hls_url == NULL);
-    job_free(j);
-    j = new_job(EVENT_STREAM_STARTED, "s3"); /* the token refused: halt */
-    to_codes(j);
-    stub_hms_answer(expect_call("POST", "/room-codes/room/r1"), HW_OK, 200,
-                    codes_reply, false);
-    stub_hms_answer(expect_call("POST", "/live-streams/room/r1/start"),
-                    HW_ERR_AUTH, 401, NULL, false);
+    CHECK(in_state(HS_WAIT_HLS) == 1 && stub_n_ops == 1); /* not written */
+    i = expect_call("GET", "/live-streams/" STREAM_ID);
+    stub_hms_answer(i, HW_OK, 200,
+                    "{\"id\":\"" STREAM_ID "\",\"status\":\"starting\"}",
+                    false);
+    CHECK(in_state(HS_WAIT_HLS) == 1 && stub_n_calls == i + 1); /* parked */
+    tick_after(1000 + MARGIN_MS);
+    stub_hms_answer(expect_call("GET", "/live-streams/" STREAM_ID), HW_OK, 200,
+                    "{\"id\":\"" STREAM_ID "\",\"status\":\"running\","
+                    "\"playback\":" PLAYBACK "}",
+                    false);
+    ready_with("https://x/master.m3u8");
+    i = to_start_hls("s2"); /* running at once */
+    stub_hms_answer(i, HW_OK, 200,
+                    "{\"id\":\"" STREAM_ID "\",\"status\":\"running\","
+                    "\"playback\":" PLAYBACK "}",
+                    false);
+    ready_with("https://x/master.m3u8");
+    i = to_start_hls("s3"); /* the start refused: on without it */
+    stub_hms_answer(i, HW_ERR_UNAVAILABLE, 500, NULL, false);
+    ready_with(NULL);
+    i = to_start_hls("s4"); /* the composer could not join: failed */
+    stub_hms_answer(i, HW_OK, 200,
+                    "{\"id\":\"" STREAM_ID "\",\"status\":\"starting\","
+                    "\"playback\":" PLAYBACK "}",
+                    false);
+    stub_hms_answer(expect_call("GET", "/live-streams/" STREAM_ID), HW_OK, 200,
+                    "{\"id\":\"" STREAM_ID "\",\"status\":\"failed\","
+                    "\"playback\":" PLAYBACK "}",
+                    false);
+    ready_with(NULL);
+    i = to_start_hls("s5"); /* starting for longer than HMS_HLS_WAIT_MS */
+    stub_hms_answer(i, HW_OK, 200,
+                    "{\"id\":\"" STREAM_ID "\",\"status\":\"starting\"}",
+                    false);
+    i = stub_n_ops;
+    for (int n = 0; n < HLS_WAIT_MS / 1000 + 1 && stub_n_ops == i; n++) {
+        stub_hms_answer(
+            expect_call("GET", "/live-streams/" STREAM_ID), HW_OK, 200,
+            "{\"id\":\"" STREAM_ID "\",\"status\":\"starting\"}", false);
+        tick_after(1000 + MARGIN_MS);
+    }
+    ready_with(NULL);
+    i = to_start_hls("s6"); /* a start reply without a stream id */
+    stub_hms_answer(i, HW_OK, 200, "{\"status\":\"starting\"}", false);
+    ready_with(NULL);
+    i = to_start_hls("s7"); /* the token refused: halt, then resume */
+    stub_hms_answer(i, HW_ERR_AUTH, 401, NULL, false);
     CHECK(handler_halted(h) != NULL && in_state(HS_START_HLS) == 1);
     tick_after(HALT_MS);
     stub_hms_answer(expect_call("POST", "/live-streams/room/r1/start"), HW_OK,
-                    200, "{}", false);
-    stub_redis_answer(expect_op(OP_READY), HW_OK, false, NULL);
-    CHECK(outcome() == JOB_OUTPUT && handler_halted(h) == NULL);
+                    200, "{\"id\":\"" STREAM_ID "\",\"status\":\"starting\"}",
+                    false);
+    stub_hms_answer(expect_call("GET", "/live-streams/" STREAM_ID), HW_ERR_AUTH,
+                    401, NULL, false); /* the same in wait_hls */
+    CHECK(handler_halted(h) != NULL && in_state(HS_WAIT_HLS) == 1);
+    tick_after(HALT_MS);
+    stub_hms_answer(expect_call("GET", "/live-streams/" STREAM_ID), HW_OK, 200,
+                    "{\"id\":\"" STREAM_ID "\",\"status\":\"running\","
+                    "\"playback\":" PLAYBACK "}",
+                    false);
+    ready_with("https://x/master.m3u8");
+    CHECK(handler_halted(h) == NULL);
+    /* the watches of the published streams are test_hls_watch's subject:
+     * end them (their first check finds the stream completed) */
+    cf.hms_hls_check_ms = HLS_CHECK_MS;
+    i = stub_n_calls;
+    tick_after(LONG_CHECK_MS + MARGIN_MS);
+    CHECK(stub_n_calls == i + 3); /* s1, s2, s7 */
+    for (; i < stub_n_calls; i++) {
+        CHECK_STR(stub_calls[i % STUB_MAX].path, "/live-streams/" STREAM_ID);
+        stub_hms_answer(i, HW_OK, 200, "{\"status\":\"completed\"}", false);
+        stub_redis_answer(expect_op(OP_CLEAR_HLS), HW_OK, false, NULL);
+    }
+}
+
+/* 100ms requires a meeting_url, which needs the template's subdomain: no
+ * start call without one, a warning and a metric. */
+static void test_hls_without_subdomain(void)
+{
+    cf.hms_subdomain = NULL;
+    to_codes(new_job(EVENT_STREAM_STARTED, "s8"));
+    stub_hms_answer(expect_call("POST", "/room-codes/room/r1"), HW_OK, 200,
+                    codes_reply, false);
+    CHECK(stub_n_calls == 2); /* rooms, codes: no start */
+    ready_with(NULL);
+    cf.hms_subdomain = "sub";
+}
+
+/* A published URL is read back every HMS_HLS_CHECK_MS and removed once
+ * its stream stops (alone for 5 minutes, the maximum duration); a check
+ * that fails is tried again. */
+static void test_hls_watch(void)
+{
+    size_t i = to_start_hls("s9");
+
+    stub_hms_answer(i, HW_OK, 200,
+                    "{\"id\":\"" STREAM_ID "\",\"status\":\"running\","
+                    "\"playback\":" PLAYBACK "}",
+                    false);
+    ready_with("https://x/master.m3u8");
+    i = stub_n_calls;
+    tick_after(HLS_CHECK_MS / 2);
+    CHECK(stub_n_calls == i); /* not yet */
+    tick_after(HLS_CHECK_MS / 2 + MARGIN_MS);
+    stub_hms_answer(expect_call("GET", "/live-streams/" STREAM_ID), HW_OK, 200,
+                    "{\"status\":\"running\"}", false);
+    tick_after(HLS_CHECK_MS + MARGIN_MS); /* 100ms does not answer */
+    stub_hms_answer(expect_call("GET", "/live-streams/" STREAM_ID),
+                    HW_ERR_UNAVAILABLE, 503, NULL, false);
+    CHECK(stub_n_ops == 2); /* nothing removed on no answer */
+    tick_after(HLS_CHECK_MS + MARGIN_MS);
+    stub_hms_answer(expect_call("GET", "/live-streams/" STREAM_ID), HW_OK, 200,
+                    "{\"status\":\"completed\"}", false);
+    i = expect_op(OP_CLEAR_HLS);
+    CHECK_STR(stub_ops[i].url, "https://x/master.m3u8");
+    stub_redis_answer(i, HW_ERR_UNAVAILABLE, false, NULL); /* Redis down */
+    tick_after(HLS_CHECK_MS + MARGIN_MS);
+    stub_hms_answer(expect_call("GET", "/live-streams/" STREAM_ID),
+                    HW_ERR_NOT_FOUND, 404, NULL, false); /* gone: over too */
+    stub_redis_answer(expect_op(OP_CLEAR_HLS), HW_OK, false, NULL);
+    i = stub_n_calls;
+    tick_after(HLS_CHECK_MS + MARGIN_MS);
+    CHECK(stub_n_calls == i); /* the watch ended */
+}
+
+/* A 401 while this host's clock is ahead of 100ms's by more than the
+ * tokens' back-dating: the halt names the clock. */
+static void test_clock_ahead(void)
+{
+    struct job *j = new_job(EVENT_BOOKING_CREATED, "b30");
+
+    stub_clock_ahead_s = 120;
+    handler_submit(h, j);
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, NULL);
+    stub_hms_answer(expect_call("POST", "/rooms"), HW_ERR_AUTH, 401, NULL,
+                    false);
+    CHECK(handler_halted(h) != NULL &&
+          strstr(handler_halted(h), "clock is 120 s ahead") != NULL);
+    stub_clock_ahead_s = 0;
+    tick_after(HALT_MS);
+    stub_hms_answer(expect_call("POST", "/rooms"), HW_ERR_AUTH, 401, NULL,
+                    false);
+    CHECK(handler_halted(h) != NULL &&
+          strstr(handler_halted(h), "clock") != NULL &&
+          strstr(handler_halted(h), "ahead") == NULL); /* the usual text */
+    tick_after(HALT_MS);
+    stub_hms_answer(expect_call("POST", "/rooms"), HW_OK, 200,
+                    "{\"id\":\"r1\"}", false);
+    stub_hms_answer(expect_call("POST", "/room-codes/room/r1"), HW_OK, 200,
+                    codes_reply, false);
+    ready_with(NULL);
 }
 
 /* The Redis rows, on write_ready: wait, halt, dead-letter. */
@@ -441,7 +604,8 @@ static void test_session_ended(void)
     CHECK(j->outcome == JOB_OUTPUT && j->out.room_id == NULL);
     CHECK_STR(j->out.reason, "over");
     job_free(j);
-    j = new_job(EVENT_SESSION_ENDED, "b16"); /* HLS, a room, codes, lock */
+    j = new_job(EVENT_SESSION_ENDED, "s16"); /* a stream, codes, lock */
+    j->in.subject_kind = SUBJECT_STREAM;
     j->in.lock = true;
     handler_submit(h, j);
     stub_redis_answer(
@@ -454,10 +618,15 @@ static void test_session_ended(void)
     i = expect_call("POST", "/active-rooms/r9/end-room");
     CHECK(json_is_true(json_object_get(stub_calls[i].body, "lock")));
     stub_hms_answer(i, HW_ERR_NOT_FOUND, 404, NULL, false); /* no session */
-    CHECK(in_state(HS_DISABLE_CODES) == 1 && stub_n_calls == i + 3);
-    stub_hms_answer(i + 1, HW_ERR_NOT_FOUND, 404, NULL, false);
+    /* end-room locked nothing: the room itself is disabled */
+    i = expect_call("POST", "/rooms/r9");
+    CHECK(json_is_false(json_object_get(stub_calls[i].body, "enabled")));
+    stub_hms_answer(i, HW_OK, 200, "{\"id\":\"r9\",\"enabled\":false}", false);
+    i++;
+    CHECK(in_state(HS_DISABLE_CODES) == 1 && stub_n_calls == i + 2);
+    stub_hms_answer(i, HW_ERR_NOT_FOUND, 404, NULL, false);
     CHECK(stub_n_ops == 0 || stub_ops[stub_n_ops - 1].kind != OP_ENDED);
-    stub_hms_answer(i + 2, HW_OK, 200, "{}", false);
+    stub_hms_answer(i + 1, HW_OK, 200, "{}", false);
     i = expect_op(OP_ENDED);
     CHECK(stub_ops[i].lock && !stub_ops[i].tombstone);
     CHECK(stub_ops[i].n_users == 1 && stub_ops[i].n_fields == 4);
@@ -491,12 +660,26 @@ static void test_end_room_rows(void)
     stub_last_answer = hw_mono_ms() + 1; /* the API answers others */
     stub_hms_answer(expect_call("POST", "/active-rooms/r9/end-room"), HW_OK,
                     200, "{}", false);
+    stub_hms_answer(expect_call("POST", "/rooms/r9"), HW_OK, 200, "{}", false);
     stub_hms_answer(expect_call("POST", "/room-codes/code"), HW_ERR_UNAVAILABLE,
                     503, NULL, false);
     j = take();
     CHECK(j != NULL && j->outcome == JOB_DLQ);
     CHECK(j != NULL && strcmp(j->err_class, "hms_retries") == 0);
     CHECK(j != NULL && strstr(j->err, "disable room code") != NULL);
+    job_free(j);
+    j = new_job(EVENT_SESSION_ENDED, "b22"); /* the room will not disable */
+    j->in.lock = true;
+    handler_submit(h, j);
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, room);
+    stub_hms_answer(expect_call("POST", "/active-rooms/r9/end-room"),
+                    HW_ERR_NOT_FOUND, 404, NULL, false);
+    stub_hms_answer(expect_call("POST", "/rooms/r9"), HW_ERR_NOT_FOUND, 404,
+                    "{\"message\":\"Room not found\"}", false);
+    j = take();
+    CHECK(j != NULL && j->outcome == JOB_DLQ);
+    CHECK(j != NULL && strcmp(j->err_class, "hms_rejected") == 0);
+    CHECK(j != NULL && strstr(j->err, "disable room") != NULL);
     job_free(j);
 }
 
@@ -556,6 +739,8 @@ int main(void)
     cf.hms_template_id = "tpl";
     cf.hms_subdomain = "sub";
     cf.hms_hls_composer_role = "__internal_recorder";
+    cf.hms_hls_wait_ms = HLS_WAIT_MS;
+    cf.hms_hls_check_ms = HLS_CHECK_MS;
     cf.hms_app_token_ttl_s = 86400;
     cf.hms_token_grace_s = 3600;
     cf.cache_grace_s = 86400;
@@ -571,6 +756,9 @@ int main(void)
         test_halt_and_resume,
         test_codes_rows,
         test_hls_rows,
+        test_hls_without_subdomain,
+        test_hls_watch,
+        test_clock_ahead,
         test_redis_rows,
         test_reads_do_not_prove_writes,
         test_redis_refused,

@@ -45,6 +45,34 @@ int main(void)
     CHECK(!hms_reply_says_disabled(near)); /* only "message" counts */
     CHECK(!hms_reply_says_disabled(NULL));
     CHECK(!hms_reply_says_disabled(room));
+    /* live streams (100ms-api 2.4) and the 429 text (section 3) */
+    json_t *run = j("{\"id\":\"641b2654f771854d9bf633df\",\"status\":"
+                    "\"running\"}");
+    json_t *post = j("{\"status\":\"post_processing\"}");
+    json_t *odd = j("{\"status\":\"paused\"}");
+    json_t *wait45 = j("{\"code\":429,\"message\":\"rate limit exceeded, "
+                       "retry after 45 seconds\"}");
+    json_t *wait1 = j("{\"message\":\"retry after 1 second\"}");
+    json_t *nowait = j("{\"message\":\"retry after a while\"}");
+    json_t *neg = j("{\"message\":\"retry after -3 seconds\"}");
+    CHECK_STR(hms_reply_stream_id(run), "641b2654f771854d9bf633df");
+    CHECK(hms_reply_stream_id(bad) == NULL);
+    CHECK(hms_reply_stream_status(run) == HLS_RUNNING);
+    CHECK(hms_reply_stream_status(post) == HLS_STOPPED);
+    CHECK(hms_reply_stream_status(odd) == HLS_UNKNOWN);
+    CHECK(hms_reply_stream_status(NULL) == HLS_UNKNOWN);
+    CHECK_INT(hms_reply_retry_after_s(wait45), 45);
+    CHECK_INT(hms_reply_retry_after_s(wait1), 1);
+    CHECK_INT(hms_reply_retry_after_s(nowait), -1);
+    CHECK_INT(hms_reply_retry_after_s(neg), -1);
+    CHECK_INT(hms_reply_retry_after_s(room), -1);
+    json_decref(run);
+    json_decref(post);
+    json_decref(odd);
+    json_decref(wait45);
+    json_decref(wait1);
+    json_decref(nowait);
+    json_decref(neg);
     json_decref(dis);
     json_decref(dis2);
     json_decref(perm);
