@@ -66,6 +66,11 @@ class Sim:
         r.raise_for_status()
         return r.json()
 
+    def admin_raw(self, method, path, **kw):
+        """An /__sim/ call whose refusal is the test's subject."""
+        return requests.request(method, self.base + "/__sim/" + path,
+                                timeout=10, **kw)
+
     def faults(self, *rules, seed=1):
         return self.admin("POST", "faults", json={"seed": seed,
                                                   "rules": list(rules)})

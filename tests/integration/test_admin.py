@@ -103,7 +103,7 @@ def test_hls_start_failure_is_counted(bin_dir, sim, tmp_path):
     video-ready goes out without hls_url, with a warning and a metric."""
     port = free_port()
     run = Run(bin_dir, tmp_path, ADMIN_ADDR=f"127.0.0.1:{port}",
-              HMS_RETRY_MAX="1")
+              HMS_RETRY_MAX="1", HMS_SUBDOMAIN="hmsworker")
     sim.faults({"route": "POST /v2/live-streams/*", "rate_500": 1.0})
     run.start()
     try:
@@ -117,7 +117,8 @@ def test_hls_start_failure_is_counted(bin_dir, sim, tmp_path):
         assert value(scrape(port), "hms_worker_hls_start_failures_total") == 1
     finally:
         assert run.stop_all() == [0]
-    assert "HLS start failed, continuing without" in run.procs[0].log.read_text()
+    assert "no HLS: 100ms refused or did not answer, continuing without" in \
+        run.procs[0].log.read_text()
 
 
 def test_redis_down_is_not_ready_but_alive(bin_dir, tmp_path):

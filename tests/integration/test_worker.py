@@ -132,7 +132,7 @@ def test_stream_started(worker, sim, kafka, rds, hls):
     calls = sim_calls(sim, f"ls-{sid}")
     if hls:
         assert r["hls_url"].endswith("/master.m3u8") and h["hls_url"] == r["hls_url"]
-        assert calls[-1] == ("POST /v2/live-streams/room/{id}/start", 200)
+        assert ("POST /v2/live-streams/room/{id}/start", 200) in calls
     else:
         assert r["hls_url"] is None and "hls_url" not in h
         assert len(calls) == 2
