@@ -26,6 +26,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     (void)hms_reply_has_role(codes, "host");
     (void)hms_reply_says_disabled(body);
+    (void)hms_reply_stream_id(body);
+    if (hms_reply_stream_status(body) > HLS_STOPPED ||
+        hms_reply_retry_after_s(body) > 86400) {
+        __builtin_trap();
+    }
     json_decref(codes);
     json_decref(body);
     return 0;
