@@ -26,6 +26,7 @@ enum ftype {
     F_OPT_STR,  /* ["null", "string"] */
     F_LONG,     /* long */
     F_OPT_LONG, /* ["null", "long"]: EVENT_NO_TIME when null */
+    F_OPT_INT,  /* ["null", "int"]: struct event_opt_int */
     F_BOOL,
     F_MODE,    /* BookingMode: true when PHYSICAL */
     F_SUBJECT, /* SubjectKind */
@@ -82,6 +83,9 @@ static const struct fmap booking_map[] = {
     EV("template_id", F_OPT_STR, template_id),
     LIST("participants", participants, participant, participant_map,
          n_participants),
+    EV("region", F_OPT_STR, region), /* v3 */
+    EV("size", F_OPT_INT, size),
+    EV("max_duration_seconds", F_OPT_INT, max_duration_seconds),
     END,
 };
 
@@ -298,6 +302,17 @@ static bool extract_field(const struct fmap *f, avro_value_t *v, void *base,
             *(int64_t *)p += 1; /* present, not null: as far out of range */
         }
         return true;
+    case F_OPT_INT: {
+        struct event_opt_int *oi = p;
+
+        oi->set = false;
+        if (!unwrap(v, &in, &is_null) ||
+            (!is_null && avro_value_get_int(&in, &oi->v) != 0)) {
+            return bad_field(err, n, "not an int or null", f->name);
+        }
+        oi->set = !is_null;
+        return true;
+    }
     case F_BOOL:
         if (avro_value_get_boolean(v, &b) != 0) {
             return bad_field(err, n, "not a boolean", f->name);
@@ -386,6 +401,13 @@ static bool fill_field(const struct fmap *f, avro_value_t *v, const void *base,
                    ? *(const int64_t *)p == EVENT_NO_TIME ||
                          avro_value_set_long(&in, *(const int64_t *)p) == 0
                    : *(const int64_t *)p == EVENT_NO_TIME;
+    case F_OPT_INT: {
+        const struct event_opt_int *oi = p;
+
+        return set_opt(v, oi->set, &in)
+                   ? !oi->set || avro_value_set_int(&in, oi->v) == 0
+                   : !oi->set;
+    }
     case F_BOOL:
         return avro_value_set_boolean(v, *(const bool *)p) == 0;
     case F_MODE:

@@ -1,6 +1,7 @@
 /* event.c -- event names, validation, cleanup. event_validate() is one
  * switch over the input kinds with the contract's bounds (ids 1-256 bytes,
- * event ids 1-128, free text 1 KiB, times from 2000 to now + 5 years);
+ * event ids 1-128, free text 1 KiB, times from 2000 to now + 5 years, a
+ * booking's room options within what 100ms accepts);
  * duplicate participants are found with an smap, so a 10,000-user booking
  * stays linear. event_clear() frees through a list of every string field:
  * a new one goes there too. Validation runs on the consumer thread. */
@@ -17,6 +18,15 @@
 #define ID_MAX 256
 #define EVENT_ID_MAX 128
 #define TEXT_MAX 1024 /* free text sent to 100ms and into outputs */
+
+/* What POST /rooms accepts (docs/100ms-api.md section 2.1 and section 9
+ * point 9): region eu, in, us or auto; size 0-2500 (more needs large_room,
+ * which the worker does not send); max_duration_seconds 120-43200. Beyond
+ * them 100ms answers 400: checked first, so the event is `validation`
+ * before any call. Regions as 100ms spells them: no case folding. */
+#define ROOM_SIZE_MAX 2500
+#define ROOM_DURATION_MIN_S 120
+#define ROOM_DURATION_MAX_S 43200
 
 const char *event_kind_name(enum event_kind kind)
 {
@@ -80,6 +90,30 @@ static enum hw_rc validate_participants(const struct event *ev, char *errstr,
     return rc;
 }
 
+static enum hw_rc validate_room_options(const struct event *ev, char *errstr,
+                                        size_t n)
+{
+    static const char *const regions[] = {"in", "us", "eu", "auto"};
+    bool region_ok = ev->region == NULL;
+
+    for (size_t i = 0; i < HW_ARRAY_LEN(regions) && !region_ok; i++) {
+        region_ok = strcmp(ev->region, regions[i]) == 0;
+    }
+    if (!region_ok) {
+        return invalid(errstr, n, "region", "is not one of in, us, eu, auto");
+    }
+    if (ev->size.set && (ev->size.v < 0 || ev->size.v > ROOM_SIZE_MAX)) {
+        return invalid(errstr, n, "size", "is outside 0-2500");
+    }
+    if (ev->max_duration_seconds.set &&
+        (ev->max_duration_seconds.v < ROOM_DURATION_MIN_S ||
+         ev->max_duration_seconds.v > ROOM_DURATION_MAX_S)) {
+        return invalid(errstr, n, "max_duration_seconds",
+                       "is outside 120-43200");
+    }
+    return HW_OK;
+}
+
 static bool time_ok(int64_t t, int64_t now_ms)
 {
     return t >= EVENT_TIME_MIN_MS && t - now_ms <= EVENT_TIME_AHEAD_MS;
@@ -106,6 +140,9 @@ enum hw_rc event_validate(const struct event *ev, int64_t now_ms, char *errstr,
         }
         if (ev->ends_at != EVENT_NO_TIME && ev->ends_at < ev->starts_at) {
             return invalid(errstr, n, "ends_at", "is before starts_at");
+        }
+        if (validate_room_options(ev, errstr, n) != HW_OK) {
+            return HW_ERR_INVALID;
         }
         return validate_participants(ev, errstr, n);
     case EVENT_STREAM_STARTED:
@@ -138,7 +175,8 @@ void event_clear(struct event *ev)
                      &ev->stream_id, &ev->host_user_id, &ev->host_display_name,
                      &ev->host_role, &ev->title,        &ev->subject_id,
                      &ev->reason,    &ev->causation_id, &ev->room_id,
-                     &ev->room_name, &ev->cache_key,    &ev->hls_url};
+                     &ev->room_name, &ev->cache_key,    &ev->hls_url,
+                     &ev->region};
 
     for (size_t i = 0; i < HW_ARRAY_LEN(strs); i++) {
         free(*strs[i]);

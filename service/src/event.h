@@ -4,9 +4,11 @@
  * ------
  * One flat struct for all five record types (docs/contract.md section 2): the
  * codec fills the fields its record has and leaves the others zero/NULL.
- * Nullable longs use EVENT_NO_TIME. Every string is owned by the event;
- * event_clear() frees them all. event_validate() applies the contract's
- * validation rules (class `validation`) to a decoded input event.
+ * Nullable longs use EVENT_NO_TIME, nullable ints a struct event_opt_int
+ * (zeroed: null, so an event built by hand sends no room option). Every
+ * string is owned by the event; event_clear() frees them all.
+ * event_validate() applies the contract's validation rules (class
+ * `validation`) to a decoded input event.
  */
 #ifndef EVENT_H
 #define EVENT_H
@@ -37,6 +39,12 @@ enum event_kind {
 
 enum subject_kind { SUBJECT_BOOKING = 0, SUBJECT_STREAM };
 
+/* An Avro ["null", "int"]: set false is null. */
+struct event_opt_int {
+    bool set;
+    int32_t v;
+};
+
 struct participant {
     char *user_id, *display_name, *role;
 };
@@ -56,6 +64,10 @@ struct event {
     char *template_id; /* also StreamStarted */
     struct participant *participants;
     size_t n_participants;
+    /* room options (BookingCreated v3), sent to POST /rooms only when set
+     * (docs/contract.md section 3): NULL / !set is not sent */
+    char *region;
+    struct event_opt_int size, max_duration_seconds;
     /* StreamStarted */
     char *stream_id, *host_user_id, *host_display_name, *host_role, *title;
     bool hls;

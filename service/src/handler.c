@@ -700,12 +700,12 @@ static void create_room(struct ctx *c)
                                  in->title != NULL ? ": " : "",
                                  in->title != NULL ? in->title : "")
                      : xasprintf("Booking %s", in->booking_id);
+    json_t *body = json_pack("{s:s, s:s, s:s}", "name", c->room_name,
+                             "description", desc, "template_id", tpl);
 
+    rules_room_options(in, body); /* region, size, duration: when set */
     /* Upsert by name: a repeat with the same payload is harmless. */
-    call(c, "POST",
-         json_pack("{s:s, s:s, s:s}", "name", c->room_name, "description", desc,
-                   "template_id", tpl),
-         "/rooms");
+    call(c, "POST", body, "/rooms");
     free(desc);
 }
 

@@ -2,8 +2,8 @@
  * would not keep apart), token and hash expiry (saturating: times are
  * validated, and overflow stays impossible anyway), token holders, stale
  * tokens (a set of the new participants, so a re-booking of 10,000 users
- * stays linear), and the role check against a template's codes. See
- * rules.h. */
+ * stays linear), the role check against a template's codes, and a
+ * booking's room options for the create body. See rules.h. */
 #include "rules.h"
 
 #include <stdint.h>
@@ -124,4 +124,18 @@ const char *rules_missing_role(const struct event *in, const json_t *codes)
         }
     }
     return NULL;
+}
+
+void rules_room_options(const struct event *in, json_t *body)
+{
+    if (in->region != NULL) {
+        json_object_set_new(body, "region", json_string(in->region));
+    }
+    if (in->size.set) {
+        json_object_set_new(body, "size", json_integer(in->size.v));
+    }
+    if (in->max_duration_seconds.set) {
+        json_object_set_new(body, "max_duration_seconds",
+                            json_integer(in->max_duration_seconds.v));
+    }
 }

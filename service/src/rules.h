@@ -1,7 +1,7 @@
 /* rules.h -- the contract's rules that need no I/O (docs/contract.md
  * sections 3 to 5): a subject's room name, when a token and a hash
  * expire, who holds a token, whose tokens go when a booking changes,
- * which role a template lacks.
+ * which role a template lacks, which room options a create sends.
  *
  * DESIGN
  * ------
@@ -51,5 +51,10 @@ size_t rules_stale_users(const json_t *hash, const char *room_id,
 /* A role of in (a participant's, or a stream's host) that codes (from
  * hms_reply_enabled_codes) lack, or NULL when the template has them all. */
 const char *rules_missing_role(const struct event *in, const json_t *codes);
+
+/* Adds to body (a POST /rooms body) the room options in sets: region,
+ * size, max_duration_seconds, each only when set (validated already:
+ * event_validate). Unset, 100ms keeps its own default. */
+void rules_room_options(const struct event *in, json_t *body);
 
 #endif

@@ -8,6 +8,7 @@
  *   hmsctl send booking-created --booking-id B1 --participant alice:host
  *          [--participant bob:guest ...] [--mode VIRTUAL|PHYSICAL]
  *          [--starts-at MS] [--ends-at MS] [--template-id T]
+ *          [--region in|us|eu|auto] [--size N] [--max-duration-seconds S]
  *   hmsctl send stream-started --stream-id S1 --host-user-id U
  *          [--host-role R] [--title T] [--hls] [--template-id T]
  *   hmsctl send session-ended --subject booking|stream --subject-id ID
@@ -20,6 +21,7 @@
 #define LOGMOD "hmsctl"
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,9 @@ enum opt {
     O_STARTS,
     O_ENDS,
     O_TEMPLATE,
+    O_REGION,
+    O_SIZE,
+    O_DURATION,
     O_STREAM,
     O_HOST_USER,
     O_HOST_ROLE,
@@ -69,6 +74,9 @@ static const struct option opts[] = {
     {"starts-at", required_argument, NULL, O_STARTS},
     {"ends-at", required_argument, NULL, O_ENDS},
     {"template-id", required_argument, NULL, O_TEMPLATE},
+    {"region", required_argument, NULL, O_REGION},
+    {"size", required_argument, NULL, O_SIZE},
+    {"max-duration-seconds", required_argument, NULL, O_DURATION},
     {"stream-id", required_argument, NULL, O_STREAM},
     {"host-user-id", required_argument, NULL, O_HOST_USER},
     {"host-role", required_argument, NULL, O_HOST_ROLE},
@@ -113,6 +121,19 @@ static bool parse_ms(const char *s, int64_t *out)
     return errno == 0 && end != s && *end == '\0';
 }
 
+/* An Avro int: the worker judges its range (hmsctl sends what it is
+ * told, so an invalid value can be tried). */
+static bool parse_int(const char *s, struct event_opt_int *out)
+{
+    int64_t v;
+
+    if (!parse_ms(s, &v) || v < INT32_MIN || v > INT32_MAX) {
+        return false;
+    }
+    *out = (struct event_opt_int){true, (int32_t)v};
+    return true;
+}
+
 /* Parses the options of `send` and `token` into ev (strings borrowed). */
 static bool parse(int argc, char **argv, struct event *ev, const char **schema,
                   int64_t *ttl)
@@ -155,6 +176,19 @@ static bool parse(int argc, char **argv, struct event *ev, const char **schema,
             break;
         case O_TEMPLATE:
             ev->template_id = optarg;
+            break;
+        case O_REGION:
+            ev->region = optarg;
+            break;
+        case O_SIZE:
+            if (!parse_int(optarg, &ev->size)) {
+                return false;
+            }
+            break;
+        case O_DURATION:
+            if (!parse_int(optarg, &ev->max_duration_seconds)) {
+                return false;
+            }
             break;
         case O_STREAM:
             ev->stream_id = optarg;

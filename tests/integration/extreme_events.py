@@ -57,11 +57,17 @@ ROLES = ("host", "guest", "viewer", "beam")  # hms-sim's built-in template
 DOCUMENTED = ("decode", "unknown_schema", "validation", "hms_rejected",
               "hms_retries", "deadline", "redis_wrongtype", "redis_rejected",
               "output_rejected")             # contract section 7
+INT32_MIN, INT32_MAX = -2**31, 2**31 - 1
 TEXT_MAX = 1024     # title, reason (contract section 2)
+REGIONS = ("in", "us", "eu", "auto")  # BookingCreated v3 room options (s.2)
+SIZE_MAX = 2500
+DURATION_MIN, DURATION_MAX = 120, 43200
 ITEMS_MAX = 10_000  # array items and map entries in one message (s.2)
 UNENCODABLE = [
     "longs outside int64 (INT64_MAX+1, INT64_MIN-1): not Avro longs, "
     "fastavro refuses them",
+    "ints outside int32 (size, max_duration_seconds INT32_MAX+1): not Avro "
+    "ints, fastavro refuses them",
     "strings with lone surrogates (U+D800..U+DFFF): not UTF-8",
     "strings with NUL: left out, the issue asks for NUL-free control "
     "characters",
@@ -297,8 +303,12 @@ class Gen:
                                  "role": "host"},
                                 {"user_id": "bob", "display_name": "Bob",
                                  "role": "guest"}],
-               "metadata": {}}
+               "metadata": {},
+               "region": None, "size": None, "max_duration_seconds": None}
         rec.update(over)
+        if schema in ("BookingCreated.v1", "BookingCreated.v2"):
+            for f in ("region", "size", "max_duration_seconds"):
+                rec.pop(f, None)
         if schema == "BookingCreated.v1":
             for f in ("ends_at", "template_id", "metadata"):
                 rec.pop(f, None)
@@ -380,6 +390,7 @@ def classify(case, now, template_id):
             invalid.append("VIRTUAL booking without participants (s.2)")
         if len(set(users)) != len(users):
             invalid.append("duplicate user_id (s.2)")
+        _room_options(r, invalid)
         items = len(users) + len(r.get("metadata") or {})
         if items > ITEMS_MAX:
             return "decode", (f"{items} array items and map entries "
@@ -422,6 +433,20 @@ def classify(case, now, template_id):
     if silent:
         return "either", "; ".join(silent)
     return "applied", "valid (s.2), so applied (s.3)"
+
+
+def _room_options(r, invalid):
+    """BookingCreated v3 (s.2): what 100ms accepts on POST /rooms, as it
+    spells it; PHYSICAL bookings included."""
+    region, size = r.get("region"), r.get("size")
+    duration = r.get("max_duration_seconds")
+    if region is not None and region not in REGIONS:
+        invalid.append("region not one of in, us, eu, auto (s.2)")
+    if size is not None and not 0 <= size <= SIZE_MAX:
+        invalid.append(f"size outside 0-{SIZE_MAX} (s.2)")
+    if duration is not None and not DURATION_MIN <= duration <= DURATION_MAX:
+        invalid.append(f"max_duration_seconds outside {DURATION_MIN}-"
+                       f"{DURATION_MAX} (s.2)")
 
 
 def _template(tpl, known, rejected, silent):
@@ -470,16 +495,19 @@ def blocked_booking(rec, block=1):
         x = x.encode()
         return zz(len(x)) + x
 
+    def opt(x, enc):
+        return zz(0) if x is None else zz(1) + enc(x)
+
     head = (s(rec["event_id"]) + zz(rec["occurred_at"]) + s(rec["booking_id"])
             + zz(0 if rec["mode"] == "VIRTUAL" else 1) + zz(rec["starts_at"])
-            + (zz(0) if rec["ends_at"] is None else zz(1) + zz(rec["ends_at"]))
-            + (zz(0) if rec["template_id"] is None
-               else zz(1) + s(rec["template_id"])))
+            + opt(rec["ends_at"], zz) + opt(rec["template_id"], s))
     items = [s(p["user_id"]) + (zz(0) if p["display_name"] is None
                                 else zz(1) + s(p["display_name"]))
              + s(p["role"]) for p in rec["participants"]]
     body = head + _blocks(items, block)
     body += _blocks([s(k) + s(v) for k, v in rec["metadata"].items()], block)
+    body += (opt(rec["region"], s) + opt(rec["size"], zz)
+             + opt(rec["max_duration_seconds"], zz))
     value = b"\xc3\x01" + fp + body
     assert fastavro.schemaless_reader(io.BytesIO(body), parsed) == rec
     return value
@@ -529,6 +557,29 @@ def catalogue(g):
     for v in (INT64_MAX + 1, INT64_MIN - 1):  # not Avro longs: skipped
         g.booking(f"starts_at={v}", starts_at=v)
     g.booking("lone surrogate in booking_id", bid="x\ud800")
+
+    g.section("options")  # BookingCreated v3's room options at their edges
+    for region in REGIONS + ("EU", "Eu", "", "eu ", " eu", "europe",
+                             "ｅｕ", "e\u0301u", WEIRD["controls"]):
+        g.booking(f"region {region!r}", region=region)
+    for v in (INT32_MIN, -1, 0, 1, 2, SIZE_MAX, SIZE_MAX + 1, INT32_MAX,
+              INT32_MAX + 1):  # the last: not an Avro int, skipped
+        g.booking(f"size {v}", size=v)
+    for v in (INT32_MIN, -1, 0, DURATION_MIN - 1, DURATION_MIN,
+              DURATION_MAX, DURATION_MAX + 1, INT32_MAX):
+        g.booking(f"max_duration_seconds {v}", max_duration_seconds=v)
+    g.booking("all three at their upper edges", region="auto", size=SIZE_MAX,
+              max_duration_seconds=DURATION_MAX)
+    g.booking("all three valid but one", region="eu", size=2,
+              max_duration_seconds=DURATION_MAX + 1)
+    g.booking("PHYSICAL with region EU", mode="PHYSICAL", region="EU")
+    g.booking("PHYSICAL with size 2", mode="PHYSICAL", size=2)
+    g.booking("v2 writer (no room options)", schema="BookingCreated.v2")
+    o = g.sid()
+    g.booking("re-booking with other options 1/3", bid=o, region="eu", size=2)
+    g.booking("re-booking with other options 2/3", bid=o, region="in",
+              max_duration_seconds=7200)
+    g.booking("re-booking with other options 3/3 (none)", bid=o)
 
     g.section("ids")  # event_id: length in bytes, not characters
     g.booking("empty event_id", event_id="")

@@ -92,6 +92,39 @@ def test_confluent_in_confluent_out(bin_dir, sim, tmp_path):
         sr.stop()
 
 
+def test_confluent_booking_versions(bin_dir, sim, tmp_path):
+    """BookingCreated v3 through the registry: its room options reach the
+    room; a v2 writer (registered as such, matched to our embedded v2 by
+    fingerprint) is resolved, the options null and not sent."""
+    sr = Standin(free_port())
+    sr.start()
+    run = Run(bin_dir, tmp_path, SCHEMA_REGISTRY_URL=sr.url)
+    try:
+        run.start()
+        b3, b2 = (f"sr-{uuid.uuid4().hex[:8]}" for _ in range(2))
+        rec3, v3 = confluent_booking(sr.url, run.t["bc"], b3, region="in",
+                                     size=2, max_duration_seconds=600)
+        rec2, v2 = confluent_booking(sr.url, run.t["bc"], b2,
+                                     schema=schema_text("BookingCreated.v2"))
+        assert v3[1:5] != v2[1:5]  # two schema ids
+        run.kafka.send(run.t["bc"], b3, v3)
+        run.kafka.send(run.t["bc"], b2, v2)
+        run.kafka.flush()
+        outs = {str(o["causation_id"]): o for _, o in ready_outputs(run, sr.url, 2)}
+        room = sim.call("GET", f"/v2/rooms/{outs[rec3['event_id']]['room_id']}")
+        assert {k: room.json().get(k) for k in (
+            "region", "size", "max_duration_seconds")} == {
+            "region": "in", "size": 2, "max_duration_seconds": 600}
+        room = sim.call("GET", f"/v2/rooms/{outs[rec2['event_id']]['room_id']}")
+        assert "size" not in room.json() and room.json()["region"] == "us"
+        [body] = [e["body"] for e in sim.requests_log()
+                  if e["room"] == f"bk-{b2}" and e["route"] == "POST /v2/rooms"]
+        assert sorted(body) == ["description", "name", "template_id"]
+    finally:
+        assert run.stop_all() == [0]
+        sr.stop()
+
+
 def test_registry_down_holds_input_and_unknown_id_is_dead_lettered(bin_dir, sim,
                                                                    tmp_path):
     sr = Standin(free_port())

@@ -241,6 +241,116 @@ def test_v1_producer_is_still_read(worker, sim, kafka, rds):
     assert body[0]["template_id"] == os.environ["HMS_TEMPLATE_ID"]
 
 
+def room_bodies(sim, name):
+    return [x["body"] for x in sim.requests_log()
+            if x["room"] == name and x["route"] == "POST /v2/rooms"]
+
+
+OPTIONS = ("region", "size", "max_duration_seconds")
+
+
+def test_room_options_reach_the_room(worker, sim, kafka, rds):
+    """BookingCreated v3: region, size and max_duration_seconds go to POST
+    /v2/rooms, and the room 100ms keeps (GET /v2/rooms/{id}) has them; a
+    booking that leaves them null sends none, and its room has the
+    template's region (hms-sim's default template: us)."""
+    bid, plain = uid("it-opt"), uid("it-noopt")
+    ev = booking(bid, [("alice", "host"), ("bob", "guest")], region="eu",
+                 size=2, max_duration_seconds=3600)
+    ev2 = booking(plain, [("alice", "host")])
+    kafka.send("booking-created", bid, encode("BookingCreated", ev))
+    kafka.send("booking-created", plain, encode("BookingCreated", ev2))
+    kafka.flush()
+    by_cause = {r["causation_id"]: r for r in outputs(
+        kafka, "video-ready", "VideoReady",
+        lambda r: r["causation_id"] in (ev["event_id"], ev2["event_id"]),
+        count=2)}
+    room = sim.call("GET", f"/v2/rooms/{by_cause[ev['event_id']]['room_id']}")
+    assert room.status_code == 200, room.text
+    assert {k: room.json().get(k) for k in OPTIONS} == {
+        "region": "eu", "size": 2, "max_duration_seconds": 3600}
+    [body] = room_bodies(sim, f"bk-{bid}")
+    assert {k: body.get(k) for k in OPTIONS} == {
+        "region": "eu", "size": 2, "max_duration_seconds": 3600}
+    [body] = room_bodies(sim, f"bk-{plain}")
+    assert sorted(body) == ["description", "name", "template_id"]
+    room = sim.call("GET", f"/v2/rooms/{by_cause[ev2['event_id']]['room_id']}")
+    assert room.json()["region"] == "us"
+    assert "size" not in room.json()
+    assert "max_duration_seconds" not in room.json()
+
+
+def test_room_options_out_of_range_are_dead_lettered(worker, sim, kafka, rds):
+    """Outside what 100ms accepts (docs/100ms-api.md 2.1): dead-lettered
+    `validation` before any call; a region is taken as 100ms spells it, so
+    "EU" is invalid. The neighbour on the same partition is applied."""
+    key = uid("it-badopt")
+    bad = {
+        "max_duration_seconds 60": booking(key, [("alice", "host")],
+                                           max_duration_seconds=60),
+        "max_duration_seconds 43201": booking(key, [("alice", "host")],
+                                              max_duration_seconds=43201),
+        "size 2501": booking(key, [("alice", "host")], size=2501),
+        "size -1": booking(key, [("alice", "host")], size=-1),
+        "region EU": booking(key, [("alice", "host")], region="EU"),
+    }
+    good = booking(key, [("alice", "host")], region="auto", size=0,
+                   max_duration_seconds=120)
+    for ev in bad.values():
+        kafka.send("booking-created", key, encode("BookingCreated", ev))
+    kafka.send("booking-created", key, encode("BookingCreated", good))
+    kafka.flush()
+    [r] = outputs(kafka, "video-ready", "VideoReady",
+                  lambda r: r["causation_id"] == good["event_id"])
+    dlq = kafka.read("hms-worker-dlq",
+                     lambda m: m if m.key() == key.encode() else None, len(bad))
+    assert len(dlq) == len(bad)
+    by_id = {decode("BookingCreated", m.value())["event_id"]: m for m in dlq}
+    for what, ev in bad.items():
+        m = by_id[ev["event_id"]]
+        assert header(m, "hms-error-class") == b"validation", what
+        field = what.split()[0].encode()
+        assert header(m, "kafka_dlt-exception-message").startswith(field), what
+    # none reached 100ms: the one create is the good event's
+    [body] = room_bodies(sim, f"bk-{key}")
+    assert {k: body.get(k) for k in OPTIONS} == {
+        "region": "auto", "size": 0, "max_duration_seconds": 120}
+    assert sim.call("GET", f"/v2/rooms/{r['room_id']}").json()["size"] == 0
+
+
+def test_hmsctl_sends_room_options(worker, sim, kafka, rds, run_bin):
+    """hmsctl send writes v3 with the worker's own codec: the options it
+    is given reach the room."""
+    bid = uid("it-ctl")
+    r = run_bin("hmsctl", "send", "booking-created", "--booking-id", bid,
+                "--participant", "alice:host", "--region", "eu", "--size", "2",
+                "--max-duration-seconds", "3600")
+    assert r.returncode == 0, r.stderr
+    event_id = r.stdout.split("event_id=")[1].split()[0]
+    [out] = outputs(kafka, "video-ready", "VideoReady",
+                    lambda o: o["causation_id"] == event_id)
+    room = sim.call("GET", f"/v2/rooms/{out['room_id']}").json()
+    assert {k: room.get(k) for k in OPTIONS} == {
+        "region": "eu", "size": 2, "max_duration_seconds": 3600}
+    bad = run_bin("hmsctl", "send", "booking-created", "--booking-id", bid,
+                  "--participant", "alice:host", "--size", "2147483648")
+    assert bad.returncode == 2  # not an Avro int: usage, nothing sent
+
+
+def test_v2_producer_is_still_read(worker, sim, kafka, rds):
+    bid = uid("it-v2")
+    ev = booking(bid, [("alice", "host")])
+    for f in OPTIONS:
+        del ev[f]
+    kafka.send("booking-created", bid, encode("BookingCreated.v2", ev))
+    kafka.flush()
+    [r] = outputs(kafka, "video-ready", "VideoReady",
+                  lambda r: r["causation_id"] == ev["event_id"])
+    assert r["room_name"] == f"bk-{bid}"
+    [body] = room_bodies(sim, f"bk-{bid}")
+    assert sorted(body) == ["description", "name", "template_id"]
+
+
 def header(m, name):
     return dict(m.headers() or [])[name]
 

@@ -32,8 +32,8 @@ def load_schema(name):
 
 
 SCHEMAS = {n: load_schema(n) for n in (
-    "BookingCreated", "BookingCreated.v1", "StreamStarted", "SessionEnded",
-    "VideoReady", "VideoEnded")}
+    "BookingCreated", "BookingCreated.v2", "BookingCreated.v1",
+    "StreamStarted", "SessionEnded", "VideoReady", "VideoEnded")}
 
 
 def encode(name, record):
@@ -62,7 +62,9 @@ def booking(booking_id, participants, **over):
            "template_id": None,
            "participants": [{"user_id": u, "display_name": None, "role": r}
                             for u, r in participants],
-           "metadata": {}}
+           "metadata": {},
+           # v3's room options; older schemas' writers leave them out
+           "region": None, "size": None, "max_duration_seconds": None}
     rec.update(over)
     return rec
 

@@ -71,7 +71,8 @@ static void test_booking_round_trip(void)
     sample_booking(&in);
     CHECK(codec_encode(cd, &in, NULL, &b, errstr, sizeof(errstr)) == HW_OK);
     CHECK((unsigned char)b.p[0] == 0xc3 && (unsigned char)b.p[1] == 0x01);
-    CHECK((unsigned char)b.p[2] == 0xab && (unsigned char)b.p[9] == 0x94);
+    /* the current schema (v3): fingerprint e3d45bcadbe574fc, little-endian */
+    CHECK((unsigned char)b.p[2] == 0xfc && (unsigned char)b.p[9] == 0xe3);
     CHECK(decode(EVENT_BOOKING_CREATED, b.p, b.len, &out) == HW_OK);
     CHECK_STR(out.event_id, in.event_id);
     CHECK_STR(out.booking_id, "B1");
@@ -114,8 +115,85 @@ static void test_v1_writer_resolves(void)
     CHECK(out.physical);
     CHECK_INT(out.ends_at, EVENT_NO_TIME); /* default null */
     CHECK(out.template_id == NULL);        /* default null */
+    CHECK(out.region == NULL && !out.size.set &&
+          !out.max_duration_seconds.set); /* v3's defaults, null */
     CHECK_INT(out.n_participants, 3);
     CHECK_STR(out.participants[0].user_id, "alice");
+    event_clear(&out);
+    buf_deinit(&b);
+}
+
+/* BookingCreated v3: region, size and max_duration_seconds travel when
+ * set, stay unset when null; 0 is a value, not an absence. */
+static void test_v3_room_options(void)
+{
+    struct event in, out;
+    struct buf b = {0};
+    char errstr[256];
+
+    sample_booking(&in);
+    in.region = "eu";
+    in.size = (struct event_opt_int){true, 2};
+    in.max_duration_seconds = (struct event_opt_int){true, 3600};
+    CHECK(codec_encode(cd, &in, NULL, &b, errstr, sizeof(errstr)) == HW_OK);
+    CHECK(decode(EVENT_BOOKING_CREATED, b.p, b.len, &out) == HW_OK);
+    CHECK_STR(out.region, "eu");
+    CHECK(out.size.set && out.size.v == 2);
+    CHECK(out.max_duration_seconds.set && out.max_duration_seconds.v == 3600);
+    CHECK_STR(out.template_id, "tpl"); /* the v2 fields still there */
+    CHECK_INT(out.n_participants, 3);
+    event_clear(&out);
+    buf_reset(&b);
+    /* size 0 (a value 100ms accepts) is sent, not taken for null */
+    in.region = NULL;
+    in.size = (struct event_opt_int){true, 0};
+    in.max_duration_seconds = (struct event_opt_int){false, 0};
+    CHECK(codec_encode(cd, &in, NULL, &b, errstr, sizeof(errstr)) == HW_OK);
+    CHECK(decode(EVENT_BOOKING_CREATED, b.p, b.len, &out) == HW_OK);
+    CHECK(out.region == NULL && out.size.set && out.size.v == 0);
+    CHECK(!out.max_duration_seconds.set);
+    event_clear(&out);
+    buf_reset(&b);
+    /* an int's extremes decode (validation judges them) */
+    in.size = (struct event_opt_int){true, INT32_MIN};
+    in.max_duration_seconds = (struct event_opt_int){true, INT32_MAX};
+    CHECK(codec_encode(cd, &in, NULL, &b, errstr, sizeof(errstr)) == HW_OK);
+    CHECK(decode(EVENT_BOOKING_CREATED, b.p, b.len, &out) == HW_OK);
+    CHECK(out.size.set && out.size.v == INT32_MIN);
+    CHECK(out.max_duration_seconds.v == INT32_MAX);
+    event_clear(&out);
+    buf_reset(&b);
+    /* all three null */
+    in.size.set = false;
+    in.max_duration_seconds.set = false;
+    CHECK(codec_encode(cd, &in, NULL, &b, errstr, sizeof(errstr)) == HW_OK);
+    CHECK(decode(EVENT_BOOKING_CREATED, b.p, b.len, &out) == HW_OK);
+    CHECK(out.region == NULL && !out.size.set && !out.max_duration_seconds.set);
+    CHECK_STR(out.booking_id, "B1");
+    event_clear(&out);
+    buf_deinit(&b);
+}
+
+/* A BookingCreated v2 producer (no room options): they take their
+ * default, null; its own fields all arrive. */
+static void test_v2_writer_resolves(void)
+{
+    struct event in, out;
+    struct buf b = {0};
+    char errstr[256];
+
+    sample_booking(&in);
+    in.region = "eu"; /* the v2 schema has no such field: left out */
+    in.size = (struct event_opt_int){true, 2};
+    CHECK(codec_encode(cd, &in, "BookingCreated.v2", &b, errstr,
+                       sizeof(errstr)) == HW_OK);
+    CHECK((unsigned char)b.p[2] == 0xab && (unsigned char)b.p[9] == 0x94);
+    CHECK(decode(EVENT_BOOKING_CREATED, b.p, b.len, &out) == HW_OK);
+    CHECK_STR(out.booking_id, "B1");
+    CHECK_INT(out.ends_at, in.ends_at);
+    CHECK_STR(out.template_id, "tpl");
+    CHECK_INT(out.n_participants, 3);
+    CHECK(out.region == NULL && !out.size.set && !out.max_duration_seconds.set);
     event_clear(&out);
     buf_deinit(&b);
 }
@@ -311,6 +389,72 @@ static void test_validation(void)
     }
 }
 
+/* contract section 2: the room options within what 100ms documents for
+ * POST /rooms (docs/100ms-api.md section 2.1): region in, us, eu, auto as
+ * 100ms spells them (lower case: "EU" is invalid, not folded), size
+ * 0-2500, max_duration_seconds 120-43200; unset is valid. */
+static void test_room_options(void)
+{
+    static const struct {
+        const char *region;
+        bool size_set;
+        int32_t size;
+        bool dur_set;
+        int32_t dur;
+        const char *bad; /* the field named in errstr; NULL: valid */
+    } cases[] = {
+        {NULL, false, 0, false, 0, NULL},
+        {"in", false, 0, false, 0, NULL},
+        {"us", false, 0, false, 0, NULL},
+        {"eu", true, 2, true, 3600, NULL},
+        {"auto", false, 0, false, 0, NULL},
+        {"EU", false, 0, false, 0, "region"},
+        {"Eu", false, 0, false, 0, "region"},
+        {"", false, 0, false, 0, "region"},
+        {"eu ", false, 0, false, 0, "region"},
+        {"europe", false, 0, false, 0, "region"},
+        {"e", false, 0, false, 0, "region"},
+        {NULL, true, -1, false, 0, "size"},
+        {NULL, true, 0, false, 0, NULL},
+        {NULL, true, 2500, false, 0, NULL},
+        {NULL, true, 2501, false, 0, "size"},
+        {NULL, true, INT32_MIN, false, 0, "size"},
+        {NULL, true, INT32_MAX, false, 0, "size"},
+        {NULL, false, 0, true, 0, "max_duration_seconds"},
+        {NULL, false, 0, true, -1, "max_duration_seconds"},
+        {NULL, false, 0, true, 119, "max_duration_seconds"},
+        {NULL, false, 0, true, 120, NULL},
+        {NULL, false, 0, true, 43200, NULL},
+        {NULL, false, 0, true, 43201, "max_duration_seconds"},
+        {NULL, false, 0, true, INT32_MIN, "max_duration_seconds"},
+        {NULL, false, 0, true, INT32_MAX, "max_duration_seconds"},
+    };
+    struct event ev;
+    char errstr[256];
+
+    for (size_t i = 0; i < HW_ARRAY_LEN(cases); i++) {
+        enum hw_rc rc;
+
+        sample_booking(&ev);
+        ev.region = cases[i].region;
+        ev.size = (struct event_opt_int){cases[i].size_set, cases[i].size};
+        ev.max_duration_seconds =
+            (struct event_opt_int){cases[i].dur_set, cases[i].dur};
+        errstr[0] = '\0';
+        rc = event_validate(&ev, NOW, errstr, sizeof(errstr));
+        if (rc != (cases[i].bad == NULL ? HW_OK : HW_ERR_INVALID)) {
+            fprintf(stderr, "room options case %zu: %s\n", i, errstr);
+        }
+        CHECK(rc == (cases[i].bad == NULL ? HW_OK : HW_ERR_INVALID));
+        CHECK(cases[i].bad == NULL ||
+              strncmp(errstr, cases[i].bad, strlen(cases[i].bad)) == 0);
+        /* a PHYSICAL booking is held to the same contract */
+        ev.physical = true;
+        CHECK((event_validate(&ev, NOW, errstr, sizeof(errstr)) == HW_OK) ==
+              (cases[i].bad == NULL));
+    }
+}
+
 /* contract section 2: times outside [2000-01-01, now + 5 y] are invalid,
  * so no expiry computed from them can overflow (Long.MAX_VALUE once
  * paused every partition). */
@@ -358,12 +502,19 @@ int main(void)
         return TEST_REPORT();
     }
     CHECK(codec_fingerprint(cd, "VideoEnded") == 0x8a214636668fe319ULL);
+    /* every BookingCreated version is a known writer (contract section 2) */
+    CHECK(codec_fingerprint(cd, "BookingCreated") == 0xe3d45bcadbe574fcULL);
+    CHECK(codec_fingerprint(cd, "BookingCreated.v2") == 0x9499cc556f470babULL);
+    CHECK(codec_fingerprint(cd, "BookingCreated.v1") == 0xdcc3add1b8bfc3beULL);
     test_booking_round_trip();
+    test_v3_room_options();
+    test_v2_writer_resolves();
     test_v1_writer_resolves();
     test_other_records();
     test_bad_framing();
     test_bad_datum();
     test_validation();
+    test_room_options();
     test_time_range();
     test_huge_length_not_allocated();
     codec_destroy(cd);

@@ -166,6 +166,56 @@ static void test_booking(void)
     CHECK(outcome() == JOB_MARKED);
 }
 
+/* POST /rooms carries a booking's room options only when they are set
+ * (docs/contract.md section 3); unset, the body is what it always was. */
+static void test_room_options(void)
+{
+    struct job *j = new_job(EVENT_BOOKING_CREATED, "b24");
+    const json_t *body;
+    size_t i;
+
+    j->in.region = xstrdup("eu");
+    j->in.size = (struct event_opt_int){true, 2};
+    j->in.max_duration_seconds = (struct event_opt_int){true, 3600};
+    handler_submit(h, j);
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, NULL);
+    i = expect_call("POST", "/rooms");
+    body = stub_calls[i].body;
+    CHECK_STR(json_string_value(json_object_get(body, "region")), "eu");
+    CHECK(json_integer_value(json_object_get(body, "size")) == 2);
+    CHECK(json_integer_value(json_object_get(body, "max_duration_seconds")) ==
+          3600);
+    CHECK_STR(json_string_value(json_object_get(body, "name")), "bk-b24");
+    CHECK(json_object_size(body) == 6);
+    stub_hms_answer(i, HW_ERR_INVALID, 400, "{}", false);
+    CHECK(outcome() == JOB_DLQ);
+    /* size 0 is a value (sent); region and duration unset: left out */
+    j = new_job(EVENT_BOOKING_CREATED, "b25");
+    j->in.size = (struct event_opt_int){true, 0};
+    handler_submit(h, j);
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, NULL);
+    i = expect_call("POST", "/rooms");
+    body = stub_calls[i].body;
+    CHECK(json_is_integer(json_object_get(body, "size")) &&
+          json_integer_value(json_object_get(body, "size")) == 0);
+    CHECK(json_object_get(body, "region") == NULL);
+    CHECK(json_object_get(body, "max_duration_seconds") == NULL);
+    stub_hms_answer(i, HW_ERR_INVALID, 400, "{}", false);
+    CHECK(outcome() == JOB_DLQ);
+    /* none set: exactly name, description, template_id */
+    j = new_job(EVENT_BOOKING_CREATED, "b26");
+    handler_submit(h, j);
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, NULL);
+    i = expect_call("POST", "/rooms");
+    body = stub_calls[i].body;
+    CHECK(json_object_size(body) == 3);
+    CHECK(json_object_get(body, "name") != NULL &&
+          json_object_get(body, "description") != NULL &&
+          json_object_get(body, "template_id") != NULL);
+    stub_hms_answer(i, HW_ERR_INVALID, 400, "{}", false);
+    CHECK(outcome() == JOB_DLQ);
+}
+
 static void test_load_rows(void)
 {
     struct job *j = new_job(EVENT_BOOKING_CREATED, "b2");
@@ -751,6 +801,7 @@ int main(void)
     h = handler_create(&cf, NULL, NULL, on_finish, NULL);
     void (*const tests[])(void) = {
         test_booking,
+        test_room_options,
         test_load_rows,
         test_create_room_rows,
         test_halt_and_resume,
