@@ -5,6 +5,7 @@ composer is alone; end-room that locks nothing without a session; the 429
 that names its wait in the message; a management token refused because
 this host's clock is ahead. One test per point of the 100ms-behaviour
 issue; each failed against the worker before it."""
+import contextlib
 import os
 import uuid
 
@@ -32,6 +33,21 @@ def sim_config(sim):
     """Sets hms-sim's run-time configuration; the sim fixture's reset puts
     the start-up values back."""
     return lambda **cfg: sim.admin("POST", "config", json=cfg)
+
+
+@contextlib.contextmanager
+def running(bin_dir, tmp_path, **env):
+    """A worker of its own (admin listener, topics, group) for one test,
+    with the sim's subdomain unless the test says otherwise."""
+    env.setdefault("HMS_SUBDOMAIN", SUB)
+    run = AdminRun(bin_dir, tmp_path, **env)
+    if env["HMS_SUBDOMAIN"] is None:
+        run.env.pop("HMS_SUBDOMAIN", None)
+    run.start()
+    try:
+        yield run
+    finally:
+        assert run.stop_all() == [0]
 
 
 def ready(run, ev, timeout=60):
@@ -68,9 +84,7 @@ def test_hls_url_is_published_only_once_the_stream_runs(bin_dir, sim,
     """Start answers `starting`; the URL goes out once the stream runs,
     with the documented composer role in the meeting_url."""
     sim_config(hls_running_after_ms=3000)
-    run = AdminRun(bin_dir, tmp_path, HMS_SUBDOMAIN=SUB)
-    run.start()
-    try:
+    with running(bin_dir, tmp_path) as run:
         sid, ev = start_stream(run)
         r = ready(run, ev)
         [st] = streams_of(sim, r["room_id"])
@@ -83,8 +97,6 @@ def test_hls_url_is_published_only_once_the_stream_runs(bin_dir, sim,
         assert st["meeting_url"] == (f"https://{SUB}.app.100ms.live/preview/"
                                      f"{r['room_id']}/__internal_recorder"
                                      "?skip_preview=true")
-    finally:
-        assert run.stop_all() == [0]
 
 
 def test_composer_that_cannot_join_publishes_no_url(bin_dir, sim, sim_config,
@@ -92,18 +104,13 @@ def test_composer_that_cannot_join_publishes_no_url(bin_dir, sim, sim_config,
     """A role the composer cannot join with: start still answers 200 with
     a playback URL, the stream fails later; no hls_url anywhere."""
     sim_config(hls_running_after_ms=500)
-    run = AdminRun(bin_dir, tmp_path, HMS_SUBDOMAIN=SUB,
-                   HMS_HLS_COMPOSER_ROLE="beam")
-    run.start()
-    try:
+    with running(bin_dir, tmp_path, HMS_HLS_COMPOSER_ROLE="beam") as run:
         sid, ev = start_stream(run)
         r = ready(run, ev)
         assert r["hls_url"] is None
         assert "hls_url" not in rds.hgetall(f"hms:stream:{sid}")
         assert [s["status"] for s in streams_of(sim, r["room_id"])] == ["failed"]
         assert run.metric("hms_worker_hls_start_failures_total") == 1
-    finally:
-        assert run.stop_all() == [0]
     assert "no HLS: the stream is not running" in run.log()
 
 
@@ -112,9 +119,7 @@ def test_hls_url_goes_when_the_composer_stops_alone(bin_dir, sim, sim_config,
     """The composer stops after 5 minutes alone in the room (here 5 s: the
     sim's time scale); the published URL goes from Redis."""
     sim_config(hls_running_after_ms=300, time_scale=60)
-    run = AdminRun(bin_dir, tmp_path, HMS_SUBDOMAIN=SUB, HMS_HLS_CHECK_MS="1000")
-    run.start()
-    try:
+    with running(bin_dir, tmp_path, HMS_HLS_CHECK_MS="1000") as run:
         sid, ev = start_stream(run)
         r = ready(run, ev)
         key = f"hms:stream:{sid}"
@@ -123,17 +128,12 @@ def test_hls_url_goes_when_the_composer_stops_alone(bin_dir, sim, sim_config,
         assert [s["status"] for s in streams_of(sim, r["room_id"])] == ["completed"]
         assert rds.hget(key, "status") == "ready"  # the room itself stays
         assert run.metric("hms_worker_hls_cleared_total") == 1
-    finally:
-        assert run.stop_all() == [0]
 
 
 def test_no_subdomain_sends_no_start(bin_dir, sim, tmp_path):
     """100ms requires a meeting_url, which needs the template's subdomain:
     without HMS_SUBDOMAIN no start is sent; a warning and a metric."""
-    run = AdminRun(bin_dir, tmp_path, HMS_SUBDOMAIN="")
-    run.env.pop("HMS_SUBDOMAIN")
-    run.start()
-    try:
+    with running(bin_dir, tmp_path, HMS_SUBDOMAIN=None) as run:
         sid, ev = start_stream(run)
         r = ready(run, ev)
         assert r["hls_url"] is None
@@ -141,8 +141,6 @@ def test_no_subdomain_sends_no_start(bin_dir, sim, tmp_path):
                   if x["room"] == f"ls-{sid}"]
         assert routes and not [x for x in routes if "live-streams" in x]
         assert run.metric("hms_worker_hls_skipped_total") == 1
-    finally:
-        assert run.stop_all() == [0]
     assert "HMS_SUBDOMAIN is unset" in run.log()
 
 
@@ -151,9 +149,7 @@ def test_session_ended_takes_the_hls_url(bin_dir, sim, sim_config, tmp_path,
     """An ended stream plays nothing: the hash loses hls_url even when the
     room is not locked."""
     sim_config(hls_running_after_ms=300)
-    run = AdminRun(bin_dir, tmp_path, HMS_SUBDOMAIN=SUB)
-    run.start()
-    try:
+    with running(bin_dir, tmp_path) as run:
         sid, ev = start_stream(run)
         r = ready(run, ev)
         assert rds.hget(f"hms:stream:{sid}", "hls_url") == r["hls_url"]
@@ -164,17 +160,13 @@ def test_session_ended_takes_the_hls_url(bin_dir, sim, sim_config, tmp_path,
         h = rds.hgetall(f"hms:stream:{sid}")
         assert h["status"] == "ended" and "hls_url" not in h
         assert [s["status"] for s in streams_of(sim, r["room_id"])] != ["running"]
-    finally:
-        assert run.stop_all() == [0]
 
 
 def test_lock_without_a_session_disables_the_room(bin_dir, sim, tmp_path, rds):
     """end-room answers 404 when nobody is in the room and locks nothing;
     lock must disable the room anyway, so the tokens handed out no longer
     join."""
-    run = AdminRun(bin_dir, tmp_path, HMS_SUBDOMAIN=SUB)
-    run.start()
-    try:
+    with running(bin_dir, tmp_path) as run:
         bid = uid("doc-bk")
         ev = booking(bid, [("alice", "host"), ("bob", "guest")])
         run.kafka.send(run.t["bc"], bid, encode("BookingCreated", ev))
@@ -192,8 +184,6 @@ def test_lock_without_a_session_disables_the_room(bin_dir, sim, tmp_path, rds):
         ended(run, end)
         assert sim.call("GET", f"/v2/rooms/{r['room_id']}").json()["enabled"] is False
         assert join().status_code == 403  # locked means nobody joins
-    finally:
-        assert run.stop_all() == [0]
 
 
 def test_429_waits_as_its_message_says(bin_dir, sim, tmp_path):
@@ -201,10 +191,8 @@ def test_429_waits_as_its_message_says(bin_dir, sim, tmp_path):
     Retry-After header: the retry comes no sooner."""
     sim.faults({"route": "POST /v2/rooms", "rate_429": 1.0, "retry_after_s": 3,
                 "times": 1})
-    run = AdminRun(bin_dir, tmp_path, HMS_SUBDOMAIN=SUB, HMS_RETRY_BASE_MS="50",
-                   HMS_RETRY_CAP_MS="200")
-    run.start()
-    try:
+    with running(bin_dir, tmp_path, HMS_RETRY_BASE_MS="50",
+                 HMS_RETRY_CAP_MS="200") as run:
         bid = uid("doc-429")
         ev = booking(bid, [("alice", "host")])
         run.kafka.send(run.t["bc"], bid, encode("BookingCreated", ev))
@@ -214,8 +202,6 @@ def test_429_waits_as_its_message_says(bin_dir, sim, tmp_path):
                  if x["room"] == f"bk-{bid}" and x["route"] == "POST /v2/rooms"]
         assert [t["status"] for t in tries] == [429, 200]
         assert tries[1]["ts_ms"] - tries[0]["ts_ms"] >= 2900
-    finally:
-        assert run.stop_all() == [0]
 
 
 def test_clock_ahead_is_named_and_counted(bin_dir, sim, sim_config, tmp_path):
@@ -223,9 +209,7 @@ def test_clock_ahead_is_named_and_counted(bin_dir, sim, sim_config, tmp_path):
     future: 401. The worker halts saying so, counts it, and resumes when
     the clocks agree again."""
     sim_config(clock_offset_s=-120)
-    run = AdminRun(bin_dir, tmp_path, HMS_SUBDOMAIN=SUB)
-    run.start()
-    try:
+    with running(bin_dir, tmp_path) as run:
         bid = uid("doc-skew")
         ev = booking(bid, [("alice", "host")])
         run.kafka.send(run.t["bc"], bid, encode("BookingCreated", ev))
@@ -237,6 +221,4 @@ def test_clock_ahead_is_named_and_counted(bin_dir, sim, sim_config, tmp_path):
         sim_config(clock_offset_s=0)
         ready(run, ev)
         assert wait_for(lambda: run.readyz()[0] == 200, 30), run.readyz()
-    finally:
-        assert run.stop_all() == [0]
     assert "this host's clock is off: ahead of 100ms's" in run.log()
