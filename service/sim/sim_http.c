@@ -150,19 +150,21 @@ static enum MHD_Result send_fault(struct MHD_Connection *mc,
     const char *ra = NULL;
 
     if (fa->status == 429) {
+        /* documented: the wait is in the message text, and no Retry-After
+         * header is documented anywhere (analytics/replay-webhook-
+         * events.mdx; docs/100ms-api.md section 3): one only on request */
         snprintf(msg, sizeof(msg),
-                 "rate limit exceeded, retry after %lld "
-                 "seconds",
-                 (long long)(fa->retry_after_s < 0 ? 1 : fa->retry_after_s));
+                 "rate limit exceeded, retry after %lld seconds",
+                 (long long)fa->retry_after_s);
         sim_resp_error(&r, 429, msg, NULL);
-        if (fa->retry_after_s >= 0 && fa->retry_after_date) {
+        if (fa->retry_after_header == RETRY_AFTER_DATE) {
             time_t t = (time_t)(now_ms / 1000 + fa->retry_after_s);
             struct tm tm;
 
             gmtime_r(&t, &tm);
             strftime(retry, sizeof(retry), "%a, %d %b %Y %H:%M:%S GMT", &tm);
             ra = retry;
-        } else if (fa->retry_after_s >= 0) {
+        } else if (fa->retry_after_header == RETRY_AFTER_SECONDS) {
             snprintf(retry, sizeof(retry), "%lld",
                      (long long)fa->retry_after_s);
             ra = retry;
