@@ -26,7 +26,7 @@ static const char default_templates[] =
     "\"templates\":[{\"id\":\"6a1b00000000000000000001\","
     "\"name\":\"hms-worker-default\",\"region\":\"us\","
     "\"subdomain\":\"hmsworker\","
-    "\"roles\":[\"host\",\"guest\",\"viewer\",\"beam\"]}]}";
+    "\"roles\":[\"host\",\"guest\",\"viewer\"]}]}";
 
 static const char usage[] =
     "usage: hms-sim [options]\n"

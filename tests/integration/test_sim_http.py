@@ -11,7 +11,7 @@ from conftest import Sim, mint_mgmt
 
 CODE = re.compile(r"^[a-z]{3}-[a-z]{4}-[a-z]{3}$")
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
-ROLES = ["host", "guest", "viewer", "beam"]  # the built-in template
+ROLES = ["host", "guest", "viewer"]  # the built-in template
 
 
 def error_body(r, status):
