@@ -7,8 +7,10 @@
 #
 # DIR/stack.env is what tests and `make dev` source: KAFKA_BROKERS,
 # REDIS_URL, HMS_API_BASE (the simulator), HMS_SIM_URL, HMS_ACCESS_KEY,
-# HMS_APP_SECRET_FILE, HMS_TEMPLATE_ID. The app secret is random per stack
-# and lives in a 0600 file, never in the environment file itself.
+# HMS_APP_SECRET_FILE, HMS_TEMPLATE_ID and HMS_SUBDOMAIN (the built-in
+# template's: 100ms requires a meeting_url to start HLS, and the worker
+# builds one from it). The app secret is random per stack and lives in a
+# 0600 file, never in the environment file itself.
 # SIM_WRAP (e.g. "valgrind ...") runs hms-sim under a wrapper; NO_SIM=1
 # leaves it out (make dev against the real 100ms API).
 set -euo pipefail
@@ -17,6 +19,7 @@ set -euo pipefail
 BIN=${BIN:-$ROOT/build/${SAN:-release}}
 ACCESS_KEY=hms-local-access-key
 TEMPLATE_ID=6a1b00000000000000000001 # the simulator's built-in template
+SUBDOMAIN=hmsworker                  # and its Prebuilt subdomain
 
 start_sim() {
     local dir=$1 port
@@ -39,6 +42,7 @@ HMS_SIM_URL=http://127.0.0.1:$port
 HMS_ACCESS_KEY=$ACCESS_KEY
 HMS_APP_SECRET_FILE=$dir/app-secret
 HMS_TEMPLATE_ID=$TEMPLATE_ID
+HMS_SUBDOMAIN=$SUBDOMAIN
 ENV
 }
 

@@ -2,8 +2,9 @@
  * set (sim_http asks sim_admin_decide() per request), stats as jansson
  * objects (route -> status -> count), and the log, a ring of log_size
  * entries at seq % cap, so ?since=SEQ starts without a scan. adm->mu guards
- * all three and is taken before the API's mutex (reset, the session hook),
- * never after. Runs on the HTTP pool threads. */
+ * all three and is taken before the API's mutex (reset, config and the
+ * session, join and leave hooks), never after. Runs on the HTTP pool
+ * threads. */
 #define LOGMOD "sim_admin"
 #include "sim_admin.h"
 
@@ -214,10 +215,13 @@ static json_t *requests(struct sim_admin *adm, const struct sim_req *req)
                      "truncated", since + 1 < oldest, "data", data);
 }
 
-static void reset(struct sim_admin *adm, const json_t *body)
+static void reset(struct sim_admin *adm, const json_t *body, int64_t now_ms)
 {
     const json_t *v;
 
+    if ((v = json_object_get(body, "config")) == NULL || json_is_true(v)) {
+        sim_api_config_reset(adm->api, now_ms);
+    }
     if ((v = json_object_get(body, "state")) == NULL || json_is_true(v)) {
         sim_api_reset(adm->api);
     }
@@ -258,7 +262,7 @@ static const char *session_room(const char *path, char *buf, size_t size)
 
 /* Serves one /__sim/ request with adm->mu held. */
 static void handle_locked(struct sim_admin *adm, const struct sim_req *req,
-                          const json_t *body, struct sim_resp *r)
+                          json_t *body, struct sim_resp *r)
 {
     bool post = strcmp(req->method, "POST") == 0;
     char errstr[256], room_buf[SIM_PARAM_MAX];
@@ -285,8 +289,14 @@ static void handle_locked(struct sim_admin *adm, const struct sim_req *req,
             sim_reply(r, 200, fault_set_to_json(&adm->faults));
         }
     } else if (strcmp(req->path, "/__sim/reset") == 0 && post) {
-        reset(adm, body);
+        reset(adm, body, req->now_ms);
         sim_reply(r, 200, json_pack("{s:s}", "status", "reset"));
+    } else if (strcmp(req->path, "/__sim/config") == 0) {
+        sim_api_config(adm->api, post ? body : NULL, req->now_ms, r);
+    } else if (strcmp(req->path, "/__sim/join") == 0 && post) {
+        sim_api_join(adm->api, body, req->now_ms, r);
+    } else if (strcmp(req->path, "/__sim/leave") == 0 && post) {
+        sim_api_leave(adm->api, body, req->now_ms, r);
     } else if (post && room != NULL) {
         sim_api_open_session(adm->api, room, json_object_get(body, "peers"),
                              req->now_ms, r);

@@ -7,9 +7,13 @@
  * GET /__sim/stats (counts per route and status, per fault), GET
  * /__sim/requests?since=SEQ (the recent request log, a ring of log_size
  * entries, each with the route, room, status, injected fault and request
- * body: never the Authorization header), POST /__sim/reset, POST
- * /__sim/rooms/{id}/session (opens a session: peers "join") and GET
- * /__sim/health. One mutex guards faults, stats and the log; every
+ * body: never the Authorization header), GET/POST /__sim/config (the
+ * run-time settings: strict, time scale, clock offset, HLS delay), POST
+ * /__sim/reset (state, faults, stats and settings; a body member false
+ * keeps that part), POST /__sim/join and /__sim/leave (a client with an
+ * app token joins, a peer leaves), POST /__sim/rooms/{id}/session (opens
+ * a session with given peers) and GET /__sim/health. docs/hms-sim.md
+ * documents them all. One mutex guards faults, stats and the log; every
  * function is thread-safe. The fault set is taken over from the config.
  */
 #ifndef SIM_ADMIN_H

@@ -1,9 +1,10 @@
-/* sim_api.c -- routing, authentication and shared helpers of the 100ms
- * API simulator. routes[] maps "METHOD /v2/pattern" onto the handlers of
- * sim_rooms.c and sim_live.c (match_path() captures {id} and {role}).
- * sim_api_apply() checks the management token (jwt_verify, then type,
- * version, access_key) and parses the body before it takes a->mu, so
- * handlers run locked but never parse. HTTP pool threads. */
+/* sim_api.c -- routing, authentication, run-time settings and shared
+ * helpers of the 100ms API simulator. routes[] maps "METHOD /v2/pattern"
+ * onto the handlers of sim_rooms.c, sim_peers.c and sim_live.c
+ * (match_path() captures {id} and {role}). sim_api_apply() checks the
+ * management token (jwt_verify, then type, version, access_key) and parses
+ * the body before it takes a->mu, so handlers run locked but never parse.
+ * HTTP pool threads. */
 #define LOGMOD "sim_api"
 #include "sim_api_int.h"
 
@@ -42,6 +43,7 @@ static const struct route routes[] = {
     ROUTE("POST", "/v2/live-streams/room/{id}/start", sim_h_hls_start),
     ROUTE("POST", "/v2/live-streams/room/{id}/stop", sim_h_hls_stop),
     ROUTE("GET", "/v2/live-streams", sim_h_hls_list),
+    ROUTE("GET", "/v2/live-streams/{id}", sim_h_hls_get),
     ROUTE("GET", "/v2/sessions", sim_h_sessions_list),
 };
 
@@ -54,6 +56,9 @@ static void state_init(struct sim_api *a)
     a->room_codes = json_object();
     a->sessions = json_object();
     a->streams = json_object();
+    a->stream_rooms = json_object();
+    a->peer_rooms = json_object();
+    a->alone_since = json_object();
 }
 
 static void state_free(struct sim_api *a)
@@ -65,6 +70,9 @@ static void state_free(struct sim_api *a)
     json_decref(a->room_codes);
     json_decref(a->sessions);
     json_decref(a->streams);
+    json_decref(a->stream_rooms);
+    json_decref(a->peer_rooms);
+    json_decref(a->alone_since);
 }
 
 struct sim_api *sim_api_create(const struct sim_conf *cf)
@@ -72,6 +80,7 @@ struct sim_api *sim_api_create(const struct sim_conf *cf)
     struct sim_api *a = xcalloc(1, sizeof(*a));
 
     a->cf = cf;
+    a->tune = cf->tune;
     a->rng = cf->seed * 0x9e3779b97f4a7c15ULL + 1;
     pthread_mutex_init(&a->mu, NULL);
     state_init(a);
@@ -136,7 +145,8 @@ static void copy_name(char *dst, const char *name)
     snprintf(dst, SIM_ROOM_NAME_MAX, "%s", name != NULL ? name : "");
 }
 
-/* The room a request concerns, for per-room fault patterns. */
+/* The room a request concerns, for per-room fault patterns and the
+ * request log. Names longer than SIM_ROOM_NAME_MAX - 1 are cut. */
 static void find_room(struct sim_api *a, const struct sim_req *req,
                       struct sim_call *call)
 {
@@ -144,8 +154,13 @@ static void find_room(struct sim_api *a, const struct sim_req *req,
     json_t *body = NULL;
 
     if (call->id[0] != '\0') {
+        const char *room_id =
+            rt->fn == sim_h_hls_get
+                ? json_string_value(json_object_get(a->stream_rooms, call->id))
+                : call->id;
+
         copy_name(call->room, json_string_value(json_object_get(
-                                  sim_room_get(a, call->id), "name")));
+                                  sim_room_get(a, room_id), "name")));
         return;
     }
     if (strcmp(rt->method, "POST") != 0 || req->body_len == 0) {
@@ -201,10 +216,16 @@ static bool authenticate(struct sim_api *a, const struct sim_req *req,
     const char *ak;
     const char *why = NULL;
 
+    /* inferred: create-room lists the 401 message "Authentication error";
+     * which case gets it is not said (docs/100ms-api.md 7.1 #1) */
     if (req->auth == NULL || strncmp(req->auth, "Bearer ", 7) != 0) {
         sim_resp_error(r, 401, "Authentication error", "missing bearer token");
         return false;
     }
+    /* documented: HS256 with the app secret, type "management", version 2,
+     * the workspace's access_key, exp (security-and-tokens.mdx; the body of
+     * make-api-calls.mdx). inferred: nbf/iat in the future is a 401
+     * (100ms-docs#2117), with --leeway-s of tolerance */
     if (jwt_verify(&a->cf->secret, req->auth + 7, req->now_ms / 1000,
                    a->cf->leeway_s, &claims, errstr, sizeof(errstr)) != HW_OK) {
         why = errstr;
@@ -238,13 +259,20 @@ void sim_api_apply(struct sim_api *a, const struct sim_req *req,
         return;
     }
     if (call->route < 0) {
+        /* inferred: the general status table's 404 for what is not there */
         sim_resp_error(resp, 404, "Not found", req->path);
         return;
     }
     if (strcmp(req->method, "POST") == 0) {
-        c.body = req->body_len == 0 ? json_object()
-                                    : json_loadb(req->body, req->body_len,
-                                                 JSON_REJECT_DUPLICATES, &jerr);
+        /* inferred: a body that is not a JSON object is a 400, the status
+         * of every documented body error. Duplicate keys: stricter than
+         * documented (without strict, the last one wins) */
+        c.body =
+            req->body_len == 0
+                ? json_object()
+                : json_loadb(req->body, req->body_len,
+                             sim_api_strict(a) ? JSON_REJECT_DUPLICATES : 0,
+                             &jerr);
         if (!json_is_object(c.body)) {
             sim_resp_error(resp, 400, "Invalid request body",
                            c.body == NULL ? jerr.text
@@ -317,6 +345,81 @@ void sim_new_id(struct sim_api *a, char out[25])
              (unsigned long long)lo);
 }
 
+void sim_new_uuid(struct sim_api *a, char out[37])
+{
+    uint64_t hi = sim_rand(a), lo = sim_rand(a);
+
+    snprintf(out, 37, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(hi >> 32),
+             (unsigned)(hi >> 16) & 0xffffu, (unsigned)hi & 0xfffu,
+             (unsigned)(0x8000 | (lo >> 48 & 0x3fff)),
+             (unsigned long long)(lo & 0xffffffffffffULL));
+}
+
+int64_t sim_scaled_ms(const struct sim_api *a, int64_t seconds)
+{
+    return hw_sat_mul(seconds, 1000) / a->tune.time_scale;
+}
+
+json_t *sim_list_of(json_t *map, const char *key)
+{
+    json_t *list = json_object_get(map, key);
+
+    if (list == NULL) {
+        list = json_array();
+        json_object_set_new(map, key, list);
+    }
+    return list;
+}
+
+int64_t sim_api_now_ms(struct sim_api *a)
+{
+    int64_t offset_s;
+
+    pthread_mutex_lock(&a->mu);
+    offset_s = a->tune.clock_offset_s;
+    pthread_mutex_unlock(&a->mu);
+    return hw_now_ms() + offset_s * 1000;
+}
+
+bool sim_api_strict(struct sim_api *a)
+{
+    bool strict;
+
+    pthread_mutex_lock(&a->mu);
+    strict = a->tune.strict;
+    pthread_mutex_unlock(&a->mu);
+    return strict;
+}
+
+void sim_api_config(struct sim_api *a, json_t *body, int64_t now_ms,
+                    struct sim_resp *resp)
+{
+    struct sim_tune next;
+    char errstr[160];
+
+    memset(resp, 0, sizeof(*resp));
+    pthread_mutex_lock(&a->mu);
+    next = a->tune;
+    if (body != NULL &&
+        sim_tune_update(&next, body, errstr, sizeof(errstr)) != HW_OK) {
+        sim_resp_error(resp, 400, "Invalid config", errstr);
+    } else {
+        /* streams settle under the settings they ran with so far */
+        sim_streams_advance_all(a, now_ms);
+        a->tune = next;
+        sim_reply(resp, 200, sim_tune_to_json(&a->tune));
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
+void sim_api_config_reset(struct sim_api *a, int64_t now_ms)
+{
+    pthread_mutex_lock(&a->mu);
+    sim_streams_advance_all(a, now_ms);
+    a->tune = a->cf->tune;
+    pthread_mutex_unlock(&a->mu);
+}
+
 const char *sim_query(const struct sim_ctx *c, const char *key)
 {
     return json_string_value(json_object_get(c->req->query, key));
@@ -336,6 +439,8 @@ bool sim_query_bool(const struct sim_ctx *c, const char *key, bool def,
     return strcmp(v, "true") == 0;
 }
 
+/* documented: limit 10-100, default 10; start = the previous page's last;
+ * "last": "" on the final page (docs/100ms-api.md section 2.0) */
 json_t *sim_page(const struct sim_ctx *c, json_t *items, const char *key)
 {
     const char *ls = sim_query(c, "limit"), *start = sim_query(c, "start");

@@ -9,14 +9,20 @@
  * injection can sit in between: sim_api_route() finds the route and the
  * room the request concerns (for per-room fault patterns) without changing
  * anything; sim_api_apply() checks the management token and applies it.
- * State (rooms, codes, sessions, live streams) lives in memory as jansson
- * objects, keyed by id, behind one mutex: every function is thread-safe.
- * Behaviour follows docs/100ms-api.md; where 100ms documents
- * nothing, the choice is noted at the handler.
+ * State (rooms, codes, sessions and peers, live streams) lives in memory
+ * as jansson objects, keyed by id, behind one mutex: every function is
+ * thread-safe. The run-time settings (struct sim_tune: strict, time scale,
+ * clock offset) live here too, under the same mutex.
+ *
+ * Behaviour follows docs/100ms-api.md. Every rule a handler enforces says
+ * where it comes from in a comment: "documented: <source>", "inferred:
+ * <why>", or "stricter than documented" (no source: only with strict on).
+ * docs/hms-sim.md tables them all.
  */
 #ifndef SIM_API_H
 #define SIM_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,7 +78,34 @@ void sim_api_open_session(struct sim_api *a, const char *room_id,
                           const json_t *peers, int64_t now_ms,
                           struct sim_resp *resp);
 
-/* Forgets every room, code, session and stream. */
+/* Test hook: a client joins with body {"token": app token, "name"}. The
+ * token is checked as 100ms would; 200 {"peer_id", "session_id",
+ * "room_id", "role", "user_id"}, the peer in the room's active session
+ * (opened if none). 400 bad body, 401 bad token, 403 disabled room. */
+void sim_api_join(struct sim_api *a, const json_t *body, int64_t now_ms,
+                  struct sim_resp *resp);
+
+/* Test hook: body {"peer_id"} leaves; 200 with the session (closed when
+ * its last peer left), 404 for a peer not in an active session. */
+void sim_api_leave(struct sim_api *a, const json_t *body, int64_t now_ms,
+                   struct sim_resp *resp);
+
+/* The simulator's clock: real time plus the clock offset, in ms. */
+int64_t sim_api_now_ms(struct sim_api *a);
+
+/* Whether the stricter-than-documented rules are on. */
+bool sim_api_strict(struct sim_api *a);
+
+/* Test hook: changes the run-time settings from body (any subset of
+ * sim_tune_to_json()'s keys; NULL reads them); 200 with the settings now
+ * in force, 400 (nothing changed) on a bad key or value. */
+void sim_api_config(struct sim_api *a, json_t *body, int64_t now_ms,
+                    struct sim_resp *resp);
+
+/* Restores the start-up settings (cf->tune). */
+void sim_api_config_reset(struct sim_api *a, int64_t now_ms);
+
+/* Forgets every room, code, session, peer and stream. */
 void sim_api_reset(struct sim_api *a);
 
 /* Fills resp with status and body serialised; steals body. */

@@ -1,5 +1,5 @@
-/* sim_api_int.h -- internals shared by sim_api.c, sim_rooms.c and
- * sim_live.c. Handlers run with a->mu held, so they never lock. */
+/* sim_api_int.h -- internals shared by sim_api.c, sim_rooms.c, sim_peers.c
+ * and sim_live.c. Handlers run with a->mu held, so they never lock. */
 #ifndef SIM_API_INT_H
 #define SIM_API_INT_H
 
@@ -11,13 +11,17 @@
 struct sim_api {
     const struct sim_conf *cf;
     pthread_mutex_t mu;
-    json_t *rooms;      /* id -> room object, as served */
-    json_t *names;      /* lower-cased name -> id */
-    json_t *order;      /* room ids in creation order */
-    json_t *codes;      /* code -> code object */
-    json_t *room_codes; /* room id -> [code, ...] in creation order */
-    json_t *sessions;   /* room id -> [session, ...], newest last */
-    json_t *streams;    /* room id -> [live stream, ...], newest last */
+    struct sim_tune tune; /* live settings; cf->tune the start-up ones */
+    json_t *rooms;        /* id -> room object, as served */
+    json_t *names;        /* lower-cased name -> id */
+    json_t *order;        /* room ids in creation order */
+    json_t *codes;        /* code -> code object */
+    json_t *room_codes;   /* room id -> [code, ...] in creation order */
+    json_t *sessions;     /* room id -> [session, ...], newest last */
+    json_t *streams;      /* room id -> [live stream, ...], newest last */
+    json_t *stream_rooms; /* stream id -> room id */
+    json_t *peer_rooms;   /* peer id -> room id */
+    json_t *alone_since;  /* room id -> ms its last peer left (integer) */
     uint64_t rng;
 };
 
@@ -34,7 +38,10 @@ typedef void sim_handler_fn(struct sim_api *a, const struct sim_ctx *c,
 /* helpers (sim_api.c) */
 json_t *sim_time(int64_t ms, int digits); /* RFC 3339 UTC, 0/3/9 digits */
 void sim_new_id(struct sim_api *a, char out[25]);
+void sim_new_uuid(struct sim_api *a, char out[37]);
 uint64_t sim_rand(struct sim_api *a);
+/* A documented duration of `seconds`, in ms, divided by the time scale. */
+int64_t sim_scaled_ms(const struct sim_api *a, int64_t seconds);
 const char *sim_query(const struct sim_ctx *c, const char *key);
 /* Parses a boolean query argument; def when absent; false on junk. */
 bool sim_query_bool(const struct sim_ctx *c, const char *key, bool def,
@@ -43,6 +50,8 @@ bool sim_query_bool(const struct sim_ctx *c, const char *key, bool def,
  * "limit" and "start" query arguments into the list envelope
  * {limit, data, last}; steals items. */
 json_t *sim_page(const struct sim_ctx *c, json_t *items, const char *key);
+/* map[key], an array created empty when missing. Borrowed. */
+json_t *sim_list_of(json_t *map, const char *key);
 json_t *sim_room_get(struct sim_api *a, const char *id);
 const struct sim_template *sim_room_template(struct sim_api *a,
                                              const json_t *room);
@@ -57,8 +66,22 @@ sim_handler_fn sim_h_room_create, sim_h_room_list, sim_h_room_get,
     sim_h_room_update, sim_h_codes_create, sim_h_code_create_role,
     sim_h_codes_list, sim_h_code_update;
 
-/* sessions, active rooms and live streams (sim_live.c) */
-sim_handler_fn sim_h_active_get, sim_h_end_room, sim_h_hls_start,
-    sim_h_hls_stop, sim_h_hls_list, sim_h_sessions_list;
+/* sessions, peers and active rooms (sim_peers.c) */
+sim_handler_fn sim_h_active_get, sim_h_end_room, sim_h_sessions_list;
+/* Whether no peer is in the room (no active session, or one whose peers
+ * all left); *since = when its last peer left, 0 if none ever did. */
+bool sim_room_alone(struct sim_api *a, const char *room_id, int64_t *since);
+
+/* live streams (sim_live.c) */
+sim_handler_fn sim_h_hls_start, sim_h_hls_stop, sim_h_hls_list, sim_h_hls_get;
+/* Brings the room's streams up to now_ms under the room's present state
+ * (status is evaluated lazily). Call it before anything that changes what
+ * a stream depends on (peers, enabled, template, settings). */
+void sim_streams_advance(struct sim_api *a, const char *room_id,
+                         int64_t now_ms);
+/* Advances every room's streams (before a settings change). */
+void sim_streams_advance_all(struct sim_api *a, int64_t now_ms);
+/* Ends the room's live streams as end-room does: completed at now_ms. */
+void sim_streams_end(struct sim_api *a, const char *room_id, int64_t now_ms);
 
 #endif

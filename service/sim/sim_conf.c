@@ -2,12 +2,16 @@
  * in order: --faults-file loads as it comes, --fault fields build one
  * start-up rule appended after the file's, and --templates is read once at
  * the end (default_templates without it). The app secret comes through
- * secret.c, as the worker's does. Runs once in main, before any thread. */
+ * secret.c, as the worker's does. sim_conf_load() runs once in main,
+ * before any thread; sim_tune_update() is pure and is also what
+ * POST /__sim/config uses, so a flag and its run-time form share bounds
+ * (tune_keys[]). */
 #define LOGMOD "sim_conf"
 #include "sim_conf.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +22,10 @@
 
 #define ERRLEN 512
 #define TEMPLATES_MAX_BYTES (1024 * 1024)
+/* documented: a stream stops at the template's maximum duration, 4 h by
+ * default (Destinations/rtmp-streaming-and-browser-recording.mdx) */
+#define HLS_MAX_DURATION_DEFAULT_S (4 * 3600)
+#define TEN_YEARS_S (10LL * 366 * 86400)
 
 /* The workspace a fresh simulator has when no --templates file is given. */
 static const char default_templates[] =
@@ -26,7 +34,7 @@ static const char default_templates[] =
     "\"templates\":[{\"id\":\"6a1b00000000000000000001\","
     "\"name\":\"hms-worker-default\",\"region\":\"us\","
     "\"subdomain\":\"hmsworker\","
-    "\"roles\":[\"host\",\"guest\",\"viewer\",\"beam\"]}]}";
+    "\"roles\":[\"host\",\"guest\",\"viewer\"]}]}";
 
 static const char usage[] =
     "usage: hms-sim [options]\n"
@@ -40,6 +48,9 @@ static const char usage[] =
     "  --log-size N              request log entries kept (100000)\n"
     "  --hls-running-after-ms N  starting -> running after N ms (2000)\n"
     "  --hls-needs-session       HLS start needs an active session\n"
+    "  --strict                  also the stricter-than-documented rules\n"
+    "  --time-scale N            documented minute/hour durations / N (1)\n"
+    "  --clock-offset-s N        the simulator's clock: real time + N s (0)\n"
     "  --seed N                  random seed for ids, codes, faults\n"
     "  --fault KEY=VALUE         start-up fault rule field (repeatable)\n"
     "  --faults-file PATH        start-up fault rule set (JSON)\n"
@@ -117,6 +128,20 @@ static enum hw_rc parse_template(struct sim_conf *cf, const json_t *o,
     t->name = str_field(o, "name", t->id);
     t->region = str_field(o, "region", "us");
     t->subdomain = str_field(o, "subdomain", NULL);
+    t->hls_max_duration_s = HLS_MAX_DURATION_DEFAULT_S;
+    if (json_object_get(o, "hls_max_duration_s") != NULL) {
+        const json_t *v = json_object_get(o, "hls_max_duration_s");
+
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > 86400) {
+            snprintf(errstr, errstr_size,
+                     "template %s: hls_max_duration_s must be an integer "
+                     "in [1, 86400]",
+                     t->id);
+            return HW_ERR_CONFIG;
+        }
+        t->hls_max_duration_s = json_integer_value(v);
+    }
     return parse_roles(t, json_object_get(o, "roles"), errstr, errstr_size);
 }
 
@@ -305,6 +330,116 @@ static bool load_faults_file(struct sim_conf *cf, const char *path)
     return ok;
 }
 
+/* The run-time settings (struct sim_tune): one row each, so a flag and
+ * its POST /__sim/config form share name and bounds. */
+struct tune_key {
+    const char *name; /* JSON key; the flag is "--" + name, '_' -> '-' */
+    size_t offset;    /* in struct sim_tune: int64_t, or bool if is_bool */
+    bool is_bool;
+    long long min, max;
+};
+
+static const struct tune_key tune_keys[] = {
+    {"time_scale", offsetof(struct sim_tune, time_scale), false, 1, 1000000},
+    {"clock_offset_s", offsetof(struct sim_tune, clock_offset_s), false,
+     -TEN_YEARS_S, TEN_YEARS_S},
+    {"hls_running_after_ms", offsetof(struct sim_tune, hls_running_after_ms),
+     false, 0, 3600000},
+    {"strict", offsetof(struct sim_tune, strict), true, 0, 1},
+};
+
+static const struct tune_key *tune_key(const char *name)
+{
+    for (size_t i = 0; i < HW_ARRAY_LEN(tune_keys); i++) {
+        if (strcmp(tune_keys[i].name, name) == 0) {
+            return &tune_keys[i];
+        }
+    }
+    return NULL;
+}
+
+/* Sets one setting of t from v; false if v has the wrong type or range. */
+static bool tune_set(struct sim_tune *t, const struct tune_key *k,
+                     const json_t *v)
+{
+    char *base = (char *)t + k->offset;
+
+    if (k->is_bool) {
+        if (!json_is_boolean(v)) {
+            return false;
+        }
+        *(bool *)(void *)base = json_is_true(v);
+        return true;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < k->min ||
+        json_integer_value(v) > k->max) {
+        return false;
+    }
+    *(int64_t *)(void *)base = json_integer_value(v);
+    return true;
+}
+
+enum hw_rc sim_tune_update(struct sim_tune *t, json_t *j, char *errstr,
+                           size_t errstr_size)
+{
+    struct sim_tune next = *t;
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(j)) {
+        snprintf(errstr, errstr_size, "expected a JSON object");
+        return HW_ERR_INVALID;
+    }
+    json_object_foreach(j, key, v)
+    {
+        const struct tune_key *k = tune_key(key);
+
+        if (k == NULL) {
+            snprintf(errstr, errstr_size, "unknown setting %s", key);
+            return HW_ERR_INVALID;
+        }
+        if (!tune_set(&next, k, v)) {
+            snprintf(errstr, errstr_size,
+                     k->is_bool ? "%s: expected true or false"
+                                : "%s: expected an integer in [%lld, %lld]",
+                     key, k->min, k->max);
+            return HW_ERR_INVALID;
+        }
+    }
+    *t = next;
+    return HW_OK;
+}
+
+json_t *sim_tune_to_json(const struct sim_tune *t)
+{
+    return json_pack(
+        "{s:I, s:I, s:b, s:I}", "time_scale", (json_int_t)t->time_scale,
+        "clock_offset_s", (json_int_t)t->clock_offset_s, "strict", t->strict,
+        "hls_running_after_ms", (json_int_t)t->hls_running_after_ms);
+}
+
+/* A run-time setting given as a flag ("--strict" takes no value). */
+static bool tune_flag(struct sim_conf *cf, const char *name, const char *arg)
+{
+    const struct tune_key *k = tune_key(name);
+    char flag[64];
+    long long v = 1;
+    json_t *j;
+    bool ok;
+
+    snprintf(flag, sizeof(flag), "--%s", name);
+    for (char *p = flag; *p != '\0'; p++) {
+        *p = *p == '_' ? '-' : *p;
+    }
+    if (!k->is_bool && !parse_ll(flag, arg, k->min, k->max, &v)) {
+        return false;
+    }
+    j = k->is_bool ? json_true() : json_integer(v);
+    ok = tune_set(&cf->tune, k, j);
+    json_decref(j);
+    return ok;
+}
+
 enum opt_id {
     OPT_LISTEN = 256,
     OPT_PORT_FILE,
@@ -315,6 +450,9 @@ enum opt_id {
     OPT_LOG_SIZE,
     OPT_HLS_RUNNING,
     OPT_HLS_SESSION,
+    OPT_STRICT,
+    OPT_TIME_SCALE,
+    OPT_CLOCK_OFFSET,
     OPT_SEED,
     OPT_FAULT,
     OPT_FAULTS_FILE,
@@ -331,6 +469,9 @@ static const struct option options[] = {
     {"log-size", required_argument, NULL, OPT_LOG_SIZE},
     {"hls-running-after-ms", required_argument, NULL, OPT_HLS_RUNNING},
     {"hls-needs-session", no_argument, NULL, OPT_HLS_SESSION},
+    {"strict", no_argument, NULL, OPT_STRICT},
+    {"time-scale", required_argument, NULL, OPT_TIME_SCALE},
+    {"clock-offset-s", required_argument, NULL, OPT_CLOCK_OFFSET},
     {"seed", required_argument, NULL, OPT_SEED},
     {"fault", required_argument, NULL, OPT_FAULT},
     {"faults-file", required_argument, NULL, OPT_FAULTS_FILE},
@@ -370,9 +511,13 @@ static bool apply_option(struct sim_conf *cf, int id, const char *arg,
         cf->log_size = v;
         return ok;
     case OPT_HLS_RUNNING:
-        ok = parse_ll("--hls-running-after-ms", arg, 0, 3600000, &v);
-        cf->hls_running_after_ms = v;
-        return ok;
+        return tune_flag(cf, "hls_running_after_ms", arg);
+    case OPT_STRICT:
+        return tune_flag(cf, "strict", arg);
+    case OPT_TIME_SCALE:
+        return tune_flag(cf, "time_scale", arg);
+    case OPT_CLOCK_OFFSET:
+        return tune_flag(cf, "clock_offset_s", arg);
     case OPT_HLS_SESSION:
         cf->hls_needs_session = true;
         return true;
@@ -401,7 +546,8 @@ static void set_defaults(struct sim_conf *cf)
     cf->host = xstrdup("127.0.0.1");
     cf->threads = 2;
     cf->log_size = 100000;
-    cf->hls_running_after_ms = 2000;
+    cf->tune.hls_running_after_ms = 2000;
+    cf->tune.time_scale = 1;
     cf->seed = (uint64_t)hw_now_ms();
 }
 

@@ -1,5 +1,6 @@
 /* sim_fault.c -- fault rules: one field table, matching, dice. fields[]
- * (name, type, offset in struct fault_rule, range) serves the JSON form
+ * (name, type, offset in struct fault_rule, range or the names of an
+ * enum's values) serves the JSON form
  * and --fault key=value alike. fault_decide() takes the first matching
  * rule (lower-cased globs, fnmatch), draws the jitter, then one uniform
  * number against the rates summed in dice[] order; a new fault is a field,
@@ -13,20 +14,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum field_type { F_STR, F_INT, F_RATE, F_BOOL };
+enum field_type { F_STR, F_INT, F_RATE, F_BOOL, F_ENUM };
 
 struct field {
     const char *name;
     enum field_type type;
     size_t offset;
     int64_t min, max;
+    const char *const *names; /* F_ENUM: value i is names[i]; an int */
 };
 
 #define FIELD(n, t, lo, hi)                                                    \
     {                                                                          \
-#n, t, offsetof(struct fault_rule, n), lo, hi                          \
+#n, t, offsetof(struct fault_rule, n), lo, hi, NULL                    \
+    }
+#define FIELD_ENUM(n, names)                                                   \
+    {                                                                          \
+#n, F_ENUM, offsetof(struct fault_rule, n), 0,                         \
+            (int64_t)HW_ARRAY_LEN(names) - 2, names                            \
     }
 #define HOUR_MS 3600000
+
+/* enum fault_retry_after, in order; NULL-terminated */
+static const char *const retry_after_names[] = {"none", "seconds", "date",
+                                                NULL};
 
 static const struct field fields[] = {
     FIELD(match, F_STR, 0, 0),
@@ -34,8 +45,8 @@ static const struct field fields[] = {
     FIELD(latency_ms, F_INT, 0, HOUR_MS),
     FIELD(jitter_ms, F_INT, 0, HOUR_MS),
     FIELD(rate_429, F_RATE, 0, 0),
-    FIELD(retry_after_s, F_INT, -1, 86400),
-    FIELD(retry_after_date, F_BOOL, 0, 0),
+    FIELD(retry_after_s, F_INT, 0, 86400),
+    FIELD_ENUM(retry_after_header, retry_after_names),
     FIELD(rate_401, F_RATE, 0, 0),
     FIELD(rate_403, F_RATE, 0, 0),
     FIELD(rate_404, F_RATE, 0, 0),
@@ -77,6 +88,21 @@ static const struct field *field_find(const char *name, size_t len)
     return NULL;
 }
 
+/* "fault field retry_after_header: expected one of none seconds date" */
+static void enum_error(const struct field *f, char *errstr, size_t errstr_size)
+{
+    size_t n;
+
+    if (errstr_size == 0) {
+        return;
+    }
+    snprintf(errstr, errstr_size, "fault field %s: expected one of", f->name);
+    for (int i = 0; f->names[i] != NULL; i++) {
+        n = strlen(errstr);
+        snprintf(errstr + n, errstr_size - n, " %s", f->names[i]);
+    }
+}
+
 static enum hw_rc set_field(struct fault_rule *r, const struct field *f,
                             const json_t *v, char *errstr, size_t errstr_size)
 {
@@ -111,11 +137,21 @@ static enum hw_rc set_field(struct fault_rule *r, const struct field *f,
         }
         *(bool *)(void *)base = json_is_true(v);
         return HW_OK;
+    case F_ENUM:
+        for (int i = 0; json_is_string(v) && f->names[i] != NULL; i++) {
+            if (strcmp(json_string_value(v), f->names[i]) == 0) {
+                *(int *)(void *)base = i;
+                return HW_OK;
+            }
+        }
+        enum_error(f, errstr, errstr_size);
+        return HW_ERR_CONFIG;
     }
     snprintf(errstr, errstr_size, "fault field %s: expected %s", f->name,
              f->type == F_STR    ? "a string"
              : f->type == F_RATE ? "a number in [0, 1]"
              : f->type == F_BOOL ? "true or false"
+             : f->type == F_ENUM ? "one of its names"
                                  : "an integer in range");
     return HW_ERR_CONFIG;
 }
@@ -261,6 +297,9 @@ static json_t *rule_to_json(const struct fault_rule *r)
         case F_BOOL:
             v = json_boolean(*(const bool *)(const void *)base);
             break;
+        case F_ENUM:
+            v = json_string(f->names[*(const int *)(const void *)base]);
+            break;
         }
         json_object_set_new(o, f->name, v);
     }
@@ -365,6 +404,6 @@ void fault_decide(struct fault_set *fs, const char *route, const char *room,
     }
     out->hang_ms = r->hang_ms;
     out->retry_after_s = r->retry_after_s;
-    out->retry_after_date = r->retry_after_date;
+    out->retry_after_header = r->retry_after_header;
     out->html_body = r->html_body;
 }

@@ -6,9 +6,10 @@
  * request (route glob, room-name glob, remaining `times`) decides its fate:
  * added latency (fixed + uniform jitter), then at most one of hang, drop
  * (before the request is applied), drop_after (applied, then the
- * connection is closed without a response), 429 (with or without
- * Retry-After), 401 (token refused), 403 (permission), 404 (room not
- * visible yet) or a 5xx. Rule fields come from one table, shared by the
+ * connection is closed without a response), 429 (the wait in the message,
+ * as documented; a Retry-After header only on request), 401 (token
+ * refused), 403 (permission), 404 (room not visible yet) or a 5xx. Rule
+ * fields come from one table, shared by the
  * JSON form (/__sim/faults, --faults-file) and the --fault key=value flag.
  * The random source is a seeded xorshift, so runs repeat. Not thread-safe:
  * the owner (sim_admin) locks around every call.
@@ -24,16 +25,24 @@
 
 #include "hw.h"
 
+/* The Retry-After header of an injected 429. 100ms documents none
+ * (docs/100ms-api.md section 3), so none is the default. */
+enum fault_retry_after {
+    RETRY_AFTER_NONE = 0,
+    RETRY_AFTER_SECONDS, /* Retry-After: N */
+    RETRY_AFTER_DATE     /* Retry-After: <HTTP-date N s ahead> */
+};
+
 struct fault_rule {
     char *match; /* glob on the room name, case-insensitive; NULL: any */
     char *route; /* glob on "METHOD /v2/pattern"; NULL: any */
     int64_t latency_ms, jitter_ms;
     double rate_429;
-    int64_t retry_after_s; /* -1: no Retry-After header */
-    bool retry_after_date; /* send Retry-After as an HTTP date */
-    double rate_401;       /* "Token validation error" for a valid token */
-    double rate_403;       /* a permission 403 (docs/100ms-api.md 1.5) */
-    double rate_404;       /* "Room not found" for a room that exists */
+    int64_t retry_after_s;  /* the wait N of a 429: message and header */
+    int retry_after_header; /* enum fault_retry_after */
+    double rate_401;        /* "Token validation error" for a valid token */
+    double rate_403;        /* a permission 403 (docs/100ms-api.md 1.5) */
+    double rate_404;        /* "Room not found" for a room that exists */
     double rate_500, rate_502, rate_503, rate_504;
     bool html_body; /* 5xx with an HTML body instead of JSON */
     double rate_drop, rate_drop_after, rate_hang;
@@ -58,11 +67,11 @@ enum fault_kind {
 
 struct fault_action {
     enum fault_kind kind;
-    int status;            /* FAULT_STATUS */
-    int64_t delay_ms;      /* latency before anything else happens */
-    int64_t hang_ms;       /* FAULT_HANG */
-    int64_t retry_after_s; /* 429: -1 none */
-    bool retry_after_date;
+    int status;             /* FAULT_STATUS */
+    int64_t delay_ms;       /* latency before anything else happens */
+    int64_t hang_ms;        /* FAULT_HANG */
+    int64_t retry_after_s;  /* 429 */
+    int retry_after_header; /* 429: enum fault_retry_after */
     bool html_body;
 };
 

@@ -3,7 +3,14 @@
  * then to route it and draw its fault; an injected delay or hang suspends
  * the connection, and the call after it is resumed goes on (finish()
  * answers, or drops a hung one). timer_main(), one thread, resumes
- * suspended connections from a min-heap under h->mu. */
+ * suspended connections from a min-heap under h->mu.
+ *
+ * Every response goes through send_resp(), which sets the Date header
+ * from the simulator's clock (real time + the clock offset), so a client
+ * can compare its clock with the server's. libmicrohttpd 0.9.75 adds
+ * "Date" itself only when the response has none: "Date header is added
+ * automatically unless already set by [MHD_add_response_header]"
+ * (microhttpd.h); ours is the only one. */
 #define LOGMOD "sim_http"
 #include "sim_http.h"
 
@@ -124,14 +131,29 @@ static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind,
     return MHD_YES;
 }
 
-static enum MHD_Result send_resp(struct MHD_Connection *mc, struct sim_resp *r,
-                                 const char *ctype, const char *retry_after)
+/* RFC 9110 IMF-fixdate of ms, e.g. "Sun, 06 Nov 1994 08:49:37 GMT" (the
+ * process never calls setlocale: day and month names are English). */
+static void http_date(int64_t ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+static enum MHD_Result send_resp(struct sim_http *h, struct MHD_Connection *mc,
+                                 struct sim_resp *r, const char *ctype,
+                                 const char *retry_after)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         strlen(r->body), r->body, MHD_RESPMEM_MUST_FREE);
     enum MHD_Result ret;
+    char date[64];
 
     r->body = NULL; /* resp owns it */
+    http_date(sim_api_now_ms(h->api), date, sizeof(date));
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_DATE, date);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (retry_after != NULL) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
@@ -142,7 +164,7 @@ static enum MHD_Result send_resp(struct MHD_Connection *mc, struct sim_resp *r,
 }
 
 /* Answers with the injected status (429 or 5xx) without applying. */
-static enum MHD_Result send_fault(struct MHD_Connection *mc,
+static enum MHD_Result send_fault(struct sim_http *h, struct MHD_Connection *mc,
                                   const struct fault_action *fa, int64_t now_ms)
 {
     struct sim_resp r = {0, NULL};
@@ -150,19 +172,17 @@ static enum MHD_Result send_fault(struct MHD_Connection *mc,
     const char *ra = NULL;
 
     if (fa->status == 429) {
+        /* documented: the wait is in the message text, and no Retry-After
+         * header is documented anywhere (analytics/replay-webhook-
+         * events.mdx; docs/100ms-api.md section 3): one only on request */
         snprintf(msg, sizeof(msg),
-                 "rate limit exceeded, retry after %lld "
-                 "seconds",
-                 (long long)(fa->retry_after_s < 0 ? 1 : fa->retry_after_s));
+                 "rate limit exceeded, retry after %lld seconds",
+                 (long long)fa->retry_after_s);
         sim_resp_error(&r, 429, msg, NULL);
-        if (fa->retry_after_s >= 0 && fa->retry_after_date) {
-            time_t t = (time_t)(now_ms / 1000 + fa->retry_after_s);
-            struct tm tm;
-
-            gmtime_r(&t, &tm);
-            strftime(retry, sizeof(retry), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        if (fa->retry_after_header == RETRY_AFTER_DATE) {
+            http_date(now_ms + fa->retry_after_s * 1000, retry, sizeof(retry));
             ra = retry;
-        } else if (fa->retry_after_s >= 0) {
+        } else if (fa->retry_after_header == RETRY_AFTER_SECONDS) {
             snprintf(retry, sizeof(retry), "%lld",
                      (long long)fa->retry_after_s);
             ra = retry;
@@ -184,11 +204,11 @@ static enum MHD_Result send_fault(struct MHD_Connection *mc,
         r.status = fa->status;
         r.body = xasprintf("<html><body><h1>%d Bad Gateway</h1></body></html>",
                            fa->status);
-        return send_resp(mc, &r, "text/html", NULL);
+        return send_resp(h, mc, &r, "text/html", NULL);
     } else {
         sim_resp_error(&r, fa->status, "Internal error", "injected by hms-sim");
     }
-    return send_resp(mc, &r, "application/json", ra);
+    return send_resp(h, mc, &r, "application/json", ra);
 }
 
 static enum MHD_Result finish(struct sim_http *h, struct MHD_Connection *mc,
@@ -208,7 +228,7 @@ static enum MHD_Result finish(struct sim_http *h, struct MHD_Connection *mc,
     case FAULT_STATUS:
         sim_admin_record(h->adm, req, &c->call, c->fa.status, fault,
                          c->fa.delay_ms);
-        return send_fault(mc, &c->fa, req->now_ms);
+        return send_fault(h, mc, &c->fa, req->now_ms);
     case FAULT_DROP_AFTER:
         sim_api_apply(h->api, req, &c->call, &r);
         sim_admin_record(h->adm, req, &c->call, 0, fault, c->fa.delay_ms);
@@ -219,7 +239,7 @@ static enum MHD_Result finish(struct sim_http *h, struct MHD_Connection *mc,
     }
     sim_api_apply(h->api, req, &c->call, &r);
     sim_admin_record(h->adm, req, &c->call, r.status, fault, c->fa.delay_ms);
-    return send_resp(mc, &r, "application/json", NULL);
+    return send_resp(h, mc, &r, "application/json", NULL);
 }
 
 static bool append_body(struct conn *c, const char *data, size_t n)
@@ -271,14 +291,15 @@ static enum MHD_Result on_sim_request(void *cls, struct MHD_Connection *mc,
                                     MHD_HTTP_HEADER_AUTHORIZATION),
         c->body != NULL ? c->body : "",
         c->len,
-        hw_now_ms()};
+        sim_api_now_ms(h->api)};
     if (c->too_large) {
+        /* a cap of the simulator's, not a 100ms rule */
         sim_resp_error(&r, 413, "Request body too large", NULL);
-        return send_resp(mc, &r, "application/json", NULL);
+        return send_resp(h, mc, &r, "application/json", NULL);
     }
     if (sim_admin_owns(url)) {
         sim_admin_handle(h->adm, &req, &r);
-        return send_resp(mc, &r, "application/json", NULL);
+        return send_resp(h, mc, &r, "application/json", NULL);
     }
     if (c->phase == PH_NEW) {
         sim_api_route(h->api, &req, &c->call);

@@ -83,9 +83,12 @@ int main(int argc, char **argv)
         goto out;
     }
     log_info("msg=\"hms-sim listening\" addr=%s:%d templates=%zu threads=%d "
-             "access_key_check=%s",
+             "access_key_check=%s strict=%s time_scale=%lld "
+             "clock_offset_s=%lld",
              cf.host, sim_http_port(http), cf.n_templates, cf.threads,
-             cf.access_key != NULL ? "on" : "off");
+             cf.access_key != NULL ? "on" : "off",
+             cf.tune.strict ? "on" : "off", (long long)cf.tune.time_scale,
+             (long long)cf.tune.clock_offset_s);
     sigwait(&sigs, &sig);
     log_info("msg=\"stopping\" signal=%d", sig);
     rc = 0;

@@ -12,30 +12,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* documented: a room has at most 100 codes (room-codes API reference) */
 #define CODES_PER_ROOM_MAX 100
-#define ROOM_NAME_MAX 100
+/* stricter than documented: no name length limit is documented
+ * (docs/100ms-api.md section 9, point 7) */
+#define STRICT_ROOM_NAME_MAX 100
 
 struct bad {
     const char *msg, *detail;
 };
 
-static bool valid_room_name(const char *s)
+/* documented: names use a-z A-Z 0-9 . - : _ (Rooms/create-via-api.mdx);
+ * inferred: a bad name is a 400, and so is an empty one. */
+static bool valid_room_name(const char *s, bool strict)
 {
     size_t n = strlen(s);
 
-    return n > 0 && n <= ROOM_NAME_MAX &&
+    return n > 0 && (!strict || n <= STRICT_ROOM_NAME_MAX) &&
            strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                      "0123456789.:_-") == n;
 }
 
-static void lower(char *dst, size_t size, const char *s)
+/* The lower-cased copy of s (names match case-insensitively); caller
+ * frees. */
+static char *lower_dup(const char *s)
 {
-    size_t i = 0;
+    char *d = xstrdup(s);
 
-    for (; i < size - 1 && s[i] != '\0'; i++) {
-        dst[i] = (char)tolower((unsigned char)s[i]);
+    for (char *p = d; *p != '\0'; p++) {
+        *p = (char)tolower((unsigned char)*p);
     }
-    dst[i] = '\0';
+    return d;
 }
 
 static bool int_in(const json_t *v, json_int_t lo, json_int_t hi)
@@ -56,21 +63,29 @@ static bool one_of(const json_t *v, const char *const *set)
 
 static const char *const regions[] = {"eu", "in", "us", "auto", NULL};
 
-/* Validates the create/update fields 100ms documents (section 2.1). */
+/* Validates the create/update fields 100ms documents (section 2.1). The
+ * messages are the documented ones (Rooms/create-via-api.mdx) except where
+ * a detail says what is wrong: for those the status is inferred. */
 static bool check_room_body(struct sim_api *a, const json_t *b, bool update,
                             struct bad *bad)
 {
     const json_t *v;
     bool large = json_is_true(json_object_get(b, "large_room"));
+    bool strict = a->tune.strict;
 
     *bad = (struct bad){"Invalid body param", NULL};
+    /* documented, all but the commented ones: the create-room 400s */
     if (json_object_get(b, "template") != NULL) {
         bad->msg = "Invalid body param: template. Use template_id";
     } else if ((v = json_object_get(b, "name")) != NULL &&
-               (!json_is_string(v) || !valid_room_name(json_string_value(v)))) {
-        bad->detail = "name: use 1-100 characters of a-z A-Z 0-9 . - : _";
+               (!json_is_string(v) ||
+                !valid_room_name(json_string_value(v), strict))) {
+        bad->detail = strict
+                          ? "name: use 1-100 characters of a-z A-Z 0-9 . - : _"
+                          : "name: use characters of a-z A-Z 0-9 . - : _";
     } else if ((v = json_object_get(b, "description")) != NULL &&
                !json_is_string(v)) {
+        /* inferred: a documented field of the wrong type */
         bad->detail = "description: expected a string";
     } else if ((v = json_object_get(b, "template_id")) != NULL &&
                (!json_is_string(v) ||
@@ -92,7 +107,10 @@ static bool check_room_body(struct sim_api *a, const json_t *b, bool update,
                          : "Invalid body param: room size greater than 2500, "
                            "set large_room flag as true";
     } else if ((v = json_object_get(b, "enabled")) != NULL &&
-               (!update || !json_is_boolean(v))) {
+               ((!update && strict) || (update && !json_is_boolean(v)))) {
+        /* documented: update takes a boolean enabled (disable-or-enable);
+         * create does not document it: refusing it there is stricter than
+         * documented, without strict it is ignored (apply_fields) */
         bad->detail = "enabled: a boolean, accepted on update only";
     } else {
         return true;
@@ -105,17 +123,20 @@ static const char *const room_fields[] = {
     "recording_info", "large_room",  "size",        "max_duration_seconds",
     "webhook",        "polls",       "enabled",     NULL};
 
-/* Copies the documented fields present in b onto room; from an upsert,
- * the name only matched case-insensitively and is kept as it was. */
+/* Copies the documented fields present in b onto room. From an upsert,
+ * the name only matched case-insensitively and is kept as it was; enabled
+ * is applied by an update only. */
 static void apply_fields(struct sim_api *a, json_t *room, const json_t *b,
-                         bool upsert, int64_t now_ms)
+                         bool upsert, bool update, int64_t now_ms)
 {
     const struct sim_template *t;
 
+    sim_streams_advance(a, json_string_value(json_object_get(room, "id")),
+                        now_ms); /* enabled or the template may change */
     for (size_t i = upsert ? 1 : 0; room_fields[i] != NULL; i++) {
         json_t *v = json_object_get(b, room_fields[i]);
 
-        if (v != NULL) {
+        if (v != NULL && (update || strcmp(room_fields[i], "enabled") != 0)) {
             json_object_set(room, room_fields[i], v);
         }
     }
@@ -127,6 +148,7 @@ static void apply_fields(struct sim_api *a, json_t *room, const json_t *b,
     json_object_set_new(room, "updated_at", sim_time(now_ms, 3));
 }
 
+/* documented: without template_id, the default template (Rooms). */
 static json_t *new_room(struct sim_api *a, const char *name, int64_t now_ms)
 {
     char id[25];
@@ -141,28 +163,31 @@ static json_t *new_room(struct sim_api *a, const char *name, int64_t now_ms)
 
 static void index_name(struct sim_api *a, const char *name, const char *id)
 {
-    char key[ROOM_NAME_MAX + 1];
+    char *key = lower_dup(name);
 
-    lower(key, sizeof(key), name);
     json_object_set_new(a->names, key, json_string(id));
+    free(key);
 }
 
 static json_t *room_by_name(struct sim_api *a, const char *name)
 {
-    char key[ROOM_NAME_MAX + 1];
+    char *key = lower_dup(name);
+    json_t *room =
+        sim_room_get(a, json_string_value(json_object_get(a->names, key)));
 
-    lower(key, sizeof(key), name);
-    return sim_room_get(a, json_string_value(json_object_get(a->names, key)));
+    free(key);
+    return room;
 }
 
-/* POST /v2/rooms: an upsert by (case-insensitive) name. An existing room
- * gets the fields sent; its `enabled` is left alone (100ms documents
- * nothing about re-enabling on upsert, so assume it does not). */
+/* POST /v2/rooms. documented: an upsert by case-insensitive name that
+ * applies the new payload (Rooms/create-via-api.mdx). An existing room's
+ * `enabled` is left alone: unverified (nothing says an upsert re-enables);
+ * documented: without a name 100ms generates a UUID-like one. */
 void sim_h_room_create(struct sim_api *a, const struct sim_ctx *c,
                        struct sim_resp *r)
 {
     const char *name = json_string_value(json_object_get(c->body, "name"));
-    char gen[25];
+    char gen[37];
     struct bad bad;
     json_t *room;
     bool upsert;
@@ -172,7 +197,7 @@ void sim_h_room_create(struct sim_api *a, const struct sim_ctx *c,
         return;
     }
     if (name == NULL) {
-        sim_new_id(a, gen); /* 100ms generates a UUID-like name */
+        sim_new_uuid(a, gen);
         name = gen;
     }
     room = room_by_name(a, name);
@@ -184,16 +209,19 @@ void sim_h_room_create(struct sim_api *a, const struct sim_ctx *c,
         json_array_append_new(a->order, json_copy(json_object_get(room, "id")));
         index_name(a, name, json_string_value(json_object_get(room, "id")));
     }
-    apply_fields(a, room, c->body, upsert, c->req->now_ms);
+    apply_fields(a, room, c->body, upsert, false, c->req->now_ms);
     sim_reply(r, 200, json_deep_copy(room));
 }
 
-/* GET /v2/rooms?name=&enabled= (enabled defaults to true). */
+/* GET /v2/rooms?name=&enabled=. documented: enabled defaults to true,
+ * items carry key "<customer_id>:<name>" (Rooms API reference); inferred:
+ * the name matches exactly and case-insensitively, a non-boolean enabled
+ * is a 400 (room codes document "Invalid query parameter"). */
 void sim_h_room_list(struct sim_api *a, const struct sim_ctx *c,
                      struct sim_resp *r)
 {
     const char *name = sim_query(c, "name");
-    char key[ROOM_NAME_MAX + 1];
+    char *key;
     bool ok = true;
     bool enabled = sim_query_bool(c, "enabled", true, &ok);
     json_t *items = json_array(), *id;
@@ -204,16 +232,17 @@ void sim_h_room_list(struct sim_api *a, const struct sim_ctx *c,
         sim_resp_error(r, 400, "Invalid query parameter", "enabled");
         return;
     }
-    lower(key, sizeof(key), name != NULL ? name : "");
+    key = lower_dup(name != NULL ? name : "");
     json_array_foreach(a->order, i, id)
     {
         json_t *room = sim_room_get(a, json_string_value(id));
-        char lname[ROOM_NAME_MAX + 1];
+        char *lname =
+            lower_dup(json_string_value(json_object_get(room, "name")));
+        bool skip = sim_room_enabled(room) != enabled ||
+                    (name != NULL && strcmp(lname, key) != 0);
 
-        lower(lname, sizeof(lname),
-              json_string_value(json_object_get(room, "name")));
-        if (sim_room_enabled(room) != enabled ||
-            (name != NULL && strcmp(lname, key) != 0)) {
+        free(lname);
+        if (skip) {
             continue;
         }
         room = json_deep_copy(room);
@@ -223,9 +252,12 @@ void sim_h_room_list(struct sim_api *a, const struct sim_ctx *c,
                          json_string_value(json_object_get(room, "name"))));
         json_array_append_new(items, room);
     }
+    free(key);
     sim_reply(r, 200, sim_page(c, items, "id"));
 }
 
+/* documented: an unknown room id is a 404 (the general status table);
+ * the message text is unverified. */
 static json_t *room_or_404(struct sim_api *a, const struct sim_ctx *c,
                            struct sim_resp *r)
 {
@@ -247,7 +279,9 @@ void sim_h_room_get(struct sim_api *a, const struct sim_ctx *c,
     }
 }
 
-/* POST /v2/rooms/{id}: update any create field, or enable/disable. */
+/* POST /v2/rooms/{id}: documented: update any create field, or
+ * enable/disable (Rooms/disable-or-enable.mdx). inferred: a name another
+ * room has is a 400 (names are unique: create upserts by name). */
 void sim_h_room_update(struct sim_api *a, const struct sim_ctx *c,
                        struct sim_resp *r)
 {
@@ -268,18 +302,19 @@ void sim_h_room_update(struct sim_api *a, const struct sim_ctx *c,
         return;
     }
     if (name != NULL) {
-        char old[ROOM_NAME_MAX + 1];
+        char *old = lower_dup(json_string_value(json_object_get(room, "name")));
 
-        lower(old, sizeof(old),
-              json_string_value(json_object_get(room, "name")));
         json_object_del(a->names, old);
+        free(old);
         index_name(a, name, c->call->id);
     }
-    apply_fields(a, room, c->body, false, c->req->now_ms);
+    apply_fields(a, room, c->body, false, true, c->req->now_ms);
     sim_reply(r, 200, json_deep_copy(room));
 }
 
-/* A room that exists and is enabled; otherwise 404/403 and NULL. */
+/* A room that exists and is enabled; otherwise 404/403 and NULL.
+ * documented: the room-code calls answer 403 "Room is disabled"
+ * (room-codes API reference). */
 static json_t *usable_room(struct sim_api *a, const struct sim_ctx *c,
                            struct sim_resp *r)
 {
@@ -303,7 +338,8 @@ static json_t *room_code_list(struct sim_api *a, const char *room_id)
     return list;
 }
 
-/* Creates a globally unique [a-z]{3}-[a-z]{4}-[a-z]{3} code. Borrowed. */
+/* Creates a globally unique [a-z]{3}-[a-z]{4}-[a-z]{3} code (documented
+ * format, room-codes API reference). Borrowed. */
 static json_t *new_code(struct sim_api *a, const char *room_id,
                         const char *role, int64_t now_ms)
 {
@@ -345,9 +381,10 @@ static json_t *first_enabled_code(struct sim_api *a, const json_t *list,
     return NULL;
 }
 
-/* POST /v2/room-codes/room/{id}: one enabled code per template role; a
- * repeat returns the same codes, new roles get codes, codes of roles the
- * template no longer has are disabled. */
+/* POST /v2/room-codes/room/{id}: documented: one enabled code per
+ * template role; new roles get codes, codes of roles the template no
+ * longer has are disabled (create-room-code-api.mdx). inferred: a repeat
+ * returns the same codes (the server SDK's CI relies on it). */
 void sim_h_codes_create(struct sim_api *a, const struct sim_ctx *c,
                         struct sim_resp *r)
 {
@@ -381,7 +418,9 @@ void sim_h_codes_create(struct sim_api *a, const struct sim_ctx *c,
     sim_reply(r, 200, json_pack("{s:o}", "data", data));
 }
 
-/* POST /v2/room-codes/room/{id}/role/{role}: always a new code. */
+/* POST /v2/room-codes/room/{id}/role/{role}: documented: always a new
+ * code; 404 Role not found. documented: at most 100 codes a room; the 400
+ * status past that is unverified. */
 void sim_h_code_create_role(struct sim_api *a, const struct sim_ctx *c,
                             struct sim_resp *r)
 {
@@ -404,7 +443,8 @@ void sim_h_code_create_role(struct sim_api *a, const struct sim_ctx *c,
                   new_code(a, c->call->id, c->call->role, c->req->now_ms)));
 }
 
-/* GET /v2/room-codes/room/{id}?role=&enabled= */
+/* GET /v2/room-codes/room/{id}?role=&enabled=. documented: 400 Invalid
+ * query parameter, 404, 403 (room-codes API reference). */
 void sim_h_codes_list(struct sim_api *a, const struct sim_ctx *c,
                       struct sim_resp *r)
 {
@@ -437,7 +477,10 @@ void sim_h_codes_list(struct sim_api *a, const struct sim_ctx *c,
     sim_reply(r, 200, sim_page(c, items, "code"));
 }
 
-/* POST /v2/room-codes/code {"code", "enabled"}: nothing else allowed. */
+/* POST /v2/room-codes/code {"code", "enabled"}. documented: 404 Code not
+ * found, 403 when it cannot be enabled (role or room gone), 400 for an
+ * extra body field or a non-boolean enabled; the message texts are
+ * unverified. */
 void sim_h_code_update(struct sim_api *a, const struct sim_ctx *c,
                        struct sim_resp *r)
 {

@@ -48,6 +48,18 @@ def mint_mgmt(secret, access_key, now=None, ttl=3600, **extra):
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
+def mint_app(secret, access_key, room_id, role, user_id="u1", now=None,
+             ttl=3600, **extra):
+    """An app (join) token minted by PyJWT, as docs/100ms-api.md 1.1 says."""
+    now = int(time.time()) if now is None else now
+    claims = {"access_key": access_key, "type": "app", "version": 2,
+              "room_id": room_id, "role": role, "user_id": user_id,
+              "iat": now - 60, "nbf": now - 60, "exp": now + ttl,
+              "jti": str(uuid.uuid4())}
+    claims.update(extra)
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
 class Sim:
     """A small client of hms-sim: /v2 calls with a management token."""
 
@@ -74,6 +86,22 @@ class Sim:
     def faults(self, *rules, seed=1):
         return self.admin("POST", "faults", json={"seed": seed,
                                                   "rules": list(rules)})
+
+    def admin_raw(self, method, path, **kw):
+        """A /__sim/ call whose status the caller checks."""
+        return requests.request(method, self.base + "/__sim/" + path,
+                                timeout=10, **kw)
+
+    def config(self, **settings):
+        """POST /__sim/config: the run-time settings (reset by the fixture)."""
+        return self.admin("POST", "config", json=settings)
+
+    def join(self, token, name="peer"):
+        return self.admin_raw("POST", "join", json={"token": token,
+                                                    "name": name})
+
+    def leave(self, peer_id):
+        return self.admin_raw("POST", "leave", json={"peer_id": peer_id})
 
     def room(self, name, **body):
         r = self.call("POST", "/v2/rooms", json={"name": name, **body})

@@ -53,7 +53,7 @@ CACHE_GRACE_S = 86400       # the worker runs with this value (test sets it)
 MESSAGE_CAP = 1024 * 1024   # codec.h CODEC_MAX_MESSAGE
 API_BODY = 512 * 1024       # a JSON field this big: the API may refuse it
                             # (hms-sim at 1 MiB with 413; 100ms: undocumented)
-ROLES = ("host", "guest", "viewer", "beam")  # hms-sim's built-in template
+ROLES = ("host", "guest", "viewer")  # hms-sim's built-in template
 DOCUMENTED = ("decode", "unknown_schema", "validation", "hms_rejected",
               "hms_retries", "deadline", "redis_wrongtype", "redis_rejected",
               "output_rejected")             # contract section 7
@@ -687,7 +687,7 @@ def catalogue(g):
               participants=many[:-1] + [dict(many[-1], role="admin")])
     g.booking("10,000 participants with 64-byte unicode ids",
               participants=[{"user_id": fill_to(f"{i}-", "🎥", 64),
-                             "display_name": None, "role": ROLES[i % 4]}
+                             "display_name": None, "role": ROLES[i % len(ROLES)]}
                             for i in range(10_000)])
     g.booking("PHYSICAL, 10,000 participants", mode="PHYSICAL",
               participants=many)

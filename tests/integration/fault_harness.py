@@ -130,7 +130,7 @@ class Run:
                         and h.get("role:alice") == "host"
                         and h.get("role:bob") == "guest"
                         and all(f"code:{r}" in h for r in
-                                ("host", "guest", "viewer", "beam"))
+                                ("host", "guest", "viewer"))
                         and rds.exists(f"hms:token:{h.get('room_id')}:alice",
                                        f"hms:token:{h.get('room_id')}:bob") == 2)
             in_sim = sim.call("GET", "/v2/rooms",

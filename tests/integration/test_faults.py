@@ -145,6 +145,7 @@ def test_flaky_100ms_api(bin_dir, sim, tmp_path):
               HMS_RETRY_BASE_MS="20", HMS_RETRY_CAP_MS="200")
     sim.faults({"route": "POST /v2/*", "rate_500": 0.1, "rate_502": 0.1,
                 "rate_503": 0.1, "rate_429": 0.1, "retry_after_s": 1,
+                "retry_after_header": "seconds",
                 "rate_drop": 0.03, "rate_drop_after": 0.02, "rate_hang": 0.01,
                 "hang_ms": 3000, "latency_ms": 5, "jitter_ms": 300}, seed=7)
     run.start()

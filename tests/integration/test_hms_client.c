@@ -208,8 +208,9 @@ static void test_retry_after(void)
     json_t *log;
     int64_t t0, t1;
 
+    /* 100ms documents no Retry-After: hms-sim sends one on request */
     faults("[{\"match\":\"it-429\",\"rate_429\":1,\"retry_after_s\":1,"
-           "\"times\":1}]");
+           "\"retry_after_header\":\"seconds\",\"times\":1}]");
     call(0, "POST", "/rooms", room_body("it-429"), 30000);
     wait_all(1);
     CHECK(out[0].rc == HW_OK && out[0].attempts == 2);

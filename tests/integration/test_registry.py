@@ -80,7 +80,7 @@ def test_confluent_in_confluent_out(bin_dir, sim, tmp_path):
         assert by_cause[rec["event_id"]]["subject_id"] == bid
         assert by_cause[rec2["event_id"]]["subject_id"] == bid2
         assert {c["role"] for c in by_cause[rec["event_id"]]["codes"]} == \
-            {"host", "guest", "viewer", "beam"}
+            {"host", "guest", "viewer"}
         assert f"{run.t['vr']}-value" in sr.reg.subjects
         # each input schema fetched once by the worker (ids 1, 2), the
         # output's (3) once by our reader

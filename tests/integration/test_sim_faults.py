@@ -30,23 +30,36 @@ def test_latency_only_for_matching_rooms(sim):
         ("bk-slow-1", 300), ("bk-fast-1", 0)]
 
 
-@pytest.mark.parametrize("rule,want", [
-    ({"retry_after_s": 2}, "2"),
-    ({"retry_after_s": -1}, None),
+@pytest.mark.parametrize("rule,wait,header", [
+    ({}, 1, None),  # documented: the wait in the message, no header
+    ({"retry_after_s": 45}, 45, None),
+    ({"retry_after_s": 2, "retry_after_header": "none"}, 2, None),
+    ({"retry_after_s": 2, "retry_after_header": "seconds"}, 2, "2"),
 ])
-def test_429_with_and_without_retry_after(sim, rule, want):
+def test_429_wait_in_message_header_on_request(sim, rule, wait, header):
     sim.faults({"rate_429": 1, **rule})
     r = sim.call("POST", "/v2/rooms", json={"name": "bk-429"})
     assert r.status_code == 429
-    assert r.headers.get("Retry-After") == want
-    assert r.json()["code"] == 429 and "retry after" in r.json()["message"]
+    assert r.headers.get("Retry-After") == header
+    assert r.json() == {
+        "code": 429, "message": f"rate limit exceeded, retry after {wait} seconds"}
 
 
 def test_429_retry_after_as_http_date(sim):
-    sim.faults({"rate_429": 1, "retry_after_s": 5, "retry_after_date": True})
+    sim.faults({"rate_429": 1, "retry_after_s": 5, "retry_after_header": "date"})
     r = sim.call("GET", "/v2/rooms")
     when = email.utils.parsedate_to_datetime(r.headers["Retry-After"])
     assert 0 <= when.timestamp() - time.time() <= 7
+    assert r.json()["message"] == "rate limit exceeded, retry after 5 seconds"
+
+
+@pytest.mark.parametrize("rule", [{"retry_after_header": "soon"},
+                                  {"retry_after_s": -1},
+                                  {"retry_after_date": True}])
+def test_429_bad_retry_after_fields_rejected(sim, rule):
+    r = requests.post(sim.base + "/__sim/faults",
+                      json={"rules": [{"rate_429": 1, **rule}]}, timeout=5)
+    assert r.status_code == 400, r.text
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])

@@ -15,7 +15,7 @@ import redis
 from worker_helpers import (Kafka, booking, decode, encode, now_ms,
                             session_ended, stream, wait_for)
 
-ROLES = {"host", "guest", "viewer", "beam"}  # hms-sim's built-in template
+ROLES = {"host", "guest", "viewer"}  # hms-sim's built-in template
 SUB = "hmsworker"
 
 

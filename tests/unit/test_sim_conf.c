@@ -50,11 +50,22 @@ static void test_templates(void)
     t = sim_conf_template(&cf, "t2");
     CHECK(t != NULL && strcmp(t->name, "two") == 0 &&
           strcmp(t->region, "eu") == 0 && strcmp(t->subdomain, "sub") == 0);
+    CHECK(t != NULL && t->hls_max_duration_s == 4 * 3600); /* the default */
     t = sim_conf_template(&cf, "t1");
     CHECK(t != NULL && strcmp(t->name, "t1") == 0 && t->subdomain == NULL);
     CHECK(t != NULL && sim_template_has_role(t, "guest") &&
           !sim_template_has_role(t, "viewer"));
     CHECK(sim_conf_template(&cf, "t3") == NULL);
+    CHECK(parse_templates(&cf,
+                          "{\"templates\":[{\"id\":\"a\",\"roles\":"
+                          "[\"h\"],\"hls_max_duration_s\":600}]}") == HW_OK);
+    CHECK_INT(cf.templates[0].hls_max_duration_s, 600);
+    CHECK(parse_templates(&cf, "{\"templates\":[{\"id\":\"a\",\"roles\":"
+                               "[\"h\"],\"hls_max_duration_s\":0}]}") ==
+          HW_ERR_CONFIG);
+    CHECK(parse_templates(&cf, "{\"templates\":[{\"id\":\"a\",\"roles\":"
+                               "[\"h\"],\"hls_max_duration_s\":\"1h\"}]}") ==
+          HW_ERR_CONFIG);
 
     CHECK(parse_templates(&cf, "not json") == HW_ERR_CONFIG);
     CHECK(parse_templates(&cf, "{\"templates\":[]}") == HW_ERR_CONFIG);
@@ -92,7 +103,14 @@ static void test_flags(void)
                               "rate_503=0.5",
                               "--fault",
                               "match=bk-*",
-                              "--hls-needs-session"};
+                              "--hls-needs-session",
+                              "--strict",
+                              "--time-scale",
+                              "60",
+                              "--clock-offset-s",
+                              "-120",
+                              "--hls-running-after-ms",
+                              "500"};
 
     setenv("HMS_APP_SECRET", "sim-secret", 1);
     unsetenv("HMS_APP_SECRET_FILE");
@@ -103,8 +121,11 @@ static void test_flags(void)
     CHECK_STR(cf.access_key, "ak");
     CHECK_INT(cf.seed, 9);
     CHECK(cf.hls_needs_session);
+    CHECK(cf.tune.strict);
+    CHECK_INT(cf.tune.time_scale, 60);
+    CHECK_INT(cf.tune.clock_offset_s, -120);
+    CHECK_INT(cf.tune.hls_running_after_ms, 500);
     CHECK_INT(cf.n_templates, 1); /* the built-in workspace */
-    CHECK(sim_template_has_role(&cf.templates[0], "host"));
     CHECK_INT(cf.faults.n, 1);
     CHECK(cf.faults.n == 1 && cf.faults.rules[0].latency_ms == 20 &&
           cf.faults.rules[0].rate_503 == 0.5 &&
@@ -129,11 +150,35 @@ static void test_defaults_and_errors(void)
     CHECK_INT(cf.threads, 2);
     CHECK_STR(cf.access_key, "env-ak");
     CHECK_INT(cf.faults.n, 0);
+    CHECK(!cf.tune.strict);
+    CHECK_INT(cf.tune.time_scale, 1);
+    CHECK_INT(cf.tune.clock_offset_s, 0);
+    CHECK_INT(cf.tune.hls_running_after_ms, 2000);
+    /* the built-in template: the documented roles, no invented "beam" */
+    CHECK_INT(cf.templates[0].n_roles, 3);
+    CHECK(sim_template_has_role(&cf.templates[0], "host") &&
+          sim_template_has_role(&cf.templates[0], "guest") &&
+          sim_template_has_role(&cf.templates[0], "viewer"));
+    CHECK(!sim_template_has_role(&cf.templates[0], "beam"));
+    CHECK_STR(cf.templates[0].subdomain, "hmsworker");
+    CHECK_INT(cf.templates[0].hls_max_duration_s, 4 * 3600);
     sim_conf_deinit(&cf);
     unsetenv("HMS_ACCESS_KEY");
 
     CHECK(load(&cf, ARGC(bad), bad) == HW_ERR_CONFIG);
     sim_conf_deinit(&cf);
+    static const char *const bad_tune[][3] = {
+        {"hms-sim", "--time-scale", "0"},
+        {"hms-sim", "--time-scale", "x"},
+        {"hms-sim", "--clock-offset-s", "1e3"},
+        {"hms-sim", "--clock-offset-s", "999999999999"},
+        {"hms-sim", "--hls-running-after-ms", "-1"},
+        {"hms-sim", "--strict", "yes"}, /* no value: "yes" is extra */
+    };
+    for (size_t i = 0; i < sizeof(bad_tune) / sizeof(bad_tune[0]); i++) {
+        CHECK(load(&cf, 3, bad_tune[i]) == HW_ERR_CONFIG);
+        sim_conf_deinit(&cf);
+    }
 
     unsetenv("HMS_APP_SECRET");
     CHECK(load(&cf, ARGC(none), none) == HW_ERR_CONFIG);
@@ -145,11 +190,47 @@ static void test_defaults_and_errors(void)
     unsetenv("HMS_APP_SECRET_FILE");
 }
 
+/* The run-time form of the same settings (POST /__sim/config). */
+static void test_tune_update(void)
+{
+    struct sim_tune t = {1, 0, 2000, false}, before;
+    char errstr[256];
+    json_t *j, *out;
+
+    j = json_loads("{\"time_scale\":60,\"strict\":true}", 0, NULL);
+    CHECK(sim_tune_update(&t, j, errstr, sizeof(errstr)) == HW_OK);
+    json_decref(j);
+    CHECK(t.time_scale == 60 && t.strict && t.clock_offset_s == 0 &&
+          t.hls_running_after_ms == 2000);
+    before = t;
+    j = json_loads("{\"clock_offset_s\":5,\"time_scale\":0}", 0, NULL);
+    CHECK(sim_tune_update(&t, j, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+    CHECK_STR(errstr, "time_scale: expected an integer in [1, 1000000]");
+    CHECK(memcmp(&t, &before, sizeof(t)) == 0); /* all or nothing */
+    json_decref(j);
+    j = json_loads("{\"leeway_s\":5}", 0, NULL);
+    CHECK(sim_tune_update(&t, j, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+    CHECK_STR(errstr, "unknown setting leeway_s");
+    json_decref(j);
+    j = json_loads("{\"strict\":\"no\"}", 0, NULL);
+    CHECK(sim_tune_update(&t, j, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+    json_decref(j);
+    CHECK(sim_tune_update(&t, NULL, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+    out = sim_tune_to_json(&t);
+    j = json_loads("{\"time_scale\":60,\"clock_offset_s\":0,"
+                   "\"strict\":true,\"hls_running_after_ms\":2000}",
+                   0, NULL);
+    CHECK(json_equal(out, j));
+    json_decref(out);
+    json_decref(j);
+}
+
 int main(void)
 {
     log_min_level = LL_ERROR + 1; /* the error paths log by design */
     test_templates();
     test_flags();
     test_defaults_and_errors();
+    test_tune_update();
     return TEST_REPORT();
 }

@@ -66,11 +66,24 @@ static void test_kv(void)
           HW_OK);
     CHECK(fault_rule_set_kv(&r, "rate_429=0.25", errstr, sizeof(errstr)) ==
           HW_OK);
-    CHECK(fault_rule_set_kv(&r, "retry_after_date=true", errstr,
+    CHECK_INT(r.retry_after_header, RETRY_AFTER_NONE); /* the default */
+    CHECK(fault_rule_set_kv(&r, "retry_after_header=date", errstr,
                             sizeof(errstr)) == HW_OK);
     CHECK_INT(r.latency_ms, 250);
     CHECK_STR(r.match, "bk-fail-*");
-    CHECK(r.rate_429 == 0.25 && r.retry_after_date);
+    CHECK(r.rate_429 == 0.25 && r.retry_after_header == RETRY_AFTER_DATE);
+    CHECK(fault_rule_set_kv(&r, "retry_after_header=seconds", errstr,
+                            sizeof(errstr)) == HW_OK);
+    CHECK_INT(r.retry_after_header, RETRY_AFTER_SECONDS);
+    CHECK(fault_rule_set_kv(&r, "retry_after_header=soon", errstr,
+                            sizeof(errstr)) == HW_ERR_CONFIG);
+    CHECK_STR(errstr, "fault field retry_after_header: expected one of none "
+                      "seconds date");
+    CHECK(fault_rule_set_kv(&r, "retry_after_header=1", errstr,
+                            sizeof(errstr)) == HW_ERR_CONFIG);
+    CHECK_INT(r.retry_after_header, RETRY_AFTER_SECONDS); /* unchanged */
+    CHECK(fault_rule_set_kv(&r, "retry_after_s=-1", errstr, sizeof(errstr)) ==
+          HW_ERR_CONFIG); /* a wait, not a switch: the header field is */
     CHECK(fault_rule_set_kv(&r, "latency_ms=x", errstr, sizeof(errstr)) ==
           HW_ERR_CONFIG);
     CHECK(fault_rule_set_kv(&r, "bogus=1", errstr, sizeof(errstr)) ==
@@ -122,11 +135,16 @@ static void test_every_kind(void)
     CHECK(load(&fs, "{\"rules\":[{\"rate_drop_after\":1}]}") == HW_OK);
     fault_decide(&fs, "r", NULL, &fa);
     CHECK(fa.kind == FAULT_DROP_AFTER);
-    CHECK(load(&fs, "{\"rules\":[{\"rate_429\":1,\"retry_after_s\":-1}]}") ==
+    CHECK(load(&fs, "{\"rules\":[{\"rate_429\":1,\"retry_after_s\":45}]}") ==
           HW_OK);
     fault_decide(&fs, "r", NULL, &fa);
     CHECK(fa.kind == FAULT_STATUS && fa.status == 429 &&
-          fa.retry_after_s == -1);
+          fa.retry_after_s == 45 && fa.retry_after_header == RETRY_AFTER_NONE);
+    CHECK(load(&fs, "{\"rules\":[{\"rate_429\":1,"
+                    "\"retry_after_header\":\"seconds\"}]}") == HW_OK);
+    fault_decide(&fs, "r", NULL, &fa);
+    CHECK(fa.retry_after_s == 1 &&
+          fa.retry_after_header == RETRY_AFTER_SECONDS);
     CHECK(load(&fs, "{\"rules\":[{\"rate_502\":1,\"html_body\":true}]}") ==
           HW_OK);
     fault_decide(&fs, "r", NULL, &fa);
@@ -146,8 +164,13 @@ static void test_round_trip(void)
     json_t *j1, *j2;
 
     CHECK(load(&a, "{\"rules\":[{\"match\":\"m\",\"rate_429\":0.5,"
-                   "\"retry_after_s\":7}]}") == HW_OK);
+                   "\"retry_after_s\":7,\"retry_after_header\":\"date\"}]}") ==
+          HW_OK);
     j1 = fault_set_to_json(&a);
+    CHECK_STR(json_string_value(json_object_get(
+                  json_array_get(json_object_get(j1, "rules"), 0),
+                  "retry_after_header")),
+              "date");
     json_object_del(json_array_get(json_object_get(j1, "rules"), 0), "hits");
     CHECK(fault_set_from_json(&b, j1, NULL, 0) == HW_OK);
     j2 = fault_set_to_json(&b);
