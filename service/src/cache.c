@@ -574,6 +574,11 @@ char *cache_key_event(const char *event_id)
     return xasprintf("hms:event:%s", event_id);
 }
 
+char *cache_key_room(const char *room_id)
+{
+    return xasprintf("hms:room:%s", room_id);
+}
+
 /* ---- operations ----------------------------------------------------- */
 
 void cache_load(struct cache *c, const char *event_id, enum subject_kind kind,
@@ -654,6 +659,13 @@ void cache_put_ready(struct cache *c, const struct cache_ready *r,
     batch_cmd(&b, "EXPIREAT");
     batch_arg(&b, key);
     batch_argf(&b, "%lld", (long long)r->expire_at_s);
+    batch_cmd(&b, "SET"); /* the room's subject, living as long as its hash */
+    batch_own(&b, cache_key_room(r->room_id));
+    batch_argf(&b, "%s:%s", r->kind == SUBJECT_STREAM ? "stream" : "booking",
+               r->subject_id);
+    batch_cmd(&b, "EXPIREAT"); /* not SET EXAT: Redis < 6.2 has none */
+    batch_own(&b, cache_key_room(r->room_id));
+    batch_argf(&b, "%lld", (long long)r->expire_at_s);
     for (size_t i = 0; i < r->n_tokens; i++) {
         int64_t ttl = r->tokens[i].exp_s - 60 - r->now_ms / 1000;
 
@@ -710,6 +722,11 @@ void cache_put_ended(struct cache *c, const struct cache_ended *e,
     batch_cmd(&b, "EXPIRE");
     batch_arg(&b, key);
     batch_argf(&b, "%lld", (long long)e->ttl_s);
+    if (e->room_id != NULL) {
+        batch_cmd(&b, "EXPIRE");
+        batch_own(&b, cache_key_room(e->room_id));
+        batch_argf(&b, "%lld", (long long)e->ttl_s);
+    }
     batch_cmd(&b, "EXEC");
     free(key);
     submit(c, &b, fn, arg)->is_write = true;

@@ -141,6 +141,9 @@ enum hw_rc cache_write_ended(struct cache *c,
 char *cache_key_subject(enum subject_kind kind, const char *id);
 char *cache_key_token(const char *room_id, const char *user_id);
 char *cache_key_event(const char *event_id);
+/* "hms:room:{room_id}" = "booking:{id}" / "stream:{id}": which subject a
+ * 100ms room (a webhook's room_id) belongs to. */
+char *cache_key_room(const char *room_id);
 
 /* The last error text (for logs), "" when none. */
 const char *cache_errstr(const struct cache *c);

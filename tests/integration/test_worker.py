@@ -104,6 +104,10 @@ def test_booking_becomes_ready(worker, sim, kafka, rds, secret, access_key):
     assert abs(r["expires_at"] - (ev["ends_at"] + 86400_000)) < 2000
     assert abs(rds.ttl(f"hms:booking:{bid}") - (ev["ends_at"] / 1000 + 86400
                                                 - time.time())) < 5
+    # the room's subject, for what 100ms says about the room (webhooks)
+    assert rds.get(f"hms:room:{r['room_id']}") == f"booking:{bid}"
+    assert abs(rds.ttl(f"hms:room:{r['room_id']}")
+               - rds.ttl(f"hms:booking:{bid}")) <= 1
     for user, role in (("alice", "host"), ("bob", "guest"), ("carol", "guest")):
         tok = rds.get(f"hms:token:{r['room_id']}:{user}")
         claims = jwt.decode(tok, secret, algorithms=["HS256"])
@@ -169,6 +173,8 @@ def test_session_ended_locks_and_late_booking_is_skipped(worker, sim, kafka,
     assert not [k for k in h if k.split(":")[0] in ("code", "link", "role")]
     assert not rds.exists(f"hms:token:{room}:alice", f"hms:token:{room}:bob")
     assert abs(rds.ttl(f"hms:booking:{bid}") - 86400) < 5
+    assert rds.get(f"hms:room:{room}") == f"booking:{bid}"  # kept as long
+    assert abs(rds.ttl(f"hms:room:{room}") - 86400) < 5
     # a late booking-created for the ended subject: skipped, no calls
     before = len(log)
     late = booking(bid, [("alice", "host")])
