@@ -35,7 +35,7 @@ struct cache {
 };
 
 /* What a command's reply means, by command name. */
-enum reply_kind { R_STATUS, R_EXISTS, R_HASH, R_EXEC };
+enum reply_kind { R_STATUS, R_EXISTS, R_HASH, R_EXEC, R_STRING };
 
 /* One batch in flight: replies arrive in order, one per command. */
 struct op {
@@ -243,6 +243,7 @@ struct cache *cache_create(const struct conf_redis *cf, int timeout_ms)
 static void op_free(struct op *o)
 {
     json_decref(o->r.hash);
+    free(o->r.value);
     free(o->kinds);
     free(o);
 }
@@ -348,6 +349,7 @@ static enum reply_kind reply_kind(const char *name)
 {
     return strcmp(name, "EXISTS") == 0    ? R_EXISTS
            : strcmp(name, "HGETALL") == 0 ? R_HASH
+           : strcmp(name, "GET") == 0     ? R_STRING
            : strcmp(name, "EXEC") == 0    ? R_EXEC
                                           : R_STATUS;
 }
@@ -425,6 +427,11 @@ static enum hw_rc read_reply(struct op *o, enum reply_kind kind,
                          r->element[i]->str);
                 return classify_error(r->element[i]->str, &o->drop);
             }
+        }
+        return HW_OK;
+    case R_STRING: /* nil: no such key */
+        if (r->type == REDIS_REPLY_STRING) {
+            o->r.value = xasprintf("%.*s", (int)r->len, r->str);
         }
         return HW_OK;
     case R_STATUS:
@@ -626,8 +633,13 @@ void cache_put_ready(struct cache *c, const struct cache_ready *r,
     char *key = cache_key_subject(r->kind, r->subject_id);
 
     batch_cmd(&b, "MULTI");
-    batch_cmd(&b, "DEL");
-    batch_arg(&b, key);
+    if (r->n_old > 0) {
+        batch_cmd(&b, "HDEL");
+        batch_arg(&b, key);
+        for (size_t i = 0; i < r->n_old; i++) {
+            batch_arg(&b, r->old_fields[i]);
+        }
+    }
     batch_cmd(&b, "HSET");
     batch_arg(&b, key);
     batch_arg(&b, "status");
@@ -747,6 +759,52 @@ void cache_clear_hls(struct cache *c, enum subject_kind kind, const char *id,
     batch_arg(&b, "1");
     batch_own(&b, cache_key_subject(kind, id));
     batch_arg(&b, url);
+    submit(c, &b, fn, arg)->is_write = true;
+}
+
+void cache_resolve_room(struct cache *c, const char *room_id, cache_done_fn *fn,
+                        void *arg)
+{
+    struct batch b = {0};
+
+    batch_cmd(&b, "GET");
+    batch_own(&b, cache_key_room(room_id));
+    submit(c, &b, fn, arg);
+}
+
+void cache_put_hook(struct cache *c, const struct cache_hook *h,
+                    cache_done_fn *fn, void *arg)
+{
+    struct batch b = {0};
+    char *key = cache_key_subject(h->kind, h->subject_id);
+
+    batch_cmd(&b, "MULTI");
+    if (h->n_del > 0) {
+        batch_cmd(&b, "HDEL");
+        batch_arg(&b, key);
+        for (size_t i = 0; i < h->n_del; i++) {
+            batch_arg(&b, h->del[i]);
+        }
+    }
+    batch_cmd(&b, "HSET");
+    batch_arg(&b, key);
+    for (size_t i = 0; i < h->n_set; i++) {
+        batch_arg(&b, h->set[2 * i]);
+        batch_arg(&b, h->set[2 * i + 1]);
+    }
+    batch_arg(&b, "updated_at");
+    batch_argf(&b, "%lld", (long long)h->now_ms);
+    batch_cmd(&b, "PUBLISH");
+    batch_argf(&b, "hms:events:%s:%s",
+               h->kind == SUBJECT_STREAM ? "stream" : "booking", h->subject_id);
+    batch_arg(&b, h->message);
+    batch_cmd(&b, "SET"); /* applied with its effect, in one step */
+    batch_own(&b, cache_key_event(h->event_id));
+    batch_arg(&b, "1");
+    batch_arg(&b, "EX");
+    batch_argf(&b, "%d", CACHE_MARKER_TTL_S);
+    batch_cmd(&b, "EXEC");
+    free(key);
     submit(c, &b, fn, arg)->is_write = true;
 }
 

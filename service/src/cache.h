@@ -46,7 +46,9 @@ struct cache_token {
     int64_t exp_s;
 };
 
-/* A ready room: the whole hash is replaced, tokens set, stale ones gone. */
+/* A ready room: the fields a ready room has are replaced (old_fields go:
+ * the previous provisioning's codes, links, roles; what webhooks wrote
+ * stays), tokens set, stale ones gone. */
 struct cache_ready {
     enum subject_kind kind;
     const char *subject_id, *room_id, *room_name, *event_id, *hls_url;
@@ -57,6 +59,8 @@ struct cache_ready {
     const char *const *stale_users; /* tokens to delete */
     size_t n_stale;
     int64_t now_ms, expire_at_s;
+    const char *const *old_fields; /* the hash fields to replace */
+    size_t n_old;
 };
 
 /* An ended subject: hls_url goes. lock: tokens and code:/link: fields
@@ -83,6 +87,7 @@ void cache_destroy(struct cache *c);
 struct cache_reply {
     bool exists;  /* cache_load: the applied marker exists */
     json_t *hash; /* cache_load: the subject's hash, NULL when none */
+    char *value;  /* cache_resolve_room: the subject, NULL when none */
 };
 typedef void cache_done_fn(void *arg, enum hw_rc rc, struct cache_reply *r);
 
@@ -109,6 +114,26 @@ void cache_put_ready(struct cache *c, const struct cache_ready *r,
                      cache_done_fn *fn, void *arg);
 void cache_put_ended(struct cache *c, const struct cache_ended *e,
                      cache_done_fn *fn, void *arg);
+/* What a webhook changes in its subject's hash (hookev.h): set holds
+ * n_set field/value pairs; the message is PUBLISHed on
+ * hms:events:{booking|stream}:{id}; the applied marker is written in the
+ * same MULTI/EXEC. */
+struct cache_hook {
+    enum subject_kind kind;
+    const char *subject_id, *event_id, *message;
+    const char *const *set; /* field, value, field, value... */
+    size_t n_set;
+    const char *const *del;
+    size_t n_del;
+    int64_t now_ms;
+};
+
+/* The subject of a 100ms room ("booking:{id}"), from hms:room:{room_id}. */
+void cache_resolve_room(struct cache *c, const char *room_id, cache_done_fn *fn,
+                        void *arg);
+void cache_put_hook(struct cache *c, const struct cache_hook *h,
+                    cache_done_fn *fn, void *arg);
+
 /* Removes the subject's hls_url while it is still url (its stream
  * stopped; hlswatch.h). */
 void cache_clear_hls(struct cache *c, enum subject_kind kind, const char *id,

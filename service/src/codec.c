@@ -138,7 +138,7 @@ static const struct fmap video_ended_map[] = {
     END,
 };
 
-static const struct fmap *const maps[EVENT_KIND_COUNT] = {
+static const struct fmap *const maps[EVENT_AVRO_COUNT] = {
     booking_map, stream_map, ended_map, ready_map, video_ended_map};
 
 /* ---- the codec ------------------------------------------------------ */
@@ -164,7 +164,7 @@ struct codec_id {
 struct codec {
     struct codec_schema *s;
     size_t n;
-    struct codec_schema *current[EVENT_KIND_COUNT];
+    struct codec_schema *current[EVENT_AVRO_COUNT];
     struct registry *reg; /* NULL: single-object encoding only */
     struct codec_id *ids;
     size_t n_ids;
@@ -456,7 +456,7 @@ static bool fill(const struct fmap *m, avro_value_t *rec, const void *base,
 
 static enum event_kind kind_of(avro_schema_t s)
 {
-    for (int k = 0; k < EVENT_KIND_COUNT; k++) {
+    for (int k = 0; k < EVENT_AVRO_COUNT; k++) {
         if (strcmp(avro_schema_name(s), event_kind_name(k)) == 0) {
             return (enum event_kind)k;
         }
@@ -516,7 +516,7 @@ struct codec *codec_create(char *errstr, size_t errstr_size)
             cd->current[cs->kind] = cs;
         }
     }
-    for (int k = 0; k < EVENT_KIND_COUNT; k++) {
+    for (int k = 0; k < EVENT_AVRO_COUNT; k++) {
         if (cd->current[k] == NULL) {
             snprintf(errstr, errstr_size, "no current schema for %s",
                      event_kind_name(k));

@@ -65,6 +65,9 @@ static const struct conf_key keys[] = {
     STR("TOPIC_VIDEO_READY", topic_video_ready, "video-ready", check_topic),
     STR("TOPIC_VIDEO_ENDED", topic_video_ended, "video-ended", check_topic),
     STR("TOPIC_DLQ", topic_dlq, "hms-worker-dlq", check_topic),
+    STR("TOPIC_WEBHOOKS", topic_webhooks, "hms-webhooks", check_topic),
+    /* 1: consume TOPIC_WEBHOOKS and apply what 100ms reports */
+    INT("WEBHOOK_EVENTS", webhook_events, "0", 0, 1),
     /* sensitive: https://user:password@host is how credentials come
      * (split into cf->registry by check_registry) */
     {"SCHEMA_REGISTRY_URL", CONF_STR,
@@ -652,7 +655,8 @@ static bool cross_checks(const struct conf *cf)
 {
     const char *topics[] = {cf->topic_booking_created, cf->topic_stream_started,
                             cf->topic_session_ended,   cf->topic_video_ready,
-                            cf->topic_video_ended,     cf->topic_dlq};
+                            cf->topic_video_ended,     cf->topic_dlq,
+                            cf->topic_webhooks};
     bool ok = true;
 
     if (api_http_remote(cf) && cf->hms_api_allow_http == 0) {

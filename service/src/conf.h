@@ -56,7 +56,9 @@ struct conf {
     char *kafka_brokers, *kafka_group_id;
     char *topic_booking_created, *topic_stream_started, *topic_session_ended;
     char *topic_video_ready, *topic_video_ended, *topic_dlq;
-    char *schema_registry_url;     /* NULL: single-object encoding */
+    char *topic_webhooks;      /* 100ms webhooks, as the listener stored them */
+    int64_t webhook_events;    /* 1: consume topic_webhooks */
+    char *schema_registry_url; /* NULL: single-object encoding */
     struct conf_registry registry; /* derived from it when set */
     char *redis_url;
     struct conf_redis redis;

@@ -31,8 +31,8 @@
 const char *event_kind_name(enum event_kind kind)
 {
     static const char *const names[] = {"BookingCreated", "StreamStarted",
-                                        "SessionEnded", "VideoReady",
-                                        "VideoEnded"};
+                                        "SessionEnded",   "VideoReady",
+                                        "VideoEnded",     "Webhook"};
 
     return kind < EVENT_KIND_COUNT ? names[kind] : "?";
 }
@@ -161,6 +161,8 @@ enum hw_rc event_validate(const struct event *ev, int64_t now_ms, char *errstr,
         return ev->reason == NULL || strlen(ev->reason) <= TEXT_MAX
                    ? HW_OK
                    : invalid(errstr, n, "reason", "is over 1024 bytes");
+    case EVENT_WEBHOOK: /* checked as it is read (hookev_decode) */
+        return HW_OK;
     case EVENT_VIDEO_READY:
     case EVENT_VIDEO_ENDED:
     case EVENT_KIND_COUNT:
@@ -193,5 +195,6 @@ void event_clear(struct event *ev)
     }
     free(ev->participants);
     free(ev->codes);
+    json_decref(ev->hook);
     memset(ev, 0, sizeof(*ev));
 }

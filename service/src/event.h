@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "hw.h"
 
 #define EVENT_NO_TIME INT64_MIN
@@ -34,8 +36,10 @@ enum event_kind {
     EVENT_SESSION_ENDED,
     EVENT_VIDEO_READY,
     EVENT_VIDEO_ENDED,
+    EVENT_WEBHOOK, /* a 100ms webhook, JSON (hookev.h), not Avro */
     EVENT_KIND_COUNT
 };
+#define EVENT_AVRO_COUNT EVENT_WEBHOOK /* the kinds with an Avro record */
 
 enum subject_kind { SUBJECT_BOOKING = 0, SUBJECT_STREAM };
 
@@ -63,6 +67,8 @@ struct event {
     int64_t starts_at, ends_at;
     char *template_id; /* also StreamStarted */
     struct participant *participants;
+    /* Webhook: the envelope as 100ms sent it (hookev.h reads it) */
+    json_t *hook;
     size_t n_participants;
     /* room options (BookingCreated v3), sent to POST /rooms only when set
      * (docs/contract.md section 3): NULL / !set is not sent */

@@ -43,15 +43,23 @@
  *                                                    disable_room (lock) or
  *                                                    write_ended
  *  disable_room   POST /rooms/{id} {enabled: false}  ok: disable_codes
- * (end-room locks nothing when no session runs) disable_codes  POST
- * /room-codes/code, each code   all ok or 404: write_ended write_ended Redis:
- * MULTI ended hash EXEC       done (output: video-ended) skip           Redis:
- * SET marker                  done (skipped) mark           Redis: SET marker
- * done (marked)
+ *                 (end-room locks nothing when no
+ *                 session runs)
+ *  disable_codes  POST /room-codes/code, each code   all ok or 404: write_ended
+ *  write_ended    Redis: MULTI ended hash EXEC       done (output: video-ended)
+ *  resolve        Redis: GET hms:room:{room_id}      (a webhook) a subject:
+ *                                                    load; none: skip
+ *  write_hook     Redis: MULTI hash fields,          done (marked); reached
+ *                 PUBLISH, marker EXEC               from load when the hash
+ *                                                    exists and the worker
+ *                                                    applies the type, else
+ *                                                    skip
+ *  skip           Redis: SET marker                  done (skipped)
+ *  mark           Redis: SET marker                  done (marked)
  *
- * A job starts at load (JOB_RUN) or at mark (JOB_MARK: its output has been
- * delivered). Any other reply stays in the state (docs/contract.md section
- * 7 has the whole table):
+ * A job starts at load (JOB_RUN; a webhook at resolve) or at mark
+ * (JOB_MARK: its output has been delivered). Any other reply stays in the state
+ * (docs/contract.md section 7 has the whole table):
  *  - a 100ms call (call_failed): 408, 429, 5xx and transport errors were
  *    already retried by hms_client (backoff, HMS_RETRY_MAX, the event's
  *    deadline); then the event is dead-lettered (hms_retries, deadline) if
@@ -81,6 +89,7 @@
 
 #include "heap.h"
 #include "hlswatch.h"
+#include "hookev.h"
 #include "hms_reply.h"
 #include "jwt.h"
 #include "log.h"
@@ -92,7 +101,8 @@
 #define API_RETRY_MS 2000 /* while the breaker is open: a probe per job */
 #define CODES_404_RETRIES 2
 #define CODES_404_WAIT_MS 500
-#define HLS_POLL_MS 1000 /* wait_hls: starting -> running takes seconds */
+#define HLS_POLL_MS 1000    /* wait_hls: starting -> running takes seconds */
+#define HOOK_USERS_MAX 1000 /* users whose attendance a subject keeps */
 
 struct handler {
     const struct conf *cf;
@@ -125,6 +135,7 @@ struct ctx {
     json_t *codes;      /* codes: the enabled codes from 100ms */
     char *room_id, *room_name, *hls_url;
     char *hls_id;     /* start_hls: the stream, while it starts */
+    char *subject;    /* resolve: a webhook's "booking:{id}" */
     int64_t hls_wait; /* start_hls: mono ms when waiting for it ends */
     int codes_404, pending;
     struct hms_result failed; /* disable_codes: the first failure */
@@ -134,8 +145,13 @@ struct ctx {
 
 typedef void hms_reply_fn(struct ctx *c, const struct hms_result *r);
 
+static size_t fields_with(const json_t *hash, const char *prefix, bool strip,
+                          const char **out, size_t at);
+
 /* ---- the states ------------------------------------------------------ */
 
+static void resolve(struct ctx *c);
+static void resolved(struct ctx *c);
 static void load(struct ctx *c);
 static void loaded(struct ctx *c);
 static void create_room(struct ctx *c);
@@ -158,6 +174,8 @@ static void disable_codes(struct ctx *c);
 static void code_disabled(struct ctx *c, const struct hms_result *r);
 static void write_ended(struct ctx *c);
 static void ended_written(struct ctx *c);
+static void write_hook(struct ctx *c);
+static void hook_written(struct ctx *c);
 static void skip(struct ctx *c);
 static void skipped(struct ctx *c);
 static void mark(struct ctx *c);
@@ -171,6 +189,8 @@ static const struct state_def {
     hms_reply_fn *hms_reply;
     void (*redis_reply)(struct ctx *c);
 } states[HS_COUNT] = {
+    [HS_RESOLVE] = {"resolve", "find the room's subject", resolve, NULL,
+                    resolved},
     [HS_LOAD] = {"load", "read the subject", load, NULL, loaded},
     [HS_CREATE_ROOM] = {"create_room", "create room", create_room, room_created,
                         NULL},
@@ -188,6 +208,8 @@ static const struct state_def {
                           code_disabled, NULL},
     [HS_WRITE_ENDED] = {"write_ended", "write the ended room", write_ended,
                         NULL, ended_written},
+    [HS_WRITE_HOOK] = {"write_hook", "write what 100ms reported", write_hook,
+                       NULL, hook_written},
     [HS_SKIP] = {"skip", "mark the skipped event", skip, NULL, skipped},
     [HS_MARK] = {"mark", "mark the applied event", mark, NULL, marked},
 };
@@ -227,6 +249,7 @@ static void ctx_free(struct ctx *c)
     free(c->room_name);
     free(c->hls_url);
     free(c->hls_id);
+    free(c->subject);
     free(c);
 }
 
@@ -263,7 +286,9 @@ void handler_submit(struct handler *h, struct job *j)
         h->all->prev = c;
     }
     h->all = c;
-    go(c, j->req == JOB_MARK ? HS_MARK : HS_LOAD);
+    go(c, j->req == JOB_MARK            ? HS_MARK
+          : j->in.kind == EVENT_WEBHOOK ? HS_RESOLVE
+                                        : HS_LOAD);
 }
 
 /* c got past whatever halted it (or ends): intake may resume once no
@@ -632,6 +657,11 @@ static void on_redis(void *arg, enum hw_rc rc, struct cache_reply *r)
     struct ctx *c = arg;
 
     c->applied = r->exists;
+    if (c->state == HS_RESOLVE) {
+        free(c->subject);
+        c->subject = r->value;
+        r->value = NULL;
+    }
     if (r->hash != NULL) {
         json_decref(c->hash);
         c->hash = r->hash;
@@ -644,12 +674,60 @@ static void on_redis(void *arg, enum hw_rc rc, struct cache_reply *r)
 
 /* ---- load ------------------------------------------------------------- */
 
+/* The subject the job writes: its own, or a webhook's room's. */
+static enum subject_kind subj_kind(const struct ctx *c)
+{
+    return c->subject != NULL
+               ? (strncmp(c->subject, "stream:", 7) == 0 ? SUBJECT_STREAM
+                                                         : SUBJECT_BOOKING)
+               : event_subject_kind(&c->j->in);
+}
+
+static const char *subj_id(const struct ctx *c)
+{
+    return c->subject != NULL ? strchr(c->subject, ':') + 1
+                              : event_subject_id(&c->j->in);
+}
+
 static void load(struct ctx *c)
 {
-    const struct event *in = &c->j->in;
+    cache_load(c->h->cache, c->j->in.event_id, subj_kind(c), subj_id(c),
+               on_redis, c);
+}
 
-    cache_load(c->h->cache, in->event_id, event_subject_kind(in),
-               event_subject_id(in), on_redis, c);
+/* ---- webhooks ------------------------------------------------------------ */
+
+static void resolve(struct ctx *c)
+{
+    cache_resolve_room(c->h->cache, hookev_str(&c->j->in, "room_id"), on_redis,
+                       c);
+}
+
+static void resolved(struct ctx *c)
+{
+    const char *s = c->subject;
+
+    if (s == NULL ||
+        (strncmp(s, "booking:", 8) != 0 && strncmp(s, "stream:", 7) != 0) ||
+        strchr(s, ':')[1] == '\0') {
+        metrics_add(M_HOOKS_FOREIGN, 1);
+        skip_because(c, "not a room of this worker");
+    } else {
+        go(c, HS_LOAD);
+    }
+}
+
+/* A webhook whose subject is known and whose hash exists: what it
+ * changes, if the worker applies its type. */
+static void webhook_loaded(struct ctx *c)
+{
+    if (c->hash == NULL) {
+        skip_because(c, "the subject's hash is gone");
+    } else if (hookev_type(&c->j->in) == HOOK_OTHER) {
+        skip_because(c, "a webhook type the worker does not apply");
+    } else {
+        go(c, HS_WRITE_HOOK);
+    }
 }
 
 /* session-ended: what the hash says there is to end. */
@@ -675,6 +753,8 @@ static void loaded(struct ctx *c)
     if (c->applied) {
         job_log(LL_INFO, c->j, "msg=\"duplicate, already applied\"");
         done(c, JOB_DUPLICATE);
+    } else if (in->kind == EVENT_WEBHOOK) {
+        webhook_loaded(c);
     } else if (in->kind == EVENT_BOOKING_CREATED && in->physical) {
         skip_because(c, "PHYSICAL booking");
     } else if (in->kind == EVENT_SESSION_ENDED) {
@@ -897,12 +977,20 @@ static void write_ready(struct ctx *c)
     size_t n = rules_holders(in, &host, &ps);
     struct cache_token *toks = NULL;
     const char **stale = NULL;
+    /* what the previous provisioning wrote goes; what 100ms reported
+     * (session, attendance) stays */
+    const char **old = xcalloc(json_object_size(c->hash) + 1, sizeof(char *));
+    size_t n_old = fields_with(c->hash, "code:", false, old, 0);
     int64_t now_ms = hw_now_ms(), now_s = now_ms / 1000;
     enum hw_rc rc = HW_OK;
 
     if (!output_base(c, EVENT_VIDEO_READY)) {
+        free(old);
         return;
     }
+    n_old = fields_with(c->hash, "link:", false, old, n_old);
+    n_old = fields_with(c->hash, "role:", false, old, n_old);
+    n_old = fields_with(c->hash, "hls_url", false, old, n_old);
     fill_codes(c, out);
     toks = xcalloc(n + 1, sizeof(*toks));
     for (size_t i = 0; i < n && rc == HW_OK; i++) {
@@ -930,7 +1018,9 @@ static void write_ready(struct ctx *c)
                                 NULL,
                                 0,
                                 now_ms,
-                                rules_hash_expiry(cf, in, now_s)};
+                                rules_hash_expiry(cf, in, now_s),
+                                old,
+                                n_old};
 
         r.n_stale = rules_stale_users(c->hash, c->room_id, ps, n, &stale);
         r.stale_users = stale;
@@ -942,6 +1032,7 @@ static void write_ready(struct ctx *c)
     }
     free(toks);
     free(stale);
+    free(old);
     if (rc != HW_OK) {
         fatal(c, "cannot mint app tokens");
     }
@@ -1128,6 +1219,169 @@ static void ended_written(struct ctx *c)
     job_log(LL_INFO, c->j, "msg=\"ended\" room_id=%s lock=%d tombstone=%d",
             c->room_id != NULL ? c->room_id : "-", in->lock, c->hash == NULL);
     done(c, JOB_OUTPUT);
+}
+
+/* ---- write_hook: what a webhook changes (docs/contract.md section 4) ---- */
+
+struct hook_write {
+    const char *set[16]; /* field, value pairs */
+    size_t n_set;
+    const char **del; /* n_del of 4 + the hash's fields */
+    size_t n_del;
+    char *own[8]; /* formatted strings to free */
+    size_t n_own;
+};
+
+static const char *own(struct hook_write *w, char *s)
+{
+    w->own[w->n_own++] = s;
+    return s;
+}
+
+static void set_field(struct hook_write *w, const char *field,
+                      const char *value)
+{
+    w->set[2 * w->n_set] = field;
+    w->set[2 * w->n_set + 1] = value;
+    w->n_set++;
+}
+
+static int64_t hash_ms(const json_t *hash, const char *field)
+{
+    const char *v = json_string_value(json_object_get(hash, field));
+
+    return v != NULL ? strtoll(v, NULL, 10) : INT64_MIN;
+}
+
+static size_t users_known(const json_t *hash)
+{
+    const char *key;
+    json_t *v;
+    size_t n = 0;
+
+    json_object_foreach((json_t *)(uintptr_t)hash, key, v)
+    {
+        n += strncmp(key, "joined:", 7) == 0;
+    }
+    return n;
+}
+
+/* A session's state: open writes it unless that session already closed
+ * (webhooks may come out of order); close always. */
+static void session_fields(struct ctx *c, struct hook_write *w, bool open,
+                           int64_t at)
+{
+    const char *sid = hookev_str(&c->j->in, "session_id");
+    const char *known =
+        json_string_value(json_object_get(c->hash, "session_id"));
+    const char *status =
+        json_string_value(json_object_get(c->hash, "session_status"));
+
+    if (open && known != NULL && sid != NULL && strcmp(known, sid) == 0 &&
+        status != NULL && strcmp(status, "ended") == 0) {
+        return; /* its close came first */
+    }
+    if (sid != NULL) {
+        set_field(w, "session_id", sid);
+    }
+    set_field(w, "session_status", open ? "live" : "ended");
+    set_field(w, open ? "session_started_at" : "session_ended_at",
+              own(w, xasprintf("%lld", (long long)at)));
+    if (open) {
+        w->del[w->n_del++] = "session_ended_at";
+    } else { /* a closed session has nobody in it */
+        w->n_del = fields_with(c->hash, "present:", false, w->del, w->n_del);
+    }
+}
+
+/* Attendance per user: joined:{u} the first join, left:{u} the last
+ * leave, present:{u} the join time of the presence now (gone when they
+ * leave); a join older than the last leave is stale. At most
+ * HOOK_USERS_MAX users per subject. */
+static bool peer_fields(struct ctx *c, struct hook_write *w, bool join,
+                        int64_t at)
+{
+    const char *u = hookev_str(&c->j->in, "user_id");
+    const char *joined, *left, *present;
+
+    if (u == NULL) {
+        u = hookev_str(&c->j->in, "peer_id");
+    }
+    if (u == NULL) {
+        return false;
+    }
+    joined = own(w, xasprintf("joined:%s", u));
+    left = own(w, xasprintf("left:%s", u));
+    present = own(w, xasprintf("present:%s", u));
+    if (json_object_get(c->hash, joined) == NULL &&
+        users_known(c->hash) >= HOOK_USERS_MAX) {
+        return false;
+    }
+    if (join) {
+        if (hash_ms(c->hash, joined) == INT64_MIN ||
+            at < hash_ms(c->hash, joined)) {
+            set_field(w, joined, own(w, xasprintf("%lld", (long long)at)));
+        }
+        if (at > hash_ms(c->hash, left)) {
+            set_field(w, present, own(w, xasprintf("%lld", (long long)at)));
+        }
+    } else {
+        if (at > hash_ms(c->hash, left)) {
+            set_field(w, left, own(w, xasprintf("%lld", (long long)at)));
+        }
+        if (at >= hash_ms(c->hash, present)) {
+            w->del[w->n_del++] = present;
+        }
+    }
+    return true;
+}
+
+static void write_hook(struct ctx *c)
+{
+    const struct event *in = &c->j->in;
+    enum hook_type type = hookev_type(in);
+    struct hook_write w = {
+        .del = xcalloc(json_object_size(c->hash) + 4, sizeof(char *))};
+    int64_t at =
+        hookev_time_ms(in, type == HOOK_SESSION_OPEN    ? "session_started_at"
+                           : type == HOOK_SESSION_CLOSE ? "session_stopped_at"
+                           : type == HOOK_PEER_JOIN     ? "joined_at"
+                                                        : "left_at");
+    json_t *msg;
+    char *text;
+
+    if (at == INT64_MIN) {
+        free(w.del);
+        dlq(c, "validation", "webhook %s: no valid time", hookev_type_name(in));
+        return;
+    }
+    if (type == HOOK_SESSION_OPEN || type == HOOK_SESSION_CLOSE) {
+        session_fields(c, &w, type == HOOK_SESSION_OPEN, at);
+    } else if (!peer_fields(c, &w, type == HOOK_PEER_JOIN, at)) {
+        metrics_add(M_HOOKS_UNTRACKED, 1);
+    }
+    msg = json_pack("{s:s, s:s, s:I, s:s?}", "type", hookev_type_name(in),
+                    "webhook_id", in->event_id, "at", (json_int_t)at, "user_id",
+                    hookev_str(in, "user_id"));
+    text = json_dumps(msg, JSON_COMPACT);
+    cache_put_hook(c->h->cache,
+                   &(struct cache_hook){subj_kind(c), subj_id(c), in->event_id,
+                                        text, w.set, w.n_set, w.del, w.n_del,
+                                        hw_now_ms()},
+                   on_redis, c);
+    free(text);
+    json_decref(msg);
+    for (size_t i = 0; i < w.n_own; i++) {
+        free(w.own[i]);
+    }
+    free(w.del);
+}
+
+static void hook_written(struct ctx *c)
+{
+    job_log(LL_INFO, c->j, "msg=\"webhook applied\" type=%s subject=%s",
+            hookev_type_name(&c->j->in), c->subject);
+    done(c, JOB_MARKED);
 }
 
 /* ---- markers ------------------------------------------------------------ */

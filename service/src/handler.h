@@ -42,7 +42,8 @@
 /* Where a job is in its event's life; the table in handler.c says what
  * each state calls and where each reply leads. */
 enum handler_state {
-    HS_LOAD = 0,      /* the applied marker and the subject's hash */
+    HS_RESOLVE = 0,   /* a webhook's room: which subject (hms:room:{id}) */
+    HS_LOAD,          /* the applied marker and the subject's hash */
     HS_CREATE_ROOM,   /* POST /rooms */
     HS_CODES,         /* POST /room-codes/room/{id} */
     HS_START_HLS,     /* POST /live-streams/room/{id}/start */
@@ -53,6 +54,7 @@ enum handler_state {
     HS_DISABLE_ROOM,  /* POST /rooms/{id} {"enabled": false}, when locking */
     HS_DISABLE_CODES, /* POST /room-codes/code, for every code */
     HS_WRITE_ENDED,   /* the ended hash, tokens gone when locked */
+    HS_WRITE_HOOK,    /* a webhook's fields, PUBLISH, the marker */
     HS_SKIP,          /* the marker of an event with nothing to apply */
     HS_MARK,          /* the marker, once the output was delivered */
     HS_COUNT

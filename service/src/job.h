@@ -68,7 +68,7 @@ struct job {
     enum job_request req;
     enum job_outcome outcome;
     struct event in, out;
-    char *subject; /* "booking:B1": the ordering key */
+    char *subject; /* "bk-b1", its room's name: the ordering key */
     char *topic;
     int32_t partition;
     int64_t offset;

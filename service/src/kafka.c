@@ -94,6 +94,10 @@ bool kafka_topic_kind(const struct conf *cf, const char *topic,
             return true;
         }
     }
+    if (cf->webhook_events && strcmp(topic, cf->topic_webhooks) == 0) {
+        *kind = EVENT_WEBHOOK;
+        return true;
+    }
     return false;
 }
 

@@ -139,6 +139,16 @@ static const struct family families[M_COUNT] = {
                           "than the tokens' 60 s back-dating ahead.",
                           T_COUNTER,
                           {NULL}},
+    [M_HOOKS_FOREIGN] = {"hms_worker_webhooks_foreign_total",
+                         "Webhooks of rooms this worker did not provision "
+                         "(no hms:room key): skipped.",
+                         T_COUNTER,
+                         {NULL}},
+    [M_HOOKS_UNTRACKED] = {"hms_worker_webhooks_untracked_peers_total",
+                           "Peer webhooks not recorded: the subject keeps "
+                           "1000 users, or the peer has no id.",
+                           T_COUNTER,
+                           {NULL}},
     [M_UP] = {"hms_worker_dependency_up",
               "1 when the dependency is usable (kafka, redis, hms_api).",
               T_GAUGE,

@@ -42,6 +42,8 @@ enum metric_id {
     M_HLS_CLEARED,         /* counter: published hls_url removed, stopped */
     M_CLOCK_SKEW,          /* gauge: this host's clock minus 100ms's, s */
     M_CLOCK_REFUSALS,      /* counter: 401s while the clock was ahead */
+    M_HOOKS_FOREIGN,       /* counter: webhooks of rooms not ours */
+    M_HOOKS_UNTRACKED,     /* counter: peers past HOOK_USERS_MAX, no id */
     M_COUNT
 };
 

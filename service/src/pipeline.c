@@ -29,6 +29,7 @@
 
 #include "codec.h"
 #include "engine.h"
+#include "hookev.h"
 #include "job.h"
 #include "kafka.h"
 #include "log.h"
@@ -36,6 +37,7 @@
 #include "offsets.h"
 #include "producer.h"
 #include "registry.h"
+#include "rules.h"
 #include "smap.h"
 
 #define PRODUCE_RETRY_MS 1000
@@ -436,8 +438,12 @@ static void dead_letter(struct pipeline *p, struct job *j, const char *cls,
 static bool admit(struct pipeline *p, struct job *j)
 {
     char errstr[512];
-    enum hw_rc rc = codec_decode(p->codec, j->kind, j->msg->payload,
-                                 j->msg->len, &j->in, errstr, sizeof(errstr));
+    enum hw_rc rc =
+        j->kind == EVENT_WEBHOOK
+            ? hookev_decode(j->msg->payload, j->msg->len, &j->in, errstr,
+                            sizeof(errstr))
+            : codec_decode(p->codec, j->kind, j->msg->payload, j->msg->len,
+                           &j->in, errstr, sizeof(errstr));
 
     if (rc == HW_ERR_UNAVAILABLE || rc == HW_ERR_AUTH) {
         event_clear(&j->in);
@@ -463,10 +469,11 @@ static bool admit(struct pipeline *p, struct job *j)
         dead_letter(p, j, "validation", errstr);
         return true;
     }
-    j->subject = xasprintf(
-        "%s:%s",
-        event_subject_kind(&j->in) == SUBJECT_STREAM ? "stream" : "booking",
-        event_subject_id(&j->in));
+    /* a subject's room name: what 100ms's webhooks name it by too */
+    j->subject = j->kind == EVENT_WEBHOOK
+                     ? hookev_order_key(&j->in)
+                     : rules_room_name(event_subject_kind(&j->in),
+                                       event_subject_id(&j->in));
     job_log(LL_DEBUG, j, "msg=\"event in\" kind=%s", event_kind_name(j->kind));
     dispatch(p, j);
     return true;

@@ -198,11 +198,13 @@ static bool subscribe(struct worker *w, char *errstr, size_t n)
 {
     const char *topics[] = {w->cf->topic_booking_created,
                             w->cf->topic_stream_started,
-                            w->cf->topic_session_ended};
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(3);
+                            w->cf->topic_session_ended, w->cf->topic_webhooks};
+    int n_topics = w->cf->webhook_events ? 4 : 3;
+    rd_kafka_topic_partition_list_t *l =
+        rd_kafka_topic_partition_list_new(n_topics);
     rd_kafka_resp_err_t err;
 
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < n_topics; i++) {
         rd_kafka_topic_partition_list_add(l, topics[i], RD_KAFKA_PARTITION_UA);
     }
     err = rd_kafka_subscribe(w->rk, l);

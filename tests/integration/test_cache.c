@@ -80,7 +80,10 @@ static void test_ready_and_reprovision(struct cache *c)
                             NULL,
                             0,
                             now_ms,
-                            now_ms / 1000 + 7200};
+                            now_ms / 1000 + 7200,
+                            NULL,
+                            0};
+    const char *old[] = {"role:bob", "code:guest"};
     long long multi = stat_calls("multi"), exec = stat_calls("exec");
     json_t *h = NULL;
     char *tok;
@@ -104,14 +107,21 @@ static void test_ready_and_reprovision(struct cache *c)
     CHECK(cache_get_subject(c, SUBJECT_BOOKING, "it-B1", &h) == HW_OK);
     CHECK_STR(json_string_value(json_object_get(h, "role:alice")), "host");
     json_decref(h);
-    /* re-provisioned without bob: his token and role field go */
+    /* re-provisioned without bob: his token and role field go, the old
+     * fields named go, what a webhook wrote stays */
+    CHECK_INT(integer("HSET hms:booking:it-B1 %s 1", "joined:carol"), 1);
     r.n_tokens = 1;
     r.stale_users = stale;
     r.n_stale = 1;
     r.event_id = "ev2";
+    r.old_fields = old;
+    r.n_old = 2;
+    r.n_codes = 1;
     CHECK(cache_write_ready(c, &r) == HW_OK);
     CHECK_INT(integer("EXISTS %s", "hms:token:room1:bob"), 0);
     CHECK_INT(integer("HEXISTS hms:booking:it-B1 %s", "role:bob"), 0);
+    CHECK_INT(integer("HEXISTS hms:booking:it-B1 %s", "code:guest"), 0);
+    check_str("hms:booking:it-B1", "joined:carol", "1");
     check_str("hms:booking:it-B1", "event_id", "ev2");
 }
 

@@ -67,6 +67,36 @@ void cache_put_ended(struct cache *c, const struct cache_ended *e,
     o->tombstone = e->tombstone;
 }
 
+void cache_resolve_room(struct cache *c, const char *room_id, cache_done_fn *fn,
+                        void *arg)
+{
+    struct stub_op *o = record(OP_RESOLVE, fn, arg);
+
+    (void)c;
+    snprintf(o->room_id, sizeof(o->room_id), "%s", room_id);
+}
+
+void cache_put_hook(struct cache *c, const struct cache_hook *h,
+                    cache_done_fn *fn, void *arg)
+{
+    struct stub_op *o = record(OP_HOOK, fn, arg);
+    size_t at = 0;
+
+    (void)c;
+    for (size_t i = 0; i < h->n_set && at < sizeof(o->fields); i++) {
+        at += (size_t)snprintf(o->fields + at, sizeof(o->fields) - at, "%s=%s;",
+                               h->set[2 * i], h->set[2 * i + 1]);
+    }
+    at = 0;
+    for (size_t i = 0; i < h->n_del && at < sizeof(o->dels); i++) {
+        at += (size_t)snprintf(o->dels + at, sizeof(o->dels) - at, "%s;",
+                               h->del[i]);
+    }
+    snprintf(o->url, sizeof(o->url), "%s", h->message);
+    snprintf(o->room_id, sizeof(o->room_id), "%s:%s",
+             h->kind == SUBJECT_STREAM ? "stream" : "booking", h->subject_id);
+}
+
 void cache_clear_hls(struct cache *c, enum subject_kind kind, const char *id,
                      const char *url, cache_done_fn *fn, void *arg)
 {
@@ -99,12 +129,17 @@ char *cache_key_subject(enum subject_kind kind, const char *id)
 void stub_redis_answer(size_t i, enum hw_rc rc, bool exists, const char *hash)
 {
     struct stub_op *o = &stub_ops[i % STUB_MAX];
-    struct cache_reply r = {exists,
-                            hash != NULL ? json_loads(hash, 0, NULL) : NULL};
+    struct cache_reply r = {exists, NULL, NULL};
 
+    if (o->kind == OP_RESOLVE) {
+        r.value = hash != NULL ? xstrdup(hash) : NULL;
+    } else if (hash != NULL) {
+        r.hash = json_loads(hash, 0, NULL);
+    }
     o->answered = true;
     o->fn(o->arg, rc, &r);
     json_decref(r.hash); /* NULL when the callback took it */
+    free(r.value);
 }
 
 void stubs_reset(void)

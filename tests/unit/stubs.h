@@ -35,7 +35,15 @@ void stub_hms_answer(size_t i, enum hw_rc rc, long status, const char *body,
                      bool deadline);
 
 /* ---- Redis ---- */
-enum stub_op_kind { OP_LOAD, OP_MARK, OP_READY, OP_ENDED, OP_CLEAR_HLS };
+enum stub_op_kind {
+    OP_LOAD,
+    OP_MARK,
+    OP_READY,
+    OP_ENDED,
+    OP_CLEAR_HLS,
+    OP_RESOLVE, /* answered with the subject as the "hash" text */
+    OP_HOOK
+};
 struct stub_op {
     enum stub_op_kind kind;
     cache_done_fn *fn;
@@ -43,7 +51,9 @@ struct stub_op {
     bool answered;
     /* what the batch would write */
     char room_id[64];
-    char url[128]; /* cache_clear_hls; cache_put_ready's hls_url */
+    char url[256]; /* cache_clear_hls; cache_put_ready's hls_url; the
+                    * PUBLISHed message of cache_put_hook */
+    char fields[512], dels[256]; /* cache_put_hook: "f=v;...", "f;..." */
     size_t n_tokens, n_stale, n_users, n_fields;
     bool lock, tombstone;
     int64_t expire_at_s;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "handler.h"
+#include "hookev.h"
 #include "stubs.h"
 #include "testhelp.h"
 
@@ -782,6 +783,129 @@ static void test_abandoned(void)
     CHECK(stub_n_calls == 0);
 }
 
+/* A webhook job: body's data fields after room_id; type as given. */
+static struct job *hook_job(const char *type, const char *data)
+{
+    struct job *j = xcalloc(1, sizeof(*j));
+    char *body = xasprintf("{\"id\":\"w-%zu\",\"type\":\"%s\",\"data\":{"
+                           "\"room_id\":\"r9\",\"room_name\":\"bk-b40\"%s}}",
+                           stub_n_ops, type, data);
+    char err[128];
+
+    atomic_init(&j->revoked, false);
+    j->topic = xstrdup("hms-webhooks");
+    j->req = JOB_RUN;
+    CHECK(hookev_decode(body, strlen(body), &j->in, err, sizeof(err)) == HW_OK);
+    free(body);
+    return j;
+}
+
+/* Submits a webhook and answers resolve with subject and load with hash;
+ * returns the op that follows. */
+static size_t hook_to(struct job *j, const char *subject, const char *hash)
+{
+    size_t i;
+
+    handler_submit(h, j);
+    i = expect_op(OP_RESOLVE);
+    CHECK_STR(stub_ops[i].room_id, "r9");
+    stub_redis_answer(i, HW_OK, false, subject);
+    if (subject == NULL) {
+        return expect_op(OP_MARK);
+    }
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, hash);
+    return stub_n_ops - 1;
+}
+
+/* The webhook rows: resolve, load, write_hook (docs/contract.md section
+ * 4: attendance and sessions in the subject's hash, PUBLISHed, marked in
+ * the same MULTI/EXEC). */
+static void test_webhooks(void)
+{
+    const char *hash = "{\"status\":\"ready\",\"room_id\":\"r9\"}";
+    size_t i = hook_to(hook_job("peer.join.success", ""), NULL, NULL);
+
+    stub_redis_answer(i, HW_OK, false, NULL); /* not our room: skipped */
+    CHECK(outcome() == JOB_SKIPPED);
+    i = hook_to(hook_job("peer.join.success",
+                         ",\"user_id\":\"alice\",\"joined_at\":"
+                         "\"2026-01-01T10:00:00Z\""),
+                "booking:b40", hash);
+    CHECK(stub_ops[i].kind == OP_HOOK);
+    CHECK_STR(stub_ops[i].room_id, "booking:b40");
+    CHECK_STR(stub_ops[i].fields, "joined:alice=1767261600000;"
+                                  "present:alice=1767261600000;");
+    CHECK(strstr(stub_ops[i].url, "\"type\":\"peer.join.success\"") != NULL);
+    CHECK(strstr(stub_ops[i].url, "\"user_id\":\"alice\"") != NULL);
+    stub_redis_answer(i, HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED);
+    /* a leave: left set, present gone; the first join stays */
+    i = hook_to(hook_job("peer.leave.success",
+                         ",\"user_id\":\"alice\",\"left_at\":"
+                         "\"2026-01-01T10:30:00Z\""),
+                "booking:b40",
+                "{\"joined:alice\":\"1767261600000\",\"present:alice\":"
+                "\"1767261600000\"}");
+    CHECK_STR(stub_ops[i].fields, "left:alice=1767263400000;");
+    CHECK_STR(stub_ops[i].dels, "present:alice;");
+    stub_redis_answer(i, HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED);
+    /* a join older than the last leave (out of order): not present */
+    i = hook_to(hook_job("peer.join.success",
+                         ",\"peer_id\":\"p-1\",\"joined_at\":"
+                         "\"2026-01-01T10:00:00Z\""),
+                "booking:b40", "{\"left:p-1\":\"1767263400000\"}");
+    CHECK_STR(stub_ops[i].fields, "joined:p-1=1767261600000;");
+    stub_redis_answer(i, HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED);
+    /* sessions: open, and an open whose close came first */
+    i = hook_to(hook_job("session.open.success",
+                         ",\"session_id\":\"s1\",\"session_started_at\":"
+                         "\"2026-01-01T10:00:00.5Z\""),
+                "stream:s", hash);
+    CHECK_STR(stub_ops[i].room_id, "stream:s");
+    CHECK_STR(stub_ops[i].fields, "session_id=s1;session_status=live;"
+                                  "session_started_at=1767261600500;");
+    CHECK_STR(stub_ops[i].dels, "session_ended_at;");
+    stub_redis_answer(i, HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED);
+    i = hook_to(hook_job("session.open.success",
+                         ",\"session_id\":\"s1\",\"session_started_at\":"
+                         "\"2026-01-01T10:00:00Z\""),
+                "booking:b40",
+                "{\"session_id\":\"s1\",\"session_status\":\"ended\"}");
+    CHECK_STR(stub_ops[i].fields, "");
+    stub_redis_answer(i, HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED);
+    i = hook_to(hook_job("session.close.success",
+                         ",\"session_id\":\"s1\",\"session_stopped_at\":"
+                         "\"2026-01-01T11:00:00Z\""),
+                "booking:b40", "{\"present:alice\":\"1\",\"left:bob\":\"2\"}");
+    CHECK_STR(stub_ops[i].fields, "session_id=s1;session_status=ended;"
+                                  "session_ended_at=1767265200000;");
+    CHECK_STR(stub_ops[i].dels, "present:alice;"); /* nobody is left */
+    stub_redis_answer(i, HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED);
+    /* applied already; no hash; a type not applied; no valid time */
+    handler_submit(h, hook_job("peer.join.success", ""));
+    stub_redis_answer(expect_op(OP_RESOLVE), HW_OK, false, "booking:b40");
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, true, hash);
+    CHECK(outcome() == JOB_DUPLICATE);
+    i = hook_to(hook_job("peer.join.success", ""), "booking:b40", NULL);
+    stub_redis_answer(expect_op(OP_MARK), HW_OK, false, NULL);
+    CHECK(outcome() == JOB_SKIPPED);
+    i = hook_to(hook_job("recording.success", ""), "booking:b40", hash);
+    stub_redis_answer(expect_op(OP_MARK), HW_OK, false, NULL);
+    CHECK(outcome() == JOB_SKIPPED);
+    i = hook_to(hook_job("peer.leave.success", ",\"user_id\":\"bob\""),
+                "booking:b40", hash);
+    struct job *j = take();
+    CHECK(j != NULL && j->outcome == JOB_DLQ &&
+          strcmp(j->err_class, "validation") == 0);
+    job_free(j);
+    (void)i;
+}
+
 int main(void)
 {
     secret_set(&cf.hms_app_secret, "secret", 6);
@@ -817,6 +941,7 @@ int main(void)
         test_api_down_and_own_failure,
         test_end_room_rows,
         test_abandoned,
+        test_webhooks,
     };
     for (size_t t = 0; t < HW_ARRAY_LEN(tests); t++) {
         stubs_reset();

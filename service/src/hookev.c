@@ -1,0 +1,153 @@
+/* hookev.c -- a webhook body checked into an input event, and checked
+ * reads of its "data" (hookev.h). Runs on the consumer thread (decode,
+ * order key) and the engine thread (reads of a job's own event). */
+#include "hookev.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HOOK_ID_MAX 128
+#define ROOM_ID_CHARS                                                          \
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+#define HOOK_STR_MAX 256
+
+static bool shaped(const char *s, size_t max, const char *allowed)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+
+    if (n == 0 || n > max) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (allowed != NULL ? strchr(allowed, s[i]) == NULL
+                            : iscntrl((unsigned char)s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+enum hw_rc hookev_decode(const void *buf, size_t len, struct event *ev,
+                         char *errstr, size_t errstr_size)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    const char *id = json_string_value(json_object_get(j, "id"));
+    const json_t *data = json_object_get(j, "data");
+    const char *why = NULL;
+
+    if (!json_is_object(j)) {
+        why = "not a JSON object";
+    } else if (!shaped(id, HOOK_ID_MAX, NULL)) {
+        why = "no id of 1-128 bytes";
+    } else if (!json_is_string(json_object_get(j, "type"))) {
+        why = "no type";
+    } else if (!json_is_object(data)) {
+        why = "no data object";
+    } else if (!shaped(json_string_value(json_object_get(data, "room_id")), 64,
+                       ROOM_ID_CHARS)) {
+        why = "no data.room_id of a 100ms id's shape";
+    }
+    if (why != NULL) {
+        snprintf(errstr, errstr_size, "webhook: %s", why);
+        json_decref(j);
+        return HW_ERR_DECODE;
+    }
+    ev->kind = EVENT_WEBHOOK;
+    ev->event_id = xstrdup(id);
+    ev->hook = j;
+    return HW_OK;
+}
+
+const char *hookev_type_name(const struct event *ev)
+{
+    const char *t = json_string_value(json_object_get(ev->hook, "type"));
+
+    return shaped(t, 64, "abcdefghijklmnopqrstuvwxyz._") ? t : "unknown";
+}
+
+enum hook_type hookev_type(const struct event *ev)
+{
+    static const struct {
+        const char *name;
+        enum hook_type type;
+    } types[] = {
+        {"session.open.success", HOOK_SESSION_OPEN},
+        {"session.close.success", HOOK_SESSION_CLOSE},
+        {"peer.join.success", HOOK_PEER_JOIN},
+        {"peer.leave.success", HOOK_PEER_LEAVE},
+    };
+    const char *t = hookev_type_name(ev);
+
+    for (size_t i = 0; i < HW_ARRAY_LEN(types); i++) {
+        if (strcmp(t, types[i].name) == 0) {
+            return types[i].type;
+        }
+    }
+    return HOOK_OTHER;
+}
+
+const char *hookev_str(const struct event *ev, const char *field)
+{
+    const char *s = json_string_value(
+        json_object_get(json_object_get(ev->hook, "data"), field));
+
+    return shaped(s, HOOK_STR_MAX, NULL) ? s : NULL;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+ * days_from_civil): timegm() is not POSIX. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int64_t hookev_time_ms(const struct event *ev, const char *field)
+{
+    const char *s = hookev_str(ev, field);
+    int y, mo, d, h, mi, sec, n = 0;
+    int64_t ms = 0, scale = 100;
+
+    if (s == NULL ||
+        sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
+               &n) != 6 ||
+        n != 19 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+        sec > 60 || y < 1970) {
+        return INT64_MIN; /* 0001-01-01T00:00:00Z is "none" to 100ms */
+    }
+    s += n;
+    if (*s == '.') {
+        for (s++; isdigit((unsigned char)*s); s++, scale /= 10) {
+            ms += (*s - '0') * scale; /* digits past the third add 0 */
+        }
+    }
+    if (strcmp(s, "Z") != 0) {
+        return INT64_MIN;
+    }
+    return ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000LL +
+           sec * 1000LL + ms;
+}
+
+char *hookev_order_key(const struct event *ev)
+{
+    const char *name = hookev_str(ev, "room_name");
+    char *key;
+
+    if (name == NULL) {
+        return xasprintf("room:%s", hookev_str(ev, "room_id"));
+    }
+    key = xstrdup(name);
+    for (char *p = key; *p != '\0'; p++) {
+        *p = (char)tolower((unsigned char)*p);
+    }
+    return key;
+}

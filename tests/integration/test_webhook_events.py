@@ -1,0 +1,117 @@
+"""What 100ms reports through its webhooks, applied (docs/contract.md
+sections 1, 3 and 4): webhooks stored in the webhooks topic (as the
+listener stores them) reach the subject's Redis hash -- the session and
+who attended -- each change PUBLISHed on the subject's channel, applied
+once however often it comes, in order with the subject's own events."""
+import json
+import os
+import subprocess
+import uuid
+
+import redis
+
+from reactions import AdminRun, headers
+from worker_helpers import booking, decode, encode, wait_for
+
+
+def uid(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def hook(kind, room_id, room_name, **data):
+    return {"version": "2.0", "id": str(uuid.uuid4()), "app_id": "a",
+            "account_id": "c", "template_id": "t",
+            "timestamp": "2026-12-01T10:00:00Z", "type": kind,
+            "data": {"room_id": room_id, "room_name": room_name, **data}}
+
+
+def test_sessions_and_attendance_reach_the_hash(bin_dir, sim, tmp_path):
+    topic = uid("ft-hooks")
+    subprocess.run([os.path.join(bin_dir, "mktopics"),
+                    os.environ["KAFKA_BROKERS"], f"{topic}:3"],
+                   check=True, capture_output=True)
+    run = AdminRun(bin_dir, tmp_path, WEBHOOK_EVENTS="1", TOPIC_WEBHOOKS=topic)
+    rds = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
+    run.start()
+    try:
+        bid = uid("wh-bk")
+        ev = booking(bid, [("alice", "host"), ("bob", "guest")])
+        run.kafka.send(run.t["bc"], bid, encode("BookingCreated", ev))
+        run.kafka.flush()
+        [r] = run.kafka.read(run.t["vr"],
+                             lambda m: decode("VideoReady", m.value()), 1)
+        room, name = r["room_id"], r["room_name"]
+        sub = rds.pubsub()
+        sub.subscribe(f"hms:events:booking:{bid}")
+        assert sub.get_message(timeout=5)["type"] == "subscribe"
+        hooks = [
+            hook("session.open.success", room, name, session_id="s-1",
+                 session_started_at="2026-12-01T10:00:00Z"),
+            hook("peer.join.success", room, name, user_id="alice",
+                 peer_id="p-a", role="host",
+                 joined_at="2026-12-01T10:00:01.250Z"),
+            # bob's leave comes before his join: he is not "present"
+            hook("peer.leave.success", room, name, user_id="bob",
+                 peer_id="p-b", left_at="2026-12-01T10:20:00Z"),
+            hook("peer.join.success", room, name, user_id="bob",
+                 peer_id="p-b", role="guest",
+                 joined_at="2026-12-01T10:05:00Z"),
+            hook("peer.leave.success", room, name, user_id="alice",
+                 peer_id="p-a", left_at="2026-12-01T10:30:00Z"),
+            hook("peer.join.success", room, name, user_id="alice",
+                 peer_id="p-a2", joined_at="2026-12-01T10:31:00Z"),
+            hook("session.close.success", room, name, session_id="s-1",
+                 session_stopped_at="2026-12-01T11:00:00Z"),
+        ]
+        for h in hooks + [hooks[1]]:  # the second join of alice: a retry
+            run.kafka.send(topic, room, json.dumps(h).encode())
+        # a room that is not ours, and a body that is not a webhook
+        run.kafka.send(topic, "x", json.dumps(
+            hook("peer.join.success", "6a1b000000000000000000ff", "other",
+                 user_id="u", joined_at="2026-12-01T10:00:00Z")).encode())
+        run.kafka.send(topic, "y", b"{not json")
+        run.kafka.flush()
+        key = f"hms:booking:{bid}"
+        assert wait_for(lambda: rds.hget(key, "session_status") == "ended",
+                        30), rds.hgetall(key)
+        h = rds.hgetall(key)
+        assert h["status"] == "ready" and h["session_id"] == "s-1"
+        assert h["session_started_at"] == "1796119200000"
+        assert h["session_ended_at"] == "1796122800000"
+        assert h["joined:alice"] == "1796119201250"
+        assert h["left:alice"] == "1796121000000"
+        # alice came back at 10:31; the session's close took her out
+        assert not [k for k in h if k.startswith("present:")]
+        assert h["joined:bob"] == "1796119500000"
+        assert h["left:bob"] == "1796120400000" and "present:bob" not in h
+        msgs = []
+        while len(msgs) < len(hooks):
+            m = sub.get_message(timeout=5)
+            assert m is not None, msgs
+            msgs.append(json.loads(m["data"]))
+        assert [m["webhook_id"] for m in msgs] == [x["id"] for x in hooks]
+        assert msgs[1] == {"type": "peer.join.success",
+                           "webhook_id": hooks[1]["id"],
+                           "at": 1796119201250, "user_id": "alice"}
+        assert sub.get_message(timeout=2) is None  # the retry: applied once
+        [dl] = run.dlq(1, timeout=30)
+        assert dl.value() == b"{not json"
+        assert headers(dl)["hms-error-class"] == b"decode"
+        assert wait_for(lambda: run.metric(
+            "hms_worker_webhooks_foreign_total") == 1, 10)
+        assert wait_for(lambda: run.lag() == 0, 30)
+        # provisioned again (bob is no longer listed): what 100ms reported
+        # stays, what the booking said is replaced
+        again = booking(bid, [("alice", "host")])
+        run.kafka.send(run.t["bc"], bid, encode("BookingCreated", again))
+        run.kafka.flush()
+        run.kafka.read(run.t["vr"], lambda m: decode("VideoReady", m.value()),
+                       1)
+        h2 = rds.hgetall(key)
+        assert h2["event_id"] == again["event_id"] and "role:bob" not in h2
+        assert {k: v for k, v in h2.items() if k.split(":")[0] in (
+            "joined", "left", "session_id", "session_status")} == {
+            k: v for k, v in h.items() if k.split(":")[0] in (
+                "joined", "left", "session_id", "session_status")}
+    finally:
+        assert run.stop_all() == [0]
