@@ -36,7 +36,8 @@ CORE := hw log secret buf heap smap jwt conf retry schema prevalidate \
         resolve event codec cache hms_client hms_reply offsets job rules hlswatch handler \
         engine metrics health kstats admin registry \
         kafka producer pipeline worker
-SIM := sim_conf sim_fault sim_api sim_rooms sim_peers sim_live sim_admin \
+SIM := sim_conf sim_whconf sim_fault sim_api sim_rooms sim_peers sim_live \
+       sim_webhook sim_whcurl sim_admin \
        sim_http
 UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_hw \
               test_codec test_heap test_offsets test_smap test_rules \
