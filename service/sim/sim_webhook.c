@@ -679,6 +679,10 @@ static void replay_one(struct sim_webhook *wh, const struct record *rec,
     struct record again = *rec;
     struct job *j;
 
+    if (!json_is_object(env)) {
+        json_decref(env); /* never: bodies are our envelopes */
+        return;
+    }
     json_object_set_new(env, "is_replay", json_true());
     again.body = json_dumps(env, JSON_COMPACT);
     json_decref(env);
