@@ -207,7 +207,8 @@ def test_a_session_in_order_with_documented_fields(sim, receivers, secret,
     assert all(x["session_id"] == session_id for x in d)
     assert set(d[8]) >= ROOM_END
     assert (d[8]["lock_room"], d[8]["reason"]) == (True, "booking over")
-    log = attempts(sim)
+    # the receiver has an event before the simulator has its answer
+    log = attempts(sim, timeout=5, want=9)
     assert [(e["type"], e["attempt"], e["status"], e["result"])
             for e in log["data"]] == [(t, 1, 200, "delivered")
                                       for t in rx.types()]
@@ -226,7 +227,7 @@ def assert_schedule(times):
     (configure-webhooks/overview.mdx); a little later is scheduling."""
     assert len(times) == 4, times
     for got, want in zip(gaps(times), (1, 3, 10)):
-        assert want - 0.05 <= got <= want + 0.75, gaps(times)
+        assert want - 0.05 <= got <= want + 1.0, gaps(times)
 
 
 def test_retries_to_a_failing_and_a_down_receiver(sim, receivers):
@@ -299,7 +300,7 @@ def test_faults_duplicate_drop_reorder(sim, receivers):
     assert rx.types() == ["session.open.success"] * 2 + [
         "peer.join.success"] * 2
     assert bodies[0] == bodies[1] and bodies[2] == bodies[3]
-    log = attempts(sim)
+    log = attempts(sim, timeout=5, want=4)
     assert [e["duplicate"] for e in log["data"]] == [False, True, False, True]
     assert log["counts"]["duplicated"] == 2
 
