@@ -36,13 +36,15 @@ CORE := hw log secret buf heap smap jwt conf retry schema prevalidate \
         resolve event codec cache hms_client hms_reply hookev offsets job rules hlswatch handler \
         engine metrics health kstats admin registry \
         kafka producer pipeline worker
-SIM := sim_conf sim_fault sim_api sim_rooms sim_peers sim_live sim_admin \
+SIM := sim_conf sim_whconf sim_fault sim_api sim_rooms sim_peers sim_live \
+       sim_events sim_webhook sim_whcurl sim_admin \
        sim_http
 UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_hw \
               test_codec test_heap test_offsets test_smap test_rules \
               test_hms_reply test_kstats test_producer test_handler test_hookev \
               test_pipeline \
-              test_sim_fault test_sim_conf test_sim_api test_sim_live
+              test_sim_fault test_sim_conf test_sim_api test_sim_live \
+              test_sim_webhook
 
 SCHEMAS := $(sort $(wildcard schemas/*.avsc))
 CORE_O := $(CORE:%=$(BUILD)/src/%.o) $(BUILD)/gen/schemas_gen.o

@@ -3,8 +3,10 @@
  * objects (route -> status -> count), and the log, a ring of log_size
  * entries at seq % cap, so ?since=SEQ starts without a scan. adm->mu guards
  * all three and is taken before the API's mutex (reset, config and the
- * session, join and leave hooks), never after. Runs on the HTTP pool
- * threads. */
+ * session, join and leave hooks) and the webhook delivery's, never after.
+ * A reset's parts reach the webhooks too: state forgets queued and past
+ * events, stats the attempt log, config the webhook settings. Runs on the
+ * HTTP pool threads. */
 #define LOGMOD "sim_admin"
 #include "sim_admin.h"
 
@@ -28,6 +30,7 @@ struct entry {
 
 struct sim_admin {
     struct sim_api *api;
+    struct sim_webhook *wh; /* NULL: no webhooks */
     pthread_mutex_t mu;
     struct fault_set faults;
     json_t *stats;    /* route -> {status -> count} */
@@ -56,11 +59,13 @@ const char *sim_fault_kind_str(enum fault_kind kind)
     return "?";
 }
 
-struct sim_admin *sim_admin_create(struct sim_conf *cf, struct sim_api *api)
+struct sim_admin *sim_admin_create(struct sim_conf *cf, struct sim_api *api,
+                                   struct sim_webhook *wh)
 {
     struct sim_admin *adm = xcalloc(1, sizeof(*adm));
 
     adm->api = api;
+    adm->wh = wh;
     pthread_mutex_init(&adm->mu, NULL);
     adm->faults = cf->faults;
     memset(&cf->faults, 0, sizeof(cf->faults)); /* ours now */
@@ -224,6 +229,9 @@ static void reset(struct sim_admin *adm, const json_t *body, int64_t now_ms)
     }
     if ((v = json_object_get(body, "state")) == NULL || json_is_true(v)) {
         sim_api_reset(adm->api);
+        if (adm->wh != NULL) {
+            sim_webhook_clear(adm->wh, true, false);
+        }
     }
     if ((v = json_object_get(body, "faults")) == NULL || json_is_true(v)) {
         uint64_t rng = adm->faults.rng;
@@ -237,6 +245,9 @@ static void reset(struct sim_admin *adm, const json_t *body, int64_t now_ms)
         adm->total = 0;
         clear_log(adm);
         adm->seq = 1; /* the log starts over: since=0 means all of it */
+        if (adm->wh != NULL) {
+            sim_webhook_clear(adm->wh, false, true);
+        }
     }
 }
 
@@ -297,6 +308,17 @@ static void handle_locked(struct sim_admin *adm, const struct sim_req *req,
         sim_api_join(adm->api, body, req->now_ms, r);
     } else if (strcmp(req->path, "/__sim/leave") == 0 && post) {
         sim_api_leave(adm->api, body, req->now_ms, r);
+    } else if (strcmp(req->path, "/__sim/webhooks") == 0 && !post &&
+               adm->wh != NULL) {
+        sim_reply(r, 200,
+                  sim_webhook_log_json(adm->wh, query_int(req, "since", 0),
+                                       query_int(req, "limit", 10000)));
+    } else if (strcmp(req->path, "/__sim/webhooks/replay") == 0 && post &&
+               adm->wh != NULL) {
+        int status = 400;
+        json_t *out = sim_webhook_replay(adm->wh, body, &status);
+
+        sim_reply(r, status, out);
     } else if (post && room != NULL) {
         sim_api_open_session(adm->api, room, json_object_get(body, "peers"),
                              req->now_ms, r);

@@ -12,9 +12,11 @@
  * /__sim/reset (state, faults, stats and settings; a body member false
  * keeps that part), POST /__sim/join and /__sim/leave (a client with an
  * app token joins, a peer leaves), POST /__sim/rooms/{id}/session (opens
- * a session with given peers) and GET /__sim/health. docs/hms-sim.md
- * documents them all. One mutex guards faults, stats and the log; every
- * function is thread-safe. The fault set is taken over from the config.
+ * a session with given peers), GET /__sim/webhooks (the webhook attempt
+ * log, sim_webhook.h), POST /__sim/webhooks/replay and GET
+ * /__sim/health. docs/hms-sim.md documents them all. One mutex guards faults,
+ * stats and the log; every function is thread-safe. The fault set is taken over
+ * from the config.
  */
 #ifndef SIM_ADMIN_H
 #define SIM_ADMIN_H
@@ -25,9 +27,12 @@
 #include "sim_api.h"
 #include "sim_conf.h"
 #include "sim_fault.h"
+#include "sim_webhook.h"
 
-/* Moves cf->faults into the new object; api is borrowed. */
-struct sim_admin *sim_admin_create(struct sim_conf *cf, struct sim_api *api);
+/* Moves cf->faults into the new object; api and wh are borrowed (wh may
+ * be NULL: no webhook hooks). */
+struct sim_admin *sim_admin_create(struct sim_conf *cf, struct sim_api *api,
+                                   struct sim_webhook *wh);
 void sim_admin_destroy(struct sim_admin *adm);
 
 bool sim_admin_owns(const char *path);

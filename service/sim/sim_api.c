@@ -4,7 +4,11 @@
  * (match_path() captures {id} and {role}). sim_api_apply() checks the
  * management token (jwt_verify, then type, version, access_key) and parses
  * the body before it takes a->mu, so handlers run locked but never parse.
- * HTTP pool threads. */
+ * HTTP pool threads, and the ticker thread (sim_api_tick(), under a->mu
+ * like a request). /__sim/config splits its body: the webhook members go
+ * to the delivery (sim_webhook_conf_update()), the rest to
+ * sim_tune_update(); the tune part is checked first and applied last, so
+ * a bad value anywhere changes nothing. */
 #define LOGMOD "sim_api"
 #include "sim_api_int.h"
 
@@ -15,6 +19,7 @@
 #include <time.h>
 
 #include "jwt.h"
+#include "sim_webhook.h"
 
 struct route {
     const char *method;
@@ -78,11 +83,16 @@ static void state_free(struct sim_api *a)
 struct sim_api *sim_api_create(const struct sim_conf *cf)
 {
     struct sim_api *a = xcalloc(1, sizeof(*a));
+    pthread_condattr_t ca;
 
     a->cf = cf;
     a->tune = cf->tune;
     a->rng = cf->seed * 0x9e3779b97f4a7c15ULL + 1;
     pthread_mutex_init(&a->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&a->tick_cv, &ca);
+    pthread_condattr_destroy(&ca);
     state_init(a);
     return a;
 }
@@ -92,9 +102,71 @@ void sim_api_destroy(struct sim_api *a)
     if (a == NULL) {
         return;
     }
+    sim_api_stop_ticker(a);
+    pthread_cond_destroy(&a->tick_cv);
     state_free(a);
     pthread_mutex_destroy(&a->mu);
     free(a);
+}
+
+void sim_api_set_webhooks(struct sim_api *a, struct sim_webhook *wh)
+{
+    pthread_mutex_lock(&a->mu);
+    a->wh = wh;
+    pthread_mutex_unlock(&a->mu);
+}
+
+void sim_api_tick(struct sim_api *a, int64_t now_ms)
+{
+    pthread_mutex_lock(&a->mu);
+    sim_streams_advance_all(a, now_ms);
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void *ticker_main(void *arg)
+{
+    struct sim_api *a = arg;
+    struct timespec ts;
+
+    pthread_mutex_lock(&a->mu);
+    while (!a->tick_stop) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += (long)(a->tick_ms % 1000) * 1000000L;
+        ts.tv_sec += (time_t)(a->tick_ms / 1000 + ts.tv_nsec / 1000000000L);
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&a->tick_cv, &a->mu, &ts);
+        if (!a->tick_stop) {
+            /* a->mu is held: the clock without sim_api_now_ms() */
+            sim_streams_advance_all(a, hw_now_ms() +
+                                           a->tune.clock_offset_s * 1000);
+        }
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+enum hw_rc sim_api_start_ticker(struct sim_api *a, int64_t interval_ms)
+{
+    a->tick_ms = interval_ms > 0 ? interval_ms : 100;
+    a->tick_stop = false;
+    if (pthread_create(&a->ticker, NULL, ticker_main, a) != 0) {
+        return HW_ERR_FATAL;
+    }
+    a->ticking = true;
+    return HW_OK;
+}
+
+void sim_api_stop_ticker(struct sim_api *a)
+{
+    if (!a->ticking) {
+        return;
+    }
+    pthread_mutex_lock(&a->mu);
+    a->tick_stop = true;
+    pthread_cond_signal(&a->tick_cv);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->ticker, NULL);
+    a->ticking = false;
 }
 
 void sim_api_reset(struct sim_api *a)
@@ -391,25 +463,59 @@ bool sim_api_strict(struct sim_api *a)
     return strict;
 }
 
+/* The settings now in force (a->mu held). */
+static json_t *config_json(struct sim_api *a)
+{
+    json_t *j = sim_tune_to_json(&a->tune);
+
+    if (a->wh != NULL) {
+        json_object_update_new(j, sim_webhook_conf_json(a->wh));
+    }
+    return j;
+}
+
+/* body without the webhook members, when a delivery takes them. */
+static json_t *tune_part(struct sim_api *a, json_t *body)
+{
+    json_t *part = json_copy(body);
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(body, key, v)
+    {
+        if (a->wh != NULL && sim_wh_conf_key(key)) {
+            json_object_del(part, key);
+        }
+    }
+    return part;
+}
+
 void sim_api_config(struct sim_api *a, json_t *body, int64_t now_ms,
                     struct sim_resp *resp)
 {
     struct sim_tune next;
     char errstr[160];
+    json_t *part = NULL;
 
     memset(resp, 0, sizeof(*resp));
     pthread_mutex_lock(&a->mu);
     next = a->tune;
+    if (body != NULL) {
+        part = tune_part(a, body);
+    }
     if (body != NULL &&
-        sim_tune_update(&next, body, errstr, sizeof(errstr)) != HW_OK) {
+        (sim_tune_update(&next, part, errstr, sizeof(errstr)) != HW_OK ||
+         (a->wh != NULL && sim_webhook_conf_update(a->wh, body, errstr,
+                                                   sizeof(errstr)) != HW_OK))) {
         sim_resp_error(resp, 400, "Invalid config", errstr);
     } else {
         /* streams settle under the settings they ran with so far */
         sim_streams_advance_all(a, now_ms);
         a->tune = next;
-        sim_reply(resp, 200, sim_tune_to_json(&a->tune));
+        sim_reply(resp, 200, config_json(a));
     }
     pthread_mutex_unlock(&a->mu);
+    json_decref(part);
 }
 
 void sim_api_config_reset(struct sim_api *a, int64_t now_ms)
@@ -417,6 +523,9 @@ void sim_api_config_reset(struct sim_api *a, int64_t now_ms)
     pthread_mutex_lock(&a->mu);
     sim_streams_advance_all(a, now_ms);
     a->tune = a->cf->tune;
+    if (a->wh != NULL) {
+        sim_webhook_conf_reset(a->wh);
+    }
     pthread_mutex_unlock(&a->mu);
 }
 

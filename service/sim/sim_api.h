@@ -14,6 +14,13 @@
  * thread-safe. The run-time settings (struct sim_tune: strict, time scale,
  * clock offset) live here too, under the same mutex.
  *
+ * Webhooks: with a delivery attached (sim_api_set_webhooks()), every
+ * session, peer, room-end and HLS transition becomes the documented event
+ * when it happens (sim_events.c). HLS transitions are due at set times;
+ * a ticker thread (sim_api_start_ticker()) brings streams up to date every
+ * few ms, so their events go out without anyone asking, while every read
+ * still evaluates the status lazily, stamped with when it happened.
+ *
  * Behaviour follows docs/100ms-api.md. Every rule a handler enforces says
  * where it comes from in a comment: "documented: <source>", "inferred:
  * <why>", or "stricter than documented" (no source: only with strict on).
@@ -58,7 +65,21 @@ struct sim_call {
 };
 
 struct sim_api *sim_api_create(const struct sim_conf *cf);
+/* Stops the ticker, frees everything. */
 void sim_api_destroy(struct sim_api *a);
+
+struct sim_webhook;
+/* Attaches the webhook delivery (borrowed; it must outlive the ticker and
+ * every request). Call before serving. */
+void sim_api_set_webhooks(struct sim_api *a, struct sim_webhook *wh);
+
+/* Brings every live stream up to now_ms, emitting the events due. */
+void sim_api_tick(struct sim_api *a, int64_t now_ms);
+/* A thread calling sim_api_tick() every interval_ms with the simulator's
+ * clock; stopped by sim_api_stop_ticker() (idempotent) or destroy. */
+enum hw_rc sim_api_start_ticker(struct sim_api *a,
+                                int64_t interval_ms) HW_MUSTCHECK;
+void sim_api_stop_ticker(struct sim_api *a);
 
 /* Routes req and finds the room it concerns; changes nothing. */
 void sim_api_route(struct sim_api *a, const struct sim_req *req,
@@ -97,12 +118,13 @@ int64_t sim_api_now_ms(struct sim_api *a);
 bool sim_api_strict(struct sim_api *a);
 
 /* Test hook: changes the run-time settings from body (any subset of
- * sim_tune_to_json()'s keys; NULL reads them); 200 with the settings now
+ * sim_tune_to_json()'s keys, and with webhooks attached the webhook ones
+ * of sim_wh_conf_to_json(); NULL reads them); 200 with the settings now
  * in force, 400 (nothing changed) on a bad key or value. */
 void sim_api_config(struct sim_api *a, json_t *body, int64_t now_ms,
                     struct sim_resp *resp);
 
-/* Restores the start-up settings (cf->tune). */
+/* Restores the start-up settings (cf->tune, cf->webhook). */
 void sim_api_config_reset(struct sim_api *a, int64_t now_ms);
 
 /* Forgets every room, code, session, peer and stream. */

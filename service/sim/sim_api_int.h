@@ -1,5 +1,7 @@
-/* sim_api_int.h -- internals shared by sim_api.c, sim_rooms.c, sim_peers.c
- * and sim_live.c. Handlers run with a->mu held, so they never lock. */
+/* sim_api_int.h -- internals shared by sim_api.c, sim_rooms.c, sim_peers.c,
+ * sim_live.c and sim_events.c. Handlers run with a->mu held, so they never
+ * lock it; they may call into the webhook delivery (a->wh), whose mutex
+ * comes after a->mu. */
 #ifndef SIM_API_INT_H
 #define SIM_API_INT_H
 
@@ -23,6 +25,12 @@ struct sim_api {
     json_t *peer_rooms;   /* peer id -> room id */
     json_t *alone_since;  /* room id -> ms its last peer left (integer) */
     uint64_t rng;
+    struct sim_webhook *wh; /* borrowed; NULL: no webhooks */
+    /* the ticker: brings streams up to date so their events go out */
+    pthread_t ticker;
+    pthread_cond_t tick_cv;
+    bool ticking, tick_stop;
+    int64_t tick_ms;
 };
 
 /* What a handler gets. */
@@ -83,5 +91,30 @@ void sim_streams_advance(struct sim_api *a, const char *room_id,
 void sim_streams_advance_all(struct sim_api *a, int64_t now_ms);
 /* Ends the room's live streams as end-room does: completed at now_ms. */
 void sim_streams_end(struct sim_api *a, const char *room_id, int64_t now_ms);
+
+/* webhook events (sim_events.c): each builds one documented event from
+ * the state and queues it on a->wh; nothing happens (no id is drawn) when
+ * the room's events have no destination. at_ms: when it happened. */
+void sim_ev_session_open(struct sim_api *a, const json_t *s);
+void sim_ev_session_close(struct sim_api *a, const json_t *s, int64_t at_ms);
+void sim_ev_peer_join(struct sim_api *a, const json_t *s, const json_t *p);
+void sim_ev_peer_leave(struct sim_api *a, const json_t *s, const json_t *p,
+                       const char *reason, int64_t at_ms);
+void sim_ev_room_end(struct sim_api *a, const json_t *s, const char *reason,
+                     bool lock, int64_t at_ms);
+void sim_ev_hls_started(struct sim_api *a, json_t *st, int64_t at_ms);
+/* hls.stopped.success, then hls.recording.success if it recorded. */
+void sim_ev_hls_stopped(struct sim_api *a, json_t *st, const char *reason,
+                        int64_t at_ms);
+void sim_ev_hls_failure(struct sim_api *a, json_t *st, const char *error_type,
+                        int64_t at_ms);
+/* The documented envelope around data (stolen); pure. New reference. */
+json_t *sim_ev_envelope(const char *id, const char *app_id,
+                        const char *account_id, const char *template_id,
+                        int64_t ts_ms, const char *type, const char *version,
+                        json_t *data);
+/* A timestamp as sim_time() writes it (0 to 9 fraction digits) in ms,
+ * or -1 if s is not one. */
+int64_t sim_time_parse_ms(const char *s);
 
 #endif

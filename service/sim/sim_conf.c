@@ -54,6 +54,10 @@ static const char usage[] =
     "  --seed N                  random seed for ids, codes, faults\n"
     "  --fault KEY=VALUE         start-up fault rule field (repeatable)\n"
     "  --faults-file PATH        start-up fault rule set (JSON)\n"
+    "  --webhook-url URL         send webhook events there (http/https)\n"
+    "  --webhook-header N:V      a static header for them (repeatable)\n"
+    "  --webhook-fault KEY=VALUE drop_rate, duplicate_rate, reorder_rate,\n"
+    "                            seed (repeatable)\n"
     "The app secret comes from HMS_APP_SECRET or HMS_APP_SECRET_FILE.\n";
 
 static char *str_field(const json_t *o, const char *key, const char *def)
@@ -456,6 +460,9 @@ enum opt_id {
     OPT_SEED,
     OPT_FAULT,
     OPT_FAULTS_FILE,
+    OPT_WEBHOOK_URL,
+    OPT_WEBHOOK_HEADER,
+    OPT_WEBHOOK_FAULT,
     OPT_HELP
 };
 
@@ -475,9 +482,31 @@ static const struct option options[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"fault", required_argument, NULL, OPT_FAULT},
     {"faults-file", required_argument, NULL, OPT_FAULTS_FILE},
+    {"webhook-url", required_argument, NULL, OPT_WEBHOOK_URL},
+    {"webhook-header", required_argument, NULL, OPT_WEBHOOK_HEADER},
+    {"webhook-fault", required_argument, NULL, OPT_WEBHOOK_FAULT},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
+
+/* --webhook-url, --webhook-header, --webhook-fault (sim_whconf.h). The
+ * error names the header, never its value. */
+static bool apply_webhook_option(struct sim_conf *cf, int id, const char *arg)
+{
+    char errstr[ERRLEN];
+    enum hw_rc rc =
+        id == OPT_WEBHOOK_URL
+            ? sim_wh_conf_set_url(&cf->webhook, arg, errstr, sizeof(errstr))
+        : id == OPT_WEBHOOK_HEADER
+            ? sim_wh_conf_add_header(&cf->webhook, arg, errstr, sizeof(errstr))
+            : sim_wh_conf_set_fault(&cf->webhook, arg, errstr, sizeof(errstr));
+
+    if (rc != HW_OK) {
+        log_error("msg=\"invalid option\" err=\"%s\"", errstr);
+        return false;
+    }
+    return true;
+}
 
 /* Applies one option; false (after logging) when it is invalid. */
 static bool apply_option(struct sim_conf *cf, int id, const char *arg,
@@ -536,6 +565,10 @@ static bool apply_option(struct sim_conf *cf, int id, const char *arg,
         return true;
     case OPT_FAULTS_FILE:
         return load_faults_file(cf, arg);
+    case OPT_WEBHOOK_URL:
+    case OPT_WEBHOOK_HEADER:
+    case OPT_WEBHOOK_FAULT:
+        return apply_webhook_option(cf, id, arg);
     default:
         return false;
     }
@@ -549,6 +582,7 @@ static void set_defaults(struct sim_conf *cf)
     cf->tune.hls_running_after_ms = 2000;
     cf->tune.time_scale = 1;
     cf->seed = (uint64_t)hw_now_ms();
+    sim_wh_conf_init(&cf->webhook);
 }
 
 enum hw_rc sim_conf_load(struct sim_conf *cf, int argc, char **argv)
@@ -607,6 +641,7 @@ void sim_conf_deinit(struct sim_conf *cf)
 {
     templates_free(cf);
     fault_set_deinit(&cf->faults);
+    sim_wh_conf_deinit(&cf->webhook);
     secret_wipe(&cf->secret);
     free(cf->host);
     free(cf->port_file);

@@ -8,11 +8,12 @@
  * name, region, subdomain, roles, hls_max_duration_s) come from a small
  * JSON file, or a built-in default parsed by the same code. --fault
  * KEY=VALUE builds the start-up fault rule (see sim_fault.h); --faults-file
- * loads a rule set. Every error is logged; loading then fails once with
- * HW_ERR_CONFIG. Immutable after loading: struct sim_tune holds the
- * start-up values of what POST /__sim/config changes at run time (the live
- * copy is sim_api's), and sim_tune_update() validates such a change with
- * the same bounds as the flags.
+ * loads a rule set. --webhook-url, --webhook-header and --webhook-fault
+ * set the start-up webhook settings (sim_whconf.h). Every error is logged;
+ * loading then fails once with HW_ERR_CONFIG. Immutable after loading: struct
+ * sim_tune holds the start-up values of what POST /__sim/config changes at run
+ * time (the live copy is sim_api's), and sim_tune_update() validates such a
+ * change with the same bounds as the flags.
  */
 #ifndef SIM_CONF_H
 #define SIM_CONF_H
@@ -26,6 +27,7 @@
 #include "hw.h"
 #include "secret.h"
 #include "sim_fault.h"
+#include "sim_whconf.h"
 
 struct sim_template {
     char *id, *name, *region, *subdomain;
@@ -58,6 +60,7 @@ struct sim_conf {
     bool hls_needs_session;
     uint64_t seed;
     struct fault_set faults;
+    struct sim_wh_conf webhook; /* start-up values; /__sim/reset restores */
 };
 
 /* Parses argv and the environment into *cf (zeroed by the caller). Prints

@@ -19,7 +19,16 @@
  *   -> stopping           by the stop call; -> completed by end-room.
  * Members whose name starts with '_' are internal and never served
  * (view()). The composer is no peer of the session. Handlers run with
- * a->mu held. */
+ * a->mu held.
+ *
+ * Each transition is also its documented webhook event (sim_events.c),
+ * stamped with when it happened: -> running hls.started.success;
+ * -> failed hls.failure (MAX_RETRIES_REACHED) and hls.stopped.success
+ * ("failure: MAX_RETRIES_REACHED"); -> completed hls.stopped.success
+ * ("last peer left" or "max duration reached"); the stop call and
+ * end-room hls.stopped.success ("client request"), after hls.failure
+ * (BEAM_STOPPED) for a stream that had not started yet. The ticker
+ * (sim_api_tick()) makes the timed ones go out on time. */
 #define LOGMOD "sim_live"
 #include "sim_api_int.h"
 
@@ -108,18 +117,23 @@ static bool composer_can_join(struct sim_api *a, const json_t *room,
 }
 
 /* When the composer stops by itself (alone, or the maximum duration),
- * for a stream started at t0, given who is in the room now. */
+ * for a stream started at t0, given who is in the room now; *why is the
+ * documented stop reason (webhook.md, HLS stop reasons). */
 static int64_t stop_due(struct sim_api *a, const char *room_id,
-                        const json_t *room, int64_t t0)
+                        const json_t *room, int64_t t0, const char **why)
 {
     int64_t due = hw_sat_add(
         t0, sim_scaled_ms(a, sim_room_template(a, room)->hls_max_duration_s));
     int64_t since, alone_end;
 
+    *why = "max duration reached";
     if (sim_room_alone(a, room_id, &since)) {
         alone_end =
             hw_sat_add(since > t0 ? since : t0, sim_scaled_ms(a, ALONE_S));
-        due = alone_end < due ? alone_end : due;
+        if (alone_end < due) {
+            due = alone_end;
+            *why = "last peer left";
+        }
     }
     return due;
 }
@@ -131,16 +145,18 @@ static void advance(struct sim_api *a, const char *room_id, json_t *st,
     const json_t *room = sim_room_get(a, room_id);
     int64_t t0 = json_integer_value(json_object_get(st, "_t"));
     int64_t run_at = hw_sat_add(t0, a->tune.hls_running_after_ms);
+    const char *why;
     int64_t due;
 
     if (!stream_live(st)) {
         return;
     }
-    due = stop_due(a, room_id, room, t0);
+    due = stop_due(a, room_id, room, t0, &why);
     if (status_is(st, "starting") && now_ms >= run_at && due > run_at) {
         /* documented: the start call succeeded; a composer that cannot
          * join fails later, as the hls.failure webhook
-         * (MAX_RETRIES_REACHED) says (configure-webhooks/webhook.md) */
+         * (MAX_RETRIES_REACHED) says, and stops with the reason
+         * "failure: MAX_RETRIES_REACHED" (configure-webhooks/webhook.md) */
         if (!composer_can_join(
                 a, room,
                 json_string_value(json_object_get(st, "meeting_url")))) {
@@ -148,12 +164,16 @@ static void advance(struct sim_api *a, const char *room_id, json_t *st,
                      "room=%s stream=%s",
                      room_id, json_string_value(json_object_get(st, "id")));
             set_status(st, "failed", NULL, run_at);
+            sim_ev_hls_failure(a, st, "MAX_RETRIES_REACHED", run_at);
+            sim_ev_hls_stopped(a, st, "failure: MAX_RETRIES_REACHED", run_at);
             return;
         }
         set_status(st, "running", "started_at", run_at);
+        sim_ev_hls_started(a, st, run_at);
     }
     if (now_ms >= due) {
         set_status(st, "completed", "stopped_at", due);
+        sim_ev_hls_stopped(a, st, why, due);
     }
 }
 
@@ -183,11 +203,18 @@ void sim_streams_advance_all(struct sim_api *a, int64_t now_ms)
 static json_t *view(struct sim_api *a, const char *room_id, json_t *st,
                     int64_t now_ms)
 {
-    json_t *v;
+    json_t *v, *m;
+    const char *key;
+    void *tmp;
 
     advance(a, room_id, st, now_ms);
     v = json_deep_copy(st);
-    json_object_del(v, "_t");
+    json_object_foreach_safe(v, tmp, key, m)
+    {
+        if (key[0] == '_') {
+            json_object_del(v, key);
+        }
+    }
     return v;
 }
 
@@ -203,7 +230,16 @@ static json_t *stop_streams(struct sim_api *a, const char *room_id,
     json_array_foreach(json_object_get(a->streams, room_id), i, st)
     {
         if (stream_live(st)) {
+            bool ran = status_is(st, "running");
+
             set_status(st, status, "stopped_at", now_ms);
+            /* documented (webhook.md): a stop request before the composer
+             * started is the hls.failure BEAM_STOPPED; a stop request,
+             * from the API or end-room's, is the reason "client request" */
+            if (!ran) {
+                sim_ev_hls_failure(a, st, "BEAM_STOPPED", now_ms);
+            }
+            sim_ev_hls_stopped(a, st, "client request", now_ms);
             json_array_append(stopped, st);
         }
     }

@@ -14,7 +14,13 @@
  * joining in 100ms goes through the client SDKs, not the REST API. Every
  * change first brings the room's streams up to date (sim_streams_advance),
  * since their status depends on who is in the room. Handlers run with
- * a->mu held; the sim_api_* hooks take it. */
+ * a->mu held; the sim_api_* hooks take it.
+ *
+ * Each change is also a webhook event (sim_events.c), in the order it
+ * happens: session.open.success before the first peer.join.success,
+ * peer.leave.success before session.close.success; end-room ends the
+ * streams (hls.stopped.success), removes the peers still in, closes the
+ * session, then sends room.end.success. */
 #define LOGMOD "sim_peers"
 #include "sim_api_int.h"
 
@@ -39,6 +45,7 @@ static json_t *add_peer(struct sim_api *a, json_t *s, const json_t *name,
     json_object_set_new(json_object_get(s, "peers"), id, p);
     json_object_set(a->peer_rooms, id, json_object_get(s, "room_id"));
     json_object_set_new(s, "updated_at", sim_time(now_ms, 3));
+    sim_ev_peer_join(a, s, p);
     return p;
 }
 
@@ -77,11 +84,14 @@ static json_t *open_session(struct sim_api *a, const char *room_id,
                   "peers", "created_at", sim_time(now_ms, 3), "updated_at",
                   sim_time(now_ms, 3));
     json_array_append_new(sim_list_of(a->sessions, room_id), s);
+    sim_ev_session_open(a, s);
     return s;
 }
 
-/* Closes session s: every peer still in it leaves; the room is alone. */
-static void close_session(struct sim_api *a, json_t *s, int64_t now_ms)
+/* Closes session s: every peer still in it leaves, for `reason` (a
+ * documented peer.leave.success reason); the room is alone. */
+static void close_session(struct sim_api *a, json_t *s, const char *reason,
+                          int64_t now_ms)
 {
     const char *id;
     json_t *p;
@@ -90,6 +100,7 @@ static void close_session(struct sim_api *a, json_t *s, int64_t now_ms)
     {
         if (json_object_get(p, "left_at") == NULL) {
             json_object_set_new(p, "left_at", sim_time(now_ms, 3));
+            sim_ev_peer_leave(a, s, p, reason, now_ms);
         }
     }
     json_object_set_new(s, "active", json_false());
@@ -97,6 +108,7 @@ static void close_session(struct sim_api *a, json_t *s, int64_t now_ms)
     json_object_set_new(a->alone_since,
                         json_string_value(json_object_get(s, "room_id")),
                         json_integer(now_ms));
+    sim_ev_session_close(a, s, now_ms);
 }
 
 void sim_api_open_session(struct sim_api *a, const char *room_id,
@@ -246,8 +258,12 @@ void sim_api_leave(struct sim_api *a, const json_t *body, int64_t now_ms,
         sim_streams_advance(a, room_id, now_ms);
         json_object_set_new(p, "left_at", sim_time(now_ms, 3));
         json_object_set_new(s, "updated_at", sim_time(now_ms, 3));
+        /* documented: "client request", the peer left by itself
+         * (webhook.md, peer leave reasons) */
+        sim_ev_peer_leave(a, s, p, "client request", now_ms);
         if (present_peers(json_object_get(s, "peers")) == 0) {
-            close_session(a, s, now_ms); /* documented: the last one left */
+            /* documented: the last one left */
+            close_session(a, s, "client request", now_ms);
         }
         sim_reply(resp, 200, json_deep_copy(s));
     }
@@ -329,11 +345,16 @@ void sim_h_end_room(struct sim_api *a, const struct sim_ctx *c,
         return;
     }
     sim_streams_end(a, c->call->id, c->req->now_ms);
-    close_session(a, s, c->req->now_ms);
+    /* unverified: which reason 100ms gives the peers end-room removes;
+     * "server removed peer" says the server removed them (webhook.md) */
+    close_session(a, s, "server removed peer", c->req->now_ms);
     if (json_is_true(lock)) {
         json_object_set_new(room, "enabled", json_false());
         json_object_set_new(room, "updated_at", sim_time(c->req->now_ms, 3));
     }
+    /* documented: room.end.success with lock_room and reason (webhook.md) */
+    sim_ev_room_end(a, s, json_string_value(reason), json_is_true(lock),
+                    c->req->now_ms);
     sim_reply(r, 200, json_pack("{s:s}", "message", "session is ending"));
 }
 

@@ -298,12 +298,16 @@ def test_strict_turns_on_the_invented_rules(sim):
 
 def test_config_endpoint(sim):
     first = sim.admin("GET", "config")
+    no_webhook = {"webhook_url": None, "webhook_headers": {},
+                  "webhook_faults": {"drop_rate": 0, "duplicate_rate": 0,
+                                     "reorder_rate": 0, "seed": 0}}
     assert first == {"time_scale": 1, "clock_offset_s": 0, "strict": False,
-                     "hls_running_after_ms": first["hls_running_after_ms"]}
+                     "hls_running_after_ms": first["hls_running_after_ms"],
+                     **no_webhook}
     got = sim.config(time_scale=60, clock_offset_s=-120, strict=True,
                      hls_running_after_ms=500)
     assert got == {"time_scale": 60, "clock_offset_s": -120, "strict": True,
-                   "hls_running_after_ms": 500}
+                   "hls_running_after_ms": 500, **no_webhook}
     for bad in ({"time_scale": 0}, {"strict": "yes"}, {"bogus": 1},
                 {"clock_offset_s": 1.5}):
         r = sim.admin_raw("POST", "config", json=bad)

@@ -110,7 +110,17 @@ static void test_flags(void)
                               "--clock-offset-s",
                               "-120",
                               "--hls-running-after-ms",
-                              "500"};
+                              "500",
+                              "--webhook-url",
+                              "http://127.0.0.1:9/hook",
+                              "--webhook-header",
+                              "X-Hook-Secret: s3",
+                              "--webhook-header",
+                              "X-Two:2",
+                              "--webhook-fault",
+                              "duplicate_rate=0.25",
+                              "--webhook-fault",
+                              "seed=5"};
 
     setenv("HMS_APP_SECRET", "sim-secret", 1);
     unsetenv("HMS_APP_SECRET_FILE");
@@ -131,6 +141,14 @@ static void test_flags(void)
           cf.faults.rules[0].rate_503 == 0.5 &&
           strcmp(cf.faults.rules[0].match, "bk-*") == 0);
     CHECK_INT(cf.secret.len, 10);
+    CHECK_STR(cf.webhook.url, "http://127.0.0.1:9/hook");
+    CHECK_STR(
+        json_string_value(json_object_get(cf.webhook.headers, "X-Hook-Secret")),
+        "s3");
+    CHECK_STR(json_string_value(json_object_get(cf.webhook.headers, "X-Two")),
+              "2");
+    CHECK(cf.webhook.duplicate_rate == 0.25 && cf.webhook.drop_rate == 0);
+    CHECK_INT(cf.webhook.seed, 5);
     sim_conf_deinit(&cf);
 }
 
@@ -162,6 +180,8 @@ static void test_defaults_and_errors(void)
     CHECK(!sim_template_has_role(&cf.templates[0], "beam"));
     CHECK_STR(cf.templates[0].subdomain, "hmsworker");
     CHECK_INT(cf.templates[0].hls_max_duration_s, 4 * 3600);
+    CHECK(cf.webhook.url == NULL); /* no webhooks unless asked */
+    CHECK_INT(json_object_size(cf.webhook.headers), 0);
     sim_conf_deinit(&cf);
     unsetenv("HMS_ACCESS_KEY");
 
@@ -174,6 +194,12 @@ static void test_defaults_and_errors(void)
         {"hms-sim", "--clock-offset-s", "999999999999"},
         {"hms-sim", "--hls-running-after-ms", "-1"},
         {"hms-sim", "--strict", "yes"}, /* no value: "yes" is extra */
+        {"hms-sim", "--webhook-url", "ftp://127.0.0.1/x"},
+        {"hms-sim", "--webhook-url", "http://"},
+        {"hms-sim", "--webhook-header", "X-No-Colon"},
+        {"hms-sim", "--webhook-header", "X Bad: v"},
+        {"hms-sim", "--webhook-fault", "drop_rate=1.5"},
+        {"hms-sim", "--webhook-fault", "loss=0.1"},
     };
     for (size_t i = 0; i < sizeof(bad_tune) / sizeof(bad_tune[0]); i++) {
         CHECK(load(&cf, 3, bad_tune[i]) == HW_ERR_CONFIG);
