@@ -32,7 +32,7 @@ LDFLAGS := -pie -Wl,-z,relro,-z,now $(filter -fsanitize=%,$(OPT_$(SAN)))
 LDLIBS := $(PKG_LIBS) -lpthread
 
 # Modules shared by every program (service/src minus programs).
-CORE := hw log secret buf heap smap jwt conf retry schema prevalidate \
+CORE := hw log secret buf heap smap whaccess jwt conf retry schema prevalidate \
         resolve event codec cache hms_client hms_reply offsets job rules hlswatch handler \
         engine metrics health kstats admin registry \
         kafka producer pipeline worker
@@ -41,7 +41,7 @@ SIM := sim_conf sim_fault sim_api sim_rooms sim_peers sim_live sim_admin \
 UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_hw \
               test_codec test_heap test_offsets test_smap test_rules \
               test_hms_reply test_kstats test_producer test_handler \
-              test_pipeline \
+              test_pipeline test_whaccess \
               test_sim_fault test_sim_conf test_sim_api test_sim_live
 
 SCHEMAS := $(sort $(wildcard schemas/*.avsc))
