@@ -35,13 +35,13 @@ LDLIBS := $(PKG_LIBS) -lpthread
 CORE := hw log secret buf heap smap whaccess jwt conf retry schema prevalidate \
         resolve event codec cache hms_client hms_reply offsets job rules hlswatch handler \
         engine metrics health kstats admin registry \
-        kafka producer pipeline worker
+        kafka producer pipeline worker webhook
 SIM := sim_conf sim_fault sim_api sim_rooms sim_peers sim_live sim_admin \
        sim_http
 UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_hw \
               test_codec test_heap test_offsets test_smap test_rules \
               test_hms_reply test_kstats test_producer test_handler \
-              test_pipeline test_whaccess \
+              test_pipeline test_whaccess test_webhook \
               test_sim_fault test_sim_conf test_sim_api test_sim_live
 
 SCHEMAS := $(sort $(wildcard schemas/*.avsc))
