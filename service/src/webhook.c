@@ -37,8 +37,8 @@
 
 #define POLL_MS 50
 #define IDLE_TIMEOUT_S 10
-#define ANSWER_GRACE_MS 2000 /* at stop: resumed connections still answering   \
-                              */
+/* at stop: how long resumed connections may take to answer */
+#define ANSWER_GRACE_MS 2000
 #define PEM_MAX (64 * 1024)
 
 enum req_state { REQ_READING, REQ_WAITING, REQ_ANSWERED };

@@ -56,13 +56,15 @@ static bool add_header(const char *s, const char *e, size_t pos,
                        size_t err_size)
 {
     const char *colon = memchr(s, ':', (size_t)(e - s));
-    const char *ns = s, *ne = colon, *vs = colon + 1, *ve = e;
+    const char *ns = s, *ne, *vs, *ve = e;
     size_t nlen, vlen;
 
     if (colon == NULL) {
         snprintf(err, err_size, "pair %zu: expected \"Name: value\"", pos);
         return false;
     }
+    ne = colon;
+    vs = colon + 1;
     trim(&ns, &ne);
     trim(&vs, &ve);
     nlen = (size_t)(ne - ns);
