@@ -511,13 +511,15 @@ static rd_kafka_t *producer_new(struct webhook *wh, char *errstr,
 {
     char timeout[24];
     const char *const extra[] = {
-        "enable.idempotence", "true",  "linger.ms", "1",
+        "enable.idempotence", "true",  "linger.ms", "0",
         "message.timeout.ms", timeout, NULL};
     rd_kafka_conf_t *kc;
     rd_kafka_t *rk;
 
-    /* librdkafka gives up on a message when its answer is due: a webhook
-     * answered 503 is then rarely stored afterwards */
+    /* linger.ms 0: a sender waits for each message's own report (1 ms
+     * made one connection 5x slower here), and batches form anyway while
+     * requests are in flight. librdkafka gives up on a message when its
+     * answer is due: a webhook answered 503 is rarely stored afterwards */
     snprintf(timeout, sizeof(timeout), "%lld",
              (long long)wh->cf->webhook_timeout_ms);
     kc = kafka_conf_new(wh->cf, "webhooks", extra, errstr, errstr_size);
