@@ -59,7 +59,7 @@ ifeq ($(SAN),tsan)
 PROG_O += $(BUILD)/tsan/c11_threads.o
 endif
 INTEGRATION_TESTS := test_stack test_cache test_hms_client
-FUZZ_TARGETS := fuzz_codec fuzz_conf fuzz_hms_reply
+FUZZ_TARGETS := fuzz_codec fuzz_conf fuzz_hms_reply fuzz_webhook
 FUZZ_SECONDS ?= 60
 PROGS := $(BUILD)/hms-worker $(BUILD)/hmsctl $(BUILD)/hms-sim \
          $(BUILD)/mktopics $(BUILD)/jwtcli $(BUILD)/bench-floor
@@ -72,7 +72,7 @@ INTEGRATION_BINS := $(INTEGRATION_TESTS:%=$(BUILD)/itests/%)
 Q := $(if $(V),,@)
 
 .PHONY: all build deps test unit dev stack-up stack-down asan valgrind lint \
-        clean help fuzz fuzz-build faults bench tsan
+        clean help fuzz fuzz-build faults bench bench-webhooks tsan
 .DEFAULT_GOAL := all
 
 all: build
@@ -185,6 +185,12 @@ faults: deps
 bench: deps
 	@$(MAKE) --no-print-directory build
 	@tests/bench/run.sh
+
+## bench-webhooks: webhooks/s one listener accepts with delivery confirmed
+## (tests/bench/webhooks.py; concurrency 1, 16, 64), a table on stdout
+bench-webhooks: deps
+	@$(MAKE) --no-print-directory build
+	@tests/bench/run.sh tests/bench/webhooks.py
 
 ## fuzz: libFuzzer on every parser of untrusted bytes, FUZZ_SECONDS each
 fuzz: deps
