@@ -37,7 +37,9 @@ static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig)
 {
     (void)sig;
-    stop_flag = 1; /* async-signal-safe: no logging here */
+    /* async-signal-safe: no logging here; atomic, because the webhook
+     * listener's thread reads it too */
+    __atomic_store_n(&stop_flag, 1, __ATOMIC_RELAXED);
 }
 
 int main(int argc, char **argv)

@@ -574,7 +574,9 @@ static void *run(void *arg)
             raised = true;
             raise(SIGTERM); /* the worker stops too; webhook_stop: exit 1 */
         }
-        if (drain_until == INT64_MAX && (*wh->stop || atomic_load(&wh->quit))) {
+        if (drain_until == INT64_MAX &&
+            (__atomic_load_n(wh->stop, __ATOMIC_RELAXED) != 0 ||
+             atomic_load(&wh->quit))) {
             begin_drain(wh);
             drain_until = now + wh->cf->shutdown_timeout_ms;
         }

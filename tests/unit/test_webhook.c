@@ -32,8 +32,7 @@ static void test_envelope(void)
         "{\"id\":1,\"type\":\"t\",\"data\":{\"room_id\":\"r\"}}",
         "{\"id\":\"e\",\"data\":{\"room_id\":\"r\"}}",
         "{\"id\":\"e\",\"type\":\"t\",\"data\":{\"room_id\":\"r\"}} x",
-        "{\"id\":\"e\",\"id\":\"f\",\"type\":\"t\",\"data\":{\"room_id\":\"r\"}"
-        "}",
+        "{\"id\":\"e\",\"id\":\"f\",\"data\":{\"room_id\":\"r\"}}",
         "{\"id\":\"e\\u0000x\",\"type\":\"t\",\"data\":{\"room_id\":\"r\"}}",
     };
 
