@@ -7,8 +7,11 @@
  * (expire) -- and its connection resumed; answer() replies. A request has
  * two references, libmicrohttpd's (until on_completed) and the producer's
  * (until its report), so a late report never touches a freed request.
- * The producer thread (run) polls librdkafka every POLL_MS, expires
- * deadlines and drains on the stop flag. */
+ * The producer thread (run) serves librdkafka's reports as they come
+ * (waking at least every POLL_MS), expires deadlines and drains on the
+ * stop flag. Lock order: wh->lock, then libmicrohttpd's own (suspend and
+ * resume are called with wh->lock held, so a report cannot resume a
+ * connection before it is suspended). */
 #define LOGMOD "webhook"
 #include "webhook.h"
 
