@@ -32,17 +32,17 @@ LDFLAGS := -pie -Wl,-z,relro,-z,now $(filter -fsanitize=%,$(OPT_$(SAN)))
 LDLIBS := $(PKG_LIBS) -lpthread
 
 # Modules shared by every program (service/src minus programs).
-CORE := hw log secret buf heap smap jwt conf retry schema prevalidate \
-        resolve event codec cache hms_client hms_reply hookev offsets job rules hlswatch handler \
-        engine metrics health kstats admin registry \
-        kafka producer pipeline worker
+CORE := hw log secret buf heap smap whaccess jwt conf retry schema prevalidate \
+        resolve event codec cache hms_client hms_reply hookev offsets job rules \
+        hlswatch handler engine metrics health kstats admin registry \
+        kafka producer pipeline worker webhook
 SIM := sim_conf sim_whconf sim_fault sim_api sim_rooms sim_peers sim_live \
        sim_events sim_webhook sim_whcurl sim_admin \
        sim_http
 UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_hw \
               test_codec test_heap test_offsets test_smap test_rules \
               test_hms_reply test_kstats test_producer test_handler test_hookev \
-              test_pipeline \
+              test_pipeline test_whaccess test_webhook \
               test_sim_fault test_sim_conf test_sim_api test_sim_live \
               test_sim_webhook
 
@@ -61,7 +61,7 @@ ifeq ($(SAN),tsan)
 PROG_O += $(BUILD)/tsan/c11_threads.o
 endif
 INTEGRATION_TESTS := test_stack test_cache test_hms_client
-FUZZ_TARGETS := fuzz_codec fuzz_conf fuzz_hms_reply
+FUZZ_TARGETS := fuzz_codec fuzz_conf fuzz_hms_reply fuzz_webhook
 FUZZ_SECONDS ?= 60
 PROGS := $(BUILD)/hms-worker $(BUILD)/hmsctl $(BUILD)/hms-sim \
          $(BUILD)/mktopics $(BUILD)/jwtcli $(BUILD)/bench-floor
@@ -74,7 +74,7 @@ INTEGRATION_BINS := $(INTEGRATION_TESTS:%=$(BUILD)/itests/%)
 Q := $(if $(V),,@)
 
 .PHONY: all build deps test unit dev stack-up stack-down asan valgrind lint \
-        clean help fuzz fuzz-build faults bench tsan
+        clean help fuzz fuzz-build faults bench bench-webhooks tsan
 .DEFAULT_GOAL := all
 
 all: build
@@ -187,6 +187,12 @@ faults: deps
 bench: deps
 	@$(MAKE) --no-print-directory build
 	@tests/bench/run.sh
+
+## bench-webhooks: webhooks/s one listener accepts with delivery confirmed
+## (tests/bench/webhooks.py; concurrency 1, 16, 64), a table on stdout
+bench-webhooks: deps
+	@$(MAKE) --no-print-directory build
+	@tests/bench/run.sh tests/bench/webhooks.py
 
 ## fuzz: libFuzzer on every parser of untrusted bytes, FUZZ_SECONDS each
 fuzz: deps

@@ -44,6 +44,7 @@ cat <<MSG
   Redis       $REDIS_URL
   100ms API   ${HMS_API_BASE:-https://api.100ms.live/v2}${real:- (hms-sim; test controls under $HMS_SIM_URL/__sim/)}
   env         $DIR/stack.env
+  webhooks    ${WEBHOOK_ADDR:+http://$WEBHOOK_ADDR${WEBHOOK_PATH:-/hms/webhooks} (hms-webhooks)}${WEBHOOK_ADDR:-off (set WEBHOOK_ADDR and WEBHOOK_SECRET_HEADERS to receive)}
   logs        $DIR/{kafka/broker.log,redis/redis.log,sim/sim.log}
 
   In another terminal, send a booking and watch it become a room:

@@ -2,11 +2,15 @@
  * per variable, drives loading, conf_dump() and conf_deinit() alike. A
  * string row may carry a check that validates the value and derives fields
  * (REDIS_URL -> cf->redis; SCHEMA_REGISTRY_URL -> cf->registry, split by
- * libcurl's URL API); cross_checks() compares keys; KAFKA_PROP_* are tried
- * on a scratch rd_kafka_conf_t. Runs once at startup, before any thread. */
+ * libcurl's URL API; WEBHOOK_ALLOW_CIDRS -> cf->webhook_cidrs, parsed by
+ * whaccess.c); cross_checks() compares keys, webhook_checks() the webhook
+ * listener's (the secret headers are parsed there, once loaded from the
+ * variable or its file); KAFKA_PROP_* are tried on a scratch
+ * rd_kafka_conf_t. Runs once at startup, before any thread. */
 #define LOGMOD "conf"
 #include "conf.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +19,7 @@
 
 #include <curl/curl.h>
 #include <librdkafka/rdkafka.h>
+#include <microhttpd.h>
 #include <openssl/crypto.h>
 
 enum conf_type { CONF_STR, CONF_INT, CONF_SECRET };
@@ -51,7 +56,7 @@ struct conf_key {
 
 static conf_check_fn check_topic, check_redis, check_api_base, check_name,
     check_subdomain, check_role_ttls, check_admin, check_log_level,
-    check_registry;
+    check_registry, check_webhook_addr, check_webhook_path, check_cidrs;
 
 static const struct conf_key keys[] = {
     STR("KAFKA_BROKERS", kafka_brokers, "127.0.0.1:9092", NULL),
@@ -105,6 +110,20 @@ static const struct conf_key keys[] = {
     INT("CACHE_DEFAULT_TTL_S", cache_default_ttl_s, "604800", 60, 365 * DAY_S),
     INT("SHUTDOWN_TIMEOUT_MS", shutdown_timeout_ms, "10000", 0, 600000),
     STR("ADMIN_ADDR", admin_addr, "127.0.0.1:9464", check_admin),
+    /* the webhook listener (webhook.c): off unless WEBHOOK_ADDR is set */
+    STR("WEBHOOK_ADDR", webhook_addr, NULL, check_webhook_addr),
+    STR("WEBHOOK_PATH", webhook_path, "/hms/webhooks", check_webhook_path),
+    {"WEBHOOK_SECRET_HEADERS", CONF_SECRET,
+     offsetof(struct conf, webhook_secret_headers), CONF_SENSITIVE,
+     "WEBHOOK_SECRET_HEADERS_FILE", 0, 0, NULL},
+    INT("WEBHOOK_ALLOW_NO_SECRET", webhook_allow_no_secret, "0", 0, 1),
+    STR("WEBHOOK_ALLOW_CIDRS", webhook_allow_cidrs, NULL, check_cidrs),
+    INT("WEBHOOK_MAX_BYTES", webhook_max_bytes, "65536", 1024, 1000000),
+    INT("WEBHOOK_TIMEOUT_MS", webhook_timeout_ms, "10000", 500, 120000),
+    INT("WEBHOOK_MAX_CONNECTIONS", webhook_max_connections, "256", 1, 10000),
+    INT("WEBHOOK_MAX_PER_IP", webhook_max_per_ip, "128", 1, 10000),
+    STR("WEBHOOK_TLS_CERT_FILE", webhook_tls_cert_file, NULL, NULL),
+    STR("WEBHOOK_TLS_KEY_FILE", webhook_tls_key_file, NULL, NULL),
     STR("LOG_LEVEL", log_level_name, "info", check_log_level),
 };
 
@@ -486,6 +505,63 @@ static bool check_admin(struct conf *cf, const char *v, char *err, size_t n)
     return true;
 }
 
+/* HOST:PORT with a numeric host (IPv4, or IPv6 in brackets), :PORT (all
+ * IPv4 interfaces) or off; port 0 picks a free one. */
+static bool check_webhook_addr(struct conf *cf, const char *v, char *err,
+                               size_t n)
+{
+    const char *colon = strrchr(v, ':');
+    bool v6 = v[0] == '[';
+    unsigned char a[16];
+    char *host;
+
+    if (strcmp(v, "off") == 0) {
+        return true;
+    }
+    if (colon == NULL || !parse_port(colon + 1, &cf->webhook_port, true) ||
+        (v6 && (colon == v || colon[-1] != ']'))) {
+        snprintf(err, n,
+                 "expected HOST:PORT ([IPv6]:PORT for IPv6), :PORT "
+                 "(port 0: any free one) or off");
+        return false;
+    }
+    host = colon == v ? xstrdup("0.0.0.0")
+           : v6       ? xasprintf("%.*s", (int)(colon - v - 2), v + 1)
+                      : xasprintf("%.*s", (int)(colon - v), v);
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, host, a) != 1) {
+        snprintf(err, n,
+                 "%s is not an IP address (no host names: the "
+                 "listener binds one address)",
+                 host);
+        free(host);
+        return false;
+    }
+    cf->webhook_host = host;
+    cf->webhook_on = true;
+    return true;
+}
+
+static bool check_webhook_path(struct conf *cf, const char *v, char *err,
+                               size_t n)
+{
+    (void)cf;
+    if (v[0] != '/' || strlen(v) > 256 ||
+        !has_only(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789/._~-")) {
+        snprintf(err, n,
+                 "a path starting with '/', 1-256 characters of "
+                 "[A-Za-z0-9/._~-]");
+        return false;
+    }
+    return true;
+}
+
+static bool check_cidrs(struct conf *cf, const char *v, char *err, size_t n)
+{
+    return whaccess_parse_cidrs(v, &cf->webhook_cidrs, &cf->n_webhook_cidrs,
+                                err, n);
+}
+
 static bool check_log_level(struct conf *cf, const char *v, char *err, size_t n)
 {
     if (log_level_parse(v, &cf->log_level) != HW_OK) {
@@ -532,6 +608,10 @@ static bool load_secret(const struct conf_key *k, const char *const *env,
 {
     char err[256];
 
+    if (!(k->flags & CONF_REQUIRED) && env_get(env, k->env) == NULL &&
+        env_get(env, k->def) == NULL) {
+        return true; /* optional, and neither given: empty */
+    }
     if (secret_load(s, env_get(env, k->env), k->env, env_get(env, k->def),
                     k->def, err, sizeof(err)) != HW_OK) {
         log_error("msg=\"invalid configuration\" var=%s err=\"%s\"", k->env,
@@ -684,11 +764,77 @@ static bool cross_checks(const struct conf *cf)
     return ok;
 }
 
+static bool readable(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+
+    if (f != NULL) {
+        fclose(f);
+    }
+    return f != NULL;
+}
+
+/* The webhook listener's settings together: the secret headers parsed
+ * (sensitive: errors name the pair, never a value), an open endpoint
+ * refused unless asked for, TLS complete and possible. Checked whether
+ * the listener is on or not, so that a value is never wrong silently. */
+static bool webhook_checks(struct conf *cf)
+{
+    const char *tls[] = {cf->webhook_tls_cert_file, cf->webhook_tls_key_file};
+    const char *tls_var[] = {"WEBHOOK_TLS_CERT_FILE", "WEBHOOK_TLS_KEY_FILE"};
+    char err[256];
+    bool ok = true;
+
+    if (cf->webhook_secret_headers.len > 0 &&
+        !whaccess_parse_headers(
+            secret_reveal(&cf->webhook_secret_headers, NULL),
+            &cf->webhook_headers, &cf->n_webhook_headers, err, sizeof(err))) {
+        log_error("msg=\"invalid configuration\" var=WEBHOOK_SECRET_HEADERS "
+                  "err=\"%s\"",
+                  err);
+        ok = false;
+    } else if (cf->webhook_on && cf->n_webhook_headers == 0 &&
+               cf->webhook_allow_no_secret == 0) {
+        log_error("msg=\"invalid configuration\" var=WEBHOOK_SECRET_HEADERS "
+                  "err=\"WEBHOOK_ADDR is set: give the secret header(s) "
+                  "configured on the 100ms dashboard (or "
+                  "WEBHOOK_SECRET_HEADERS_FILE); WEBHOOK_ALLOW_NO_SECRET=1 "
+                  "opens the endpoint to anyone who reaches it\"");
+        ok = false;
+    }
+    if (cf->webhook_max_per_ip > cf->webhook_max_connections) {
+        log_error("msg=\"invalid configuration\" var=WEBHOOK_MAX_PER_IP "
+                  "err=\"must be <= WEBHOOK_MAX_CONNECTIONS\"");
+        ok = false;
+    }
+    for (int i = 0; i < 2; i++) {
+        if ((tls[i] == NULL) != (tls[1 - i] == NULL)) {
+            log_error("msg=\"invalid configuration\" var=%s err=\"TLS needs "
+                      "both WEBHOOK_TLS_CERT_FILE and WEBHOOK_TLS_KEY_FILE\"",
+                      tls_var[1 - i]);
+            ok = false;
+        } else if (tls[i] != NULL && !readable(tls[i])) {
+            log_error("msg=\"invalid configuration\" var=%s err=\"cannot "
+                      "read %s\"",
+                      tls_var[i], tls[i]);
+            ok = false;
+        }
+    }
+    if (tls[0] != NULL &&
+        MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        log_error("msg=\"invalid configuration\" var=WEBHOOK_TLS_CERT_FILE "
+                  "err=\"this libmicrohttpd has no TLS: terminate TLS at a "
+                  "proxy in front of the listener instead\"");
+        ok = false;
+    }
+    return ok;
+}
+
 /* A variable that looks like ours but is not: most likely a typo. */
 static void warn_unknown(const char *const *env)
 {
-    static const char *const prefixes[] = {"HMS_",   "TOPIC_", "CACHE_",
-                                           "KAFKA_", "REDIS_", "EVENT_"};
+    static const char *const prefixes[] = {
+        "HMS_", "TOPIC_", "CACHE_", "KAFKA_", "REDIS_", "EVENT_", "WEBHOOK_"};
 
     for (; *env != NULL; env++) {
         size_t len = strcspn(*env, "=");
@@ -723,6 +869,7 @@ enum hw_rc conf_load(struct conf *cf, const char *const *env)
     }
     ok = load_kafka_props(cf, env) && ok;
     ok = cross_checks(cf) && ok;
+    ok = webhook_checks(cf) && ok;
     warn_unknown(env);
     return ok ? HW_OK : HW_ERR_CONFIG;
 }
@@ -747,9 +894,13 @@ void conf_dump(const struct conf *cf)
         if (k->type == CONF_INT) {
             log_info("msg=config var=%s value=%lld", k->env,
                      (long long)*(const int64_t *)field);
-        } else if (k->type == CONF_SECRET || (k->flags & CONF_SENSITIVE)) {
+        } else if (k->type == CONF_SECRET) {
             log_info("msg=config var=%s value=%s", k->env,
-                     k->type == CONF_STR ? "(redacted)" : "(redacted, set)");
+                     ((const struct secret *)field)->len > 0 ? "(redacted, set)"
+                                                             : "(unset)");
+        } else if (k->flags & CONF_SENSITIVE) {
+            log_info("msg=config var=%s value=%s", k->env,
+                     s != NULL ? "(redacted)" : "(unset)");
         } else {
             log_info("msg=config var=%s value=\"%s\"", k->env,
                      s != NULL ? s : "(unset)");
@@ -768,6 +919,17 @@ void conf_dump(const struct conf *cf)
                  cf->kafka_props[i].name,
                  cf->kafka_props[i].sensitive ? "(redacted)"
                                               : cf->kafka_props[i].value);
+    }
+    for (size_t i = 0; i < cf->n_webhook_headers; i++) {
+        log_info("msg=config var=WEBHOOK_SECRET_HEADERS header=%s "
+                 "value=(redacted)",
+                 cf->webhook_headers[i].name);
+    }
+    if (cf->webhook_on && cf->n_webhook_headers == 0) {
+        log_warn("msg=\"WEBHOOK_ALLOW_NO_SECRET=1: the webhook listener checks "
+                 "no secret header; anyone who reaches WEBHOOK_ADDR can write "
+                 "into TOPIC_WEBHOOKS\" var=WEBHOOK_ADDR value=\"%s\"",
+                 cf->webhook_addr);
     }
     if (api_http_remote(cf)) {
         log_warn("msg=\"HMS_API_ALLOW_HTTP=1: the 100ms API over plain http, "
@@ -814,5 +976,8 @@ void conf_deinit(struct conf *cf)
     free(cf->redis.user);
     secret_wipe(&cf->redis.password);
     free(cf->admin_host);
+    free(cf->webhook_host);
+    whaccess_headers_free(cf->webhook_headers, cf->n_webhook_headers);
+    free(cf->webhook_cidrs);
     memset(cf, 0, sizeof(*cf));
 }

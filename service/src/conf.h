@@ -23,6 +23,7 @@
 #include "hw.h"
 #include "log.h"
 #include "secret.h"
+#include "whaccess.h"
 
 struct conf_redis {
     char *host;
@@ -85,6 +86,22 @@ struct conf {
     char *admin_host; /* NULL when admin_off */
     int admin_port;   /* 0: a free port */
     bool admin_off;
+    /* the webhook listener (webhook.h): on when webhook_addr is set */
+    char *webhook_addr;
+    char *webhook_host; /* "0.0.0.0", an IPv4 or an IPv6 address */
+    int webhook_port;   /* 0: a free port */
+    bool webhook_on;
+    char *webhook_path;
+    struct secret webhook_secret_headers; /* as configured */
+    struct whaccess_header *webhook_headers;
+    size_t n_webhook_headers;
+    int64_t webhook_allow_no_secret;
+    char *webhook_allow_cidrs; /* NULL: any address */
+    struct whaccess_cidr *webhook_cidrs;
+    size_t n_webhook_cidrs;
+    int64_t webhook_max_bytes, webhook_timeout_ms;
+    int64_t webhook_max_connections, webhook_max_per_ip;
+    char *webhook_tls_cert_file, *webhook_tls_key_file; /* both or none */
     char *log_level_name;
     enum log_level log_level;
     struct conf_prop *kafka_props;
@@ -97,7 +114,8 @@ struct conf {
 enum hw_rc conf_load(struct conf *cf, const char *const *env) HW_MUSTCHECK;
 
 /* Logs one line per key, sensitive values redacted, then a warning for
- * each setting that weakens security (HMS_API_ALLOW_HTTP in use). */
+ * each setting that weakens security (HMS_API_ALLOW_HTTP in use, a
+ * webhook listener without a secret header). */
 void conf_dump(const struct conf *cf);
 
 /* The app-token TTL for role: its HMS_APP_TOKEN_TTL_BY_ROLE override, or

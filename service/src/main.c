@@ -1,15 +1,19 @@
 /* main.c -- hms-worker: Kafka events in, 100ms rooms provisioned, codes
- * and tokens cached in Redis, video-ready/video-ended out. Wiring only:
- * configuration (conf), the admin listener (admin), then the consumer loop
- * (worker) on this thread, which starts the engine thread; curl's global
- * init comes first, before any thread.
+ * and tokens cached in Redis, video-ready/video-ended out; with
+ * WEBHOOK_ADDR, 100ms's webhooks stored in Kafka. Wiring only:
+ * configuration (conf), the admin listener (admin), the worker, the
+ * webhook listener (webhook), then the consumer loop (worker) on this
+ * thread, which starts the engine thread; curl's global init comes first,
+ * before any thread. The stop flag reaches the consumer loop and the
+ * webhook listener, which stop together.
  *
  *   hms-worker                 run (configuration from the environment)
  *   hms-worker --check-config  print the redacted configuration; exit 0,
  *                              or 2 on any error
  * Exit codes: 0 after SIGTERM/SIGINT, 1 on a fatal runtime error (a Kafka
  * fatal error, a broken producer, a bug), 2 on a configuration error or
- * when it cannot start (ADMIN_ADDR in use, a setting librdkafka rejects).
+ * when it cannot start (ADMIN_ADDR or WEBHOOK_ADDR in use, a setting
+ * librdkafka rejects).
  * Refused credentials do not exit: the worker halts, alive, with the
  * reason on /readyz, and resumes once the setting is fixed.
  */
@@ -23,6 +27,7 @@
 #include "admin.h"
 #include "conf.h"
 #include "log.h"
+#include "webhook.h"
 #include "worker.h"
 
 extern char **environ;
@@ -32,7 +37,9 @@ static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig)
 {
     (void)sig;
-    stop_flag = 1; /* async-signal-safe: no logging here */
+    /* async-signal-safe: no logging here; atomic, because the webhook
+     * listener's thread reads it too */
+    __atomic_store_n(&stop_flag, 1, __ATOMIC_RELAXED);
 }
 
 int main(int argc, char **argv)
@@ -40,6 +47,7 @@ int main(int argc, char **argv)
     struct conf cf = {0};
     struct worker *w = NULL;
     struct admin *adm = NULL;
+    struct webhook *wh = NULL;
     char errstr[512];
     bool check = argc > 1 && strcmp(argv[1], "--check-config") == 0;
     int rc;
@@ -69,11 +77,21 @@ int main(int argc, char **argv)
     if (cf.admin_off || adm != NULL) {
         w = worker_create(&cf, errstr, sizeof(errstr));
     }
+    if (w != NULL && cf.webhook_on) {
+        wh = webhook_start(&cf, &stop_flag, errstr, sizeof(errstr));
+        if (wh == NULL) {
+            worker_destroy(w);
+            w = NULL;
+        }
+    }
     if (w == NULL) {
         log_error("msg=\"cannot start\" err=\"%s\"", errstr);
         rc = 2;
     } else {
         rc = worker_run(w, &stop_flag);
+        if (webhook_stop(wh)) {
+            rc = 1; /* its producer broke: a restart is the recovery */
+        }
         worker_destroy(w);
         log_info("msg=\"stopped\" exit=%d", rc);
     }

@@ -149,6 +149,18 @@ static const struct family families[M_COUNT] = {
                            "1000 users, or the peer has no id.",
                            T_COUNTER,
                            {NULL}},
+    [M_WEBHOOKS] = {"hms_worker_webhooks_total",
+                    "Webhook requests answered, by outcome: stored (200), "
+                    "kafka_failed and kafka_timeout (503), unauthorized "
+                    "(401), forbidden (403), malformed (400), too_large "
+                    "(413), not_found (404), bad_method (405).",
+                    T_COUNTER,
+                    {"outcome", NULL}},
+    [M_WEBHOOK_SECONDS] = {"hms_worker_webhook_seconds",
+                           "Time from a webhook's headers to its 200: the "
+                           "body read, checked, produced and confirmed.",
+                           T_HISTOGRAM,
+                           {NULL}},
     [M_UP] = {"hms_worker_dependency_up",
               "1 when the dependency is usable (kafka, redis, hms_api).",
               T_GAUGE,

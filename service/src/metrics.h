@@ -5,8 +5,9 @@
  * The families are one fixed table in metrics.c (name, type, help, label
  * names); a series is created on first use from its label values. The
  * registry is process-wide, because every thread reports into it: the
- * consumer (events, partitions, lag), the engine (100ms calls, Redis) and
- * the admin listener, which renders it in the text exposition format. One
+ * consumer (events, partitions, lag), the engine (100ms calls, Redis), the
+ * webhook listener and its producer thread, and the admin listener, which
+ * renders it in the text exposition format. One
  * mutex guards it; an update is a lock, a short search and an add, a few
  * thousand times a second at most. Label values come from the
  * configuration (topics), fixed route names and numbers, and are escaped
@@ -44,6 +45,8 @@ enum metric_id {
     M_CLOCK_REFUSALS,      /* counter: 401s while the clock was ahead */
     M_HOOKS_FOREIGN,       /* counter: webhooks of rooms not ours */
     M_HOOKS_UNTRACKED,     /* counter: peers past HOOK_USERS_MAX, no id */
+    M_WEBHOOKS,            /* counter: outcome (webhook.c) */
+    M_WEBHOOK_SECONDS,     /* histogram: webhook received to stored */
     M_COUNT
 };
 

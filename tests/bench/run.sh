@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: a fresh local stack (Kafka 3.9, redis-server, hms-sim) for
-# tests/bench/bench.py, stopped at the end whatever happens. BENCH_* knobs:
-# see bench.py. Results land in bench/results/.
+# tests/bench/bench.py (or the script given, e.g. tests/bench/webhooks.py
+# for make bench-webhooks), stopped at the end whatever happens. BENCH_*
+# knobs: see each script. bench.py's results land in bench/results/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -19,4 +20,4 @@ set -a
 # shellcheck disable=SC1091
 . "$STACK_DIR/stack.env"
 set +a
-BENCH_TMP=$STACK_DIR build/venv/bin/python tests/bench/bench.py
+BENCH_TMP=$STACK_DIR build/venv/bin/python "${1:-tests/bench/bench.py}"

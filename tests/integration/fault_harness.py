@@ -30,7 +30,8 @@ class Run:
         self.bin = bin_dir
         self.tmp = tmp_path
         self.kafka = Kafka(os.environ["KAFKA_BROKERS"])
-        self.t = {k: uid(f"ft-{k}") for k in ("bc", "ss", "se", "vr", "ve", "dlq")}
+        self.t = {k: uid(f"ft-{k}")
+                  for k in ("bc", "ss", "se", "vr", "ve", "dlq", "wh")}
         subprocess.run([os.path.join(bin_dir, "mktopics"),
                         os.environ["KAFKA_BROKERS"],
                         *[f"{n}:3" for n in self.t.values()]],
@@ -41,6 +42,7 @@ class Run:
                         TOPIC_SESSION_ENDED=self.t["se"],
                         TOPIC_VIDEO_READY=self.t["vr"],
                         TOPIC_VIDEO_ENDED=self.t["ve"], TOPIC_DLQ=self.t["dlq"],
+                        TOPIC_WEBHOOKS=self.t["wh"],
                         KAFKA_PROP_SESSION_TIMEOUT_MS="6000",
                         KAFKA_PROP_HEARTBEAT_INTERVAL_MS="1000")
         self.env.setdefault("HMS_RETRY_BASE_MS", "50")

@@ -57,6 +57,16 @@ static void test_defaults(void)
     CHECK(!cf.admin_off);
     CHECK(cf.log_level == LL_INFO);
     CHECK_INT(conf_app_token_ttl(&cf, "guest"), 86400);
+    /* the webhook listener is off unless WEBHOOK_ADDR is set */
+    CHECK(!cf.webhook_on && cf.webhook_addr == NULL);
+    CHECK_STR(cf.topic_webhooks, "hms-webhooks");
+    CHECK_STR(cf.webhook_path, "/hms/webhooks");
+    CHECK_INT(cf.webhook_max_bytes, 65536);
+    CHECK_INT(cf.webhook_timeout_ms, 10000);
+    CHECK_INT(cf.webhook_max_connections, 256);
+    CHECK_INT(cf.webhook_max_per_ip, 128);
+    CHECK(cf.n_webhook_headers == 0 && cf.webhook_secret_headers.len == 0);
+    CHECK(cf.webhook_cidrs == NULL && cf.webhook_tls_cert_file == NULL);
     conf_deinit(&cf);
 }
 
@@ -136,40 +146,70 @@ static void test_secret_file_and_off(void)
     unlink(path);
 }
 
+#define WH_SECRET "X-Hms-Secret: wh-s3cr3t-0123456789"
+
+static void test_webhook_values(void)
+{
+    const char *const env[] = {MIN_ENV,
+                               "WEBHOOK_ADDR=:0",
+                               "WEBHOOK_PATH=/in/100ms",
+                               "WEBHOOK_SECRET_HEADERS=" WH_SECRET
+                               ";X-Other: another-0123456789",
+                               "WEBHOOK_ALLOW_CIDRS=10.0.0.0/8, 2001:db8::/32",
+                               "WEBHOOK_MAX_BYTES=4096",
+                               "WEBHOOK_TIMEOUT_MS=2000",
+                               "TOPIC_WEBHOOKS=wh-in",
+                               NULL};
+    const char *const v6[] = {MIN_ENV, "WEBHOOK_ADDR=[::1]:8443",
+                              "WEBHOOK_ALLOW_NO_SECRET=1", NULL};
+    const char *const off[] = {MIN_ENV, "WEBHOOK_ADDR=off", NULL};
+    struct conf cf;
+
+    CHECK(load(&cf, env) == HW_OK);
+    CHECK(cf.webhook_on);
+    CHECK_STR(cf.webhook_host, "0.0.0.0");
+    CHECK_INT(cf.webhook_port, 0);
+    CHECK_STR(cf.webhook_path, "/in/100ms");
+    CHECK_INT(cf.n_webhook_headers, 2);
+    CHECK_STR(cf.webhook_headers[0].name, "X-Hms-Secret");
+    CHECK_STR(secret_reveal(&cf.webhook_headers[0].value, NULL),
+              "wh-s3cr3t-0123456789");
+    CHECK_STR(cf.webhook_headers[1].name, "X-Other");
+    CHECK_INT(cf.n_webhook_cidrs, 2);
+    CHECK_INT(cf.webhook_max_bytes, 4096);
+    CHECK_INT(cf.webhook_timeout_ms, 2000);
+    CHECK_STR(cf.topic_webhooks, "wh-in");
+    conf_deinit(&cf);
+    CHECK(load(&cf, v6) == HW_OK);
+    CHECK(cf.webhook_on && cf.n_webhook_headers == 0);
+    CHECK_STR(cf.webhook_host, "::1");
+    CHECK_INT(cf.webhook_port, 8443);
+    conf_deinit(&cf);
+    CHECK(load(&cf, off) == HW_OK); /* off needs no secret */
+    CHECK(!cf.webhook_on);
+    conf_deinit(&cf);
+}
+
 /* Each bad value alone is rejected. */
 static void test_each_error(void)
 {
     static const char *const bad[] = {
         /* librdkafka 2.0.2 cannot run it safely (README, Scaling out) */
         "KAFKA_PROP_PARTITION_ASSIGNMENT_STRATEGY=cooperative-sticky",
-        "REDIS_URL=rediss://h:6379/0",
-        "REDIS_URL=http://h",
-        "REDIS_URL=redis://h:99999/0",
-        "REDIS_URL=redis://h:6379/x",
-        "REDIS_URL=redis://:6379/0",
-        "HMS_API_BASE=http://example.com/v2",
-        "HMS_API_BASE=ftp://x",
-        "HMS_MAX_IN_FLIGHT=0",
-        "HMS_MAX_IN_FLIGHT=12abc",
-        "HMS_TIMEOUT_MS=99",
-        "HMS_RETRY_CAP_MS=100",
-        "HMS_APP_TOKEN_TTL_S=299",
-        "HMS_APP_TOKEN_TTL_BY_ROLE=guest=299",
+        "REDIS_URL=rediss://h:6379/0", "REDIS_URL=http://h",
+        "REDIS_URL=redis://h:99999/0", "REDIS_URL=redis://h:6379/x",
+        "REDIS_URL=redis://:6379/0", "HMS_API_BASE=http://example.com/v2",
+        "HMS_API_BASE=ftp://x", "HMS_MAX_IN_FLIGHT=0",
+        "HMS_MAX_IN_FLIGHT=12abc", "HMS_TIMEOUT_MS=99", "HMS_RETRY_CAP_MS=100",
+        "HMS_APP_TOKEN_TTL_S=299", "HMS_APP_TOKEN_TTL_BY_ROLE=guest=299",
         "HMS_APP_TOKEN_TTL_BY_ROLE=guest=7200,guest=7300",
-        "HMS_APP_TOKEN_TTL_BY_ROLE=guest",
-        "ADMIN_ADDR=nowhere",
-        "ADMIN_ADDR=127.0.0.1:70000",
-        "LOG_LEVEL=loud",
-        "HMS_SUBDOMAIN=Has Space",
-        "TOPIC_VIDEO_READY=booking-created",
-        "TOPIC_DLQ=bad/topic",
-        "KAFKA_PROP_NO_SUCH_PROPERTY=1",
-        "KAFKA_PROP_acks=sometimes",
-        "HMS_TEMPLATE_ID=has space",
-        "CACHE_GRACE_S=0",
-        "HMS_API_BASE=https://u:p@api.x/v2",
-        "HMS_API_ALLOW_HTTP=2",
-        "HMS_API_ALLOW_HTTP=yes",
+        "HMS_APP_TOKEN_TTL_BY_ROLE=guest", "ADMIN_ADDR=nowhere",
+        "ADMIN_ADDR=127.0.0.1:70000", "LOG_LEVEL=loud",
+        "HMS_SUBDOMAIN=Has Space", "TOPIC_VIDEO_READY=booking-created",
+        "TOPIC_DLQ=bad/topic", "KAFKA_PROP_NO_SUCH_PROPERTY=1",
+        "KAFKA_PROP_acks=sometimes", "HMS_TEMPLATE_ID=has space",
+        "CACHE_GRACE_S=0", "HMS_API_BASE=https://u:p@api.x/v2",
+        "HMS_API_ALLOW_HTTP=2", "HMS_API_ALLOW_HTTP=yes",
         "HMS_API_ALLOW_HTTP=-1",
         /* credentials over http:// to another host would go in clear */
         "SCHEMA_REGISTRY_URL=http://u:p@reg:8081",
@@ -177,12 +217,24 @@ static void test_each_error(void)
         "SCHEMA_REGISTRY_URL=https://u:p%0Aq@reg",    /* a control char */
         "SCHEMA_REGISTRY_URL=https://u:p%00q@reg",    /* NUL */
         "SCHEMA_REGISTRY_URL=https://u:p@reg:8081@x", /* '@' not encoded */
-        "SCHEMA_REGISTRY_URL=ftp://reg",
-        "SCHEMA_REGISTRY_URL=https://reg?x=1",
-        "SCHEMA_REGISTRY_URL=https://reg/#f",
-        "SCHEMA_REGISTRY_URL=reg:8081",
-        "SCHEMA_REGISTRY_URL=https://reg/a b",
-        "SCHEMA_REGISTRY_URL=https://",
+        "SCHEMA_REGISTRY_URL=ftp://reg", "SCHEMA_REGISTRY_URL=https://reg?x=1",
+        "SCHEMA_REGISTRY_URL=https://reg/#f", "SCHEMA_REGISTRY_URL=reg:8081",
+        "SCHEMA_REGISTRY_URL=https://reg/a b", "SCHEMA_REGISTRY_URL=https://",
+        "TOPIC_WEBHOOKS=hms-worker-dlq", /* a topic used twice */
+        "TOPIC_WEBHOOKS=bad topic", "WEBHOOK_ADDR=nowhere",
+        "WEBHOOK_ADDR=webhooks.example:8443", /* no host names */
+        "WEBHOOK_ADDR=127.0.0.1:70000", "WEBHOOK_ADDR=[::1:8443",
+        "WEBHOOK_ADDR=::1:8443", /* IPv6 needs its brackets */
+        "WEBHOOK_PATH=hms/webhooks", "WEBHOOK_PATH=/a b", "WEBHOOK_PATH=/a?b",
+        "WEBHOOK_SECRET_HEADERS=X-Hms-Secret",
+        "WEBHOOK_SECRET_HEADERS=X-Hms-Secret: short",
+        "WEBHOOK_ALLOW_NO_SECRET=2", "WEBHOOK_ALLOW_CIDRS=10.0.0.0/33",
+        "WEBHOOK_ALLOW_CIDRS=10.1.0.0/8", "WEBHOOK_ALLOW_CIDRS=localhost",
+        "WEBHOOK_MAX_BYTES=100", "WEBHOOK_MAX_BYTES=2000000",
+        "WEBHOOK_TIMEOUT_MS=0", "WEBHOOK_MAX_CONNECTIONS=0",
+        "WEBHOOK_MAX_PER_IP=300", /* over WEBHOOK_MAX_CONNECTIONS (256) */
+        "WEBHOOK_TLS_CERT_FILE=/etc/hostname", /* without its key */
+        "WEBHOOK_TLS_KEY_FILE=/etc/hostname",  /* without its certificate */
     };
     struct conf cf;
 
@@ -242,6 +294,77 @@ static void test_all_errors_reported(void)
     CHECK(strstr(buf, "var=LOG_LEVEL") != NULL);
     CHECK(strstr(buf, "var=REDIS_URL") != NULL);
     CHECK(strstr(buf, "topsecretpw") == NULL);
+}
+
+/* The webhook listener's errors name their variable, and never print a
+ * secret header's value; an open listener is refused, or warned about. */
+static void test_webhook_errors(void)
+{
+    const char *const no_secret[] = {MIN_ENV, "WEBHOOK_ADDR=127.0.0.1:0", NULL};
+    const char *const open[] = {MIN_ENV, "WEBHOOK_ADDR=127.0.0.1:0",
+                                "WEBHOOK_ALLOW_NO_SECRET=1", NULL};
+    const char *const bad_value[] = {
+        MIN_ENV, "WEBHOOK_SECRET_HEADERS=X-A: wh-s3cr3t-0123456789\x01", NULL};
+    const char *const both[] = {MIN_ENV, "WEBHOOK_SECRET_HEADERS=" WH_SECRET,
+                                "WEBHOOK_SECRET_HEADERS_FILE=/etc/hostname",
+                                NULL};
+    const char *const tls[] = {
+        MIN_ENV, "WEBHOOK_TLS_CERT_FILE=/nonexistent/cert.pem",
+        "WEBHOOK_TLS_KEY_FILE=/nonexistent/key.pem", NULL};
+    const char *const ok[] = {MIN_ENV, "WEBHOOK_ADDR=127.0.0.1:0",
+                              "WEBHOOK_SECRET_HEADERS=" WH_SECRET, NULL};
+    char buf[16384];
+
+    CHECK(captured(no_secret, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
+    CHECK(strstr(buf, "var=WEBHOOK_SECRET_HEADERS") != NULL);
+    CHECK(strstr(buf, "WEBHOOK_ALLOW_NO_SECRET=1") != NULL);
+    CHECK(captured(open, true, buf, sizeof(buf)) == HW_OK);
+    CHECK(strstr(buf, "level=warn") != NULL);
+    CHECK(strstr(buf, "checks no secret header") != NULL);
+    CHECK(captured(bad_value, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
+    CHECK(strstr(buf, "var=WEBHOOK_SECRET_HEADERS") != NULL);
+    CHECK(strstr(buf, "wh-s3cr3t") == NULL);
+    CHECK(captured(both, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
+    CHECK(strstr(buf, "var=WEBHOOK_SECRET_HEADERS") != NULL);
+    CHECK(strstr(buf, "wh-s3cr3t") == NULL);
+    CHECK(captured(tls, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
+    CHECK(strstr(buf, "var=WEBHOOK_TLS_CERT_FILE") != NULL);
+    CHECK(strstr(buf, "var=WEBHOOK_TLS_KEY_FILE") != NULL);
+    /* the dump names the headers and redacts their values */
+    CHECK(captured(ok, true, buf, sizeof(buf)) == HW_OK);
+    CHECK(strstr(buf, "var=WEBHOOK_SECRET_HEADERS value=(redacted, set)") !=
+          NULL);
+    CHECK(strstr(buf, "header=X-Hms-Secret value=(redacted)") != NULL);
+    CHECK(strstr(buf, "wh-s3cr3t") == NULL);
+    CHECK(strstr(buf, "level=warn") == NULL);
+}
+
+/* WEBHOOK_SECRET_HEADERS_FILE: one pair per line. */
+static void test_webhook_secret_file(void)
+{
+    char path[] = "/tmp/hw-conf-wh-XXXXXX";
+    int fd = mkstemp(path);
+    char fenv[64];
+    static const char text[] = "X-Hms-Secret: wh-s3cr3t-0123456789\n"
+                               "X-Second: second-0123456789\n";
+    struct conf cf;
+
+    CHECK(fd >= 0 &&
+          write(fd, text, sizeof(text) - 1) == (ssize_t)(sizeof(text) - 1));
+    close(fd);
+    snprintf(fenv, sizeof(fenv), "WEBHOOK_SECRET_HEADERS_FILE=%s", path);
+    {
+        const char *const env[] = {MIN_ENV, "WEBHOOK_ADDR=127.0.0.1:0", fenv,
+                                   NULL};
+
+        CHECK(load(&cf, env) == HW_OK);
+        CHECK_INT(cf.n_webhook_headers, 2);
+        CHECK_STR(cf.webhook_headers[1].name, "X-Second");
+        CHECK_STR(secret_reveal(&cf.webhook_headers[1].value, NULL),
+                  "second-0123456789");
+        conf_deinit(&cf);
+    }
+    unlink(path);
 }
 
 static void test_dump_redacts(void)
@@ -361,10 +484,13 @@ int main(void)
     test_defaults();
     test_values();
     test_secret_file_and_off();
+    test_webhook_values();
+    test_webhook_secret_file();
     test_each_error();
     log_min_level = LL_ERROR;
     test_all_errors_reported();
     test_dump_redacts();
+    test_webhook_errors();
     test_allow_http();
     test_registry_credentials();
     test_registry_password_never_logged();

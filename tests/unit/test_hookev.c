@@ -18,6 +18,7 @@ static enum hw_rc decode(const char *body, struct event *ev)
 
 static void test_envelope(void)
 {
+    char err[128];
     static const char *const bad[] = {
         "",
         "[]",
@@ -56,7 +57,7 @@ static void test_envelope(void)
     CHECK_STR(key, own); /* one order with booking b1's events */
     free(key);
     free(own);
-    CHECK(event_validate(&ev, 0, NULL, 0) == HW_OK);
+    CHECK(event_validate(&ev, 0, err, sizeof(err)) == HW_OK);
     event_clear(&ev);
     CHECK(decode("{\"id\":\"w\",\"type\":\"hls.started.success\",\"data\":"
                  "{\"room_id\":\"r1\"}}",
