@@ -10,6 +10,7 @@ import uuid
 
 import redis
 
+from conftest import free_port
 from reactions import AdminRun, headers
 from worker_helpers import booking, decode, encode, wait_for
 
@@ -113,5 +114,73 @@ def test_sessions_and_attendance_reach_the_hash(bin_dir, sim, tmp_path):
             "joined", "left", "session_id", "session_status")} == {
             k: v for k, v in h.items() if k.split(":")[0] in (
                 "joined", "left", "session_id", "session_status")}
+    finally:
+        assert run.stop_all() == [0]
+
+
+def test_a_room_reaches_redis_through_100ms_webhooks(bin_dir, sim, tmp_path):
+    """End to end: people join and leave a room in hms-sim, which sends
+    100ms's webhooks (duplicated now and then) to the worker's listener;
+    the listener stores them in Kafka, the worker applies them, and a
+    subscriber hears every change."""
+    topic = uid("ft-hooks")
+    subprocess.run([os.path.join(bin_dir, "mktopics"),
+                    os.environ["KAFKA_BROKERS"], f"{topic}:3"],
+                   check=True, capture_output=True)
+    port = free_port()
+    secret = uuid.uuid4().hex
+    run = AdminRun(bin_dir, tmp_path, WEBHOOK_EVENTS="1", TOPIC_WEBHOOKS=topic,
+                   WEBHOOK_ADDR=f"127.0.0.1:{port}",
+                   WEBHOOK_SECRET_HEADERS=f"X-Hook-Secret: {secret}")
+    rds = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
+    sim.admin("POST", "config", json={
+        "webhook_url": f"http://127.0.0.1:{port}/hms/webhooks",
+        "webhook_headers": {"X-Hook-Secret": secret},
+        "webhook_faults": {"duplicate_rate": 0.5, "seed": 3}})
+    run.start()
+    try:
+        bid = uid("wh-e2e")
+        ev = booking(bid, [("alice", "host"), ("bob", "guest")])
+        run.kafka.send(run.t["bc"], bid, encode("BookingCreated", ev))
+        run.kafka.flush()
+        [r] = run.kafka.read(run.t["vr"],
+                             lambda m: decode("VideoReady", m.value()), 1)
+        key = f"hms:booking:{bid}"
+        sub = rds.pubsub()
+        sub.subscribe(f"hms:events:booking:{bid}")
+        assert sub.get_message(timeout=5)["type"] == "subscribe"
+        peers = {}
+        for user in ("alice", "bob"):
+            tok = rds.get(f"hms:token:{r['room_id']}:{user}")
+            j = sim.admin_raw("POST", "join", json={"token": tok, "name": user})
+            assert j.status_code == 200, j.text
+            peers[user] = j.json()["peer_id"]
+        assert wait_for(lambda: "present:bob" in rds.hgetall(key), 30), \
+            rds.hgetall(key)
+        h = rds.hgetall(key)
+        assert h["session_status"] == "live" and "present:alice" in h
+        sim.admin("POST", "leave", json={"peer_id": peers["alice"]})
+        sim.admin("POST", "leave", json={"peer_id": peers["bob"]})
+        assert wait_for(lambda: rds.hget(key, "session_status") == "ended",
+                        30), rds.hgetall(key)
+        h = rds.hgetall(key)
+        assert {"joined:alice", "left:alice", "joined:bob",
+                "left:bob"} <= set(h)
+        assert not [k for k in h if k.startswith("present:")]
+        types = []
+        while True:
+            m = sub.get_message(timeout=3)
+            if m is None:
+                break
+            types.append(json.loads(m["data"])["type"])
+        # session open and close, two joins, two leaves: once each, however
+        # often the simulator sent them
+        assert sorted(types) == sorted(
+            ["session.open.success", "peer.join.success",
+             "peer.join.success", "peer.leave.success",
+             "peer.leave.success", "session.close.success"]), types
+        sent = sim.admin("GET", "webhooks")
+        assert sent["data"] and all(x["status"] == 200 for x in sent["data"]
+                                    if x["room_id"] == r["room_id"])
     finally:
         assert run.stop_all() == [0]
