@@ -623,7 +623,9 @@ static bool redis_ok(struct ctx *c, enum hw_rc rc)
         }
         if (c->redis_refusals < REDIS_REFUSALS) { /* others write meanwhile? */
             park(c, REDIS_RETRY_MS);
-        } else if (cache_last_ok(h->cache) > c->refused_at) {
+        } else if (cache_last_ok(h->cache) >= c->refused_at) {
+            /* >=: a write answered in the same millisecond as the refusal
+             * (pipelined right behind it) shows Redis takes writes too */
             dlq(c, "redis_rejected", "redis: %s", err);
         } else {
             halt_job(c,
