@@ -115,6 +115,5 @@ json_t *sim_ev_envelope(const char *id, const char *app_id,
                         json_t *data);
 /* A timestamp as sim_time() writes it (0 to 9 fraction digits) in ms,
  * or -1 if s is not one. */
-int64_t sim_time_parse_ms(const char *s);
 
 #endif

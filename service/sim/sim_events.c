@@ -31,79 +31,11 @@
 #define REC_BUCKET "s3://hms-sim-recordings"
 #define REC_HTTPS "https://recordings.sim.invalid"
 
-/* ---- time ------------------------------------------------------------ */
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
- * days_from_civil): timegm() is not POSIX. */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* n digits of s as a number, or -1. */
-static int64_t digits(const char *s, int n)
-{
-    int64_t v = 0;
-
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return -1;
-        }
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-int64_t sim_time_parse_ms(const char *s)
-{
-    int64_t y, mo, d, h, mi, sec, ms = 0;
-    size_t n = s != NULL ? strlen(s) : 0;
-    const char *f;
-
-    if (n < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
-        s[16] != ':' || s[n - 1] != 'Z') {
-        return -1;
-    }
-    y = digits(s, 4);
-    mo = digits(s + 5, 2);
-    d = digits(s + 8, 2);
-    h = digits(s + 11, 2);
-    mi = digits(s + 14, 2);
-    sec = digits(s + 17, 2);
-    f = s + 19;
-    if (*f == '.') {
-        size_t fn = n - 21; /* digits between '.' and 'Z' */
-
-        if (fn == 0 || fn > 9 || digits(f + 1, (int)fn) < 0) {
-            return -1;
-        }
-        ms = digits(f + 1, fn < 3 ? (int)fn : 3);
-        for (size_t i = fn; i < 3; i++) {
-            ms *= 10;
-        }
-    } else if (f != s + n - 1) {
-        return -1;
-    }
-    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 ||
-        mi < 0 || mi > 59 || sec < 0 || sec > 60) {
-        return -1;
-    }
-    return ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 +
-           sec * 1000 + ms;
-}
-
 /* A stored timestamp (3 or 9 digits) again with 9, as the samples show
  * data times; "" for none. New reference. */
 static json_t *ns_time(const json_t *stored)
 {
-    int64_t ms = sim_time_parse_ms(json_string_value(stored));
+    int64_t ms = hw_rfc3339_ms(json_string_value(stored));
 
     return ms < 0 ? json_string("") : sim_time(ms, 9);
 }
@@ -111,7 +43,7 @@ static json_t *ns_time(const json_t *stored)
 /* Whole seconds from the stored time `from` to to_ms (0 if unknown). */
 static json_int_t secs_since(const json_t *from, int64_t to_ms)
 {
-    int64_t ms = sim_time_parse_ms(json_string_value(from));
+    int64_t ms = hw_rfc3339_ms(json_string_value(from));
 
     return ms < 0 || to_ms < ms ? 0 : (json_int_t)((to_ms - ms) / 1000);
 }
@@ -198,9 +130,8 @@ void sim_ev_session_open(struct sim_api *a, const json_t *s)
     json_object_set(d, "session_id", json_object_get(s, "id"));
     json_object_set_new(d, "session_started_at",
                         ns_time(json_object_get(s, "created_at")));
-    emit(
-        a, sroom(s), "session.open.success", "2.0", d,
-        sim_time_parse_ms(json_string_value(json_object_get(s, "created_at"))));
+    emit(a, sroom(s), "session.open.success", "2.0", d,
+         hw_rfc3339_ms(json_string_value(json_object_get(s, "created_at"))));
 }
 
 /* documented: SFU recording (the room's recording_info.enabled,
@@ -277,8 +208,7 @@ void sim_ev_peer_join(struct sim_api *a, const json_t *s, const json_t *p)
 {
     if (wanted(a, sroom(s))) {
         emit(a, sroom(s), "peer.join.success", "2.0", peer_fields(a, s, p),
-             sim_time_parse_ms(
-                 json_string_value(json_object_get(p, "joined_at"))));
+             hw_rfc3339_ms(json_string_value(json_object_get(p, "joined_at"))));
     }
 }
 

@@ -86,13 +86,7 @@ static void *timer_main(void *arg)
             int64_t wait = heap_next_due(&h->timers) - now;
             struct timespec ts;
 
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += wait / 1000;
-            ts.tv_nsec += (wait % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            hw_mono_deadline(&ts, wait);
             pthread_cond_timedwait(&h->cv, &h->mu, &ts);
         }
     }

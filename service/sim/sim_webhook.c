@@ -350,13 +350,7 @@ static void wait_until(struct sim_webhook *wh, int64_t until)
         pthread_cond_wait(&wh->cv, &wh->mu);
         return;
     }
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += wait / 1000;
-    ts.tv_nsec += (wait % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    hw_mono_deadline(&ts, wait);
     pthread_cond_timedwait(&wh->cv, &wh->mu, &ts);
 }
 

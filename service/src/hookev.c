@@ -97,66 +97,11 @@ const char *hookev_str(const struct event *ev, const char *field)
     return shaped(s, HOOK_STR_MAX, NULL) ? s : NULL;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
- * days_from_civil): timegm() is not POSIX. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* n decimal digits at s, or -1. */
-static int digits(const char *s, int n)
-{
-    int v = 0;
-
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i])) {
-            return -1;
-        }
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
 int64_t hookev_time_ms(const struct event *ev, const char *field)
 {
-    const char *s = hookev_str(ev, field);
-    int y, mo, d, h, mi, sec;
-    int64_t ms = 0, scale = 100;
+    int64_t ms = hw_rfc3339_ms(hookev_str(ev, field));
 
-    /* YYYY-MM-DDTHH:MM:SS, then an optional fraction, then Z */
-    if (s == NULL || strlen(s) < 20 || s[4] != '-' || s[7] != '-' ||
-        s[10] != 'T' || s[13] != ':' || s[16] != ':') {
-        return INT64_MIN;
-    }
-    y = digits(s, 4);
-    mo = digits(s + 5, 2);
-    d = digits(s + 8, 2);
-    h = digits(s + 11, 2);
-    mi = digits(s + 14, 2);
-    sec = digits(s + 17, 2);
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 ||
-        mi < 0 || mi > 59 || sec < 0 || sec > 60) {
-        return INT64_MIN; /* 0001-01-01T00:00:00Z is "none" to 100ms */
-    }
-    s += 19;
-    if (*s == '.') {
-        for (s++; isdigit((unsigned char)*s); s++, scale /= 10) {
-            ms += (*s - '0') * scale; /* digits past the third add 0 */
-        }
-    }
-    if (strcmp(s, "Z") != 0) {
-        return INT64_MIN;
-    }
-    return ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000LL +
-           sec * 1000LL + ms;
+    return ms >= 0 ? ms : INT64_MIN; /* 0001-01-01T00:00:00Z: "none" */
 }
 
 char *hookev_order_key(const struct event *ev)

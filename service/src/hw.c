@@ -3,7 +3,9 @@
  * program from any thread. The allocators log and abort on OOM; xvasprintf()
  * formats once into a stack buffer when the text fits. hw_mono_ms() adds an
  * atomic offset that only tests move (hw_clock_advance_ms), so timers step
- * without sleeping; hw_mono_us(), for latencies, is the real clock. */
+ * without sleeping; hw_mono_us(), for latencies, is the real clock.
+ * hw_rfc3339_ms() reads the times 100ms writes (the worker's webhooks and
+ * the simulator share it). */
 #define LOGMOD "hw"
 #include "hw.h"
 
@@ -191,4 +193,83 @@ void hw_on_stop_signals(void (*fn)(int))
     sigaction(SIGINT, &sa, NULL);
     sa.sa_handler = SIG_IGN; /* a closed socket is an error, not a death */
     sigaction(SIGPIPE, &sa, NULL);
+}
+
+void hw_mono_deadline(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* ---- RFC 3339 --------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil): timegm() is not POSIX. */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* n digits of s as a number, or -1. */
+static int64_t digits(const char *s, int n)
+{
+    int64_t v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+int64_t hw_rfc3339_ms(const char *s)
+{
+    int64_t y, mo, d, h, mi, sec, ms = 0;
+    size_t n = s != NULL ? strlen(s) : 0;
+    const char *f;
+
+    if (n < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+        s[16] != ':' || s[n - 1] != 'Z') {
+        return INT64_MIN;
+    }
+    y = digits(s, 4);
+    mo = digits(s + 5, 2);
+    d = digits(s + 8, 2);
+    h = digits(s + 11, 2);
+    mi = digits(s + 14, 2);
+    sec = digits(s + 17, 2);
+    f = s + 19;
+    if (*f == '.') {
+        size_t fn = n - 21; /* digits between '.' and 'Z' */
+
+        if (fn == 0 || fn > 9 || digits(f + 1, (int)fn) < 0) {
+            return INT64_MIN;
+        }
+        ms = digits(f + 1, fn < 3 ? (int)fn : 3);
+        for (size_t i = fn; i < 3; i++) {
+            ms *= 10;
+        }
+    } else if (f != s + n - 1) {
+        return INT64_MIN;
+    }
+    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 ||
+        mi < 0 || mi > 59 || sec < 0 || sec > 60) {
+        return INT64_MIN;
+    }
+    return ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 +
+           sec * 1000 + ms;
 }

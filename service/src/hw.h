@@ -52,6 +52,16 @@ char *xvasprintf(const char *fmt, va_list ap) HW_PRINTF(1, 0);
 /* a + b and a * b, saturated at INT64_MIN/INT64_MAX: time arithmetic on
  * values that come from input never overflows. */
 int64_t hw_sat_add(int64_t a, int64_t b);
+
+/* An RFC 3339 UTC time as 100ms writes it ("2022-09-08T15:52:02Z", with a
+ * fraction of 1-9 digits or none, "Z" only) in Unix epoch ms (digits past
+ * the third dropped); INT64_MIN when s is not one. */
+int64_t hw_rfc3339_ms(const char *s);
+
+/* CLOCK_MONOTONIC now + ms, for pthread_cond_timedwait() on a condition
+ * variable set to that clock. */
+struct timespec;
+void hw_mono_deadline(struct timespec *ts, int64_t ms);
 int64_t hw_sat_mul(int64_t a, int64_t b);
 
 /* Wall clock (Unix epoch) and monotonic clock, in milliseconds. */

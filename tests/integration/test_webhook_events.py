@@ -26,13 +26,23 @@ def hook(kind, room_id, room_name, **data):
             "data": {"room_id": room_id, "room_name": room_name, **data}}
 
 
-def test_sessions_and_attendance_reach_the_hash(bin_dir, sim, tmp_path):
+def hook_run(bin_dir, tmp_path, **env):
+    """A worker that consumes a webhooks topic of its own; not started."""
     topic = uid("ft-hooks")
     subprocess.run([os.path.join(bin_dir, "mktopics"),
                     os.environ["KAFKA_BROKERS"], f"{topic}:3"],
                    check=True, capture_output=True)
-    run = AdminRun(bin_dir, tmp_path, WEBHOOK_EVENTS="1", TOPIC_WEBHOOKS=topic)
-    rds = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
+    return AdminRun(bin_dir, tmp_path, WEBHOOK_EVENTS="1",
+                    TOPIC_WEBHOOKS=topic, **env), topic
+
+
+def shared_redis():
+    return redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
+
+
+def test_sessions_and_attendance_reach_the_hash(bin_dir, sim, tmp_path):
+    run, topic = hook_run(bin_dir, tmp_path)
+    rds = shared_redis()
     run.start()
     try:
         bid = uid("wh-bk")
@@ -123,16 +133,11 @@ def test_a_room_reaches_redis_through_100ms_webhooks(bin_dir, sim, tmp_path):
     100ms's webhooks (duplicated now and then) to the worker's listener;
     the listener stores them in Kafka, the worker applies them, and a
     subscriber hears every change."""
-    topic = uid("ft-hooks")
-    subprocess.run([os.path.join(bin_dir, "mktopics"),
-                    os.environ["KAFKA_BROKERS"], f"{topic}:3"],
-                   check=True, capture_output=True)
     port = free_port()
     secret = uuid.uuid4().hex
-    run = AdminRun(bin_dir, tmp_path, WEBHOOK_EVENTS="1", TOPIC_WEBHOOKS=topic,
-                   WEBHOOK_ADDR=f"127.0.0.1:{port}",
-                   WEBHOOK_SECRET_HEADERS=f"X-Hook-Secret: {secret}")
-    rds = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
+    run, _ = hook_run(bin_dir, tmp_path, WEBHOOK_ADDR=f"127.0.0.1:{port}",
+                      WEBHOOK_SECRET_HEADERS=f"X-Hook-Secret: {secret}")
+    rds = shared_redis()
     sim.admin("POST", "config", json={
         "webhook_url": f"http://127.0.0.1:{port}/hms/webhooks",
         "webhook_headers": {"X-Hook-Secret": secret},

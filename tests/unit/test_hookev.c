@@ -29,8 +29,8 @@ static void test_envelope(void)
         "{\"id\":\"i\",\"type\":\"x\",\"data\":[]}",
         "{\"id\":\"i\",\"type\":\"x\",\"data\":{}}",
         "{\"id\":\"i\",\"type\":\"x\",\"data\":{\"room_id\":\"../x\"}}",
-        "{\"id\":\"i\",\"id\":\"j\",\"type\":\"x\",\"data\":{\"room_id\":"
-        "\"r1\"}}",
+        ("{\"id\":\"i\",\"id\":\"j\",\"type\":\"x\",\"data\":{\"room_id\":"
+         "\"r1\"}}"),
     };
     struct event ev;
 

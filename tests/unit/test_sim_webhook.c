@@ -256,17 +256,17 @@ static void test_envelope_and_times(void)
     for (int d = 0; d <= 9; d += d == 3 ? 6 : 3) { /* 0, 3, 9 digits */
         json_t *t = sim_time(NOW_MS + 123, d);
 
-        CHECK_INT(sim_time_parse_ms(json_string_value(t)),
+        CHECK_INT(hw_rfc3339_ms(json_string_value(t)),
                   d == 0 ? NOW_MS : NOW_MS + 123);
         json_decref(t);
     }
-    CHECK_INT(sim_time_parse_ms("1970-01-01T00:00:00Z"), 0);
-    CHECK_INT(sim_time_parse_ms("2000-02-29T12:00:00.5Z"), 951825600500LL);
-    CHECK_INT(sim_time_parse_ms("2027-01-15T08:00:00"), -1);
-    CHECK_INT(sim_time_parse_ms("2027-13-15T08:00:00Z"), -1);
-    CHECK_INT(sim_time_parse_ms("2027-01-15T08:00:00.Z"), -1);
-    CHECK_INT(sim_time_parse_ms(""), -1);
-    CHECK_INT(sim_time_parse_ms(NULL), -1);
+    CHECK_INT(hw_rfc3339_ms("1970-01-01T00:00:00Z"), 0);
+    CHECK_INT(hw_rfc3339_ms("2000-02-29T12:00:00.5Z"), 951825600500LL);
+    CHECK_INT(hw_rfc3339_ms("2027-01-15T08:00:00"), INT64_MIN);
+    CHECK_INT(hw_rfc3339_ms("2027-13-15T08:00:00Z"), INT64_MIN);
+    CHECK_INT(hw_rfc3339_ms("2027-01-15T08:00:00.Z"), INT64_MIN);
+    CHECK_INT(hw_rfc3339_ms(""), INT64_MIN);
+    CHECK_INT(hw_rfc3339_ms(NULL), INT64_MIN);
 }
 
 /* ---- delivery ------------------------------------------------------------ */
