@@ -14,7 +14,15 @@ the topic is read back: it must hold at least every webhook answered 200
 
 The client runs on the same 2 cores as Kafka and the worker, so the
 numbers are a floor of what the listener does, not of what it could do
-alone. Runs inside the stack's environment (tests/bench/run.sh)."""
+alone.
+
+Then the latency users feel: a second worker with WEBHOOK_EVENTS=1 (the
+listener and the consumer in one process) gets BENCH_WH_LATENCY_RATE
+(100) peer.join.success webhooks per second for BENCH_WH_SECONDS, for
+rooms it knows (their hms:room and subject hashes are written first), and
+a Redis subscriber times each from the POST being sent to its PUBLISH
+(sent after the hash is written): p50/p99/max of "webhook in -> Redis
+updated". Runs inside the stack's environment (tests/bench/run.sh)."""
 import http.client
 import json
 import multiprocessing
@@ -38,6 +46,7 @@ PROCS = int(os.environ.get("BENCH_WH_PROCS", "2"))
 WARMUP_S = 1.0
 HEADER = "X-Hms-Webhook-Secret"
 SECRET = "bench-" + uuid.uuid4().hex
+LATENCY_RATE = float(os.environ.get("BENCH_WH_LATENCY_RATE", "100"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -155,6 +164,85 @@ def count_topic(topic, at_least, timeout=60):
     return n
 
 
+def start_worker(env, port, log):
+    worker = subprocess.Popen([os.path.join(BIN, "hms-worker")], env=env,
+                              stderr=log)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            return worker
+        except OSError:
+            if time.monotonic() > deadline or worker.poll() is not None:
+                worker.kill()
+                raise SystemExit("the worker did not start; see " + log.name)
+            time.sleep(0.1)
+
+
+def latency(env, tag, log):
+    """Paced webhooks through listener, Kafka and consumer into Redis: the
+    time from the POST to the PUBLISH of each, sorted (seconds)."""
+    import redis
+    rds = redis.Redis.from_url(os.environ["REDIS_URL"])
+    rooms = []
+    for i in range(50):
+        room, bid = f"65b0{tag}{i:012d}", f"bench-{tag}-{i}"
+        rds.set(f"hms:room:{room}", f"booking:{bid}", ex=3600)
+        rds.hset(f"hms:booking:{bid}", mapping={"status": "ready",
+                                                "room_id": room})
+        rds.expire(f"hms:booking:{bid}", 3600)
+        rooms.append((room, f"bk-{bid}"))
+    sub = rds.pubsub()
+    sub.psubscribe(f"hms:events:booking:bench-{tag}-*")
+    port, topic = free_port(), f"bw-whl-{tag}"  # no backlog to read first
+    subprocess.run([os.path.join(BIN, "mktopics"), BROKERS, f"{topic}:3"],
+                   check=True, capture_output=True)
+    env = dict(env, WEBHOOK_ADDR=f"127.0.0.1:{port}", WEBHOOK_EVENTS="1",
+               TOPIC_WEBHOOKS=topic, KAFKA_GROUP_ID=f"bw-lat-{tag}")
+    worker = start_worker(env, port, log)
+    sent, heard = {}, {}
+
+    def listen():
+        while len(heard) < len(sent) or not done.is_set():
+            m = sub.get_message(timeout=1)
+            if m is not None and m["type"] == "pmessage":
+                heard[json.loads(m["data"])["webhook_id"]] = time.monotonic()
+    done = threading.Event()
+    t = threading.Thread(target=listen)
+    t.start()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        n = int(SECONDS * LATENCY_RATE)
+        t0 = time.monotonic() + 1.0
+        for i in range(n):
+            time.sleep(max(0, t0 + i / LATENCY_RATE - time.monotonic()))
+            room, name = rooms[i % len(rooms)]
+            wid = str(uuid.uuid4())
+            b = json.dumps({"version": "2.0", "id": wid, "app_id": "a",
+                            "account_id": "c", "timestamp":
+                            "2026-12-01T10:00:00Z",
+                            "type": "peer.join.success",
+                            "data": {"room_id": room, "room_name": name,
+                                     "user_id": f"u-{i}", "peer_id": f"p-{i}",
+                                     "role": "guest", "joined_at":
+                                     "2026-12-01T10:00:00Z"}}).encode()
+            sent[wid] = time.monotonic()
+            conn.request("POST", "/hms/webhooks", body=b,
+                         headers={HEADER: SECRET,
+                                  "Content-Type": "application/json"})
+            conn.getresponse().read()
+        deadline = time.monotonic() + 30
+        while len(heard) < len(sent) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        done.set()
+        t.join()
+        conn.close()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+    return sorted(heard[w] - sent[w] for w in sent if w in heard), len(sent)
+
+
 def main():
     tag = uuid.uuid4().hex[:8]
     topics = {k: f"bw-{k}-{tag}" for k in ("bc", "ss", "se", "vr", "ve",
@@ -174,19 +262,8 @@ def main():
                WEBHOOK_SECRET_HEADERS=f"{HEADER}: {SECRET}")
     log = open(os.path.join(os.environ.get("BENCH_TMP", "/tmp"),
                             f"bench-webhooks-{tag}.log"), "w")
-    worker = subprocess.Popen([os.path.join(BIN, "hms-worker")], env=env,
-                              stderr=log)
+    worker = start_worker(env, port, log)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or worker.poll() is not None:
-                    raise SystemExit("the worker did not start; see " +
-                                     log.name)
-                time.sleep(0.1)
         rows = []
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(PROCS) as pool:
@@ -211,6 +288,14 @@ def main():
               f"{r['cpu_ms_per_1000']:.0f} |")
     print(f"\nanswered 200: {total_ok}; in the topic: {stored}"
           f"{'' if stored >= total_ok else '  <-- FEWER THAN ANSWERED 200'}")
+    lat, n = latency(env, tag, log)
+    print(f"\nwebhook in -> Redis updated (PUBLISH heard), {LATENCY_RATE:.0f}"
+          f"/s for {SECONDS:.0f} s, listener and consumer in one worker\n")
+    print("| webhooks | applied | p50 ms | p99 ms | max ms |")
+    print("|---:|---:|---:|---:|---:|")
+    print(f"| {n} | {len(lat)} | {pct(lat, 0.5) * 1000:.1f} | "
+          f"{pct(lat, 0.99) * 1000:.1f} | "
+          f"{(lat[-1] if lat else float('nan')) * 1000:.1f} |")
 
 
 if __name__ == "__main__":
