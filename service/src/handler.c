@@ -1338,6 +1338,34 @@ static bool peer_fields(struct ctx *c, struct hook_write *w, bool join,
     return true;
 }
 
+/* The room's composed recording, the newest session's (recording.success
+ * comes after its session closed; an older one arriving late is dropped). */
+static void recording_fields(struct ctx *c, struct hook_write *w, int64_t at)
+{
+    const struct event *in = &c->j->in;
+    const char *path = hookev_path(in, "recording_path");
+    const char *url = hookev_url(in, "recording_presigned_url");
+    int64_t secs = hookev_count(in, "duration");
+
+    if (at < hash_ms(c->hash, "recording_at")) {
+        return;
+    }
+    set_field(w, "recording_at", own(w, xasprintf("%lld", (long long)at)));
+    w->del[w->n_del++] = "recording_path";
+    w->del[w->n_del++] = "recording_url";
+    w->del[w->n_del++] = "recording_duration_s";
+    if (path != NULL) {
+        set_field(w, "recording_path", path);
+    }
+    if (url != NULL) {
+        set_field(w, "recording_url", url);
+    }
+    if (secs >= 0) {
+        set_field(w, "recording_duration_s",
+                  own(w, xasprintf("%lld", (long long)secs)));
+    }
+}
+
 static void write_hook(struct ctx *c)
 {
     const struct event *in = &c->j->in;
@@ -1345,10 +1373,10 @@ static void write_hook(struct ctx *c)
     struct hook_write w = {
         .del = xcalloc(json_object_size(c->hash) + 4, sizeof(char *))};
     int64_t at =
-        hookev_time_ms(in, type == HOOK_SESSION_OPEN    ? "session_started_at"
-                           : type == HOOK_SESSION_CLOSE ? "session_stopped_at"
-                           : type == HOOK_PEER_JOIN     ? "joined_at"
-                                                        : "left_at");
+        hookev_time_ms(in, type == HOOK_SESSION_OPEN ? "session_started_at"
+                           : type == HOOK_PEER_JOIN  ? "joined_at"
+                           : type == HOOK_PEER_LEAVE ? "left_at"
+                                                     : "session_stopped_at");
     json_t *msg;
     char *text;
 
@@ -1359,6 +1387,8 @@ static void write_hook(struct ctx *c)
     }
     if (type == HOOK_SESSION_OPEN || type == HOOK_SESSION_CLOSE) {
         session_fields(c, &w, type == HOOK_SESSION_OPEN, at);
+    } else if (type == HOOK_RECORDING) {
+        recording_fields(c, &w, at);
     } else if (!peer_fields(c, &w, type == HOOK_PEER_JOIN, at)) {
         metrics_add(M_HOOKS_UNTRACKED, 1);
     }

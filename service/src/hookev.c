@@ -78,6 +78,7 @@ enum hook_type hookev_type(const struct event *ev)
         {"session.close.success", HOOK_SESSION_CLOSE},
         {"peer.join.success", HOOK_PEER_JOIN},
         {"peer.leave.success", HOOK_PEER_LEAVE},
+        {"recording.success", HOOK_RECORDING},
     };
     const char *t = hookev_type_name(ev);
 
@@ -95,6 +96,37 @@ const char *hookev_str(const struct event *ev, const char *field)
         json_object_get(json_object_get(ev->hook, "data"), field));
 
     return shaped(s, HOOK_STR_MAX, NULL) ? s : NULL;
+}
+
+static const json_t *data_field(const struct event *ev, const char *field)
+{
+    return json_object_get(json_object_get(ev->hook, "data"), field);
+}
+
+const char *hookev_url(const struct event *ev, const char *field)
+{
+    const char *s = json_string_value(data_field(ev, field));
+
+    return shaped(s, 2048, NULL) && strncmp(s, "https://", 8) == 0 &&
+                   strchr(s, ' ') == NULL
+               ? s
+               : NULL;
+}
+
+const char *hookev_path(const struct event *ev, const char *field)
+{
+    const char *s = json_string_value(data_field(ev, field));
+
+    return shaped(s, 1024, NULL) ? s : NULL;
+}
+
+int64_t hookev_count(const struct event *ev, const char *field)
+{
+    const json_t *v = data_field(ev, field);
+
+    return json_is_integer(v) && json_integer_value(v) >= 0
+               ? (int64_t)json_integer_value(v)
+               : -1;
 }
 
 int64_t hookev_time_ms(const struct event *ev, const char *field)

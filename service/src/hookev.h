@@ -27,7 +27,8 @@ enum hook_type {
     HOOK_SESSION_OPEN,  /* session.open.success */
     HOOK_SESSION_CLOSE, /* session.close.success */
     HOOK_PEER_JOIN,     /* peer.join.success */
-    HOOK_PEER_LEAVE     /* peer.leave.success */
+    HOOK_PEER_LEAVE,    /* peer.leave.success */
+    HOOK_RECORDING      /* recording.success: a room's composed recording */
 };
 
 /* Fills ev (kind EVENT_WEBHOOK, event_id = the envelope's id) from a
@@ -44,6 +45,17 @@ const char *hookev_type_name(const struct event *ev);
 /* data.field when it is a string of 1-256 bytes without control
  * characters, else NULL. */
 const char *hookev_str(const struct event *ev, const char *field);
+
+/* data.field when it is an https:// URL of at most 2048 bytes without
+ * spaces or control characters (a presigned URL is long), else NULL. */
+const char *hookev_url(const struct event *ev, const char *field);
+
+/* data.field when it is a string of 1-1024 bytes without control
+ * characters (a storage path), else NULL. */
+const char *hookev_path(const struct event *ev, const char *field);
+
+/* data.field when it is a JSON integer >= 0, else -1. */
+int64_t hookev_count(const struct event *ev, const char *field);
 
 /* data.field as Unix epoch ms when it is an RFC 3339 UTC time (100ms
  * writes "...Z", with or without a fraction), else INT64_MIN. */

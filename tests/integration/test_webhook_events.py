@@ -73,6 +73,11 @@ def test_sessions_and_attendance_reach_the_hash(bin_dir, sim, tmp_path):
                  peer_id="p-a2", joined_at="2026-12-01T10:31:00Z"),
             hook("session.close.success", room, name, session_id="s-1",
                  session_stopped_at="2026-12-01T11:00:00Z"),
+            hook("recording.success", room, name, session_id="s-1",
+                 session_stopped_at="2026-12-01T11:00:00Z", duration=3600,
+                 recording_path="s3://bucket/rec/s-1.mp4",
+                 recording_presigned_url="https://storage.test/s-1.mp4?sig=x",
+                 size=1024),
         ]
         for h in hooks + [hooks[1]]:  # the second join of alice: a retry
             run.kafka.send(topic, room, json.dumps(h).encode())
@@ -83,9 +88,13 @@ def test_sessions_and_attendance_reach_the_hash(bin_dir, sim, tmp_path):
         run.kafka.send(topic, "y", b"{not json")
         run.kafka.flush()
         key = f"hms:booking:{bid}"
-        assert wait_for(lambda: rds.hget(key, "session_status") == "ended",
+        assert wait_for(lambda: "recording_url" in rds.hgetall(key),
                         30), rds.hgetall(key)
         h = rds.hgetall(key)
+        assert h["recording_path"] == "s3://bucket/rec/s-1.mp4"
+        assert h["recording_url"] == "https://storage.test/s-1.mp4?sig=x"
+        assert h["recording_duration_s"] == "3600"
+        assert h["session_status"] == "ended"
         assert h["status"] == "ready" and h["session_id"] == "s-1"
         assert h["session_started_at"] == "1796119200000"
         assert h["session_ended_at"] == "1796122800000"

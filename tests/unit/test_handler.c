@@ -886,6 +886,29 @@ static void test_webhooks(void)
     CHECK_STR(stub_ops[i].dels, "present:alice;"); /* nobody is left */
     stub_redis_answer(i, HW_OK, false, NULL);
     CHECK(outcome() == JOB_MARKED);
+    /* the room's recording; an older session's arriving late changes
+     * nothing but the marker */
+    i = hook_to(hook_job("recording.success",
+                         ",\"session_stopped_at\":\"2026-01-01T11:00:00Z\","
+                         "\"recording_path\":\"s3://b/r.mp4\","
+                         "\"recording_presigned_url\":\"https://x/r.mp4?s=1\","
+                         "\"duration\":600"),
+                "booking:b40", hash);
+    CHECK_STR(stub_ops[i].fields,
+              "recording_at=1767265200000;recording_path=s3://b/r.mp4;"
+              "recording_url=https://x/r.mp4?s=1;recording_duration_s=600;");
+    CHECK_STR(stub_ops[i].dels,
+              "recording_path;recording_url;recording_duration_s;");
+    stub_redis_answer(i, HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED);
+    i = hook_to(hook_job("recording.success",
+                         ",\"session_stopped_at\":\"2026-01-01T09:00:00Z\","
+                         "\"recording_presigned_url\":\"http://x/old.mp4\""),
+                "booking:b40", "{\"recording_at\":\"1767265200000\"}");
+    CHECK_STR(stub_ops[i].fields, "");
+    CHECK_STR(stub_ops[i].dels, "");
+    stub_redis_answer(i, HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED);
     /* applied already; no hash; a type not applied; no valid time */
     handler_submit(h, hook_job("peer.join.success", ""));
     stub_redis_answer(expect_op(OP_RESOLVE), HW_OK, false, "booking:b40");
@@ -894,7 +917,7 @@ static void test_webhooks(void)
     i = hook_to(hook_job("peer.join.success", ""), "booking:b40", NULL);
     stub_redis_answer(expect_op(OP_MARK), HW_OK, false, NULL);
     CHECK(outcome() == JOB_SKIPPED);
-    i = hook_to(hook_job("recording.success", ""), "booking:b40", hash);
+    i = hook_to(hook_job("hls.started.success", ""), "booking:b40", hash);
     stub_redis_answer(expect_op(OP_MARK), HW_OK, false, NULL);
     CHECK(outcome() == JOB_SKIPPED);
     i = hook_to(hook_job("peer.leave.success", ",\"user_id\":\"bob\""),

@@ -59,6 +59,23 @@ static void test_envelope(void)
     free(own);
     CHECK(event_validate(&ev, 0, err, sizeof(err)) == HW_OK);
     event_clear(&ev);
+    CHECK(decode("{\"id\":\"w\",\"type\":\"recording.success\",\"data\":"
+                 "{\"room_id\":\"r1\",\"u\":\"https://x/a.mp4?sig=1\","
+                 "\"h\":\"http://x/a.mp4\",\"sp\":\"https://x/a b\","
+                 "\"p\":\"s3://b/a.mp4\",\"n\":600,\"neg\":-1,"
+                 "\"f\":1.5}}",
+                 &ev) == HW_OK);
+    CHECK(hookev_type(&ev) == HOOK_RECORDING);
+    CHECK_STR(hookev_url(&ev, "u"), "https://x/a.mp4?sig=1");
+    CHECK(hookev_url(&ev, "h") == NULL);  /* https only */
+    CHECK(hookev_url(&ev, "sp") == NULL); /* no spaces */
+    CHECK(hookev_url(&ev, "p") == NULL);
+    CHECK_STR(hookev_path(&ev, "p"), "s3://b/a.mp4");
+    CHECK(hookev_count(&ev, "n") == 600);
+    CHECK(hookev_count(&ev, "neg") == -1);
+    CHECK(hookev_count(&ev, "f") == -1);
+    CHECK(hookev_count(&ev, "none") == -1);
+    event_clear(&ev);
     CHECK(decode("{\"id\":\"w\",\"type\":\"hls.started.success\",\"data\":"
                  "{\"room_id\":\"r1\"}}",
                  &ev) == HW_OK);
