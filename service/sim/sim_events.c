@@ -331,15 +331,24 @@ static json_t *playback_url(const json_t *st)
         json_object_get(json_object_get(st, "playback"), "url"));
 }
 
-void sim_ev_hls_started(struct sim_api *a, json_t *st, int64_t at_ms)
+/* The fields every hls.* event of st has, or NULL when nobody wants its
+ * room's webhooks. */
+static json_t *hls_event(struct sim_api *a, json_t *st, int64_t at_ms)
 {
-    json_t *d;
-
     if (!wanted(a, st_room(st))) {
-        return;
+        return NULL;
     }
     composer_ids(a, st);
-    d = hls_fields(a, st_room(st), st, at_ms);
+    return hls_fields(a, st_room(st), st, at_ms);
+}
+
+void sim_ev_hls_started(struct sim_api *a, json_t *st, int64_t at_ms)
+{
+    json_t *d = hls_event(a, st, at_ms);
+
+    if (d == NULL) {
+        return;
+    }
     json_object_update_missing_new(
         d, json_pack("{s:o, s:o, s:I, s:s, s:o}", "url", playback_url(st),
                      "started_at", sim_time(at_ms, 9), "start_delay",
@@ -389,13 +398,11 @@ void sim_ev_hls_stopped(struct sim_api *a, json_t *st, const char *reason,
                         int64_t at_ms)
 {
     const json_t *started = json_object_get(st, "started_at");
-    json_t *d;
+    json_t *d = hls_event(a, st, at_ms);
 
-    if (!wanted(a, st_room(st))) {
+    if (d == NULL) {
         return;
     }
-    composer_ids(a, st);
-    d = hls_fields(a, st_room(st), st, at_ms);
     json_object_update_missing_new(
         d, json_pack("{s:o, s:I, s:o, s:o, s:s, s:s, s:o}", "url",
                      playback_url(st), "duration", secs_since(started, at_ms),
@@ -420,13 +427,11 @@ static const char *failure_message(const char *type)
 void sim_ev_hls_failure(struct sim_api *a, json_t *st, const char *error_type,
                         int64_t at_ms)
 {
-    json_t *d;
+    json_t *d = hls_event(a, st, at_ms);
 
-    if (!wanted(a, st_room(st))) {
+    if (d == NULL) {
         return;
     }
-    composer_ids(a, st);
-    d = hls_fields(a, st_room(st), st, at_ms);
     json_object_update_missing_new(d, json_pack("{s:s, s:s, s:i}", "error_type",
                                                 error_type, "error_message",
                                                 failure_message(error_type),

@@ -161,7 +161,7 @@ static void codes_created(struct ctx *c, const struct hms_result *r);
 static void start_hls(struct ctx *c);
 static void hls_started(struct ctx *c, const struct hms_result *r);
 static void wait_hls(struct ctx *c);
-static void hls_polled(struct ctx *c, const struct hms_result *r);
+static void on_stream_status(struct ctx *c, const struct hms_result *r);
 static void write_ready(struct ctx *c);
 static void ready_written(struct ctx *c);
 static void stop_hls(struct ctx *c);
@@ -196,8 +196,8 @@ static const struct state_def {
                         NULL},
     [HS_CODES] = {"codes", "create room codes", codes, codes_created, NULL},
     [HS_START_HLS] = {"start_hls", "start HLS", start_hls, hls_started, NULL},
-    [HS_WAIT_HLS] = {"wait_hls", "read the HLS stream", wait_hls, hls_polled,
-                     NULL},
+    [HS_WAIT_HLS] = {"wait_hls", "read the HLS stream", wait_hls,
+                     on_stream_status, NULL},
     [HS_WRITE_READY] = {"write_ready", "write the ready room", write_ready,
                         NULL, ready_written},
     [HS_STOP_HLS] = {"stop_hls", "stop HLS", stop_hls, hls_stopped, NULL},
@@ -915,11 +915,6 @@ static void hls_started(struct ctx *c, const struct hms_result *r)
 static void wait_hls(struct ctx *c)
 {
     call(c, "GET", NULL, "/live-streams/%s", c->hls_id);
-}
-
-static void hls_polled(struct ctx *c, const struct hms_result *r)
-{
-    on_stream_status(c, r);
 }
 
 static void fill_codes(struct ctx *c, struct event *out)

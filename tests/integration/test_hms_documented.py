@@ -7,20 +7,16 @@ this host's clock is ahead. One test per point of the 100ms-behaviour
 issue; each failed against the worker before it."""
 import contextlib
 import os
-import uuid
 
 import pytest
 import redis
 
+from fault_harness import uid
 from reactions import AdminRun
 from worker_helpers import (booking, decode, encode, session_ended, stream,
                             wait_for)
 
 SUB = "hmsworker"  # the subdomain of hms-sim's built-in template
-
-
-def uid(prefix):
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture

@@ -11,12 +11,9 @@ import uuid
 import redis
 
 from conftest import free_port
+from fault_harness import uid
 from reactions import AdminRun, headers
 from worker_helpers import booking, decode, encode, wait_for
-
-
-def uid(prefix):
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def hook(kind, room_id, room_name, **data):

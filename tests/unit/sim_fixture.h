@@ -158,6 +158,20 @@ static inline json_t *join_at(int64_t now_ms, const char *token,
     return fx_parse(&resp);
 }
 
+/* A host of room joins at now_ms with a fresh token: its peer id (a
+ * path() buffer), "" if refused. */
+static inline const char *join_peer(int64_t now_ms, const char *room,
+                                    const char *user)
+{
+    char *tok = app_token(room, "host", user, now_ms / 1000, NULL);
+    json_t *j = join_at(now_ms, tok, user);
+    const char *id = path("%s", str(j, "peer_id"));
+
+    json_decref(j);
+    free(tok);
+    return id;
+}
+
 /* POST /__sim/leave {"peer_id"} at now_ms. */
 static inline json_t *leave_at(int64_t now_ms, const char *peer_id)
 {

@@ -52,18 +52,6 @@ static const char *status_at(int64_t now_ms, const char *id)
     return out;
 }
 
-/* The peer id a join at now_ms answers (rotating buffer), "" if refused. */
-static const char *join_peer(int64_t now_ms, const char *room, const char *user)
-{
-    char *tok = app_token(room, "host", user, now_ms / 1000, NULL);
-    json_t *j = join_at(now_ms, tok, user);
-    const char *id = path("%s", str(j, "peer_id"));
-
-    json_decref(j);
-    free(tok);
-    return id;
-}
-
 static void test_start_shape_and_meeting_url_required(void)
 {
     const char *r1 = fx_room("ls-1", NULL), *r2 = fx_room("ls-2", "t2");

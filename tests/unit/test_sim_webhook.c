@@ -522,17 +522,6 @@ static const char *good_url(const char *id)
                 id);
 }
 
-static const char *join_peer(int64_t now_ms, const char *room, const char *user)
-{
-    char *tok = app_token(room, "host", user, now_ms / 1000, NULL);
-    json_t *j = join_at(now_ms, tok, user);
-    const char *id = path("%s", str(j, "peer_id"));
-
-    json_decref(j);
-    free(tok);
-    return id;
-}
-
 static json_int_t int_of(const json_t *o, const char *key)
 {
     return json_integer_value(json_object_get(o, key));
