@@ -668,6 +668,18 @@ void cache_put_ready(struct cache *c, const struct cache_ready *r,
         batch_arg(&b, "hls_url");
         batch_arg(&b, r->hls_url);
     }
+    if (r->hls_url != NULL && r->hls_stream_id != NULL) {
+        batch_arg(&b, "hls_stream_id");
+        batch_arg(&b, r->hls_stream_id);
+    }
+    if (r->hls_requested) {
+        batch_arg(&b, "hls_requested");
+        batch_arg(&b, "1");
+    }
+    if (r->ends_at_ms > 0) {
+        batch_arg(&b, "ends_at");
+        batch_argf(&b, "%lld", (long long)r->ends_at_ms);
+    }
     batch_cmd(&b, "EXPIREAT");
     batch_arg(&b, key);
     batch_argf(&b, "%lld", (long long)r->expire_at_s);
@@ -721,6 +733,7 @@ void cache_put_ended(struct cache *c, const struct cache_ended *e,
     batch_cmd(&b, "HDEL"); /* an ended room plays nothing */
     batch_arg(&b, key);
     batch_arg(&b, "hls_url");
+    batch_arg(&b, "hls_stream_id");
     batch_cmd(&b, "HSET");
     batch_arg(&b, key);
     batch_arg(&b, "status");
@@ -772,6 +785,44 @@ void cache_resolve_room(struct cache *c, const char *room_id, cache_done_fn *fn,
     submit(c, &b, fn, arg);
 }
 
+/* A stream starts unless the subject ended or that stream's stop is
+ * already known; a stop removes the URL only while it is that stream's
+ * (by id, or by URL for one published without an id). Compared in Redis,
+ * so an hls.* webhook and a provisioning or another webhook of the room
+ * running at the same time cannot leave the URL of a stopped stream. */
+static void hls_change(struct batch *b, const char *key,
+                       const struct cache_hook *h)
+{
+    static const char script[] =
+        "local h = KEYS[1] "
+        "if redis.call('EXISTS', h) == 0 then return 0 end "
+        "if ARGV[1] == 'start' then "
+        "  if redis.call('HGET', h, 'status') == 'ended' or "
+        "     redis.call('HGET', h, 'hls_stopped_id') == ARGV[3] then "
+        "    return 0 end "
+        "  redis.call('HSET', h, 'hls_url', ARGV[2], 'hls_stream_id', ARGV[3], "
+        "             'hls_started_at', ARGV[4]) "
+        "  redis.call('HDEL', h, 'hls_retries') "
+        "  return 1 end "
+        "redis.call('HSET', h, 'hls_stopped_id', ARGV[3], 'hls_stopped_at', "
+        "           ARGV[4]) "
+        "local id = redis.call('HGET', h, 'hls_stream_id') "
+        "if id == ARGV[3] or "
+        "   (not id and redis.call('HGET', h, 'hls_url') == ARGV[2]) then "
+        "  redis.call('HDEL', h, 'hls_url', 'hls_stream_id', 'hls_started_at') "
+        "  return 1 end "
+        "return 0";
+
+    batch_cmd(b, "EVAL");
+    batch_arg(b, script);
+    batch_arg(b, "1");
+    batch_arg(b, key);
+    batch_arg(b, h->hls_op);
+    batch_arg(b, h->hls_url != NULL ? h->hls_url : "");
+    batch_arg(b, h->hls_stream_id);
+    batch_argf(b, "%lld", (long long)h->hls_at);
+}
+
 void cache_put_hook(struct cache *c, const struct cache_hook *h,
                     cache_done_fn *fn, void *arg)
 {
@@ -779,6 +830,9 @@ void cache_put_hook(struct cache *c, const struct cache_hook *h,
     char *key = cache_key_subject(h->kind, h->subject_id);
 
     batch_cmd(&b, "MULTI");
+    if (h->hls_op != NULL) { /* first: the hash as it was */
+        hls_change(&b, key, h);
+    }
     if (h->n_del > 0) {
         batch_cmd(&b, "HDEL");
         batch_arg(&b, key);

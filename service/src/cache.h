@@ -61,6 +61,9 @@ struct cache_ready {
     int64_t now_ms, expire_at_s;
     const char *const *old_fields; /* the hash fields to replace */
     size_t n_old;
+    const char *hls_stream_id; /* with hls_url: the stream's id, or NULL */
+    bool hls_requested;        /* a stream that wants HLS (hls_requested=1) */
+    int64_t ends_at_ms;        /* a booking's ends_at, or 0 */
 };
 
 /* An ended subject: hls_url goes. lock: tokens and code:/link: fields
@@ -126,6 +129,12 @@ struct cache_hook {
     const char *const *del;
     size_t n_del;
     int64_t now_ms;
+    /* an hls.* webhook's change, decided in Redis by comparison (these
+     * webhooks carry no room name, so they are not ordered with the
+     * subject's events): NULL, "start" or "stop" the stream with this id
+     * and playback URL, at this time (ms) */
+    const char *hls_op, *hls_url, *hls_stream_id;
+    int64_t hls_at;
 };
 
 /* The subject of a 100ms room ("booking:{id}"), from hms:room:{room_id}. */

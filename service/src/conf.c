@@ -56,7 +56,8 @@ struct conf_key {
 
 static conf_check_fn check_topic, check_redis, check_api_base, check_name,
     check_subdomain, check_role_ttls, check_admin, check_log_level,
-    check_registry, check_webhook_addr, check_webhook_path, check_cidrs;
+    check_registry, check_webhook_addr, check_webhook_path, check_cidrs,
+    check_hls_start, check_cleanup;
 
 static const struct conf_key keys[] = {
     STR("KAFKA_BROKERS", kafka_brokers, "127.0.0.1:9092", NULL),
@@ -94,6 +95,9 @@ static const struct conf_key keys[] = {
         check_name),
     INT("HMS_HLS_WAIT_MS", hms_hls_wait_ms, "120000", 0, 3600000),
     INT("HMS_HLS_CHECK_MS", hms_hls_check_ms, "30000", 1000, 3600000),
+    STR("HMS_HLS_START", hms_hls_start, NULL, check_hls_start),
+    INT("HMS_HLS_RETRIES", hms_hls_retries, "2", 0, 10),
+    STR("CLEANUP_ON_CLOSE", cleanup_on_close, "lock", check_cleanup),
     INT("HMS_APP_TOKEN_TTL_S", hms_app_token_ttl_s, "86400", 300, 90 * DAY_S),
     STR("HMS_APP_TOKEN_TTL_BY_ROLE", hms_app_token_ttl_by_role, NULL,
         check_role_ttls),
@@ -571,6 +575,30 @@ static bool check_log_level(struct conf *cf, const char *v, char *err, size_t n)
     return true;
 }
 
+static bool check_hls_start(struct conf *cf, const char *v, char *err, size_t n)
+{
+    (void)cf; /* hls_on_join is derived once WEBHOOK_EVENTS is known */
+    if (strcmp(v, "immediate") != 0 && strcmp(v, "on_join") != 0) {
+        snprintf(err, n, "expected immediate or on_join");
+        return false;
+    }
+    return true;
+}
+
+static bool check_cleanup(struct conf *cf, const char *v, char *err, size_t n)
+{
+    static const char *const names[] = {"off", "end", "lock"};
+
+    for (size_t i = 0; i < HW_ARRAY_LEN(names); i++) {
+        if (strcmp(v, names[i]) == 0) {
+            cf->cleanup = (enum conf_cleanup)i;
+            return true;
+        }
+    }
+    snprintf(err, n, "expected off, end or lock");
+    return false;
+}
+
 /* ---- loading -------------------------------------------------------- */
 
 static const char *env_get(const char *const *env, const char *name)
@@ -731,7 +759,7 @@ static bool load_kafka_props(struct conf *cf, const char *const *env)
 }
 
 /* Checks that span several keys. */
-static bool cross_checks(const struct conf *cf)
+static bool cross_checks(struct conf *cf)
 {
     const char *topics[] = {cf->topic_booking_created, cf->topic_stream_started,
                             cf->topic_session_ended,   cf->topic_video_ready,
@@ -743,6 +771,16 @@ static bool cross_checks(const struct conf *cf)
         log_error("msg=\"invalid configuration\" var=HMS_API_BASE "
                   "err=\"http:// is allowed for a loopback simulator only; "
                   "HMS_API_ALLOW_HTTP=1 allows it to any host (a simulator)\"");
+        ok = false;
+    }
+    /* the host's join is a webhook: on_join is the default with them */
+    cf->hls_on_join = cf->hms_hls_start != NULL
+                          ? strcmp(cf->hms_hls_start, "on_join") == 0
+                          : cf->webhook_events == 1;
+    if (cf->hls_on_join && cf->webhook_events == 0) {
+        log_error("msg=\"invalid configuration\" var=HMS_HLS_START "
+                  "err=\"on_join needs WEBHOOK_EVENTS=1: the host's join "
+                  "arrives as a 100ms webhook\"");
         ok = false;
     }
     if (cf->hms_retry_cap_ms < cf->hms_retry_base_ms) {

@@ -53,6 +53,9 @@ struct conf_prop {
     bool sensitive;
 };
 
+/* What a booking's session.close.success past its window does. */
+enum conf_cleanup { CLEANUP_OFF, CLEANUP_END, CLEANUP_LOCK };
+
 struct conf {
     char *kafka_brokers, *kafka_group_id;
     char *topic_booking_created, *topic_stream_started, *topic_session_ended;
@@ -72,6 +75,11 @@ struct conf {
     char *hms_hls_composer_role;
     int64_t hms_hls_wait_ms;  /* starting -> running, at most this */
     int64_t hms_hls_check_ms; /* a published stream is checked this often */
+    char *hms_hls_start;      /* immediate | on_join (unset: by webhooks) */
+    bool hls_on_join;         /* derived: HLS starts when the host joins */
+    int64_t hms_hls_retries;  /* hls.failure while it should run: starts */
+    char *cleanup_on_close;   /* off | end | lock */
+    enum conf_cleanup cleanup; /* derived */
     int64_t hms_app_token_ttl_s;
     char *hms_app_token_ttl_by_role;
     struct conf_role_ttl *role_ttls;

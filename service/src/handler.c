@@ -136,6 +136,8 @@ struct ctx {
     char *room_id, *room_name, *hls_url;
     char *hls_id;     /* start_hls: the stream, while it starts */
     char *subject;    /* resolve: a webhook's "booking:{id}" */
+    bool hls_retry;   /* an hls.failure that starts the stream again */
+    bool hls_gave_up; /* an hls.failure past HMS_HLS_RETRIES */
     int64_t hls_wait; /* start_hls: mono ms when waiting for it ends */
     int codes_404, pending;
     struct hms_result failed; /* disable_codes: the first failure */
@@ -719,14 +721,102 @@ static void resolved(struct ctx *c)
     }
 }
 
+/* When the webhook says it happened; hls.failure has only the
+ * envelope's timestamp. */
+static int64_t hook_time_ms(const struct event *in, enum hook_type type)
+{
+    static const char *const fields[] = {
+        [HOOK_SESSION_OPEN] = "session_started_at",
+        [HOOK_SESSION_CLOSE] = "session_stopped_at",
+        [HOOK_PEER_JOIN] = "joined_at",
+        [HOOK_PEER_LEAVE] = "left_at",
+        [HOOK_RECORDING] = "session_stopped_at",
+        [HOOK_HLS_STARTED] = "started_at",
+        [HOOK_HLS_STOPPED] = "stopped_at",
+        [HOOK_HLS_FAILURE] = NULL,
+    };
+
+    return hookev_time_ms(in, fields[type]);
+}
+
+static bool hash_is(const json_t *hash, const char *field, const char *value)
+{
+    const char *v = json_string_value(json_object_get(hash, field));
+
+    return v != NULL && strcmp(v, value) == 0;
+}
+
+static int64_t hash_ms(const json_t *hash, const char *field)
+{
+    const char *v = json_string_value(json_object_get(hash, field));
+
+    return v != NULL ? strtoll(v, NULL, 10) : INT64_MIN;
+}
+
+/* A join of the stream's host: a listed user (role:{user}) in the role
+ * their token has. */
+static bool host_joined(const struct ctx *c)
+{
+    const char *u = hookev_str(&c->j->in, "user_id");
+    const char *role = hookev_str(&c->j->in, "role");
+    char *field;
+    bool yes;
+
+    if (u == NULL || role == NULL) {
+        return false;
+    }
+    field = xasprintf("role:%s", u);
+    yes = hash_is(c->hash, field, role);
+    free(field);
+    return yes;
+}
+
+/* Whether this webhook starts the stream's HLS: the host's join
+ * (HMS_HLS_START=on_join: the composer is not left alone, and stops after
+ * 5 minutes alone), or a failure while the stream should run, at most
+ * HMS_HLS_RETRIES times. Only for a stream that asked for HLS, still
+ * ready, with nothing playing. */
+static bool hook_starts_hls(struct ctx *c)
+{
+    const struct conf *cf = c->h->cf;
+    const struct event *in = &c->j->in;
+    const char *err = hookev_str(in, "error_type");
+    int64_t tries = hash_ms(c->hash, "hls_retries");
+
+    if (subj_kind(c) != SUBJECT_STREAM ||
+        !hash_is(c->hash, "hls_requested", "1") ||
+        !hash_is(c->hash, "status", "ready") ||
+        json_object_get(c->hash, "hls_url") != NULL) {
+        return false;
+    }
+    if (hookev_type(in) == HOOK_PEER_JOIN) {
+        return cf->hls_on_join && host_joined(c);
+    }
+    if (hookev_type(in) != HOOK_HLS_FAILURE ||
+        (err != NULL && strcmp(err, "BEAM_STOPPED") == 0) ||
+        (cf->hls_on_join && !hash_is(c->hash, "session_status", "live"))) {
+        return false; /* stopped on purpose, or nobody to stream */
+    }
+    c->hls_gave_up = (tries < 0 ? 0 : tries) >= cf->hms_hls_retries;
+    c->hls_retry = !c->hls_gave_up;
+    return c->hls_retry;
+}
+
 /* A webhook whose subject is known and whose hash exists: what it
  * changes, if the worker applies its type. */
 static void webhook_loaded(struct ctx *c)
 {
+    const struct event *in = &c->j->in;
+
     if (c->hash == NULL) {
         skip_because(c, "the subject's hash is gone");
-    } else if (hookev_type(&c->j->in) == HOOK_OTHER) {
+    } else if (hookev_type(in) == HOOK_OTHER) {
         skip_because(c, "a webhook type the worker does not apply");
+    } else if (hook_time_ms(in, hookev_type(in)) == INT64_MIN) {
+        dlq(c, "validation", "webhook %s: no valid time", hookev_type_name(in));
+    } else if (hook_starts_hls(c)) {
+        c->room_id = xstrdup(hookev_str(in, "room_id"));
+        go(c, HS_START_HLS);
     } else {
         go(c, HS_WRITE_HOOK);
     }
@@ -829,10 +919,20 @@ static void codes_created(struct ctx *c, const struct hms_result *r)
         if (rules_missing_role(in, c->codes) != NULL) {
             dlq(c, "validation", "role is not a role of the room's template");
         } else {
-            go(c, in->kind == EVENT_STREAM_STARTED && in->hls ? HS_START_HLS
-                                                              : HS_WRITE_READY);
+            /* on_join: the host's peer.join.success starts it */
+            go(c, in->kind == EVENT_STREAM_STARTED && in->hls &&
+                          !c->h->cf->hls_on_join
+                      ? HS_START_HLS
+                      : HS_WRITE_READY);
         }
     }
+}
+
+/* After HLS was started (or not): a provisioning writes its room, a
+ * webhook what it reported (the URL comes with hls.started.success). */
+static enum handler_state after_hls(const struct ctx *c)
+{
+    return c->j->in.kind == EVENT_WEBHOOK ? HS_WRITE_HOOK : HS_WRITE_READY;
 }
 
 static void start_hls(struct ctx *c)
@@ -844,7 +944,7 @@ static void start_hls(struct ctx *c)
         job_log(LL_WARN, c->j,
                 "msg=\"no HLS: HMS_SUBDOMAIN is unset, so there is no "
                 "meeting_url for the composer\"");
-        go(c, HS_WRITE_READY);
+        go(c, after_hls(c));
         return;
     }
     /* the documented composer page (docs/100ms-api.md section 2.4) */
@@ -871,7 +971,7 @@ static void without_hls(struct ctx *c, const char *why,
             "status=\"%s\"",
             why, r->status, r->err,
             log_text(text, sizeof(text), status != NULL ? status : "-"));
-    go(c, HS_WRITE_READY);
+    go(c, after_hls(c));
 }
 
 /* A stream reply of start_hls or wait_hls: publish a running stream,
@@ -885,6 +985,8 @@ static void on_stream_status(struct ctx *c, const struct hms_result *r)
         call_failed(c, r);
     } else if (r->rc != HW_OK) {
         without_hls(c, "100ms refused or did not answer", r);
+    } else if (c->j->in.kind == EVENT_WEBHOOK) {
+        go(c, HS_WRITE_HOOK); /* hls.started.success will bring the URL */
     } else if (st == HLS_RUNNING && url != NULL) {
         c->hls_url = xstrdup(url);
         go(c, HS_WRITE_READY);
@@ -987,7 +1089,12 @@ static void write_ready(struct ctx *c)
     }
     n_old = fields_with(c->hash, "link:", false, old, n_old);
     n_old = fields_with(c->hash, "role:", false, old, n_old);
-    n_old = fields_with(c->hash, "hls_url", false, old, n_old);
+    n_old = fields_with(c->hash, "hls_requested", false, old, n_old);
+    n_old = fields_with(c->hash, "ends_at", false, old, n_old);
+    if (!cf->hls_on_join) { /* on_join: hls.* webhooks own the URL */
+        n_old = fields_with(c->hash, "hls_url", false, old, n_old);
+        n_old = fields_with(c->hash, "hls_stream_id", false, old, n_old);
+    }
     fill_codes(c, out);
     toks = xcalloc(n + 1, sizeof(*toks));
     for (size_t i = 0; i < n && rc == HW_OK; i++) {
@@ -1002,22 +1109,27 @@ static void write_ready(struct ctx *c)
         toks[i].jwt = jwt;
     }
     if (rc == HW_OK) {
-        struct cache_ready r = {event_subject_kind(in),
-                                event_subject_id(in),
-                                c->room_id,
-                                c->room_name,
-                                in->event_id,
-                                c->hls_url,
-                                out->codes,
-                                out->n_codes,
-                                toks,
-                                n,
-                                NULL,
-                                0,
-                                now_ms,
-                                rules_hash_expiry(cf, in, now_s),
-                                old,
-                                n_old};
+        struct cache_ready r = {
+            .kind = event_subject_kind(in),
+            .subject_id = event_subject_id(in),
+            .room_id = c->room_id,
+            .room_name = c->room_name,
+            .event_id = in->event_id,
+            .hls_url = c->hls_url,
+            .hls_stream_id = c->hls_id,
+            .hls_requested = in->kind == EVENT_STREAM_STARTED && in->hls,
+            .ends_at_ms = in->kind == EVENT_BOOKING_CREATED &&
+                                  in->ends_at != EVENT_NO_TIME
+                              ? in->ends_at
+                              : 0,
+            .codes = out->codes,
+            .n_codes = out->n_codes,
+            .tokens = toks,
+            .n_tokens = n,
+            .now_ms = now_ms,
+            .expire_at_s = rules_hash_expiry(cf, in, now_s),
+            .old_fields = old,
+            .n_old = n_old};
 
         r.n_stale = rules_stale_users(c->hash, c->room_id, ps, n, &stale);
         r.stale_users = stale;
@@ -1047,7 +1159,8 @@ static void ready_written(struct ctx *c)
     out->hls_url = c->hls_url != NULL ? xstrdup(c->hls_url) : NULL;
     job_log(LL_INFO, c->j, "msg=\"room ready\" room_id=%s codes=%zu tokens=%zu",
             c->room_id, out->n_codes, rules_holders(&c->j->in, &host, &ps));
-    if (c->hls_url != NULL) {
+    if (c->hls_url != NULL && !c->h->cf->webhook_events) {
+        /* with webhooks, hls.stopped.success clears it */
         hlswatch_add(c->h->watch, out->subject_kind, out->subject_id, c->hls_id,
                      c->hls_url);
     }
@@ -1227,6 +1340,7 @@ struct hook_write {
     size_t n_del;
     char *own[8]; /* formatted strings to free */
     size_t n_own;
+    const char *hls_op, *hls_url, *hls_stream_id; /* struct cache_hook */
 };
 
 static const char *own(struct hook_write *w, char *s)
@@ -1241,13 +1355,6 @@ static void set_field(struct hook_write *w, const char *field,
     w->set[2 * w->n_set] = field;
     w->set[2 * w->n_set + 1] = value;
     w->n_set++;
-}
-
-static int64_t hash_ms(const json_t *hash, const char *field)
-{
-    const char *v = json_string_value(json_object_get(hash, field));
-
-    return v != NULL ? strtoll(v, NULL, 10) : INT64_MIN;
 }
 
 static size_t users_known(const json_t *hash)
@@ -1361,29 +1468,65 @@ static void recording_fields(struct ctx *c, struct hook_write *w, int64_t at)
     }
 }
 
+/* A stream's start or stop: decided in Redis (cache_hook.hls_op). The
+ * stream is known by its beam_id (inferred: the live stream's id), else
+ * by its URL. */
+static void hls_fields(struct ctx *c, struct hook_write *w, bool started)
+{
+    const struct event *in = &c->j->in;
+
+    w->hls_url = hookev_url(in, "url");
+    w->hls_stream_id = hookev_str(in, "beam_id");
+    if (w->hls_stream_id == NULL) {
+        w->hls_stream_id = w->hls_url;
+    }
+    if (w->hls_stream_id != NULL && (w->hls_url != NULL || !started)) {
+        w->hls_op = started ? "start" : "stop";
+    }
+}
+
+/* The composer could not stream: noted, and either started again
+ * (hook_starts_hls: hls_retries counts it) or, past HMS_HLS_RETRIES,
+ * given up and reported. */
+static void hls_failure_fields(struct ctx *c, struct hook_write *w, int64_t at)
+{
+    const char *err = hookev_str(&c->j->in, "error_type");
+    int64_t tries = hash_ms(c->hash, "hls_retries");
+
+    set_field(w, "hls_failed_at", own(w, xasprintf("%lld", (long long)at)));
+    set_field(w, "hls_error", err != NULL ? err : "unknown");
+    if (c->hls_retry) {
+        set_field(
+            w, "hls_retries",
+            own(w, xasprintf("%lld", (long long)(tries < 0 ? 1 : tries + 1))));
+    } else if (c->hls_gave_up) {
+        metrics_add(M_HLS_FAILURES, 1);
+        job_log(LL_WARN, c->j,
+                "msg=\"HLS failed again: given up\" retries=%lld "
+                "error_type=\"%s\"",
+                (long long)c->h->cf->hms_hls_retries,
+                err != NULL ? err : "unknown");
+    }
+}
+
 static void write_hook(struct ctx *c)
 {
     const struct event *in = &c->j->in;
     enum hook_type type = hookev_type(in);
     struct hook_write w = {
         .del = xcalloc(json_object_size(c->hash) + 4, sizeof(char *))};
-    int64_t at =
-        hookev_time_ms(in, type == HOOK_SESSION_OPEN ? "session_started_at"
-                           : type == HOOK_PEER_JOIN  ? "joined_at"
-                           : type == HOOK_PEER_LEAVE ? "left_at"
-                                                     : "session_stopped_at");
+    int64_t at = hook_time_ms(in, type);
     json_t *msg;
     char *text;
 
-    if (at == INT64_MIN) {
-        free(w.del);
-        dlq(c, "validation", "webhook %s: no valid time", hookev_type_name(in));
-        return;
-    }
     if (type == HOOK_SESSION_OPEN || type == HOOK_SESSION_CLOSE) {
         session_fields(c, &w, type == HOOK_SESSION_OPEN, at);
     } else if (type == HOOK_RECORDING) {
         recording_fields(c, &w, at);
+    } else if (type == HOOK_HLS_STARTED || type == HOOK_HLS_STOPPED) {
+        hls_fields(c, &w, type == HOOK_HLS_STARTED);
+    } else if (type == HOOK_HLS_FAILURE) {
+        hls_failure_fields(c, &w, at);
     } else if (!peer_fields(c, &w, type == HOOK_PEER_JOIN, at)) {
         metrics_add(M_HOOKS_UNTRACKED, 1);
     }
@@ -1392,9 +1535,19 @@ static void write_hook(struct ctx *c)
                     hookev_str(in, "user_id"));
     text = json_dumps(msg, JSON_COMPACT);
     cache_put_hook(c->h->cache,
-                   &(struct cache_hook){subj_kind(c), subj_id(c), in->event_id,
-                                        text, w.set, w.n_set, w.del, w.n_del,
-                                        hw_now_ms()},
+                   &(struct cache_hook){.kind = subj_kind(c),
+                                        .subject_id = subj_id(c),
+                                        .event_id = in->event_id,
+                                        .message = text,
+                                        .set = w.set,
+                                        .n_set = w.n_set,
+                                        .del = w.del,
+                                        .n_del = w.n_del,
+                                        .now_ms = hw_now_ms(),
+                                        .hls_op = w.hls_op,
+                                        .hls_url = w.hls_url,
+                                        .hls_stream_id = w.hls_stream_id,
+                                        .hls_at = at},
                    on_redis, c);
     free(text);
     json_decref(msg);

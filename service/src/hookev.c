@@ -79,6 +79,9 @@ enum hook_type hookev_type(const struct event *ev)
         {"peer.join.success", HOOK_PEER_JOIN},
         {"peer.leave.success", HOOK_PEER_LEAVE},
         {"recording.success", HOOK_RECORDING},
+        {"hls.started.success", HOOK_HLS_STARTED},
+        {"hls.stopped.success", HOOK_HLS_STOPPED},
+        {"hls.failure", HOOK_HLS_FAILURE},
     };
     const char *t = hookev_type_name(ev);
 
@@ -131,7 +134,10 @@ int64_t hookev_count(const struct event *ev, const char *field)
 
 int64_t hookev_time_ms(const struct event *ev, const char *field)
 {
-    int64_t ms = hw_rfc3339_ms(hookev_str(ev, field));
+    int64_t ms = hw_rfc3339_ms(
+        field != NULL
+            ? hookev_str(ev, field)
+            : json_string_value(json_object_get(ev->hook, "timestamp")));
 
     return ms >= 0 ? ms : INT64_MIN; /* 0001-01-01T00:00:00Z: "none" */
 }

@@ -28,7 +28,10 @@ enum hook_type {
     HOOK_SESSION_CLOSE, /* session.close.success */
     HOOK_PEER_JOIN,     /* peer.join.success */
     HOOK_PEER_LEAVE,    /* peer.leave.success */
-    HOOK_RECORDING      /* recording.success: a room's composed recording */
+    HOOK_RECORDING,     /* recording.success: a room's composed recording */
+    HOOK_HLS_STARTED,   /* hls.started.success: the stream runs */
+    HOOK_HLS_STOPPED,   /* hls.stopped.success */
+    HOOK_HLS_FAILURE    /* hls.failure: the composer could not stream */
 };
 
 /* Fills ev (kind EVENT_WEBHOOK, event_id = the envelope's id) from a
@@ -57,8 +60,9 @@ const char *hookev_path(const struct event *ev, const char *field);
 /* data.field when it is a JSON integer >= 0, else -1. */
 int64_t hookev_count(const struct event *ev, const char *field);
 
-/* data.field as Unix epoch ms when it is an RFC 3339 UTC time (100ms
- * writes "...Z", with or without a fraction), else INT64_MIN. */
+/* data.field (NULL: the envelope's "timestamp") as Unix epoch ms when it
+ * is an RFC 3339 UTC time (100ms writes "...Z", with or without a
+ * fraction), else INT64_MIN. */
 int64_t hookev_time_ms(const struct event *ev, const char *field);
 
 /* The ordering key of the webhook's room: its lower-cased room_name, which

@@ -82,6 +82,9 @@ static void test_ready_and_reprovision(struct cache *c)
                             now_ms,
                             now_ms / 1000 + 7200,
                             NULL,
+                            0,
+                            NULL,
+                            false,
                             0};
     const char *old[] = {"role:bob", "code:guest"};
     long long multi = stat_calls("multi"), exec = stat_calls("exec");

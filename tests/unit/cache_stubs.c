@@ -93,6 +93,11 @@ void cache_put_hook(struct cache *c, const struct cache_hook *h,
                                h->del[i]);
     }
     snprintf(o->url, sizeof(o->url), "%s", h->message);
+    if (h->hls_op != NULL) {
+        snprintf(o->hls, sizeof(o->hls), "%s %s %s %lld", h->hls_op,
+                 h->hls_stream_id, h->hls_url != NULL ? h->hls_url : "-",
+                 (long long)h->hls_at);
+    }
     snprintf(o->room_id, sizeof(o->room_id), "%s:%s",
              h->kind == SUBJECT_STREAM ? "stream" : "booking", h->subject_id);
 }

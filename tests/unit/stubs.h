@@ -54,6 +54,7 @@ struct stub_op {
     char url[256]; /* cache_clear_hls; cache_put_ready's hls_url; the
                     * PUBLISHed message of cache_put_hook */
     char fields[512], dels[256]; /* cache_put_hook: "f=v;...", "f;..." */
+    char hls[256];               /* cache_put_hook: "op id url at" */
     size_t n_tokens, n_stale, n_users, n_fields;
     bool lock, tombstone;
     int64_t expire_at_s;

@@ -40,6 +40,8 @@ static void test_defaults(void)
     CHECK(cf.hms_subdomain == NULL);
     CHECK_STR(cf.hms_hls_composer_role, "__internal_recorder");
     CHECK(cf.hms_hls_wait_ms == 120000 && cf.hms_hls_check_ms == 30000);
+    CHECK(!cf.hls_on_join && cf.hms_hls_retries == 2); /* no webhooks */
+    CHECK(cf.cleanup == CLEANUP_LOCK);
     CHECK_INT(cf.hms_app_token_ttl_s, 86400);
     CHECK_INT(cf.hms_token_grace_s, 3600);
     CHECK_INT(cf.hms_mgmt_token_ttl_s, 3600);
@@ -196,20 +198,34 @@ static void test_each_error(void)
     static const char *const bad[] = {
         /* librdkafka 2.0.2 cannot run it safely (README, Scaling out) */
         "KAFKA_PROP_PARTITION_ASSIGNMENT_STRATEGY=cooperative-sticky",
-        "REDIS_URL=rediss://h:6379/0", "REDIS_URL=http://h",
-        "REDIS_URL=redis://h:99999/0", "REDIS_URL=redis://h:6379/x",
-        "REDIS_URL=redis://:6379/0", "HMS_API_BASE=http://example.com/v2",
-        "HMS_API_BASE=ftp://x", "HMS_MAX_IN_FLIGHT=0",
-        "HMS_MAX_IN_FLIGHT=12abc", "HMS_TIMEOUT_MS=99", "HMS_RETRY_CAP_MS=100",
-        "HMS_APP_TOKEN_TTL_S=299", "HMS_APP_TOKEN_TTL_BY_ROLE=guest=299",
+        "REDIS_URL=rediss://h:6379/0",
+        "REDIS_URL=http://h",
+        "REDIS_URL=redis://h:99999/0",
+        "REDIS_URL=redis://h:6379/x",
+        "REDIS_URL=redis://:6379/0",
+        "HMS_API_BASE=http://example.com/v2",
+        "HMS_API_BASE=ftp://x",
+        "HMS_MAX_IN_FLIGHT=0",
+        "HMS_MAX_IN_FLIGHT=12abc",
+        "HMS_TIMEOUT_MS=99",
+        "HMS_RETRY_CAP_MS=100",
+        "HMS_APP_TOKEN_TTL_S=299",
+        "HMS_APP_TOKEN_TTL_BY_ROLE=guest=299",
         "HMS_APP_TOKEN_TTL_BY_ROLE=guest=7200,guest=7300",
-        "HMS_APP_TOKEN_TTL_BY_ROLE=guest", "ADMIN_ADDR=nowhere",
-        "ADMIN_ADDR=127.0.0.1:70000", "LOG_LEVEL=loud",
-        "HMS_SUBDOMAIN=Has Space", "TOPIC_VIDEO_READY=booking-created",
-        "TOPIC_DLQ=bad/topic", "KAFKA_PROP_NO_SUCH_PROPERTY=1",
-        "KAFKA_PROP_acks=sometimes", "HMS_TEMPLATE_ID=has space",
-        "CACHE_GRACE_S=0", "HMS_API_BASE=https://u:p@api.x/v2",
-        "HMS_API_ALLOW_HTTP=2", "HMS_API_ALLOW_HTTP=yes",
+        "HMS_APP_TOKEN_TTL_BY_ROLE=guest",
+        "ADMIN_ADDR=nowhere",
+        "ADMIN_ADDR=127.0.0.1:70000",
+        "LOG_LEVEL=loud",
+        "HMS_SUBDOMAIN=Has Space",
+        "TOPIC_VIDEO_READY=booking-created",
+        "TOPIC_DLQ=bad/topic",
+        "KAFKA_PROP_NO_SUCH_PROPERTY=1",
+        "KAFKA_PROP_acks=sometimes",
+        "HMS_TEMPLATE_ID=has space",
+        "CACHE_GRACE_S=0",
+        "HMS_API_BASE=https://u:p@api.x/v2",
+        "HMS_API_ALLOW_HTTP=2",
+        "HMS_API_ALLOW_HTTP=yes",
         "HMS_API_ALLOW_HTTP=-1",
         /* credentials over http:// to another host would go in clear */
         "SCHEMA_REGISTRY_URL=http://u:p@reg:8081",
@@ -217,24 +233,39 @@ static void test_each_error(void)
         "SCHEMA_REGISTRY_URL=https://u:p%0Aq@reg",    /* a control char */
         "SCHEMA_REGISTRY_URL=https://u:p%00q@reg",    /* NUL */
         "SCHEMA_REGISTRY_URL=https://u:p@reg:8081@x", /* '@' not encoded */
-        "SCHEMA_REGISTRY_URL=ftp://reg", "SCHEMA_REGISTRY_URL=https://reg?x=1",
-        "SCHEMA_REGISTRY_URL=https://reg/#f", "SCHEMA_REGISTRY_URL=reg:8081",
-        "SCHEMA_REGISTRY_URL=https://reg/a b", "SCHEMA_REGISTRY_URL=https://",
+        "SCHEMA_REGISTRY_URL=ftp://reg",
+        "SCHEMA_REGISTRY_URL=https://reg?x=1",
+        "SCHEMA_REGISTRY_URL=https://reg/#f",
+        "SCHEMA_REGISTRY_URL=reg:8081",
+        "SCHEMA_REGISTRY_URL=https://reg/a b",
+        "SCHEMA_REGISTRY_URL=https://",
         "TOPIC_WEBHOOKS=hms-worker-dlq", /* a topic used twice */
-        "TOPIC_WEBHOOKS=bad topic", "WEBHOOK_ADDR=nowhere",
+        "TOPIC_WEBHOOKS=bad topic",
+        "WEBHOOK_ADDR=nowhere",
         "WEBHOOK_ADDR=webhooks.example:8443", /* no host names */
-        "WEBHOOK_ADDR=127.0.0.1:70000", "WEBHOOK_ADDR=[::1:8443",
+        "WEBHOOK_ADDR=127.0.0.1:70000",
+        "WEBHOOK_ADDR=[::1:8443",
         "WEBHOOK_ADDR=::1:8443", /* IPv6 needs its brackets */
-        "WEBHOOK_PATH=hms/webhooks", "WEBHOOK_PATH=/a b", "WEBHOOK_PATH=/a?b",
+        "WEBHOOK_PATH=hms/webhooks",
+        "WEBHOOK_PATH=/a b",
+        "WEBHOOK_PATH=/a?b",
         "WEBHOOK_SECRET_HEADERS=X-Hms-Secret",
         "WEBHOOK_SECRET_HEADERS=X-Hms-Secret: short",
-        "WEBHOOK_ALLOW_NO_SECRET=2", "WEBHOOK_ALLOW_CIDRS=10.0.0.0/33",
-        "WEBHOOK_ALLOW_CIDRS=10.1.0.0/8", "WEBHOOK_ALLOW_CIDRS=localhost",
-        "WEBHOOK_MAX_BYTES=100", "WEBHOOK_MAX_BYTES=2000000",
-        "WEBHOOK_TIMEOUT_MS=0", "WEBHOOK_MAX_CONNECTIONS=0",
+        "WEBHOOK_ALLOW_NO_SECRET=2",
+        "WEBHOOK_ALLOW_CIDRS=10.0.0.0/33",
+        "WEBHOOK_ALLOW_CIDRS=10.1.0.0/8",
+        "WEBHOOK_ALLOW_CIDRS=localhost",
+        "WEBHOOK_MAX_BYTES=100",
+        "WEBHOOK_MAX_BYTES=2000000",
+        "WEBHOOK_TIMEOUT_MS=0",
+        "WEBHOOK_MAX_CONNECTIONS=0",
         "WEBHOOK_MAX_PER_IP=300", /* over WEBHOOK_MAX_CONNECTIONS (256) */
         "WEBHOOK_TLS_CERT_FILE=/etc/hostname", /* without its key */
         "WEBHOOK_TLS_KEY_FILE=/etc/hostname",  /* without its certificate */
+        "HMS_HLS_START=on_join", /* the join is a webhook: WEBHOOK_EVENTS=1 */
+        "HMS_HLS_START=later",
+        "HMS_HLS_RETRIES=11",
+        "CLEANUP_ON_CLOSE=yes",
     };
     struct conf cf;
 
@@ -478,9 +509,28 @@ static void test_registry_password_never_logged(void)
     CHECK(strstr(buf, "errpw") == NULL);
 }
 
+/* HLS starts when the host joins by default once webhooks are consumed;
+ * immediate keeps the start at provisioning. */
+static void test_hls_start(void)
+{
+    const char *const hooks[] = {MIN_ENV, "WEBHOOK_EVENTS=1", NULL};
+    const char *const immediate[] = {MIN_ENV, "WEBHOOK_EVENTS=1",
+                                     "HMS_HLS_START=immediate",
+                                     "CLEANUP_ON_CLOSE=end", NULL};
+    struct conf cf;
+
+    CHECK(load(&cf, hooks) == HW_OK);
+    CHECK(cf.hls_on_join && cf.cleanup == CLEANUP_LOCK);
+    conf_deinit(&cf);
+    CHECK(load(&cf, immediate) == HW_OK);
+    CHECK(!cf.hls_on_join && cf.cleanup == CLEANUP_END);
+    conf_deinit(&cf);
+}
+
 int main(void)
 {
     log_min_level = LL_ERROR + 1; /* quiet, except where captured */
+    test_hls_start();
     test_defaults();
     test_values();
     test_secret_file_and_off();

@@ -917,7 +917,7 @@ static void test_webhooks(void)
     i = hook_to(hook_job("peer.join.success", ""), "booking:b40", NULL);
     stub_redis_answer(expect_op(OP_MARK), HW_OK, false, NULL);
     CHECK(outcome() == JOB_SKIPPED);
-    i = hook_to(hook_job("hls.started.success", ""), "booking:b40", hash);
+    i = hook_to(hook_job("room.end.success", ""), "booking:b40", hash);
     stub_redis_answer(expect_op(OP_MARK), HW_OK, false, NULL);
     CHECK(outcome() == JOB_SKIPPED);
     i = hook_to(hook_job("peer.leave.success", ",\"user_id\":\"bob\""),
@@ -927,6 +927,114 @@ static void test_webhooks(void)
           strcmp(j->err_class, "validation") == 0);
     job_free(j);
     (void)i;
+}
+
+/* The hls.* rows and HLS that follows the room: a stream's URL is
+ * published and removed by comparison in Redis (cache_hook.hls_op); the
+ * host's join starts HLS (on_join); a failure starts it again at most
+ * HMS_HLS_RETRIES times. */
+static void test_hls_webhooks(void)
+{
+    const char *live = "{\"status\":\"ready\",\"room_id\":\"r9\","
+                       "\"hls_requested\":\"1\",\"role:ann\":\"host\","
+                       "\"session_status\":\"live\"";
+    char *hash = xasprintf("%s}", live);
+    char *retried = xasprintf("%s,\"hls_retries\":\"2\"}", live);
+    size_t i;
+
+    cf.hls_on_join = true;
+    cf.hms_hls_retries = 2;
+    i = hook_to(hook_job("hls.started.success",
+                         ",\"beam_id\":\"st1\",\"url\":\"https://x/m.m3u8\","
+                         "\"started_at\":\"2026-01-01T10:00:00Z\""),
+                "stream:s", hash);
+    CHECK_STR(stub_ops[i].hls, "start st1 https://x/m.m3u8 1767261600000");
+    stub_redis_answer(i, HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED);
+    i = hook_to(hook_job("hls.stopped.success",
+                         ",\"url\":\"https://x/m.m3u8\",\"stopped_at\":"
+                         "\"2026-01-01T11:00:00Z\""),
+                "stream:s", hash); /* no beam_id: known by its URL */
+    CHECK_STR(stub_ops[i].hls,
+              "stop https://x/m.m3u8 https://x/m.m3u8 1767265200000");
+    stub_redis_answer(i, HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED);
+    /* the host joins: HLS starts, then the join is written */
+    i = stub_n_calls;
+    hook_to(hook_job("peer.join.success",
+                     ",\"user_id\":\"ann\",\"role\":\"host\",\"joined_at\":"
+                     "\"2026-01-01T10:00:00Z\""),
+            "stream:s", hash);
+    CHECK(stub_n_calls == i + 1);
+    i = expect_call("POST", "/live-streams/room/r9/start");
+    stub_hms_answer(i, HW_OK, 200, "{\"id\":\"st2\",\"status\":\"starting\"}",
+                    false);
+    i = expect_op(OP_HOOK);
+    CHECK_STR(stub_ops[i].fields, "joined:ann=1767261600000;"
+                                  "present:ann=1767261600000;");
+    stub_redis_answer(i, HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED);
+    /* not the host's role, a stream that wants none, one that plays,
+     * immediate: no start */
+    i = stub_n_calls;
+    hook_to(hook_job("peer.join.success",
+                     ",\"user_id\":\"ann\",\"role\":\"viewer\",\"joined_at\":"
+                     "\"2026-01-01T10:00:00Z\""),
+            "stream:s", hash);
+    stub_redis_answer(expect_op(OP_HOOK), HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED && stub_n_calls == i);
+    hook_to(hook_job("peer.join.success",
+                     ",\"user_id\":\"ann\",\"role\":\"host\",\"joined_at\":"
+                     "\"2026-01-01T10:00:00Z\""),
+            "stream:s",
+            "{\"status\":\"ready\",\"role:ann\":\"host\",\"hls_url\":\"u\","
+            "\"hls_requested\":\"1\"}");
+    stub_redis_answer(expect_op(OP_HOOK), HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED && stub_n_calls == i);
+    cf.hls_on_join = false;
+    hook_to(hook_job("peer.join.success",
+                     ",\"user_id\":\"ann\",\"role\":\"host\",\"joined_at\":"
+                     "\"2026-01-01T10:00:00Z\""),
+            "stream:s", hash);
+    stub_redis_answer(expect_op(OP_HOOK), HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED && stub_n_calls == i);
+    cf.hls_on_join = true;
+    /* a failure: started again, counted; past the bound: given up */
+    hook_to(hook_job("hls.failure", ",\"error_type\":\"MAX_RETRIES_REACHED\""),
+            "stream:s", hash);
+    CHECK(outcome() == JOB_DLQ); /* no timestamp: validation */
+    hook_to(hook_job("hls.failure",
+                     ",\"error_type\":\"MAX_RETRIES_REACHED\"}," /* data ends */
+                     "\"timestamp\":\"2026-01-01T10:05:00Z\",\"x\":{\"y\":1"),
+            "stream:s", hash);
+    stub_hms_answer(expect_call("POST", "/live-streams/room/r9/start"), HW_OK,
+                    200, "{\"id\":\"st3\",\"status\":\"starting\"}", false);
+    i = expect_op(OP_HOOK);
+    CHECK_STR(stub_ops[i].fields, "hls_failed_at=1767261900000;"
+                                  "hls_error=MAX_RETRIES_REACHED;"
+                                  "hls_retries=1;");
+    stub_redis_answer(i, HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED);
+    i = stub_n_calls;
+    hook_to(hook_job("hls.failure",
+                     ",\"error_type\":\"MAX_RETRIES_REACHED\"},"
+                     "\"timestamp\":\"2026-01-01T10:05:00Z\",\"x\":{\"y\":1"),
+            "stream:s", retried);
+    CHECK(stub_n_calls == i);
+    CHECK_STR(stub_ops[stub_n_ops - 1].fields,
+              "hls_failed_at=1767261900000;hls_error=MAX_RETRIES_REACHED;");
+    stub_redis_answer(stub_n_ops - 1, HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED);
+    hook_to(hook_job("hls.failure",
+                     ",\"error_type\":\"BEAM_STOPPED\"},"
+                     "\"timestamp\":\"2026-01-01T10:05:00Z\",\"x\":{\"y\":1"),
+            "stream:s", hash); /* the stop was asked for */
+    CHECK(stub_n_calls == i);
+    stub_redis_answer(stub_n_ops - 1, HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED);
+    cf.hls_on_join = false;
+    free(hash);
+    free(retried);
 }
 
 int main(void)
@@ -965,6 +1073,7 @@ int main(void)
         test_end_room_rows,
         test_abandoned,
         test_webhooks,
+        test_hls_webhooks,
     };
     for (size_t t = 0; t < HW_ARRAY_LEN(tests); t++) {
         stubs_reset();

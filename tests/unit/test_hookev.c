@@ -79,7 +79,7 @@ static void test_envelope(void)
     CHECK(decode("{\"id\":\"w\",\"type\":\"hls.started.success\",\"data\":"
                  "{\"room_id\":\"r1\"}}",
                  &ev) == HW_OK);
-    CHECK(hookev_type(&ev) == HOOK_OTHER);
+    CHECK(hookev_type(&ev) == HOOK_HLS_STARTED);
     CHECK_STR(hookev_type_name(&ev), "hls.started.success");
     key = hookev_order_key(&ev);
     CHECK_STR(key, "room:r1"); /* no room_name */
@@ -109,11 +109,12 @@ static void test_times(void)
         struct event ev;
 
         snprintf(body, sizeof(body),
-                 "{\"id\":\"w\",\"type\":\"t\",\"data\":{\"room_id\":\"r\","
-                 "\"t\":\"%s\"}}",
-                 cases[i].text);
+                 "{\"id\":\"w\",\"type\":\"t\",\"timestamp\":\"%s\","
+                 "\"data\":{\"room_id\":\"r\",\"t\":\"%s\"}}",
+                 cases[i].text, cases[i].text);
         CHECK(decode(body, &ev) == HW_OK);
         CHECK_INT(hookev_time_ms(&ev, "t"), cases[i].ms);
+        CHECK_INT(hookev_time_ms(&ev, NULL), cases[i].ms); /* the envelope's */
         event_clear(&ev);
     }
 }
