@@ -1,0 +1,118 @@
+"""HLS that follows the room (docs/contract.md section 3, webhook): with
+100ms's webhooks consumed, a stream's HLS starts when its host joins
+(HMS_HLS_START=on_join, the default then), its URL is published when
+hls.started.success says the stream runs and removed when
+hls.stopped.success says it stopped; a composer that fails is started
+again a bounded number of times. Rooms are driven through hms-sim, which
+sends the webhooks as 100ms does."""
+import json
+import uuid
+
+import pytest
+
+from conftest import free_port
+from fault_harness import uid
+from test_webhook_events import hook_run, shared_redis
+from worker_helpers import decode, encode, stream, wait_for
+
+SUB = "hmsworker"  # the subdomain of hms-sim's built-in template
+
+
+@pytest.fixture
+def hooked(bin_dir, sim, tmp_path):
+    """Starts a worker whose listener receives the sim's webhooks and
+    which consumes them; the sim's reset restores its settings."""
+    runs = []
+
+    def start(sim_cfg, **env):
+        port = free_port()
+        secret = uuid.uuid4().hex
+        run, _ = hook_run(bin_dir, tmp_path, WEBHOOK_ADDR=f"127.0.0.1:{port}",
+                          WEBHOOK_SECRET_HEADERS=f"X-Hook-Secret: {secret}",
+                          HMS_SUBDOMAIN=SUB, **env)
+        sim.admin("POST", "config", json={
+            "webhook_url": f"http://127.0.0.1:{port}/hms/webhooks",
+            "webhook_headers": {"X-Hook-Secret": secret}, **sim_cfg})
+        run.start()
+        runs.append(run)
+        return run
+
+    yield start
+    for run in runs:
+        assert run.stop_all() == [0]
+
+
+def streams_of(sim, room_id):
+    r = sim.call("GET", f"/v2/live-streams?room_id={room_id}")
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
+def provision(run):
+    sid = uid("hls-wh")
+    ev = stream(sid, "host-1", True)
+    run.kafka.send(run.t["ss"], sid, encode("StreamStarted", ev))
+    run.kafka.flush()
+    [r] = run.kafka.read(run.t["vr"], lambda m: decode("VideoReady", m.value()),
+                         1, timeout=60)
+    return sid, r
+
+
+def join_host(sim, rds, r):
+    tok = rds.get(f"hms:token:{r['room_id']}:host-1")
+    j = sim.admin_raw("POST", "join", json={"token": tok, "name": "host"})
+    assert j.status_code == 200, j.text
+    return j.json()["peer_id"]
+
+
+def test_hls_starts_when_the_host_joins_and_goes_when_it_stops(hooked, sim):
+    """No composer alone in an empty room: nothing starts at provisioning;
+    the host's join starts it, hls.started.success publishes the URL, and
+    when the composer stops (5 minutes alone after the host left; 5 s at
+    the sim's time scale) hls.stopped.success removes it."""
+    run = hooked({"hls_running_after_ms": 300, "time_scale": 60})
+    rds = shared_redis()
+    sid, r = provision(run)
+    key = f"hms:stream:{sid}"
+    assert r["hls_url"] is None and streams_of(sim, r["room_id"]) == []
+    assert rds.hget(key, "hls_requested") == "1"
+    sub = rds.pubsub()
+    sub.subscribe(f"hms:events:stream:{sid}")
+    assert sub.get_message(timeout=5)["type"] == "subscribe"
+    peer = join_host(sim, rds, r)
+    assert wait_for(lambda: rds.hget(key, "hls_url") is not None, 30), \
+        rds.hgetall(key)
+    [st] = streams_of(sim, r["room_id"])
+    assert st["status"] == "running"
+    assert rds.hget(key, "hls_url") == st["playback"]["url"]
+    assert rds.hget(key, "hls_stream_id") == st["id"]
+    sim.admin("POST", "leave", json={"peer_id": peer})
+    assert wait_for(lambda: rds.hget(key, "hls_url") is None, 30), \
+        rds.hgetall(key)
+    assert [s["status"] for s in streams_of(sim, r["room_id"])] == ["completed"]
+    assert rds.hget(key, "status") == "ready"
+    types = []
+    while (m := sub.get_message(timeout=3)) is not None:
+        types.append(json.loads(m["data"])["type"])
+    assert "hls.started.success" in types and "hls.stopped.success" in types
+    assert run.metric("hms_worker_hls_cleared_total") == 0  # webhooks did it
+
+
+def test_a_failing_composer_is_started_again_then_given_up(hooked, sim):
+    """A composer that cannot join (a role it lacks) fails with
+    hls.failure: the worker starts it again HMS_HLS_RETRIES times, then
+    gives up and says so; no URL is ever published."""
+    run = hooked({"hls_running_after_ms": 300}, HMS_HLS_COMPOSER_ROLE="beam",
+                 HMS_HLS_RETRIES="2")
+    rds = shared_redis()
+    sid, r = provision(run)
+    key = f"hms:stream:{sid}"
+    join_host(sim, rds, r)
+    assert wait_for(lambda: run.metric(
+        "hms_worker_hls_start_failures_total") == 1, 30), rds.hgetall(key)
+    streams = streams_of(sim, r["room_id"])
+    assert [s["status"] for s in streams] == ["failed"] * 3, streams
+    h = rds.hgetall(key)
+    assert "hls_url" not in h and h["hls_retries"] == "2"
+    assert h["hls_error"] == "MAX_RETRIES_REACHED"
+    assert "HLS failed again: given up" in run.log()
