@@ -95,6 +95,10 @@ void job_free(struct job *j)
     }
     event_clear(&j->in);
     event_clear(&j->out);
+    if (j->then != NULL) {
+        event_clear(j->then);
+        free(j->then);
+    }
     free(j->subject);
     free(j->topic);
     if (j->msg != NULL) {

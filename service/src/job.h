@@ -68,6 +68,9 @@ struct job {
     enum job_request req;
     enum job_outcome outcome;
     struct event in, out;
+    /* a second output, produced once `out` is delivered (a webhook that
+     * also ends its room: video-session, then video-ended); NULL: none */
+    struct event *then;
     char *subject; /* "bk-b1", its room's name: the ordering key */
     char *topic;
     int32_t partition;

@@ -264,6 +264,12 @@ static void produced(struct pipeline *p, struct job *j, enum hw_rc rc,
             job_log(LL_INFO, j, "msg=\"dead-lettered\" class=%s form=%d",
                     j->err_class, (int)j->dlq_form);
             job_done(p, j);
+        } else if (j->then != NULL) { /* its second output, in order */
+            event_clear(&j->out);
+            j->out = *j->then;
+            free(j->then);
+            j->then = NULL;
+            produce(p, j);
         } else {
             to_engine(p, j, JOB_MARK); /* contract 3: marker after delivery */
         }

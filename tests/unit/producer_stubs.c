@@ -47,7 +47,7 @@ static enum hw_rc record_send(struct job *j, bool dlq)
     next_times -= next_times > 0;
     if (rc == HW_OK) {
         stub_sends[stub_n_sends++ % STUB_MAX] =
-            (struct stub_send){j, dlq, j->dlq_form, false};
+            (struct stub_send){j, dlq, j->dlq_form, false, j->out.kind};
     }
     return rc;
 }

@@ -84,6 +84,7 @@ struct stub_send {
     bool dlq;
     enum job_dlq_form form;
     bool reported;
+    enum event_kind kind; /* of the output, when not dlq */
 };
 extern struct stub_send stub_sends[STUB_MAX];
 extern size_t stub_n_sends;

@@ -131,6 +131,34 @@ static void test_booking(void)
     CHECK(n_stored == 1 && stored[0] == 1 && pipeline_live(p) == 0);
 }
 
+/* A job with two outputs: the second is produced once the first is
+ * delivered, the marker only after both. */
+static void test_two_outputs(void)
+{
+    struct job *j;
+
+    take_booking("b11", 0, 1, EVENT_NO_TIME);
+    j = in_engine(JOB_RUN);
+    ready(j);
+    j->then = xcalloc(1, sizeof(*j->then));
+    *j->then = (struct event){
+        .kind = EVENT_VIDEO_ENDED,
+        .event_id = xstrdup("0b7c7a2e-5d1b-4d5e-9c1e-000000000003"),
+        .causation_id = xstrdup(j->in.event_id),
+        .occurred_at = hw_now_ms(),
+        .subject_kind = SUBJECT_BOOKING,
+        .subject_id = xstrdup(j->in.booking_id)};
+    finish(j, JOB_OUTPUT);
+    CHECK(stub_n_sends == 1 && stub_sends[0].kind == EVENT_VIDEO_READY);
+    stub_deliver(0, HW_OK);
+    CHECK(stub_n_sends == 2 && stub_sends[1].kind == EVENT_VIDEO_ENDED);
+    CHECK(j->place == JOB_PRODUCING && j->then == NULL);
+    stub_deliver(1, HW_OK);
+    CHECK(in_engine(JOB_MARK) == j && n_stored == 0);
+    finish(j, JOB_MARKED);
+    CHECK(n_stored == 1 && stored[0] == 2 && pipeline_live(p) == 0);
+}
+
 /* A subject's events run one at a time, in order; offsets are stored
  * only once contiguous. */
 static void test_order_and_offsets(void)
@@ -300,9 +328,9 @@ int main(void)
 {
     char errstr[256];
     void (*const tests[])(void) = {
-        test_booking,          test_order_and_offsets,   test_dead_letters,
-        test_output_refused,   test_send_again_and_halt, test_back_pressure,
-        test_revoke_and_fatal,
+        test_booking,       test_two_outputs,      test_order_and_offsets,
+        test_dead_letters,  test_output_refused,   test_send_again_and_halt,
+        test_back_pressure, test_revoke_and_fatal,
     };
 
     cf.hms_max_in_flight = 1;
