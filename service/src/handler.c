@@ -134,11 +134,14 @@ struct ctx {
     json_t *hash;       /* load: the subject's Redis hash before this event */
     json_t *codes;      /* codes: the enabled codes from 100ms */
     char *room_id, *room_name, *hls_url;
-    char *hls_id;     /* start_hls: the stream, while it starts */
-    char *subject;    /* resolve: a webhook's "booking:{id}" */
-    bool hls_retry;   /* an hls.failure that starts the stream again */
-    bool hls_gave_up; /* an hls.failure past HMS_HLS_RETRIES */
-    int64_t hls_wait; /* start_hls: mono ms when waiting for it ends */
+    char *hls_id;       /* start_hls: the stream, while it starts */
+    char *subject;      /* resolve: a webhook's "booking:{id}" */
+    bool hls_retry;     /* an hls.failure that starts the stream again */
+    bool hls_gave_up;   /* an hls.failure past HMS_HLS_RETRIES */
+    bool cleanup;       /* a session.close.success that ends its booking */
+    bool lock;          /* ending: lock and disable the room */
+    const char *reason; /* ending: why (NULL: "session ended") */
+    int64_t hls_wait;   /* start_hls: mono ms when waiting for it ends */
     int codes_404, pending;
     struct hms_result failed; /* disable_codes: the first failure */
     char failed_err[256];
@@ -802,22 +805,39 @@ static bool hook_starts_hls(struct ctx *c)
     return c->hls_retry;
 }
 
+/* A booking's session that closed once the booking's window was over:
+ * the room is cleaned up (CLEANUP_ON_CLOSE) as a session-ended would, so
+ * "clean up after the consultation" needs no event of its own. */
+static bool closes_booking(const struct ctx *c, int64_t at)
+{
+    int64_t ends = hash_ms(c->hash, "ends_at");
+
+    return c->h->cf->cleanup != CLEANUP_OFF &&
+           hookev_type(&c->j->in) == HOOK_SESSION_CLOSE &&
+           subj_kind(c) == SUBJECT_BOOKING &&
+           hash_is(c->hash, "status", "ready") &&
+           json_is_string(json_object_get(c->hash, "room_id")) &&
+           ends != INT64_MIN && at >= ends;
+}
+
 /* A webhook whose subject is known and whose hash exists: what it
  * changes, if the worker applies its type. */
 static void webhook_loaded(struct ctx *c)
 {
     const struct event *in = &c->j->in;
+    int64_t at = hook_time_ms(in, hookev_type(in));
 
     if (c->hash == NULL) {
         skip_because(c, "the subject's hash is gone");
     } else if (hookev_type(in) == HOOK_OTHER) {
         skip_because(c, "a webhook type the worker does not apply");
-    } else if (hook_time_ms(in, hookev_type(in)) == INT64_MIN) {
+    } else if (at == INT64_MIN) {
         dlq(c, "validation", "webhook %s: no valid time", hookev_type_name(in));
     } else if (hook_starts_hls(c)) {
         c->room_id = xstrdup(hookev_str(in, "room_id"));
         go(c, HS_START_HLS);
     } else {
+        c->cleanup = closes_booking(c, at);
         go(c, HS_WRITE_HOOK);
     }
 }
@@ -828,10 +848,13 @@ static void end_what_is_there(struct ctx *c)
     const char *room = json_string_value(json_object_get(c->hash, "room_id"));
 
     if (room == NULL) { /* never provisioned, or a tombstone already */
+        c->reason = c->j->in.reason;
         go(c, HS_WRITE_ENDED);
         return;
     }
     c->room_id = xstrdup(room);
+    c->lock = c->j->in.lock;
+    c->reason = c->j->in.reason;
     /* a stream's HLS may run without its URL published (still starting,
      * or given up): stop whatever runs */
     go(c, c->j->in.subject_kind == SUBJECT_STREAM ? HS_STOP_HLS : HS_END_ROOM);
@@ -1041,11 +1064,11 @@ static void fill_codes(struct ctx *c, struct event *out)
     out->n_codes = json_array_size(c->codes);
 }
 
-/* The fields every output has; false (c ended) when no event id could be
- * drawn: an output without one would break its consumers' de-duplication. */
-static bool output_base(struct ctx *c, enum event_kind kind)
+/* The fields every output has, in out (the job's, or its second); false
+ * (c ended) when no event id could be drawn: an output without one would
+ * break its consumers' de-duplication. */
+static bool output_base(struct ctx *c, struct event *out, enum event_kind kind)
 {
-    struct event *out = &c->j->out;
     const struct event *in = &c->j->in;
     char id[JWT_UUID_LEN + 1];
 
@@ -1058,8 +1081,8 @@ static bool output_base(struct ctx *c, enum event_kind kind)
     out->event_id = xstrdup(id);
     out->causation_id = xstrdup(in->event_id);
     out->occurred_at = hw_now_ms();
-    out->subject_kind = event_subject_kind(in);
-    out->subject_id = xstrdup(event_subject_id(in));
+    out->subject_kind = subj_kind(c);
+    out->subject_id = xstrdup(subj_id(c));
     return true;
 }
 
@@ -1083,7 +1106,7 @@ static void write_ready(struct ctx *c)
     int64_t now_ms = hw_now_ms(), now_s = now_ms / 1000;
     enum hw_rc rc = HW_OK;
 
-    if (!output_base(c, EVENT_VIDEO_READY)) {
+    if (!output_base(c, out, EVENT_VIDEO_READY)) {
         free(old);
         return;
     }
@@ -1191,12 +1214,10 @@ static void hls_stopped(struct ctx *c, const struct hms_result *r)
 
 static void end_room(struct ctx *c)
 {
-    const struct event *in = &c->j->in;
-
     call(c, "POST",
          json_pack("{s:s, s:b}", "reason",
-                   in->reason != NULL ? in->reason : "session ended", "lock",
-                   in->lock),
+                   c->reason != NULL ? c->reason : "session ended", "lock",
+                   c->lock),
          "/active-rooms/%s/end-room", c->room_id);
 }
 
@@ -1207,7 +1228,7 @@ static void room_ended(struct ctx *c, const struct hms_result *r)
     if (r->rc != HW_OK && r->rc != HW_ERR_NOT_FOUND && !room_disabled(r)) {
         call_failed(c, r);
     } else {
-        go(c, c->j->in.lock ? HS_DISABLE_ROOM : HS_WRITE_ENDED);
+        go(c, c->lock ? HS_DISABLE_ROOM : HS_WRITE_ENDED);
     }
 }
 
@@ -1288,25 +1309,24 @@ static size_t fields_with(const json_t *hash, const char *prefix, bool strip,
 static void write_ended(struct ctx *c)
 {
     const struct conf *cf = c->h->cf;
-    const struct event *in = &c->j->in;
     size_t cap = json_object_size(c->hash) + 1;
     const char **users = xcalloc(cap, sizeof(char *));
     const char **fields = xcalloc(cap, sizeof(char *));
-    struct cache_ended e = {in->subject_kind,
-                            in->subject_id,
-                            c->room_id,
-                            in->event_id,
-                            in->lock,
-                            c->hash == NULL,
-                            users,
-                            0,
-                            fields,
-                            0,
-                            hw_now_ms(),
-                            c->hash == NULL ? cf->cache_default_ttl_s
-                                            : cf->cache_grace_s};
+    struct cache_ended e = {
+        subj_kind(c),
+        subj_id(c),
+        c->room_id,
+        c->j->in.event_id,
+        c->lock,
+        c->hash == NULL,
+        users,
+        0,
+        fields,
+        0,
+        hw_now_ms(),
+        c->hash == NULL ? cf->cache_default_ttl_s : cf->cache_grace_s};
 
-    if (in->lock) {
+    if (c->lock) {
         e.n_users = fields_with(c->hash, "role:", true, users, 0);
         e.n_fields = fields_with(c->hash, "code:", false, fields, 0);
         e.n_fields = fields_with(c->hash, "link:", false, fields, e.n_fields);
@@ -1319,15 +1339,19 @@ static void write_ended(struct ctx *c)
 
 static void ended_written(struct ctx *c)
 {
-    const struct event *in = &c->j->in;
+    struct job *j = c->j;
+    /* a webhook's cleanup has its video-session first */
+    struct event *out = j->out.event_id != NULL
+                            ? (j->then = xcalloc(1, sizeof(*j->then)))
+                            : &j->out;
 
-    if (!output_base(c, EVENT_VIDEO_ENDED)) {
+    if (!output_base(c, out, EVENT_VIDEO_ENDED)) {
         return;
     }
-    c->j->out.room_id = c->room_id != NULL ? xstrdup(c->room_id) : NULL;
-    c->j->out.reason = in->reason != NULL ? xstrdup(in->reason) : NULL;
-    job_log(LL_INFO, c->j, "msg=\"ended\" room_id=%s lock=%d tombstone=%d",
-            c->room_id != NULL ? c->room_id : "-", in->lock, c->hash == NULL);
+    out->room_id = c->room_id != NULL ? xstrdup(c->room_id) : NULL;
+    out->reason = c->reason != NULL ? xstrdup(c->reason) : NULL;
+    job_log(LL_INFO, j, "msg=\"ended\" room_id=%s lock=%d tombstone=%d",
+            c->room_id != NULL ? c->room_id : "-", c->lock, c->hash == NULL);
     done(c, JOB_OUTPUT);
 }
 
@@ -1559,6 +1583,18 @@ static void write_hook(struct ctx *c)
 
 static void hook_written(struct ctx *c)
 {
+    if (c->cleanup) { /* what a session-ended with lock would do, but
+                       * end-room: the session is over */
+        c->room_id =
+            xstrdup(json_string_value(json_object_get(c->hash, "room_id")));
+        c->lock = c->h->cf->cleanup == CLEANUP_LOCK;
+        c->reason = "the session closed after the booking's window";
+        metrics_add(M_CLEANUPS, 1);
+        job_log(LL_INFO, c->j, "msg=\"cleaning up: %s\" lock=%d", c->reason,
+                c->lock);
+        go(c, c->lock ? HS_DISABLE_ROOM : HS_WRITE_ENDED);
+        return;
+    }
     job_log(LL_INFO, c->j, "msg=\"webhook applied\" type=%s subject=%s",
             hookev_type_name(&c->j->in), c->subject);
     done(c, JOB_MARKED);

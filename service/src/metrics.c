@@ -149,6 +149,11 @@ static const struct family families[M_COUNT] = {
                            "1000 users, or the peer has no id.",
                            T_COUNTER,
                            {NULL}},
+    [M_CLEANUPS] = {"hms_worker_cleanups_total",
+                    "Bookings ended (CLEANUP_ON_CLOSE) because their session "
+                    "closed after the booking's window.",
+                    T_COUNTER,
+                    {NULL}},
     [M_WEBHOOKS] = {"hms_worker_webhooks_total",
                     "Webhook requests answered, by outcome: stored (200), "
                     "kafka_failed and kafka_timeout (503), unauthorized "

@@ -45,6 +45,7 @@ enum metric_id {
     M_CLOCK_REFUSALS,      /* counter: 401s while the clock was ahead */
     M_HOOKS_FOREIGN,       /* counter: webhooks of rooms not ours */
     M_HOOKS_UNTRACKED,     /* counter: peers past HOOK_USERS_MAX, no id */
+    M_CLEANUPS,            /* counter: bookings ended by their session.close */
     M_WEBHOOKS,            /* counter: outcome (webhook.c) */
     M_WEBHOOK_SECONDS,     /* histogram: webhook received to stored */
     M_COUNT

@@ -1037,6 +1037,59 @@ static void test_hls_webhooks(void)
     free(retried);
 }
 
+/* A booking's session that closes after the booking's window ends,
+ * locks and disables its room (CLEANUP_ON_CLOSE=lock), or only ends it
+ * (end); a close within the window changes the session only. */
+static void test_cleanup_on_close(void)
+{
+    const char *hash = "{\"status\":\"ready\",\"room_id\":\"r9\","
+                       "\"ends_at\":\"1767265200000\",\"code:host\":\"c-1\","
+                       "\"role:alice\":\"host\"}";
+    const char *close_late = ",\"session_id\":\"s1\",\"session_stopped_at\":"
+                             "\"2026-01-01T11:00:00Z\"";
+    struct job *j;
+    size_t i;
+
+    cf.cleanup = CLEANUP_LOCK;
+    i = hook_to(hook_job("session.close.success", close_late), "booking:b40",
+                hash);
+    stub_redis_answer(expect_op(OP_HOOK), HW_OK, false, NULL);
+    i = expect_call("POST", "/rooms/r9");
+    CHECK(json_is_false(json_object_get(stub_calls[i].body, "enabled")));
+    stub_hms_answer(i, HW_OK, 200, "{\"id\":\"r9\",\"enabled\":false}", false);
+    i = expect_call("POST", "/room-codes/code");
+    CHECK_STR(json_string_value(json_object_get(stub_calls[i].body, "code")),
+              "c-1");
+    stub_hms_answer(i, HW_OK, 200, "{}", false);
+    i = expect_op(OP_ENDED);
+    CHECK(stub_ops[i].lock && stub_ops[i].n_users == 1);
+    CHECK_STR(stub_ops[i].room_id, "r9");
+    stub_redis_answer(i, HW_OK, false, NULL);
+    j = take();
+    CHECK(j != NULL && j->outcome == JOB_OUTPUT);
+    CHECK(j->out.kind == EVENT_VIDEO_ENDED || j->then != NULL);
+    job_free(j);
+    cf.cleanup = CLEANUP_END; /* ended, the room left as it is */
+    i = stub_n_calls;
+    hook_to(hook_job("session.close.success", close_late), "booking:b40", hash);
+    stub_redis_answer(expect_op(OP_HOOK), HW_OK, false, NULL);
+    CHECK(stub_n_calls == i);
+    CHECK(!stub_ops[expect_op(OP_ENDED)].lock);
+    stub_redis_answer(stub_n_ops - 1, HW_OK, false, NULL);
+    CHECK(outcome() == JOB_OUTPUT);
+    /* within the window, or off: the session only */
+    hook_to(hook_job("session.close.success",
+                     ",\"session_id\":\"s1\",\"session_stopped_at\":"
+                     "\"2026-01-01T10:59:59Z\""),
+            "booking:b40", hash);
+    stub_redis_answer(expect_op(OP_HOOK), HW_OK, false, NULL);
+    CHECK(outcome() != JOB_OUTPUT && stub_n_calls == i);
+    cf.cleanup = CLEANUP_OFF;
+    hook_to(hook_job("session.close.success", close_late), "booking:b40", hash);
+    stub_redis_answer(expect_op(OP_HOOK), HW_OK, false, NULL);
+    CHECK(outcome() != JOB_OUTPUT && stub_n_calls == i);
+}
+
 int main(void)
 {
     secret_set(&cf.hms_app_secret, "secret", 6);
@@ -1074,6 +1127,7 @@ int main(void)
         test_abandoned,
         test_webhooks,
         test_hls_webhooks,
+        test_cleanup_on_close,
     };
     for (size_t t = 0; t < HW_ARRAY_LEN(tests); t++) {
         stubs_reset();

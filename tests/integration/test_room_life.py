@@ -1,10 +1,11 @@
-"""HLS that follows the room (docs/contract.md section 3, webhook): with
-100ms's webhooks consumed, a stream's HLS starts when its host joins
-(HMS_HLS_START=on_join, the default then), its URL is published when
-hls.started.success says the stream runs and removed when
+"""The room's life as 100ms reports it (docs/contract.md section 3,
+webhook): with 100ms's webhooks consumed, a stream's HLS starts when its
+host joins (HMS_HLS_START=on_join, the default then), its URL is
+published when hls.started.success says the stream runs and removed when
 hls.stopped.success says it stopped; a composer that fails is started
-again a bounded number of times. Rooms are driven through hms-sim, which
-sends the webhooks as 100ms does."""
+again a bounded number of times; a booking whose session closes after
+its window is cleaned up (CLEANUP_ON_CLOSE). Rooms are driven through
+hms-sim, which sends the webhooks as 100ms does."""
 import json
 import uuid
 
@@ -13,7 +14,9 @@ import pytest
 from conftest import free_port
 from fault_harness import uid
 from test_webhook_events import hook_run, shared_redis
-from worker_helpers import decode, encode, stream, wait_for
+import time
+
+from worker_helpers import booking, decode, encode, now_ms, stream, wait_for
 
 SUB = "hmsworker"  # the subdomain of hms-sim's built-in template
 
@@ -116,3 +119,70 @@ def test_a_failing_composer_is_started_again_then_given_up(hooked, sim):
     assert "hls_url" not in h and h["hls_retries"] == "2"
     assert h["hls_error"] == "MAX_RETRIES_REACHED"
     assert "HLS failed again: given up" in run.log()
+
+
+def test_a_booking_is_cleaned_up_when_its_session_closes_late(hooked, sim):
+    """Doctor and patient leave after the booking's end: the session's
+    close ends the booking, disables its room and codes and deletes the
+    tokens (CLEANUP_ON_CLOSE=lock), as a session-ended with lock would;
+    nobody can join again."""
+    run = hooked({})
+    rds = shared_redis()
+    bid = uid("clean")
+    start = now_ms()
+    ev = booking(bid, [("doc", "host"), ("pat", "guest")], starts_at=start,
+                 ends_at=start + 3000)
+    run.kafka.send(run.t["bc"], bid, encode("BookingCreated", ev))
+    run.kafka.flush()
+    [r] = run.kafka.read(run.t["vr"], lambda m: decode("VideoReady", m.value()),
+                         1, timeout=60)
+    key, room = f"hms:booking:{bid}", r["room_id"]
+    assert rds.hget(key, "ends_at") == str(start + 3000)
+    toks = {u: rds.get(f"hms:token:{room}:{u}") for u in ("doc", "pat")}
+    peers = []
+    for u, tok in toks.items():
+        j = sim.admin_raw("POST", "join", json={"token": tok, "name": u})
+        assert j.status_code == 200, j.text
+        peers.append(j.json()["peer_id"])
+    assert wait_for(lambda: rds.hget(key, "session_status") == "live", 30)
+    time.sleep(max(0, (start + 3500 - now_ms()) / 1000))  # the window ends
+    for p in peers:
+        sim.admin("POST", "leave", json={"peer_id": p})
+    [e] = run.kafka.read(run.t["ve"], lambda m: decode("VideoEnded", m.value()),
+                         1, timeout=60)
+    assert e["subject_id"] == bid and e["room_id"] == room
+    assert e["reason"] == "the session closed after the booking's window"
+    h = rds.hgetall(key)
+    assert h["status"] == "ended" and h["session_status"] == "ended"
+    assert not [k for k in h if k.split(":")[0] in ("code", "link", "role")]
+    assert all(rds.get(f"hms:token:{room}:{u}") is None for u in toks)
+    got = sim.call("GET", f"/v2/rooms/{room}").json()
+    assert got["enabled"] is False
+    j = sim.admin_raw("POST", "join", json={"token": toks["pat"], "name": "p"})
+    assert j.status_code != 200  # a disabled room takes nobody
+    assert run.metric("hms_worker_cleanups_total") == 1
+
+
+def test_a_session_within_the_window_leaves_the_booking(hooked, sim):
+    """A session that closes before the booking's end (a dropped call)
+    keeps the room: the booking may be rejoined."""
+    run = hooked({})
+    rds = shared_redis()
+    bid = uid("keep")
+    ev = booking(bid, [("doc", "host")], starts_at=now_ms(),
+                 ends_at=now_ms() + 3600_000)
+    run.kafka.send(run.t["bc"], bid, encode("BookingCreated", ev))
+    run.kafka.flush()
+    [r] = run.kafka.read(run.t["vr"], lambda m: decode("VideoReady", m.value()),
+                         1, timeout=60)
+    key = f"hms:booking:{bid}"
+    tok = rds.get(f"hms:token:{r['room_id']}:doc")
+    j = sim.admin_raw("POST", "join", json={"token": tok, "name": "doc"})
+    assert j.status_code == 200, j.text
+    sim.admin("POST", "leave", json={"peer_id": j.json()["peer_id"]})
+    assert wait_for(lambda: rds.hget(key, "session_status") == "ended", 30)
+    time.sleep(1)
+    assert rds.hget(key, "status") == "ready"
+    assert sim.admin_raw("POST", "join", json={"token": tok, "name": "doc"}
+                         ).status_code == 200
+    assert run.metric("hms_worker_cleanups_total") == 0
