@@ -73,12 +73,12 @@ struct conf {
     char *hms_template_id;
     char *hms_subdomain; /* NULL: no links, no composer URL */
     char *hms_hls_composer_role;
-    int64_t hms_hls_wait_ms;  /* starting -> running, at most this */
-    int64_t hms_hls_check_ms; /* a published stream is checked this often */
-    char *hms_hls_start;      /* immediate | on_join (unset: by webhooks) */
-    bool hls_on_join;         /* derived: HLS starts when the host joins */
-    int64_t hms_hls_retries;  /* hls.failure while it should run: starts */
-    char *cleanup_on_close;   /* off | end | lock */
+    int64_t hms_hls_wait_ms;   /* starting -> running, at most this */
+    int64_t hms_hls_check_ms;  /* a published stream is checked this often */
+    char *hms_hls_start;       /* immediate | on_join (unset: by webhooks) */
+    bool hls_on_join;          /* derived: HLS starts when the host joins */
+    int64_t hms_hls_retries;   /* hls.failure while it should run: starts */
+    char *cleanup_on_close;    /* off | end | lock */
     enum conf_cleanup cleanup; /* derived */
     int64_t hms_app_token_ttl_s;
     char *hms_app_token_ttl_by_role;

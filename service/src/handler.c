@@ -28,7 +28,8 @@
  *                 (no HMS_SUBDOMAIN: no call, 100ms  the URL; starting:
  *                 requires a meeting_url)            wait_hls; else
  *                                                    write_ready without (a
- *                                                    warning and a metric)
+ *                                                    warning and a metric);
+ *                                                    a webhook's: write_hook
  *  wait_hls       GET /live-streams/{stream id},     running: write_ready with
  *                 every second                       the URL; starting: again,
  *                                                    until HMS_HLS_WAIT_MS;
@@ -49,11 +50,18 @@
  *  write_ended    Redis: MULTI ended hash EXEC       done (output: video-ended)
  *  resolve        Redis: GET hms:room:{room_id}      (a webhook) a subject:
  *                                                    load; none: skip
- *  write_hook     Redis: MULTI hash fields,          done (marked); reached
- *                 PUBLISH, marker EXEC               from load when the hash
- *                                                    exists and the worker
+ *  write_hook     Redis: MULTI hash fields (hls.*:   done (marked); reached
+ *                 compared in a script), PUBLISH,    from load when the hash
+ *                 marker EXEC                        exists and the worker
  *                                                    applies the type, else
- *                                                    skip
+ *                                                    skip; from start_hls
+ *                                                    after the stream host's
+ *                                                    join (on_join) or an
+ *                                                    hls.failure (retried);
+ *                                                    a booking's late
+ *                                                    session close (cleanup):
+ *                                                    disable_room (lock) or
+ *                                                    write_ended
  *  skip           Redis: SET marker                  done (skipped)
  *  mark           Redis: SET marker                  done (marked)
  *
