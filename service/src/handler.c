@@ -1264,8 +1264,8 @@ static size_t users_known(const json_t *hash)
 }
 
 /* A session's state: open writes it unless that session already closed
- * (webhooks may come out of order); close always. */
-static void session_fields(struct ctx *c, struct hook_write *w, bool open,
+ * (webhooks may come out of order); close always. Whether it wrote. */
+static bool session_fields(struct ctx *c, struct hook_write *w, bool open,
                            int64_t at)
 {
     const char *sid = hookev_str(&c->j->in, "session_id");
@@ -1276,7 +1276,7 @@ static void session_fields(struct ctx *c, struct hook_write *w, bool open,
 
     if (open && known != NULL && sid != NULL && strcmp(known, sid) == 0 &&
         status != NULL && strcmp(status, "ended") == 0) {
-        return; /* its close came first */
+        return false; /* its close came first */
     }
     if (sid != NULL) {
         set_field(w, "session_id", sid);
@@ -1289,6 +1289,7 @@ static void session_fields(struct ctx *c, struct hook_write *w, bool open,
     } else { /* a closed session has nobody in it */
         w->n_del = fields_with(c->hash, "present:", false, w->del, w->n_del);
     }
+    return true;
 }
 
 /* Attendance per user: joined:{u} the first join, left:{u} the last
@@ -1372,6 +1373,7 @@ static void write_hook(struct ctx *c)
                            : type == HOOK_PEER_JOIN  ? "joined_at"
                            : type == HOOK_PEER_LEAVE ? "left_at"
                                                      : "session_stopped_at");
+    enum cache_renew renew = CACHE_RENEW_KEEP; /* the tokens: renew.h */
     json_t *msg;
     char *text;
 
@@ -1381,7 +1383,10 @@ static void write_hook(struct ctx *c)
         return;
     }
     if (type == HOOK_SESSION_OPEN || type == HOOK_SESSION_CLOSE) {
-        session_fields(c, &w, type == HOOK_SESSION_OPEN, at);
+        if (session_fields(c, &w, type == HOOK_SESSION_OPEN, at)) {
+            renew = type == HOOK_SESSION_OPEN ? CACHE_RENEW_START
+                                              : CACHE_RENEW_STOP;
+        }
     } else if (type == HOOK_RECORDING) {
         recording_fields(c, &w, at);
     } else if (!peer_fields(c, &w, type == HOOK_PEER_JOIN, at)) {
@@ -1394,7 +1399,7 @@ static void write_hook(struct ctx *c)
     cache_put_hook(c->h->cache,
                    &(struct cache_hook){subj_kind(c), subj_id(c), in->event_id,
                                         text, w.set, w.n_set, w.del, w.n_del,
-                                        hw_now_ms()},
+                                        hw_now_ms(), renew},
                    on_redis, c);
     free(text);
     json_decref(msg);

@@ -129,7 +129,7 @@ char *cache_key_subject(enum subject_kind kind, const char *id)
 void stub_redis_answer(size_t i, enum hw_rc rc, bool exists, const char *hash)
 {
     struct stub_op *o = &stub_ops[i % STUB_MAX];
-    struct cache_reply r = {exists, NULL, NULL};
+    struct cache_reply r = {exists, NULL, NULL, NULL};
 
     if (o->kind == OP_RESOLVE) {
         r.value = hash != NULL ? xstrdup(hash) : NULL;
