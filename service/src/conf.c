@@ -94,6 +94,9 @@ static const struct conf_key keys[] = {
         check_name),
     INT("HMS_HLS_WAIT_MS", hms_hls_wait_ms, "120000", 0, 3600000),
     INT("HMS_HLS_CHECK_MS", hms_hls_check_ms, "30000", 1000, 3600000),
+    /* live sessions' tokens: how often they are checked (renew.h) */
+    INT("HMS_TOKEN_RENEW_CHECK_MS", hms_token_renew_check_ms, "60000", 1000,
+        3600000),
     INT("HMS_APP_TOKEN_TTL_S", hms_app_token_ttl_s, "86400", 300, 90 * DAY_S),
     STR("HMS_APP_TOKEN_TTL_BY_ROLE", hms_app_token_ttl_by_role, NULL,
         check_role_ttls),

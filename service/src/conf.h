@@ -72,6 +72,7 @@ struct conf {
     char *hms_hls_composer_role;
     int64_t hms_hls_wait_ms;  /* starting -> running, at most this */
     int64_t hms_hls_check_ms; /* a published stream is checked this often */
+    int64_t hms_token_renew_check_ms; /* live sessions' tokens (renew.h) */
     int64_t hms_app_token_ttl_s;
     char *hms_app_token_ttl_by_role;
     struct conf_role_ttl *role_ttls;

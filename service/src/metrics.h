@@ -47,6 +47,8 @@ enum metric_id {
     M_HOOKS_UNTRACKED,     /* counter: peers past HOOK_USERS_MAX, no id */
     M_WEBHOOKS,            /* counter: outcome (webhook.c) */
     M_WEBHOOK_SECONDS,     /* histogram: webhook received to stored */
+    M_TOKENS_RENEWED,      /* counter: live sessions' tokens (renew.h) */
+    M_TOKEN_RENEW_FAILURES, /* counter: checks that failed, retried */
     M_COUNT
 };
 
