@@ -6,7 +6,8 @@
  * single MULTI/EXEC, sent as one pipelined round trip: a reader sees the
  * old state or the new one, never a mix. Keys come from one helper per
  * kind. Every write carries a TTL (tokens: their exp - 60 s; markers: 7
- * days).
+ * days), but for CACHE_KEY_RENEW, a set whose members leave on their own
+ * (renew.h).
  *
  * One asynchronous hiredis connection, driven by the owner's poll loop
  * (cache_poll_fd, cache_handle, cache_tick): the engine thread never

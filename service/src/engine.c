@@ -1,5 +1,6 @@
 /* engine.c -- the engine thread. engine_main() loops: hand the jobs taken
- * from jobq `in` to the handler, let it resume due jobs, then wait on
+ * from jobq `in` to the handler, let it resume due jobs, let renew claim
+ * the live sessions whose tokens are due (renew.h), then wait on
  * curl's sockets and the Redis fd in one hms_client_run(). After each turn
  * it publishes what the consumer thread reads: atomics (degraded,
  * redis_up, api_up), the halt reason under why_mu, jobs per state to
