@@ -93,6 +93,7 @@ void cache_put_hook(struct cache *c, const struct cache_hook *h,
                                h->del[i]);
     }
     snprintf(o->url, sizeof(o->url), "%s", h->message);
+    o->renew = h->renew;
     snprintf(o->room_id, sizeof(o->room_id), "%s:%s",
              h->kind == SUBJECT_STREAM ? "stream" : "booking", h->subject_id);
 }
