@@ -15,7 +15,8 @@ import jwt  # PyJWT: an implementation independent of ours
 from conftest import free_port
 from fault_harness import uid
 from test_webhook_events import hook_run, shared_redis
-from worker_helpers import decode, encode, stream, wait_for
+from worker_helpers import (booking, decode, encode, session_ended, stream,
+                            wait_for)
 
 
 def claims(secret, token):
@@ -106,5 +107,59 @@ def test_tokens_follow_a_live_session(bin_dir, sim, tmp_path, secret,
         rds.pexpire(tkey, 10_000)
         time.sleep(3)
         assert rds.get(tkey) == third
+    finally:
+        assert set(run.stop_all()) == {0}
+
+
+def test_only_listed_users_of_a_live_subject(bin_dir, sim, tmp_path, secret):
+    """A user no longer listed gets no token back; a locked subject's
+    tokens stay gone, although its session was live."""
+    port = free_port()
+    hook_secret = uuid.uuid4().hex
+    run, _ = hook_run(bin_dir, tmp_path, WEBHOOK_ADDR=f"127.0.0.1:{port}",
+                      WEBHOOK_SECRET_HEADERS=f"X-Hook-Secret: {hook_secret}",
+                      HMS_APP_TOKEN_TTL_S="300",
+                      HMS_TOKEN_RENEW_CHECK_MS="1000")
+    rds = shared_redis()
+    sim.config(webhook_url=f"http://127.0.0.1:{port}/hms/webhooks",
+               webhook_headers={"X-Hook-Secret": hook_secret})
+    run.start()
+    try:
+        bid = uid("rn-bk")
+        for n, who in enumerate(([("alice", "host"), ("bob", "guest")],
+                                 [("alice", "host")]), 1):
+            run.kafka.send(run.t["bc"], bid,
+                           encode("BookingCreated", booking(bid, who)))
+            run.kafka.flush()
+            r = run.kafka.read(run.t["vr"],
+                               lambda m: decode("VideoReady", m.value()), n)[-1]
+            if len(who) == 2:  # alice opens the session while bob is listed
+                room = r["room_id"]
+                first = rds.get(f"hms:token:{room}:alice")
+                assert sim.join(first, "alice").status_code == 200
+                key = f"hms:booking:{bid}"
+                assert wait_for(
+                    lambda: rds.hget(key, "session_status") == "live", 30)
+        akey, bkey = f"hms:token:{room}:alice", f"hms:token:{room}:bob"
+        assert rds.get(bkey) is None and "role:bob" not in rds.hgetall(key)
+        before = rds.get(akey)
+        rds.pexpire(akey, 10_000)
+        after = renewed(rds, akey, before)
+        assert after is not None, run.log()[-3000:]
+        c = claims(secret, after)
+        assert (c["user_id"], c["role"], c["room_id"]) == ("alice", "host",
+                                                           room)
+        time.sleep(2)
+        assert rds.get(bkey) is None  # bob is no longer listed
+        # ended and locked mid-session: the tokens go and stay gone
+        run.kafka.send(run.t["se"], bid, encode(
+            "SessionEnded", session_ended("BOOKING", bid, lock=True)))
+        run.kafka.flush()
+        run.kafka.read(run.t["ve"], lambda m: m, 1)
+        assert rds.hget(key, "status") == "ended" and rds.get(akey) is None
+        assert rds.zscore("hms:renew", f"booking:{bid}") is None
+        time.sleep(3)
+        assert rds.get(akey) is None
+        assert run.metric("hms_worker_tokens_renewed_total") == 1
     finally:
         assert set(run.stop_all()) == {0}
