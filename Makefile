@@ -34,7 +34,7 @@ LDLIBS := $(PKG_LIBS) -lpthread
 # Modules shared by every program (service/src minus programs).
 CORE := hw log secret buf heap smap whaccess jwt conf retry schema prevalidate \
         resolve event codec cache hms_client hms_reply hookev offsets job rules \
-        hlswatch handler engine metrics health kstats admin registry \
+        hlswatch renew handler engine metrics health kstats admin registry \
         kafka producer pipeline worker webhook
 SIM := sim_conf sim_whconf sim_fault sim_api sim_rooms sim_peers sim_live \
        sim_events sim_webhook sim_whcurl sim_admin \
@@ -42,7 +42,7 @@ SIM := sim_conf sim_whconf sim_fault sim_api sim_rooms sim_peers sim_live \
 UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_hw \
               test_codec test_heap test_offsets test_smap test_rules \
               test_hms_reply test_kstats test_producer test_handler test_hookev \
-              test_pipeline test_whaccess test_webhook \
+              test_pipeline test_whaccess test_webhook test_renew \
               test_sim_fault test_sim_conf test_sim_api test_sim_live \
               test_sim_webhook
 

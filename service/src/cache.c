@@ -35,7 +35,7 @@ struct cache {
 };
 
 /* What a command's reply means, by command name. */
-enum reply_kind { R_STATUS, R_EXISTS, R_HASH, R_EXEC, R_STRING };
+enum reply_kind { R_STATUS, R_EXISTS, R_HASH, R_EXEC, R_STRING, R_JSON };
 
 /* One batch in flight: replies arrive in order, one per command. */
 struct op {
@@ -243,6 +243,7 @@ struct cache *cache_create(const struct conf_redis *cf, int timeout_ms)
 static void op_free(struct op *o)
 {
     json_decref(o->r.hash);
+    json_decref(o->r.json);
     free(o->r.value);
     free(o->kinds);
     free(o);
@@ -351,6 +352,7 @@ static enum reply_kind reply_kind(const char *name)
            : strcmp(name, "HGETALL") == 0 ? R_HASH
            : strcmp(name, "GET") == 0     ? R_STRING
            : strcmp(name, "EXEC") == 0    ? R_EXEC
+           : strcmp(name, "EVAL") == 0    ? R_JSON
                                           : R_STATUS;
 }
 
@@ -394,6 +396,39 @@ static enum hw_rc classify_error(const char *msg, bool *drop)
     return HW_ERR_REFUSED;
 }
 
+/* A script's reply as JSON; NULL past depth 4 or for an error inside. */
+static json_t *reply_json(const redisReply *r, int depth)
+{
+    json_t *a;
+
+    switch (r->type) {
+    case REDIS_REPLY_INTEGER:
+        return json_integer(r->integer);
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+        return json_stringn_nocheck(r->str, r->len);
+    case REDIS_REPLY_NIL:
+        return json_null();
+    case REDIS_REPLY_ARRAY:
+        if (depth >= 4) {
+            return NULL;
+        }
+        a = json_array();
+        for (size_t i = 0; i < r->elements; i++) {
+            json_t *v = reply_json(r->element[i], depth + 1);
+
+            if (v == NULL) {
+                json_decref(a);
+                return NULL;
+            }
+            json_array_append_new(a, v);
+        }
+        return a;
+    default:
+        return NULL;
+    }
+}
+
 static enum hw_rc read_reply(struct op *o, enum reply_kind kind,
                              const redisReply *r)
 {
@@ -434,6 +469,9 @@ static enum hw_rc read_reply(struct op *o, enum reply_kind kind,
             o->r.value = xasprintf("%.*s", (int)r->len, r->str);
         }
         return HW_OK;
+    case R_JSON:
+        o->r.json = reply_json(r, 0);
+        return o->r.json != NULL ? HW_OK : HW_ERR_UNAVAILABLE;
     case R_STATUS:
         return HW_OK;
     }
@@ -752,6 +790,10 @@ void cache_put_ended(struct cache *c, const struct cache_ended *e,
         batch_own(&b, cache_key_room(e->room_id));
         batch_argf(&b, "%lld", (long long)e->ttl_s);
     }
+    batch_cmd(&b, "ZREM"); /* an ended subject's tokens are renewed no more */
+    batch_arg(&b, CACHE_KEY_RENEW);
+    batch_argf(&b, "%s:%s", e->kind == SUBJECT_STREAM ? "stream" : "booking",
+               e->subject_id);
     batch_cmd(&b, "EXEC");
     free(key);
     submit(c, &b, fn, arg)->is_write = true;
@@ -852,6 +894,16 @@ void cache_put_hook(struct cache *c, const struct cache_hook *h,
     batch_argf(&b, "hms:events:%s:%s",
                h->kind == SUBJECT_STREAM ? "stream" : "booking", h->subject_id);
     batch_arg(&b, h->message);
+    if (h->renew != CACHE_RENEW_KEEP) { /* renew.h */
+        batch_cmd(&b, h->renew == CACHE_RENEW_START ? "ZADD" : "ZREM");
+        batch_arg(&b, CACHE_KEY_RENEW);
+        if (h->renew == CACHE_RENEW_START) {
+            batch_argf(&b, "%lld", (long long)h->now_ms);
+        }
+        batch_argf(&b, "%s:%s",
+                   h->kind == SUBJECT_STREAM ? "stream" : "booking",
+                   h->subject_id);
+    }
     batch_cmd(&b, "SET"); /* applied with its effect, in one step */
     batch_own(&b, cache_key_event(h->event_id));
     batch_arg(&b, "1");
@@ -859,6 +911,24 @@ void cache_put_hook(struct cache *c, const struct cache_hook *h,
     batch_argf(&b, "%d", CACHE_MARKER_TTL_S);
     batch_cmd(&b, "EXEC");
     free(key);
+    submit(c, &b, fn, arg)->is_write = true;
+}
+
+void cache_script(struct cache *c, const char *script, const char *const *keys,
+                  size_t n_keys, const char *const *args, size_t n_args,
+                  cache_done_fn *fn, void *arg)
+{
+    struct batch b = {0};
+
+    batch_cmd(&b, "EVAL");
+    batch_arg(&b, script);
+    batch_argf(&b, "%zu", n_keys);
+    for (size_t i = 0; i < n_keys; i++) {
+        batch_arg(&b, keys[i]);
+    }
+    for (size_t i = 0; i < n_args; i++) {
+        batch_arg(&b, args[i]);
+    }
     submit(c, &b, fn, arg)->is_write = true;
 }
 

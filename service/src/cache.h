@@ -6,7 +6,8 @@
  * single MULTI/EXEC, sent as one pipelined round trip: a reader sees the
  * old state or the new one, never a mix. Keys come from one helper per
  * kind. Every write carries a TTL (tokens: their exp - 60 s; markers: 7
- * days).
+ * days), but for CACHE_KEY_RENEW, a set whose members leave on their own
+ * (renew.h).
  *
  * One asynchronous hiredis connection, driven by the owner's poll loop
  * (cache_poll_fd, cache_handle, cache_tick): the engine thread never
@@ -40,6 +41,9 @@
 #include "hw.h"
 
 #define CACHE_MARKER_TTL_S (7 * 86400)
+/* Sorted set: "booking:{id}" / "stream:{id}" -> when (Unix ms) the
+ * subject's tokens are next checked, while its session is live (renew.h). */
+#define CACHE_KEY_RENEW "hms:renew"
 
 struct cache_token {
     const char *user_id, *role, *jwt;
@@ -66,9 +70,9 @@ struct cache_ready {
     int64_t ends_at_ms;        /* a booking's ends_at, or 0 */
 };
 
-/* An ended subject: hls_url goes. lock: tokens and code:/link: fields
- * go too. tombstone: no hash existed; write {status, ended_at, event_id}
- * only. */
+/* An ended subject (its tokens are renewed no more): hls_url goes. lock: tokens
+ * and code:/link: fields go too. tombstone: no hash existed; write {status,
+ * ended_at, event_id} only. */
 struct cache_ended {
     enum subject_kind kind;
     const char *subject_id, *room_id, *event_id;
@@ -91,6 +95,7 @@ struct cache_reply {
     bool exists;  /* cache_load: the applied marker exists */
     json_t *hash; /* cache_load: the subject's hash, NULL when none */
     char *value;  /* cache_resolve_room: the subject, NULL when none */
+    json_t *json; /* cache_script: the reply; may be taken as hash */
 };
 typedef void cache_done_fn(void *arg, enum hw_rc rc, struct cache_reply *r);
 
@@ -120,7 +125,9 @@ void cache_put_ended(struct cache *c, const struct cache_ended *e,
 /* What a webhook changes in its subject's hash (hookev.h): set holds
  * n_set field/value pairs; the message is PUBLISHed on
  * hms:events:{booking|stream}:{id}; the applied marker is written in the
- * same MULTI/EXEC. */
+ * same MULTI/EXEC, and so is renew: START puts the subject in
+ * CACHE_KEY_RENEW, due at now_ms (a session opened), STOP takes it out. */
+enum cache_renew { CACHE_RENEW_KEEP = 0, CACHE_RENEW_START, CACHE_RENEW_STOP };
 struct cache_hook {
     enum subject_kind kind;
     const char *subject_id, *event_id, *message;
@@ -129,6 +136,7 @@ struct cache_hook {
     const char *const *del;
     size_t n_del;
     int64_t now_ms;
+    enum cache_renew renew;
     /* an hls.* webhook's change, decided in Redis by comparison (these
      * webhooks carry no room name, so they are not ordered with the
      * subject's events): NULL, "start" or "stop" the stream with this id
@@ -147,6 +155,15 @@ void cache_put_hook(struct cache *c, const struct cache_hook *h,
  * stopped; hlswatch.h). */
 void cache_clear_hls(struct cache *c, enum subject_kind kind, const char *id,
                      const char *url, cache_done_fn *fn, void *arg);
+
+/* Runs a Lua script (EVAL) over keys and args, in one step on the
+ * server; r->json is its reply: integers, strings, arrays (nested at most
+ * 4 deep), null for nil. For the modules whose Redis work needs a check
+ * and a write together (renew.c); their keys come from the helpers below
+ * or are documented in docs/contract.md section 4. */
+void cache_script(struct cache *c, const char *script, const char *const *keys,
+                  size_t n_keys, const char *const *args, size_t n_args,
+                  cache_done_fn *fn, void *arg);
 
 /* ---- synchronous: tools and tests -------------------------------------- */
 

@@ -98,6 +98,9 @@ static const struct conf_key keys[] = {
     STR("HMS_HLS_START", hms_hls_start, NULL, check_hls_start),
     INT("HMS_HLS_RETRIES", hms_hls_retries, "2", 0, 10),
     STR("CLEANUP_ON_CLOSE", cleanup_on_close, "lock", check_cleanup),
+    /* live sessions' tokens: how often they are checked (renew.h) */
+    INT("HMS_TOKEN_RENEW_CHECK_MS", hms_token_renew_check_ms, "60000", 1000,
+        3600000),
     INT("HMS_APP_TOKEN_TTL_S", hms_app_token_ttl_s, "86400", 300, 90 * DAY_S),
     STR("HMS_APP_TOKEN_TTL_BY_ROLE", hms_app_token_ttl_by_role, NULL,
         check_role_ttls),

@@ -80,6 +80,7 @@ struct conf {
     int64_t hms_hls_retries;   /* hls.failure while it should run: starts */
     char *cleanup_on_close;    /* off | end | lock */
     enum conf_cleanup cleanup; /* derived */
+    int64_t hms_token_renew_check_ms; /* live sessions' tokens (renew.h) */
     int64_t hms_app_token_ttl_s;
     char *hms_app_token_ttl_by_role;
     struct conf_role_ttl *role_ttls;

@@ -1,5 +1,6 @@
 /* engine.c -- the engine thread. engine_main() loops: hand the jobs taken
- * from jobq `in` to the handler, let it resume due jobs, then wait on
+ * from jobq `in` to the handler, let it resume due jobs, let renew claim
+ * the live sessions whose tokens are due (renew.h), then wait on
  * curl's sockets and the Redis fd in one hms_client_run(). After each turn
  * it publishes what the consumer thread reads: atomics (degraded,
  * redis_up, api_up), the halt reason under why_mu, jobs per state to
@@ -20,6 +21,7 @@
 #include "hms_client.h"
 #include "log.h"
 #include "metrics.h"
+#include "renew.h"
 
 #define LOOP_MAX_WAIT_MS 200
 #define REDIS_PING_MS 5000   /* readiness of Redis when no event uses it */
@@ -34,6 +36,7 @@ struct engine {
     struct hms_client *hc;
     struct cache *cache;
     struct handler *h;
+    struct renew *renew; /* live sessions' tokens (renew.h) */
     bool pinging, ping_ok;
     int64_t next_ping, next_states;
     pthread_mutex_t why_mu; /* halted, read by the consumer thread */
@@ -127,7 +130,7 @@ static void *engine_main(void *arg)
 
     while (!atomic_load(&e->stop)) {
         struct job *j = jobq_take(&e->in);
-        int64_t due, redis_due, now;
+        int64_t due, redis_due, renew_due, now;
         int wait = LOOP_MAX_WAIT_MS;
 
         while (j != NULL) {
@@ -137,6 +140,8 @@ static void *engine_main(void *arg)
             j = next;
         }
         due = handler_tick(e->h);
+        renew_due = renew_tick(e->renew);
+        due = renew_due < due ? renew_due : due;
         redis_due = cache_tick(e->cache);
         due = redis_due < due ? redis_due : due;
         now = hw_mono_ms();
@@ -175,6 +180,7 @@ struct engine *engine_start(const struct conf *cf, char *errstr,
     }
     e->cache = cache_create(&cf->redis, 2000);
     e->h = handler_create(cf, e->hc, e->cache, on_finish, e);
+    e->renew = renew_create(cf, e->cache);
     if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
         snprintf(errstr, errstr_size, "cannot start the engine thread");
         goto err;
@@ -239,6 +245,7 @@ void engine_stop(struct engine *e)
     handler_destroy(e->h);
     hms_client_destroy(e->hc);
     cache_destroy(e->cache);
+    renew_destroy(e->renew); /* after the cache: no callback runs now */
     jobq_deinit(&e->in);
     jobq_deinit(&e->out);
     if (e->fd >= 0) {

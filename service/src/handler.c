@@ -1403,8 +1403,8 @@ static size_t users_known(const json_t *hash)
 }
 
 /* A session's state: open writes it unless that session already closed
- * (webhooks may come out of order); close always. */
-static void session_fields(struct ctx *c, struct hook_write *w, bool open,
+ * (webhooks may come out of order); close always. Whether it wrote. */
+static bool session_fields(struct ctx *c, struct hook_write *w, bool open,
                            int64_t at)
 {
     const char *sid = hookev_str(&c->j->in, "session_id");
@@ -1415,7 +1415,7 @@ static void session_fields(struct ctx *c, struct hook_write *w, bool open,
 
     if (open && known != NULL && sid != NULL && strcmp(known, sid) == 0 &&
         status != NULL && strcmp(status, "ended") == 0) {
-        return; /* its close came first */
+        return false; /* its close came first */
     }
     if (sid != NULL) {
         set_field(w, "session_id", sid);
@@ -1428,6 +1428,7 @@ static void session_fields(struct ctx *c, struct hook_write *w, bool open,
     } else { /* a closed session has nobody in it */
         w->n_del = fields_with(c->hash, "present:", false, w->del, w->n_del);
     }
+    return true;
 }
 
 /* Attendance per user: joined:{u} the first join, left:{u} the last
@@ -1548,11 +1549,15 @@ static void write_hook(struct ctx *c)
     struct hook_write w = {
         .del = xcalloc(json_object_size(c->hash) + 4, sizeof(char *))};
     int64_t at = hook_time_ms(in, type);
+    enum cache_renew renew = CACHE_RENEW_KEEP; /* the tokens: renew.h */
     json_t *msg;
     char *text;
 
     if (type == HOOK_SESSION_OPEN || type == HOOK_SESSION_CLOSE) {
-        session_fields(c, &w, type == HOOK_SESSION_OPEN, at);
+        if (session_fields(c, &w, type == HOOK_SESSION_OPEN, at)) {
+            renew = type == HOOK_SESSION_OPEN ? CACHE_RENEW_START
+                                              : CACHE_RENEW_STOP;
+        }
     } else if (type == HOOK_RECORDING) {
         recording_fields(c, &w, at);
     } else if (type == HOOK_HLS_STARTED || type == HOOK_HLS_STOPPED) {
@@ -1579,7 +1584,8 @@ static void write_hook(struct ctx *c)
                                         .hls_op = w.hls_op,
                                         .hls_url = w.hls_url,
                                         .hls_stream_id = w.hls_stream_id,
-                                        .hls_at = at},
+                                        .hls_at = at,
+                                        .renew = renew},
                    on_redis, c);
     free(text);
     json_decref(msg);

@@ -166,6 +166,16 @@ static const struct family families[M_COUNT] = {
                            "body read, checked, produced and confirmed.",
                            T_HISTOGRAM,
                            {NULL}},
+    [M_TOKENS_RENEWED] = {"hms_worker_tokens_renewed_total",
+                          "App tokens of live sessions minted again before "
+                          "they ran out (hms:renew).",
+                          T_COUNTER,
+                          {NULL}},
+    [M_TOKEN_RENEW_FAILURES] = {"hms_worker_token_renew_failures_total",
+                                "Token renewal checks that failed (Redis, "
+                                "minting): tried again at the next check.",
+                                T_COUNTER,
+                                {NULL}},
     [M_UP] = {"hms_worker_dependency_up",
               "1 when the dependency is usable (kafka, redis, hms_api).",
               T_GAUGE,

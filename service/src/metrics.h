@@ -48,6 +48,8 @@ enum metric_id {
     M_CLEANUPS,            /* counter: bookings ended by their session.close */
     M_WEBHOOKS,            /* counter: outcome (webhook.c) */
     M_WEBHOOK_SECONDS,     /* histogram: webhook received to stored */
+    M_TOKENS_RENEWED,      /* counter: live sessions' tokens (renew.h) */
+    M_TOKEN_RENEW_FAILURES, /* counter: checks that failed, retried */
     M_COUNT
 };
 

@@ -93,6 +93,7 @@ void cache_put_hook(struct cache *c, const struct cache_hook *h,
                                h->del[i]);
     }
     snprintf(o->url, sizeof(o->url), "%s", h->message);
+    o->renew = h->renew;
     if (h->hls_op != NULL) {
         snprintf(o->hls, sizeof(o->hls), "%s %s %s %lld", h->hls_op,
                  h->hls_stream_id, h->hls_url != NULL ? h->hls_url : "-",
@@ -134,7 +135,7 @@ char *cache_key_subject(enum subject_kind kind, const char *id)
 void stub_redis_answer(size_t i, enum hw_rc rc, bool exists, const char *hash)
 {
     struct stub_op *o = &stub_ops[i % STUB_MAX];
-    struct cache_reply r = {exists, NULL, NULL};
+    struct cache_reply r = {exists, NULL, NULL, NULL};
 
     if (o->kind == OP_RESOLVE) {
         r.value = hash != NULL ? xstrdup(hash) : NULL;

@@ -58,6 +58,7 @@ struct stub_op {
     size_t n_tokens, n_stale, n_users, n_fields;
     bool lock, tombstone;
     int64_t expire_at_s;
+    enum cache_renew renew; /* cache_put_hook: hms:renew in, out or kept */
 };
 extern struct stub_op stub_ops[STUB_MAX];
 extern size_t stub_n_ops;

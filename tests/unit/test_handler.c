@@ -837,6 +837,7 @@ static void test_webhooks(void)
                                   "present:alice=1767261600000;");
     CHECK(strstr(stub_ops[i].url, "\"type\":\"peer.join.success\"") != NULL);
     CHECK(strstr(stub_ops[i].url, "\"user_id\":\"alice\"") != NULL);
+    CHECK(stub_ops[i].renew == CACHE_RENEW_KEEP);
     stub_redis_answer(i, HW_OK, false, NULL);
     CHECK(outcome() == JOB_MARKED);
     /* a leave: left set, present gone; the first join stays */
@@ -867,6 +868,7 @@ static void test_webhooks(void)
     CHECK_STR(stub_ops[i].fields, "session_id=s1;session_status=live;"
                                   "session_started_at=1767261600500;");
     CHECK_STR(stub_ops[i].dels, "session_ended_at;");
+    CHECK(stub_ops[i].renew == CACHE_RENEW_START); /* its tokens: renew.h */
     stub_redis_answer(i, HW_OK, false, NULL);
     CHECK(outcome() == JOB_MARKED);
     i = hook_to(hook_job("session.open.success",
@@ -875,6 +877,7 @@ static void test_webhooks(void)
                 "booking:b40",
                 "{\"session_id\":\"s1\",\"session_status\":\"ended\"}");
     CHECK_STR(stub_ops[i].fields, "");
+    CHECK(stub_ops[i].renew == CACHE_RENEW_KEEP); /* closed: not renewed */
     stub_redis_answer(i, HW_OK, false, NULL);
     CHECK(outcome() == JOB_MARKED);
     i = hook_to(hook_job("session.close.success",
@@ -884,6 +887,7 @@ static void test_webhooks(void)
     CHECK_STR(stub_ops[i].fields, "session_id=s1;session_status=ended;"
                                   "session_ended_at=1767265200000;");
     CHECK_STR(stub_ops[i].dels, "present:alice;"); /* nobody is left */
+    CHECK(stub_ops[i].renew == CACHE_RENEW_STOP);
     stub_redis_answer(i, HW_OK, false, NULL);
     CHECK(outcome() == JOB_MARKED);
     /* the room's recording; an older session's arriving late changes
