@@ -745,6 +745,7 @@ static int64_t hook_time_ms(const struct event *in, enum hook_type type)
         [HOOK_HLS_STARTED] = "started_at",
         [HOOK_HLS_STOPPED] = "stopped_at",
         [HOOK_HLS_FAILURE] = NULL,
+        [HOOK_BEAM_RECORDING] = "stopped_at",
     };
 
     return hookev_time_ms(in, fields[type]);
@@ -1473,8 +1474,9 @@ static bool peer_fields(struct ctx *c, struct hook_write *w, bool join,
     return true;
 }
 
-/* The room's composed recording, the newest session's (recording.success
- * comes after its session closed; an older one arriving late is dropped). */
+/* The room's recording, the newest (recording.success comes after its
+ * session closed, beam.recording.success after a browser recording
+ * stopped; an older one arriving late is dropped). */
 static void recording_fields(struct ctx *c, struct hook_write *w, int64_t at)
 {
     const struct event *in = &c->j->in;
@@ -1558,7 +1560,7 @@ static void write_hook(struct ctx *c)
             renew = type == HOOK_SESSION_OPEN ? CACHE_RENEW_START
                                               : CACHE_RENEW_STOP;
         }
-    } else if (type == HOOK_RECORDING) {
+    } else if (type == HOOK_RECORDING || type == HOOK_BEAM_RECORDING) {
         recording_fields(c, &w, at);
     } else if (type == HOOK_HLS_STARTED || type == HOOK_HLS_STOPPED) {
         hls_fields(c, &w, type == HOOK_HLS_STARTED);

@@ -82,6 +82,7 @@ enum hook_type hookev_type(const struct event *ev)
         {"hls.started.success", HOOK_HLS_STARTED},
         {"hls.stopped.success", HOOK_HLS_STOPPED},
         {"hls.failure", HOOK_HLS_FAILURE},
+        {"beam.recording.success", HOOK_BEAM_RECORDING},
     };
     const char *t = hookev_type_name(ev);
 

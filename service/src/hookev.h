@@ -31,7 +31,8 @@ enum hook_type {
     HOOK_RECORDING,     /* recording.success: a room's composed recording */
     HOOK_HLS_STARTED,   /* hls.started.success: the stream runs */
     HOOK_HLS_STOPPED,   /* hls.stopped.success */
-    HOOK_HLS_FAILURE    /* hls.failure: the composer could not stream */
+    HOOK_HLS_FAILURE,   /* hls.failure: the composer could not stream */
+    HOOK_BEAM_RECORDING /* beam.recording.success: a browser recording */
 };
 
 /* Fills ev (kind EVENT_WEBHOOK, event_id = the envelope's id) from a

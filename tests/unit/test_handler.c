@@ -913,6 +913,16 @@ static void test_webhooks(void)
     CHECK_STR(stub_ops[i].dels, "");
     stub_redis_answer(i, HW_OK, false, NULL);
     CHECK(outcome() == JOB_MARKED);
+    i = hook_to(
+        hook_job("beam.recording.success",
+                 ",\"stopped_at\":\"2026-01-01T12:00:00Z\","
+                 "\"recording_path\":\"s3://b/beam.mp4\",\"duration\":79"),
+        "booking:b40", "{\"recording_at\":\"1767265200000\"}");
+    CHECK_STR(stub_ops[i].fields, "recording_at=1767268800000;"
+                                  "recording_path=s3://b/beam.mp4;"
+                                  "recording_duration_s=79;");
+    stub_redis_answer(i, HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED);
     /* applied already; no hash; a type not applied; no valid time */
     handler_submit(h, hook_job("peer.join.success", ""));
     stub_redis_answer(expect_op(OP_RESOLVE), HW_OK, false, "booking:b40");
