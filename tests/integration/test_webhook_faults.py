@@ -91,8 +91,8 @@ def test_kafka_down_while_100ms_sends(bin_dir, sim, tmp_path, secret,
         r = requests.post(url, json=ev, headers=headers, timeout=30)
         probes.setdefault(ev["id"], []).append(r.status_code)
         return r.status_code == 200
-    run.start()
     try:
+        run.start()  # inside: a worker that never got ready is stopped too
         assert wait_for(lambda: "webhook listener running" in run.log(), 30)
         peers = {}
         for user in ("ann", "bob"):
@@ -293,8 +293,8 @@ def test_webhooks_twice_and_out_of_order(bin_dir, sim, tmp_path):
     rds = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
     sim.config(webhook_url=f"http://127.0.0.1:{port}/hms/webhooks",
                webhook_headers={HEADER: hook_secret})
-    run.start()
     try:
+        run.start()
         bids = {"clean": uid("wh-clean"), "faulty": uid("wh-faulty")}
         for bid in bids.values():
             run.kafka.send(run.t["bc"], bid,
