@@ -476,6 +476,13 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     if (!ok && !late) {
         log_warn("msg=\"webhook not stored: 503\" id=%s err=%s", id,
                  rd_kafka_err2name(m->err));
+    } else if (!ok && rd_kafka_message_status(m) ==
+                          RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED) {
+        /* timed out in flight: the broker may have written it anyway */
+        log_warn("msg=\"webhook possibly stored after its 503\" id=%s "
+                 "err=%s note=\"100ms sends it again: the consumer drops a "
+                 "copy by its id\"",
+                 id, rd_kafka_err2name(m->err));
     } else if (!ok) {
         log_debug("msg=\"webhook given up after its 503\" id=%s err=%s", id,
                   rd_kafka_err2name(m->err));

@@ -176,13 +176,6 @@ def test_kafka_down_while_100ms_sends(bin_dir, sim, tmp_path, secret,
     assert codes == [0]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "defect: a webhook whose produce request was in flight when the broker "
-    "froze is answered 503, then written by the broker once it resumes; "
-    "librdkafka reports it _MSG_TIMED_OUT (possibly persisted), and "
-    "webhook.c's on_dr logs it only at debug, as 'given up after its 503'. "
-    "Contract section 1 names only a confirmation after the 503 as the way "
-    "such a webhook reaches the topic, and section 7 says it is logged"))
 def test_a_webhook_stored_after_its_503_is_logged(bin_dir, tmp_path):
     """The broker frozen (SIGSTOP) with the listener's connection up: a
     webhook is answered 503 at WEBHOOK_TIMEOUT_MS; the broker, resumed,
