@@ -1413,6 +1413,7 @@ static bool session_fields(struct ctx *c, struct hook_write *w, bool open,
         json_string_value(json_object_get(c->hash, "session_id"));
     const char *status =
         json_string_value(json_object_get(c->hash, "session_status"));
+    int64_t started = hookev_time_ms(&c->j->in, "session_started_at");
 
     if (open && known != NULL && sid != NULL && strcmp(known, sid) == 0 &&
         status != NULL && strcmp(status, "ended") == 0) {
@@ -1424,6 +1425,10 @@ static bool session_fields(struct ctx *c, struct hook_write *w, bool open,
     set_field(w, "session_status", open ? "live" : "ended");
     set_field(w, open ? "session_started_at" : "session_ended_at",
               own(w, xasprintf("%lld", (long long)at)));
+    if (!open && started != INT64_MIN) { /* a close that came first too */
+        set_field(w, "session_started_at",
+                  own(w, xasprintf("%lld", (long long)started)));
+    }
     if (open) {
         w->del[w->n_del++] = "session_ended_at";
     } else { /* a closed session has nobody in it */

@@ -882,10 +882,12 @@ static void test_webhooks(void)
     CHECK(outcome() == JOB_MARKED);
     i = hook_to(hook_job("session.close.success",
                          ",\"session_id\":\"s1\",\"session_stopped_at\":"
-                         "\"2026-01-01T11:00:00Z\""),
+                         "\"2026-01-01T11:00:00Z\",\"session_started_at\":"
+                         "\"2026-01-01T10:00:00Z\""),
                 "booking:b40", "{\"present:alice\":\"1\",\"left:bob\":\"2\"}");
     CHECK_STR(stub_ops[i].fields, "session_id=s1;session_status=ended;"
-                                  "session_ended_at=1767265200000;");
+                                  "session_ended_at=1767265200000;"
+                                  "session_started_at=1767261600000;");
     CHECK_STR(stub_ops[i].dels, "present:alice;"); /* nobody is left */
     CHECK(stub_ops[i].renew == CACHE_RENEW_STOP);
     stub_redis_answer(i, HW_OK, false, NULL);
