@@ -116,8 +116,9 @@ void cache_put_ended(struct cache *c, const struct cache_ended *e,
                      cache_done_fn *fn, void *arg);
 /* What a webhook changes in its subject's hash (hookev.h): set holds
  * n_set field/value pairs; the message is PUBLISHed on
- * hms:events:{booking|stream}:{id}; the applied marker is written in the
- * same MULTI/EXEC. */
+ * hms:events:{booking|stream}:{id}, in the same MULTI/EXEC. The applied
+ * marker is not written here: it comes once the webhook's video-session
+ * output is delivered (cache_mark), as for every output. */
 struct cache_hook {
     enum subject_kind kind;
     const char *subject_id, *event_id, *message;
