@@ -904,12 +904,7 @@ void cache_put_hook(struct cache *c, const struct cache_hook *h,
                    h->kind == SUBJECT_STREAM ? "stream" : "booking",
                    h->subject_id);
     }
-    batch_cmd(&b, "SET"); /* applied with its effect, in one step */
-    batch_own(&b, cache_key_event(h->event_id));
-    batch_arg(&b, "1");
-    batch_arg(&b, "EX");
-    batch_argf(&b, "%d", CACHE_MARKER_TTL_S);
-    batch_cmd(&b, "EXEC");
+    batch_cmd(&b, "EXEC"); /* the marker follows the output (cache_mark) */
     free(key);
     submit(c, &b, fn, arg)->is_write = true;
 }

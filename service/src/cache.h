@@ -124,9 +124,11 @@ void cache_put_ended(struct cache *c, const struct cache_ended *e,
                      cache_done_fn *fn, void *arg);
 /* What a webhook changes in its subject's hash (hookev.h): set holds
  * n_set field/value pairs; the message is PUBLISHed on
- * hms:events:{booking|stream}:{id}; the applied marker is written in the
- * same MULTI/EXEC, and so is renew: START puts the subject in
- * CACHE_KEY_RENEW, due at now_ms (a session opened), STOP takes it out. */
+ * hms:events:{booking|stream}:{id}, in the same MULTI/EXEC, and so is
+ * renew: START puts the subject in CACHE_KEY_RENEW, due at now_ms (a
+ * session opened), STOP takes it out. The applied marker is not written
+ * here: it comes once the webhook's video-session output is delivered
+ * (cache_mark), as for every output. */
 enum cache_renew { CACHE_RENEW_KEEP = 0, CACHE_RENEW_START, CACHE_RENEW_STOP };
 struct cache_hook {
     enum subject_kind kind;

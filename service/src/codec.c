@@ -30,6 +30,7 @@ enum ftype {
     F_BOOL,
     F_MODE,    /* BookingMode: true when PHYSICAL */
     F_SUBJECT, /* SubjectKind */
+    F_VSTYPE,  /* VideoSessionType: enum session_type */
     F_RECORDS  /* array of records, through sub */
 };
 
@@ -138,8 +139,27 @@ static const struct fmap video_ended_map[] = {
     END,
 };
 
+static const struct fmap video_session_map[] = {
+    EV("event_id", F_STR, event_id),
+    EV("causation_id", F_STR, causation_id),
+    EV("occurred_at", F_LONG, occurred_at),
+    EV("subject_kind", F_SUBJECT, subject_kind),
+    EV("subject_id", F_STR, subject_id),
+    EV("room_id", F_STR, room_id),
+    EV("session_id", F_OPT_STR, session_id),
+    EV("type", F_VSTYPE, session_type),
+    EV("at", F_LONG, at),
+    EV("user_id", F_OPT_STR, user_id),
+    EV("role", F_OPT_STR, role),
+    EV("url", F_OPT_STR, url),
+    EV("duration_s", F_OPT_LONG, duration_s),
+    EV("reason", F_OPT_STR, reason),
+    END,
+};
+
 static const struct fmap *const maps[EVENT_AVRO_COUNT] = {
-    booking_map, stream_map, ended_map, ready_map, video_ended_map};
+    booking_map, stream_map,      ended_map,
+    ready_map,   video_ended_map, video_session_map};
 
 /* ---- the codec ------------------------------------------------------ */
 
@@ -250,6 +270,23 @@ static bool get_symbol(avro_value_t *v, const char **sym)
 static bool extract(const struct fmap *m, avro_value_t *rec, void *base,
                     char *err, size_t n);
 
+/* A VideoSessionType by its symbol, so a reader's order cannot matter. */
+static bool get_session_type(avro_value_t *v, enum session_type *out)
+{
+    const char *sym = NULL;
+
+    if (!get_symbol(v, &sym)) {
+        return false;
+    }
+    for (int t = 0; t < VS_TYPE_COUNT; t++) {
+        if (strcmp(sym, event_session_type_name((enum session_type)t)) == 0) {
+            *out = (enum session_type)t;
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool extract_list(const struct fmap *f, avro_value_t *v, void *base,
                          char *err, size_t n)
 {
@@ -331,6 +368,9 @@ static bool extract_field(const struct fmap *f, avro_value_t *v, void *base,
                 strcmp(sym, "STREAM") == 0 ? SUBJECT_STREAM : SUBJECT_BOOKING;
         }
         return true;
+    case F_VSTYPE:
+        return get_session_type(v, p) ||
+               bad_field(err, n, "not a VideoSessionType", f->name);
     case F_RECORDS:
         return extract_list(f, v, base, err, n);
     }
@@ -420,6 +460,14 @@ static bool fill_field(const struct fmap *f, avro_value_t *v, const void *base,
                           es, *(const enum subject_kind *)p == SUBJECT_STREAM
                                   ? "STREAM"
                                   : "BOOKING")) == 0;
+    case F_VSTYPE: {
+        const char *sym =
+            event_session_type_name(*(const enum session_type *)p);
+        int idx = sym != NULL ? avro_schema_enum_get_by_name(es, sym) : -1;
+
+        return (idx >= 0 && avro_value_set_enum(v, idx) == 0) ||
+               bad_field(err, n, "not a VideoSessionType", f->name);
+    }
     case F_RECORDS: {
         const char *items = *(char *const *)p;
         size_t count =

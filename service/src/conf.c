@@ -70,6 +70,9 @@ static const struct conf_key keys[] = {
         check_topic),
     STR("TOPIC_VIDEO_READY", topic_video_ready, "video-ready", check_topic),
     STR("TOPIC_VIDEO_ENDED", topic_video_ended, "video-ended", check_topic),
+    /* what webhooks told, as applied (WEBHOOK_EVENTS=1) */
+    STR("TOPIC_VIDEO_SESSION", topic_video_session, "video-session",
+        check_topic),
     STR("TOPIC_DLQ", topic_dlq, "hms-worker-dlq", check_topic),
     STR("TOPIC_WEBHOOKS", topic_webhooks, "hms-webhooks", check_topic),
     /* 1: consume TOPIC_WEBHOOKS and apply what 100ms reports */
@@ -764,9 +767,13 @@ static bool load_kafka_props(struct conf *cf, const char *const *env)
 /* Checks that span several keys. */
 static bool cross_checks(struct conf *cf)
 {
-    const char *topics[] = {cf->topic_booking_created, cf->topic_stream_started,
-                            cf->topic_session_ended,   cf->topic_video_ready,
-                            cf->topic_video_ended,     cf->topic_dlq,
+    const char *topics[] = {cf->topic_booking_created,
+                            cf->topic_stream_started,
+                            cf->topic_session_ended,
+                            cf->topic_video_ready,
+                            cf->topic_video_ended,
+                            cf->topic_video_session,
+                            cf->topic_dlq,
                             cf->topic_webhooks};
     bool ok = true;
 

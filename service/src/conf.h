@@ -60,6 +60,7 @@ struct conf {
     char *kafka_brokers, *kafka_group_id;
     char *topic_booking_created, *topic_stream_started, *topic_session_ended;
     char *topic_video_ready, *topic_video_ended, *topic_dlq;
+    char *topic_video_session; /* what webhooks told (WEBHOOK_EVENTS=1) */
     char *topic_webhooks;      /* 100ms webhooks, as the listener stored them */
     int64_t webhook_events;    /* 1: consume topic_webhooks */
     char *schema_registry_url; /* NULL: single-object encoding */

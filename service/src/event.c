@@ -30,11 +30,20 @@
 
 const char *event_kind_name(enum event_kind kind)
 {
-    static const char *const names[] = {"BookingCreated", "StreamStarted",
-                                        "SessionEnded",   "VideoReady",
-                                        "VideoEnded",     "Webhook"};
+    static const char *const names[] = {
+        "BookingCreated", "StreamStarted", "SessionEnded", "VideoReady",
+        "VideoEnded",     "VideoSession",  "Webhook"};
 
     return kind < EVENT_KIND_COUNT ? names[kind] : "?";
+}
+
+const char *event_session_type_name(enum session_type t)
+{
+    static const char *const names[VS_TYPE_COUNT] = {
+        "SESSION_STARTED", "SESSION_ENDED", "PEER_JOINED", "PEER_LEFT",
+        "HLS_STARTED",     "HLS_STOPPED",   "HLS_FAILED",  "RECORDING_READY"};
+
+    return t < VS_TYPE_COUNT ? names[t] : NULL;
 }
 
 enum subject_kind event_subject_kind(const struct event *ev)
@@ -165,6 +174,7 @@ enum hw_rc event_validate(const struct event *ev, int64_t now_ms, char *errstr,
         return HW_OK;
     case EVENT_VIDEO_READY:
     case EVENT_VIDEO_ENDED:
+    case EVENT_VIDEO_SESSION:
     case EVENT_KIND_COUNT:
         break;
     }
@@ -178,7 +188,8 @@ void event_clear(struct event *ev)
                      &ev->host_role, &ev->title,        &ev->subject_id,
                      &ev->reason,    &ev->causation_id, &ev->room_id,
                      &ev->room_name, &ev->cache_key,    &ev->hls_url,
-                     &ev->region};
+                     &ev->region,    &ev->session_id,   &ev->user_id,
+                     &ev->role,      &ev->url};
 
     for (size_t i = 0; i < HW_ARRAY_LEN(strs); i++) {
         free(*strs[i]);

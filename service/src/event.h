@@ -2,7 +2,7 @@
  *
  * DESIGN
  * ------
- * One flat struct for all five record types (docs/contract.md section 2): the
+ * One flat struct for all six record types (docs/contract.md section 2): the
  * codec fills the fields its record has and leaves the others zero/NULL.
  * Nullable longs use EVENT_NO_TIME, nullable ints a struct event_opt_int
  * (zeroed: null, so an event built by hand sends no room option). Every
@@ -36,12 +36,26 @@ enum event_kind {
     EVENT_SESSION_ENDED,
     EVENT_VIDEO_READY,
     EVENT_VIDEO_ENDED,
-    EVENT_WEBHOOK, /* a 100ms webhook, JSON (hookev.h), not Avro */
+    EVENT_VIDEO_SESSION, /* what 100ms reported, as the worker applied it */
+    EVENT_WEBHOOK,       /* a 100ms webhook, JSON (hookev.h), not Avro */
     EVENT_KIND_COUNT
 };
 #define EVENT_AVRO_COUNT EVENT_WEBHOOK /* the kinds with an Avro record */
 
 enum subject_kind { SUBJECT_BOOKING = 0, SUBJECT_STREAM };
+
+/* VideoSession.type, in the schema's symbol order (VS_: the record). */
+enum session_type {
+    VS_SESSION_STARTED = 0,
+    VS_SESSION_ENDED,
+    VS_PEER_JOINED,
+    VS_PEER_LEFT,
+    VS_HLS_STARTED,
+    VS_HLS_STOPPED,
+    VS_HLS_FAILED,
+    VS_RECORDING_READY,
+    VS_TYPE_COUNT
+};
 
 /* An Avro ["null", "int"]: set false is null. */
 struct event_opt_int {
@@ -77,19 +91,27 @@ struct event {
     /* StreamStarted */
     char *stream_id, *host_user_id, *host_display_name, *host_role, *title;
     bool hls;
-    /* SessionEnded, VideoReady, VideoEnded */
+    /* SessionEnded, VideoReady, VideoEnded, VideoSession */
     enum subject_kind subject_kind;
     char *subject_id, *reason;
     bool lock;
-    /* VideoReady, VideoEnded */
+    /* VideoReady, VideoEnded, VideoSession */
     char *causation_id, *room_id, *room_name, *cache_key, *hls_url;
     struct room_code *codes;
     size_t n_codes;
     int64_t expires_at;
+    /* VideoSession: nullable longs are EVENT_NO_TIME when null */
+    enum session_type session_type;
+    char *session_id, *user_id, *role, *url;
+    int64_t at, duration_s;
 };
 
 /* The record name of a kind, e.g. "BookingCreated". Static. */
 const char *event_kind_name(enum event_kind kind);
+
+/* The VideoSessionType symbol of t, e.g. "PEER_JOINED"; NULL out of
+ * range. Static. */
+const char *event_session_type_name(enum session_type t);
 
 /* The subject an input event concerns: booking or stream (for
  * session-ended, its subject_kind), and its id. */

@@ -50,9 +50,10 @@
  *  write_ended    Redis: MULTI ended hash EXEC       done (output: video-ended)
  *  resolve        Redis: GET hms:room:{room_id}      (a webhook) a subject:
  *                                                    load; none: skip
- *  write_hook     Redis: MULTI hash fields (hls.*:   done (marked); reached
- *                 compared in a script), PUBLISH,    from load when the hash
- *                 marker EXEC                        exists and the worker
+ *  write_hook     Redis: MULTI hash fields (hls.*:   done (output:
+ *                 compared in a script), PUBLISH     video-session); reached
+ *                 EXEC                               from load when the hash
+ *                                                    exists and the worker
  *                                                    applies the type, else
  *                                                    skip; from start_hls
  *                                                    after the stream host's
@@ -149,6 +150,7 @@ struct ctx {
     bool cleanup;       /* a session.close.success that ends its booking */
     bool lock;          /* ending: lock and disable the room */
     const char *reason; /* ending: why (NULL: "session ended") */
+    int64_t hook_at;    /* write_hook: when it happened, by 100ms's clock */
     int64_t hls_wait;   /* start_hls: mono ms when waiting for it ends */
     int codes_404, pending;
     struct hms_result failed; /* disable_codes: the first failure */
@@ -1090,7 +1092,7 @@ static bool output_base(struct ctx *c, struct event *out, enum event_kind kind)
     out->event_id = xstrdup(id);
     out->causation_id = xstrdup(in->event_id);
     out->occurred_at = hw_now_ms();
-    out->subject_kind = subj_kind(c);
+    out->subject_kind = subj_kind(c); /* a webhook's: its room's subject */
     out->subject_id = xstrdup(subj_id(c));
     return true;
 }
@@ -1560,6 +1562,7 @@ static void write_hook(struct ctx *c)
     json_t *msg;
     char *text;
 
+    c->hook_at = at;
     if (type == HOOK_SESSION_OPEN || type == HOOK_SESSION_CLOSE) {
         if (session_fields(c, &w, type == HOOK_SESSION_OPEN, at)) {
             renew = type == HOOK_SESSION_OPEN ? CACHE_RENEW_START
@@ -1602,10 +1605,25 @@ static void write_hook(struct ctx *c)
     free(w.del);
 }
 
+static const struct session_map *session_row(enum hook_type hook);
+static bool session_output(struct ctx *c, const struct session_map *m);
+
 static void hook_written(struct ctx *c)
 {
-    if (c->cleanup) { /* what a session-ended with lock would do, but
-                       * end-room: the session is over */
+    const struct session_map *m = session_row(hookev_type(&c->j->in));
+
+    job_log(LL_INFO, c->j, "msg=\"webhook applied\" type=%s subject=%s",
+            hookev_type_name(&c->j->in), c->subject);
+    if (m == NULL) { /* a bug: a type applied but missing from the table */
+        job_log(LL_ERROR, c->j,
+                "msg=\"no video-session type for this webhook type: applied "
+                "without its event\" type=%s",
+                hookev_type_name(&c->j->in));
+        go(c, HS_MARK);
+    } else if (!session_output(c, m)) {
+        return;
+    } else if (c->cleanup) { /* what a session-ended with lock would do,
+                              * but end-room: the session is over */
         c->room_id =
             xstrdup(json_string_value(json_object_get(c->hash, "room_id")));
         c->lock = c->h->cf->cleanup == CLEANUP_LOCK;
@@ -1614,11 +1632,79 @@ static void hook_written(struct ctx *c)
         job_log(LL_INFO, c->j, "msg=\"cleaning up: %s\" lock=%d", c->reason,
                 c->lock);
         go(c, c->lock ? HS_DISABLE_ROOM : HS_WRITE_ENDED);
-        return;
+    } else {
+        done(c, JOB_OUTPUT); /* marked once it is delivered */
     }
-    job_log(LL_INFO, c->j, "msg=\"webhook applied\" type=%s subject=%s",
-            hookev_type_name(&c->j->in), c->subject);
-    done(c, JOB_MARKED);
+}
+
+/* ---- video-session: what a webhook told, as applied ------------------- */
+
+/* What each webhook type the worker applies becomes: the record's type,
+ * whether it names a user (and role), and the data fields its url,
+ * duration_s and reason come from (NULL: null). */
+static const struct session_map {
+    enum hook_type hook;
+    enum session_type type;
+    bool user;
+    const char *url, *duration, *reason;
+} session_map[] = {
+    {HOOK_SESSION_OPEN, VS_SESSION_STARTED, false, NULL, NULL, NULL},
+    {HOOK_SESSION_CLOSE, VS_SESSION_ENDED, false, NULL, "session_duration",
+     NULL},
+    {HOOK_PEER_JOIN, VS_PEER_JOINED, true, NULL, NULL, NULL},
+    {HOOK_PEER_LEAVE, VS_PEER_LEFT, true, NULL, "duration", "reason"},
+    {HOOK_RECORDING, VS_RECORDING_READY, false, "recording_presigned_url",
+     "duration", NULL},
+    {HOOK_BEAM_RECORDING, VS_RECORDING_READY, false, "recording_presigned_url",
+     "duration", NULL},
+    {HOOK_HLS_STARTED, VS_HLS_STARTED, false, "url", NULL, NULL},
+    {HOOK_HLS_STOPPED, VS_HLS_STOPPED, false, "url", "duration", "reason"},
+    {HOOK_HLS_FAILURE, VS_HLS_FAILED, false, NULL, NULL, "error_type"},
+};
+
+static const struct session_map *session_row(enum hook_type hook)
+{
+    for (size_t i = 0; i < HW_ARRAY_LEN(session_map); i++) {
+        if (session_map[i].hook == hook) {
+            return &session_map[i];
+        }
+    }
+    return NULL;
+}
+
+static char *dup_opt(const char *s)
+{
+    return s != NULL ? xstrdup(s) : NULL;
+}
+
+/* Fills the video-session output of an applied webhook (row m): caused
+ * by the webhook (its envelope id), about its room's subject, whether or
+ * not the write changed anything (consumers de-duplicate on
+ * causation_id). The user is the hash's {user} (peer_fields): data.user_id,
+ * else data.peer_id. false when c ended (no event id could be drawn). */
+static bool session_output(struct ctx *c, const struct session_map *m)
+{
+    const struct event *in = &c->j->in;
+    struct event *out = &c->j->out;
+    const char *user = hookev_str(in, "user_id");
+    int64_t secs = m->duration != NULL ? hookev_count(in, m->duration) : -1;
+
+    if (!output_base(c, out, EVENT_VIDEO_SESSION)) {
+        return false;
+    }
+    if (user == NULL) {
+        user = hookev_str(in, "peer_id");
+    }
+    out->room_id = dup_opt(hookev_str(in, "room_id"));
+    out->session_id = dup_opt(hookev_str(in, "session_id"));
+    out->session_type = m->type;
+    out->at = c->hook_at;
+    out->user_id = m->user ? dup_opt(user) : NULL;
+    out->role = m->user ? dup_opt(hookev_str(in, "role")) : NULL;
+    out->url = m->url != NULL ? dup_opt(hookev_url(in, m->url)) : NULL;
+    out->duration_s = secs >= 0 ? secs : EVENT_NO_TIME;
+    out->reason = m->reason != NULL ? dup_opt(hookev_str(in, m->reason)) : NULL;
+    return true;
 }
 
 /* ---- markers ------------------------------------------------------------ */

@@ -103,6 +103,7 @@ bool kafka_topic_kind(const struct conf *cf, const char *topic,
 
 const char *kafka_output_topic(const struct conf *cf, enum event_kind kind)
 {
-    return kind == EVENT_VIDEO_READY ? cf->topic_video_ready
-                                     : cf->topic_video_ended;
+    return kind == EVENT_VIDEO_READY     ? cf->topic_video_ready
+           : kind == EVENT_VIDEO_SESSION ? cf->topic_video_session
+                                         : cf->topic_video_ended;
 }

@@ -27,7 +27,8 @@ rd_kafka_conf_t *kafka_conf_new(const struct conf *cf, const char *role,
 /* The kind of event an input topic carries; false for any other topic. */
 bool kafka_topic_kind(const struct conf *cf, const char *topic,
                       enum event_kind *kind);
-/* The topic an output kind (video-ready, video-ended) goes to. */
+/* The topic an output kind (video-ready, video-ended, video-session) goes
+ * to. */
 const char *kafka_output_topic(const struct conf *cf, enum event_kind kind);
 
 /* A non-blocking, close-on-exec pipe for rd_kafka_queue_io_event_enable():

@@ -246,7 +246,7 @@ def latency(env, tag, log):
 def main():
     tag = uuid.uuid4().hex[:8]
     topics = {k: f"bw-{k}-{tag}" for k in ("bc", "ss", "se", "vr", "ve",
-                                           "dlq", "wh")}
+                                           "vs", "dlq", "wh")}
     subprocess.run([os.path.join(BIN, "mktopics"), BROKERS,
                     *[f"{t}:3" for t in topics.values()]], check=True,
                    capture_output=True)
@@ -257,6 +257,7 @@ def main():
                TOPIC_STREAM_STARTED=topics["ss"],
                TOPIC_SESSION_ENDED=topics["se"],
                TOPIC_VIDEO_READY=topics["vr"], TOPIC_VIDEO_ENDED=topics["ve"],
+               TOPIC_VIDEO_SESSION=topics["vs"],
                TOPIC_DLQ=topics["dlq"], TOPIC_WEBHOOKS=topics["wh"],
                WEBHOOK_ADDR=f"127.0.0.1:{port}",
                WEBHOOK_SECRET_HEADERS=f"{HEADER}: {SECRET}")

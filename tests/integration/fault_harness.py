@@ -31,7 +31,7 @@ class Run:
         self.tmp = tmp_path
         self.kafka = Kafka(os.environ["KAFKA_BROKERS"])
         self.t = {k: uid(f"ft-{k}")
-                  for k in ("bc", "ss", "se", "vr", "ve", "dlq", "wh")}
+                  for k in ("bc", "ss", "se", "vr", "ve", "vs", "dlq", "wh")}
         subprocess.run([os.path.join(bin_dir, "mktopics"),
                         os.environ["KAFKA_BROKERS"],
                         *[f"{n}:3" for n in self.t.values()]],
@@ -41,8 +41,9 @@ class Run:
                         TOPIC_STREAM_STARTED=self.t["ss"],
                         TOPIC_SESSION_ENDED=self.t["se"],
                         TOPIC_VIDEO_READY=self.t["vr"],
-                        TOPIC_VIDEO_ENDED=self.t["ve"], TOPIC_DLQ=self.t["dlq"],
-                        TOPIC_WEBHOOKS=self.t["wh"],
+                        TOPIC_VIDEO_ENDED=self.t["ve"],
+                        TOPIC_VIDEO_SESSION=self.t["vs"],
+                        TOPIC_DLQ=self.t["dlq"], TOPIC_WEBHOOKS=self.t["wh"],
                         KAFKA_PROP_SESSION_TIMEOUT_MS="6000",
                         KAFKA_PROP_HEARTBEAT_INTERVAL_MS="1000")
         self.env.setdefault("HMS_RETRY_BASE_MS", "50")

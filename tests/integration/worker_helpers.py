@@ -33,7 +33,8 @@ def load_schema(name):
 
 SCHEMAS = {n: load_schema(n) for n in (
     "BookingCreated", "BookingCreated.v2", "BookingCreated.v1",
-    "StreamStarted", "SessionEnded", "VideoReady", "VideoEnded")}
+    "StreamStarted", "SessionEnded", "VideoReady", "VideoEnded",
+    "VideoSession")}
 
 
 def encode(name, record):

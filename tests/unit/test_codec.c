@@ -255,6 +255,72 @@ static void test_other_records(void)
     buf_deinit(&b);
 }
 
+/* VideoSession (video-session): every type by its symbol, the optional
+ * fields both ways, and a type outside the enum refused, not written. */
+static void test_video_session(void)
+{
+    struct event in, out;
+    struct buf b = {0};
+    char errstr[256];
+
+    memset(&in, 0, sizeof(in));
+    in.kind = EVENT_VIDEO_SESSION;
+    in.event_id = "e5";
+    in.causation_id = "w1";
+    in.occurred_at = 7;
+    in.subject_kind = SUBJECT_STREAM;
+    in.subject_id = "S1";
+    in.room_id = "r1";
+    in.session_id = "s1";
+    in.at = 1767261600500LL;
+    in.user_id = "alice";
+    in.role = "host";
+    in.url = "https://x/r.mp4";
+    in.duration_s = 600;
+    in.reason = "client request";
+    for (int t = 0; t < VS_TYPE_COUNT; t++) {
+        in.session_type = (enum session_type)t;
+        CHECK(codec_encode(cd, &in, NULL, &b, errstr, sizeof(errstr)) == HW_OK);
+        CHECK(decode(EVENT_VIDEO_SESSION, b.p, b.len, &out) == HW_OK);
+        CHECK(out.session_type == (enum session_type)t);
+        CHECK_STR(out.causation_id, "w1");
+        CHECK(out.subject_kind == SUBJECT_STREAM && out.occurred_at == 7);
+        CHECK_STR(out.subject_id, "S1");
+        CHECK_STR(out.room_id, "r1");
+        CHECK_STR(out.session_id, "s1");
+        CHECK(out.at == 1767261600500LL && out.duration_s == 600);
+        CHECK_STR(out.user_id, "alice");
+        CHECK_STR(out.role, "host");
+        CHECK_STR(out.url, "https://x/r.mp4");
+        CHECK_STR(out.reason, "client request");
+        event_clear(&out);
+        buf_reset(&b);
+    }
+    CHECK_STR(event_session_type_name(VS_RECORDING_READY), "RECORDING_READY");
+    CHECK(event_session_type_name(VS_TYPE_COUNT) == NULL);
+    /* every optional null */
+    in.session_type = VS_SESSION_STARTED;
+    in.session_id = in.user_id = in.role = in.url = in.reason = NULL;
+    in.duration_s = EVENT_NO_TIME;
+    CHECK(codec_encode(cd, &in, NULL, &b, errstr, sizeof(errstr)) == HW_OK);
+    CHECK(decode(EVENT_VIDEO_SESSION, b.p, b.len, &out) == HW_OK);
+    CHECK(out.session_id == NULL && out.user_id == NULL && out.role == NULL);
+    CHECK(out.url == NULL && out.reason == NULL);
+    CHECK(out.duration_s == EVENT_NO_TIME && out.at == 1767261600500LL);
+    CHECK(out.session_type == VS_SESSION_STARTED);
+    event_clear(&out);
+    buf_reset(&b);
+    /* room_id is required; a type out of range is an encoding error */
+    in.room_id = NULL;
+    CHECK(codec_encode(cd, &in, NULL, &b, errstr, sizeof(errstr)) != HW_OK);
+    buf_reset(&b);
+    in.room_id = "r1";
+    in.session_type = VS_TYPE_COUNT;
+    CHECK(codec_encode(cd, &in, NULL, &b, errstr, sizeof(errstr)) != HW_OK);
+    CHECK(strstr(errstr, "type") != NULL);
+    buf_deinit(&b);
+}
+
 static void header(unsigned char *m, uint64_t fp)
 {
     m[0] = 0xc3;
@@ -502,6 +568,7 @@ int main(void)
         return TEST_REPORT();
     }
     CHECK(codec_fingerprint(cd, "VideoEnded") == 0x8a214636668fe319ULL);
+    CHECK(codec_fingerprint(cd, "VideoSession") == 0x3d1eb55faa7ffb37ULL);
     /* every BookingCreated version is a known writer (contract section 2) */
     CHECK(codec_fingerprint(cd, "BookingCreated") == 0xe3d45bcadbe574fcULL);
     CHECK(codec_fingerprint(cd, "BookingCreated.v2") == 0x9499cc556f470babULL);
@@ -511,6 +578,7 @@ int main(void)
     test_v2_writer_resolves();
     test_v1_writer_resolves();
     test_other_records();
+    test_video_session();
     test_bad_framing();
     test_bad_datum();
     test_validation();

@@ -62,6 +62,7 @@ static void test_defaults(void)
     /* the webhook listener is off unless WEBHOOK_ADDR is set */
     CHECK(!cf.webhook_on && cf.webhook_addr == NULL);
     CHECK_STR(cf.topic_webhooks, "hms-webhooks");
+    CHECK_STR(cf.topic_video_session, "video-session");
     CHECK_STR(cf.webhook_path, "/hms/webhooks");
     CHECK_INT(cf.webhook_max_bytes, 65536);
     CHECK_INT(cf.webhook_timeout_ms, 10000);
@@ -240,6 +241,7 @@ static void test_each_error(void)
         "SCHEMA_REGISTRY_URL=https://reg/a b",
         "SCHEMA_REGISTRY_URL=https://",
         "TOPIC_WEBHOOKS=hms-worker-dlq", /* a topic used twice */
+        "TOPIC_VIDEO_SESSION=video-ended", "TOPIC_VIDEO_SESSION=bad topic",
         "TOPIC_WEBHOOKS=bad topic",
         "WEBHOOK_ADDR=nowhere",
         "WEBHOOK_ADDR=webhooks.example:8443", /* no host names */

@@ -817,9 +817,77 @@ static size_t hook_to(struct job *j, const char *subject, const char *hash)
     return stub_n_ops - 1;
 }
 
+/* What a webhook's video-session output must say (docs/contract.md
+ * section 1); NULL strings and EVENT_NO_TIME are nulls. */
+struct want_vs {
+    enum session_type type;
+    enum subject_kind kind;
+    const char *subject, *session, *user, *role, *url, *reason;
+    int64_t at, duration_s;
+};
+
+#define CHECK_OPT_STR(got, want)                                               \
+    do {                                                                       \
+        if ((want) == NULL) {                                                  \
+            CHECK((got) == NULL);                                              \
+        } else {                                                               \
+            CHECK_STR((got), (want));                                          \
+        }                                                                      \
+    } while (0)
+
+/* The webhook just written ends JOB_OUTPUT with its video-session filled
+ * and no marker yet (contract section 3: the marker after delivery);
+ * delivered, it asks for the marker, which completes it. */
+static void expect_session(const struct want_vs *w)
+{
+    struct job *j = take();
+    const struct event *o = j != NULL ? &j->out : NULL;
+
+    CHECK(j != NULL && j->outcome == JOB_OUTPUT);
+    if (j == NULL) {
+        return;
+    }
+    CHECK(stub_ops[(stub_n_ops - 1) % STUB_MAX].kind == OP_HOOK);
+    CHECK(o->kind == EVENT_VIDEO_SESSION && o->session_type == w->type);
+    CHECK(o->event_id != NULL && strcmp(o->event_id, j->in.event_id) != 0);
+    CHECK_STR(o->causation_id, j->in.event_id); /* the webhook's id */
+    CHECK(o->occurred_at > 0);
+    CHECK(o->subject_kind == w->kind);
+    CHECK_STR(o->subject_id, w->subject);
+    CHECK_STR(o->room_id, "r9");
+    CHECK_OPT_STR(o->session_id, w->session);
+    CHECK_INT(o->at, w->at);
+    CHECK_OPT_STR(o->user_id, w->user);
+    CHECK_OPT_STR(o->role, w->role);
+    CHECK_OPT_STR(o->url, w->url);
+    CHECK_OPT_STR(o->reason, w->reason);
+    CHECK_INT(o->duration_s, w->duration_s);
+    j->req = JOB_MARK;
+    handler_submit(h, j);
+    stub_redis_answer(expect_op(OP_MARK), HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED);
+}
+
+/* As expect_session, checking only the record's type. */
+static void expect_told(enum session_type type)
+{
+    struct job *j = take();
+
+    CHECK(j != NULL && j->outcome == JOB_OUTPUT &&
+          j->out.kind == EVENT_VIDEO_SESSION && j->out.session_type == type);
+    if (j == NULL) {
+        return;
+    }
+    j->req = JOB_MARK;
+    handler_submit(h, j);
+    stub_redis_answer(expect_op(OP_MARK), HW_OK, false, NULL);
+    CHECK(outcome() == JOB_MARKED);
+}
+
 /* The webhook rows: resolve, load, write_hook (docs/contract.md section
- * 4: attendance and sessions in the subject's hash, PUBLISHed, marked in
- * the same MULTI/EXEC). */
+ * 4: attendance and sessions in the subject's hash, PUBLISHed in the same
+ * MULTI/EXEC), then the video-session output (section 1), then the
+ * marker. */
 static void test_webhooks(void)
 {
     const char *hash = "{\"status\":\"ready\",\"room_id\":\"r9\"}";
@@ -839,26 +907,35 @@ static void test_webhooks(void)
     CHECK(strstr(stub_ops[i].url, "\"user_id\":\"alice\"") != NULL);
     CHECK(stub_ops[i].renew == CACHE_RENEW_KEEP);
     stub_redis_answer(i, HW_OK, false, NULL);
-    CHECK(outcome() == JOB_MARKED);
+    expect_session(&(struct want_vs){VS_PEER_JOINED, SUBJECT_BOOKING, "b40",
+                                     NULL, "alice", NULL, NULL, NULL,
+                                     1767261600000LL, EVENT_NO_TIME});
     /* a leave: left set, present gone; the first join stays */
     i = hook_to(hook_job("peer.leave.success",
                          ",\"user_id\":\"alice\",\"left_at\":"
-                         "\"2026-01-01T10:30:00Z\""),
+                         "\"2026-01-01T10:30:00Z\",\"session_id\":\"s2\","
+                         "\"peer_id\":\"p-a\",\"role\":\"host\","
+                         "\"duration\":1800,\"reason\":\"client request\""),
                 "booking:b40",
                 "{\"joined:alice\":\"1767261600000\",\"present:alice\":"
                 "\"1767261600000\"}");
     CHECK_STR(stub_ops[i].fields, "left:alice=1767263400000;");
     CHECK_STR(stub_ops[i].dels, "present:alice;");
     stub_redis_answer(i, HW_OK, false, NULL);
-    CHECK(outcome() == JOB_MARKED);
+    expect_session(&(struct want_vs){VS_PEER_LEFT, SUBJECT_BOOKING, "b40", "s2",
+                                     "alice", "host", NULL, "client request",
+                                     1767263400000LL, 1800});
     /* a join older than the last leave (out of order): not present */
     i = hook_to(hook_job("peer.join.success",
                          ",\"peer_id\":\"p-1\",\"joined_at\":"
-                         "\"2026-01-01T10:00:00Z\""),
+                         "\"2026-01-01T10:00:00Z\",\"role\":\"guest\""),
                 "booking:b40", "{\"left:p-1\":\"1767263400000\"}");
     CHECK_STR(stub_ops[i].fields, "joined:p-1=1767261600000;");
     stub_redis_answer(i, HW_OK, false, NULL);
-    CHECK(outcome() == JOB_MARKED);
+    /* no user_id: the peer, as the hash names it */
+    expect_session(&(struct want_vs){VS_PEER_JOINED, SUBJECT_BOOKING, "b40",
+                                     NULL, "p-1", "guest", NULL, NULL,
+                                     1767261600000LL, EVENT_NO_TIME});
     /* sessions: open, and an open whose close came first */
     i = hook_to(hook_job("session.open.success",
                          ",\"session_id\":\"s1\",\"session_started_at\":"
@@ -870,7 +947,9 @@ static void test_webhooks(void)
     CHECK_STR(stub_ops[i].dels, "session_ended_at;");
     CHECK(stub_ops[i].renew == CACHE_RENEW_START); /* its tokens: renew.h */
     stub_redis_answer(i, HW_OK, false, NULL);
-    CHECK(outcome() == JOB_MARKED);
+    expect_session(&(struct want_vs){VS_SESSION_STARTED, SUBJECT_STREAM, "s",
+                                     "s1", NULL, NULL, NULL, NULL,
+                                     1767261600500LL, EVENT_NO_TIME});
     i = hook_to(hook_job("session.open.success",
                          ",\"session_id\":\"s1\",\"session_started_at\":"
                          "\"2026-01-01T10:00:00Z\""),
@@ -879,11 +958,14 @@ static void test_webhooks(void)
     CHECK_STR(stub_ops[i].fields, "");
     CHECK(stub_ops[i].renew == CACHE_RENEW_KEEP); /* closed: not renewed */
     stub_redis_answer(i, HW_OK, false, NULL);
-    CHECK(outcome() == JOB_MARKED);
+    /* it changed nothing, and is told all the same */
+    expect_session(&(struct want_vs){VS_SESSION_STARTED, SUBJECT_BOOKING, "b40",
+                                     "s1", NULL, NULL, NULL, NULL,
+                                     1767261600000LL, EVENT_NO_TIME});
     i = hook_to(hook_job("session.close.success",
                          ",\"session_id\":\"s1\",\"session_stopped_at\":"
                          "\"2026-01-01T11:00:00Z\",\"session_started_at\":"
-                         "\"2026-01-01T10:00:00Z\""),
+                         "\"2026-01-01T10:00:00Z\",\"session_duration\":3600"),
                 "booking:b40", "{\"present:alice\":\"1\",\"left:bob\":\"2\"}");
     CHECK_STR(stub_ops[i].fields, "session_id=s1;session_status=ended;"
                                   "session_ended_at=1767265200000;"
@@ -891,11 +973,14 @@ static void test_webhooks(void)
     CHECK_STR(stub_ops[i].dels, "present:alice;"); /* nobody is left */
     CHECK(stub_ops[i].renew == CACHE_RENEW_STOP);
     stub_redis_answer(i, HW_OK, false, NULL);
-    CHECK(outcome() == JOB_MARKED);
+    expect_session(&(struct want_vs){VS_SESSION_ENDED, SUBJECT_BOOKING, "b40",
+                                     "s1", NULL, NULL, NULL, NULL,
+                                     1767265200000LL, 3600});
     /* the room's recording; an older session's arriving late changes
      * nothing but the marker */
     i = hook_to(hook_job("recording.success",
-                         ",\"session_stopped_at\":\"2026-01-01T11:00:00Z\","
+                         ",\"session_id\":\"s1\","
+                         "\"session_stopped_at\":\"2026-01-01T11:00:00Z\","
                          "\"recording_path\":\"s3://b/r.mp4\","
                          "\"recording_presigned_url\":\"https://x/r.mp4?s=1\","
                          "\"duration\":600"),
@@ -906,7 +991,9 @@ static void test_webhooks(void)
     CHECK_STR(stub_ops[i].dels,
               "recording_path;recording_url;recording_duration_s;");
     stub_redis_answer(i, HW_OK, false, NULL);
-    CHECK(outcome() == JOB_MARKED);
+    expect_session(&(struct want_vs){VS_RECORDING_READY, SUBJECT_BOOKING, "b40",
+                                     "s1", NULL, NULL, "https://x/r.mp4?s=1",
+                                     NULL, 1767265200000LL, 600});
     i = hook_to(hook_job("recording.success",
                          ",\"session_stopped_at\":\"2026-01-01T09:00:00Z\","
                          "\"recording_presigned_url\":\"http://x/old.mp4\""),
@@ -914,7 +1001,10 @@ static void test_webhooks(void)
     CHECK_STR(stub_ops[i].fields, "");
     CHECK_STR(stub_ops[i].dels, "");
     stub_redis_answer(i, HW_OK, false, NULL);
-    CHECK(outcome() == JOB_MARKED);
+    /* an older session's recording: told, without its http:// URL */
+    expect_session(&(struct want_vs){VS_RECORDING_READY, SUBJECT_BOOKING, "b40",
+                                     NULL, NULL, NULL, NULL, NULL,
+                                     1767258000000LL, EVENT_NO_TIME});
     i = hook_to(
         hook_job("beam.recording.success",
                  ",\"stopped_at\":\"2026-01-01T12:00:00Z\","
@@ -924,7 +1014,7 @@ static void test_webhooks(void)
                                   "recording_path=s3://b/beam.mp4;"
                                   "recording_duration_s=79;");
     stub_redis_answer(i, HW_OK, false, NULL);
-    CHECK(outcome() == JOB_MARKED);
+    expect_told(VS_RECORDING_READY);
     /* applied already; no hash; a type not applied; no valid time */
     handler_submit(h, hook_job("peer.join.success", ""));
     stub_redis_answer(expect_op(OP_RESOLVE), HW_OK, false, "booking:b40");
@@ -966,7 +1056,7 @@ static void test_hls_webhooks(void)
                 "stream:s", hash);
     CHECK_STR(stub_ops[i].hls, "start st1 https://x/m.m3u8 1767261600000");
     stub_redis_answer(i, HW_OK, false, NULL);
-    CHECK(outcome() == JOB_MARKED);
+    expect_told(VS_HLS_STARTED);
     i = hook_to(hook_job("hls.stopped.success",
                          ",\"url\":\"https://x/m.m3u8\",\"stopped_at\":"
                          "\"2026-01-01T11:00:00Z\""),
@@ -974,7 +1064,7 @@ static void test_hls_webhooks(void)
     CHECK_STR(stub_ops[i].hls,
               "stop https://x/m.m3u8 https://x/m.m3u8 1767265200000");
     stub_redis_answer(i, HW_OK, false, NULL);
-    CHECK(outcome() == JOB_MARKED);
+    expect_told(VS_HLS_STOPPED);
     /* the host joins: HLS starts, then the join is written */
     i = stub_n_calls;
     hook_to(hook_job("peer.join.success",
@@ -989,7 +1079,7 @@ static void test_hls_webhooks(void)
     CHECK_STR(stub_ops[i].fields, "joined:ann=1767261600000;"
                                   "present:ann=1767261600000;");
     stub_redis_answer(i, HW_OK, false, NULL);
-    CHECK(outcome() == JOB_MARKED);
+    expect_told(VS_PEER_JOINED);
     /* not the host's role, a stream that wants none, one that plays,
      * immediate: no start */
     i = stub_n_calls;
@@ -998,7 +1088,8 @@ static void test_hls_webhooks(void)
                      "\"2026-01-01T10:00:00Z\""),
             "stream:s", hash);
     stub_redis_answer(expect_op(OP_HOOK), HW_OK, false, NULL);
-    CHECK(outcome() == JOB_MARKED && stub_n_calls == i);
+    expect_told(VS_PEER_JOINED);
+    CHECK(stub_n_calls == i);
     hook_to(hook_job("peer.join.success",
                      ",\"user_id\":\"ann\",\"role\":\"host\",\"joined_at\":"
                      "\"2026-01-01T10:00:00Z\""),
@@ -1006,14 +1097,16 @@ static void test_hls_webhooks(void)
             "{\"status\":\"ready\",\"role:ann\":\"host\",\"hls_url\":\"u\","
             "\"hls_requested\":\"1\"}");
     stub_redis_answer(expect_op(OP_HOOK), HW_OK, false, NULL);
-    CHECK(outcome() == JOB_MARKED && stub_n_calls == i);
+    expect_told(VS_PEER_JOINED);
+    CHECK(stub_n_calls == i);
     cf.hls_on_join = false;
     hook_to(hook_job("peer.join.success",
                      ",\"user_id\":\"ann\",\"role\":\"host\",\"joined_at\":"
                      "\"2026-01-01T10:00:00Z\""),
             "stream:s", hash);
     stub_redis_answer(expect_op(OP_HOOK), HW_OK, false, NULL);
-    CHECK(outcome() == JOB_MARKED && stub_n_calls == i);
+    expect_told(VS_PEER_JOINED);
+    CHECK(stub_n_calls == i);
     cf.hls_on_join = true;
     /* a failure: started again, counted; past the bound: given up */
     hook_to(hook_job("hls.failure", ",\"error_type\":\"MAX_RETRIES_REACHED\""),
@@ -1030,7 +1123,7 @@ static void test_hls_webhooks(void)
                                   "hls_error=MAX_RETRIES_REACHED;"
                                   "hls_retries=1;");
     stub_redis_answer(i, HW_OK, false, NULL);
-    CHECK(outcome() == JOB_MARKED);
+    expect_told(VS_HLS_FAILED);
     i = stub_n_calls;
     hook_to(hook_job("hls.failure",
                      ",\"error_type\":\"MAX_RETRIES_REACHED\"},"
@@ -1040,14 +1133,14 @@ static void test_hls_webhooks(void)
     CHECK_STR(stub_ops[stub_n_ops - 1].fields,
               "hls_failed_at=1767261900000;hls_error=MAX_RETRIES_REACHED;");
     stub_redis_answer(stub_n_ops - 1, HW_OK, false, NULL);
-    CHECK(outcome() == JOB_MARKED);
+    expect_told(VS_HLS_FAILED);
     hook_to(hook_job("hls.failure",
                      ",\"error_type\":\"BEAM_STOPPED\"},"
                      "\"timestamp\":\"2026-01-01T10:05:00Z\",\"x\":{\"y\":1"),
             "stream:s", hash); /* the stop was asked for */
     CHECK(stub_n_calls == i);
     stub_redis_answer(stub_n_ops - 1, HW_OK, false, NULL);
-    CHECK(outcome() == JOB_MARKED);
+    expect_told(VS_HLS_FAILED);
     cf.hls_on_join = false;
     free(hash);
     free(retried);
@@ -1081,9 +1174,13 @@ static void test_cleanup_on_close(void)
     CHECK(stub_ops[i].lock && stub_ops[i].n_users == 1);
     CHECK_STR(stub_ops[i].room_id, "r9");
     stub_redis_answer(i, HW_OK, false, NULL);
-    j = take();
+    j = take(); /* video-session, then video-ended */
     CHECK(j != NULL && j->outcome == JOB_OUTPUT &&
-          (j->out.kind == EVENT_VIDEO_ENDED || j->then != NULL));
+          j->out.kind == EVENT_VIDEO_SESSION && j->then != NULL &&
+          j->then->kind == EVENT_VIDEO_ENDED);
+    CHECK(j != NULL && j->then != NULL &&
+          strcmp(j->then->reason,
+                 "the session closed after the booking's window") == 0);
     job_free(j);
     cf.cleanup = CLEANUP_END; /* ended, the room left as it is */
     i = stub_n_calls;
@@ -1092,18 +1189,22 @@ static void test_cleanup_on_close(void)
     CHECK(stub_n_calls == i);
     CHECK(!stub_ops[expect_op(OP_ENDED)].lock);
     stub_redis_answer(stub_n_ops - 1, HW_OK, false, NULL);
-    CHECK(outcome() == JOB_OUTPUT);
+    j = take();
+    CHECK(j != NULL && j->then != NULL && j->then->kind == EVENT_VIDEO_ENDED);
+    job_free(j);
     /* within the window, or off: the session only */
     hook_to(hook_job("session.close.success",
                      ",\"session_id\":\"s1\",\"session_stopped_at\":"
                      "\"2026-01-01T10:59:59Z\""),
             "booking:b40", hash);
     stub_redis_answer(expect_op(OP_HOOK), HW_OK, false, NULL);
-    CHECK(outcome() != JOB_OUTPUT && stub_n_calls == i);
+    expect_told(VS_SESSION_ENDED); /* and nothing else */
+    CHECK(stub_n_calls == i);
     cf.cleanup = CLEANUP_OFF;
     hook_to(hook_job("session.close.success", close_late), "booking:b40", hash);
     stub_redis_answer(expect_op(OP_HOOK), HW_OK, false, NULL);
-    CHECK(outcome() != JOB_OUTPUT && stub_n_calls == i);
+    expect_told(VS_SESSION_ENDED); /* and nothing else */
+    CHECK(stub_n_calls == i);
 }
 
 int main(void)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "kafka.h"
 #include "pipeline.h"
 #include "stubs.h"
 #include "testhelp.h"
@@ -339,7 +340,12 @@ int main(void)
     cf.topic_booking_created = TOPIC;
     cf.topic_video_ready = "video-ready";
     cf.topic_video_ended = "video-ended";
+    cf.topic_video_session = "video-session";
     cf.topic_dlq = "dlq";
+    /* each output kind to its topic */
+    CHECK_STR(kafka_output_topic(&cf, EVENT_VIDEO_READY), "video-ready");
+    CHECK_STR(kafka_output_topic(&cf, EVENT_VIDEO_ENDED), "video-ended");
+    CHECK_STR(kafka_output_topic(&cf, EVENT_VIDEO_SESSION), "video-session");
     cd = codec_create(errstr, sizeof(errstr));
     CHECK(cd != NULL);
     for (size_t t = 0; t < HW_ARRAY_LEN(tests); t++) {

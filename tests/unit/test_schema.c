@@ -39,10 +39,11 @@ int main(void)
         {"SessionEnded", 0xe181d9cfc39b9cf2ULL},
         {"VideoReady", 0xe76faccff349629eULL},
         {"VideoEnded", 0x8a214636668fe319ULL},
+        {"VideoSession", 0x3d1eb55faa7ffb37ULL},
     };
     char errstr[256];
 
-    CHECK_INT(schema_srcs_len, 7);
+    CHECK_INT(schema_srcs_len, 8);
     for (size_t i = 0; i < sizeof(pinned) / sizeof(pinned[0]); i++) {
         const struct schema_src *s = schema_src_find(pinned[i].name);
         uint64_t fp = s != NULL ? fp_of(s->json) : 0;
