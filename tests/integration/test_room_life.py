@@ -61,6 +61,22 @@ def provision(run):
     return sid, r
 
 
+def told(run, subject_id, types, timeout=30):
+    """The video-session events of subject_id, once those of every type in
+    types are there (or the timeout passes)."""
+    def keep(m):
+        v = decode("VideoSession", m.value())
+        return v if v["subject_id"] == subject_id else None
+    got = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = run.kafka.read(run.t["vs"], keep, 1000, timeout=1)
+        if all(sum(g["type"] == t for g in got) >= types.count(t)
+               for t in types):
+            break
+    return got
+
+
 def join_host(sim, rds, r):
     tok = rds.get(f"hms:token:{r['room_id']}:host-1")
     j = sim.admin_raw("POST", "join", json={"token": tok, "name": "host"})
@@ -99,6 +115,12 @@ def test_hls_starts_when_the_host_joins_and_goes_when_it_stops(hooked, sim):
         types.append(json.loads(m["data"])["type"])
     assert "hls.started.success" in types and "hls.stopped.success" in types
     assert run.metric("hms_worker_hls_cleared_total") == 0  # webhooks did it
+    got = told(run, sid, ["HLS_STARTED", "HLS_STOPPED"])
+    [on] = [g for g in got if g["type"] == "HLS_STARTED"]
+    [off] = [g for g in got if g["type"] == "HLS_STOPPED"]
+    assert on["url"] == off["url"] == st["playback"]["url"]
+    assert on["room_id"] == r["room_id"] and on["subject_kind"] == "STREAM"
+    assert off["reason"] == "last peer left" and off["at"] >= on["at"]
 
 
 def test_a_failing_composer_is_started_again_then_given_up(hooked, sim):
@@ -119,6 +141,10 @@ def test_a_failing_composer_is_started_again_then_given_up(hooked, sim):
     assert "hls_url" not in h and h["hls_retries"] == "2"
     assert h["hls_error"] == "MAX_RETRIES_REACHED"
     assert "HLS failed again: given up" in run.log()
+    failed = [g for g in told(run, sid, ["HLS_FAILED"] * 3)
+              if g["type"] == "HLS_FAILED"]
+    assert len(failed) == 3 and {g["reason"] for g in failed} == {
+        "MAX_RETRIES_REACHED"}
 
 
 def test_a_booking_is_cleaned_up_when_its_session_closes_late(hooked, sim):
@@ -152,6 +178,9 @@ def test_a_booking_is_cleaned_up_when_its_session_closes_late(hooked, sim):
                          1, timeout=60)
     assert e["subject_id"] == bid and e["room_id"] == room
     assert e["reason"] == "the session closed after the booking's window"
+    [end] = [g for g in told(run, bid, ["SESSION_ENDED"])
+             if g["type"] == "SESSION_ENDED"]
+    assert end["at"] >= start + 3000  # told first, then ended
     h = rds.hgetall(key)
     assert h["status"] == "ended" and h["session_status"] == "ended"
     assert not [k for k in h if k.split(":")[0] in ("code", "link", "role")]
