@@ -1080,6 +1080,15 @@ static void test_hls_webhooks(void)
                                   "present:ann=1767261600000;");
     stub_redis_answer(i, HW_OK, false, NULL);
     expect_told(VS_PEER_JOINED);
+    /* the start refused: the join is written without it */
+    hook_to(hook_job("peer.join.success",
+                     ",\"user_id\":\"ann\",\"role\":\"host\",\"joined_at\":"
+                     "\"2026-01-01T10:00:00Z\""),
+            "stream:s", hash);
+    stub_hms_answer(expect_call("POST", "/live-streams/room/r9/start"),
+                    HW_ERR_UNAVAILABLE, 500, NULL, false);
+    stub_redis_answer(expect_op(OP_HOOK), HW_OK, false, NULL);
+    expect_told(VS_PEER_JOINED);
     /* not the host's role, a stream that wants none, one that plays,
      * immediate: no start */
     i = stub_n_calls;
