@@ -241,7 +241,8 @@ static void test_each_error(void)
         "SCHEMA_REGISTRY_URL=https://reg/a b",
         "SCHEMA_REGISTRY_URL=https://",
         "TOPIC_WEBHOOKS=hms-worker-dlq", /* a topic used twice */
-        "TOPIC_VIDEO_SESSION=video-ended", "TOPIC_VIDEO_SESSION=bad topic",
+        "TOPIC_VIDEO_SESSION=video-ended",
+        "TOPIC_VIDEO_SESSION=bad topic",
         "TOPIC_WEBHOOKS=bad topic",
         "WEBHOOK_ADDR=nowhere",
         "WEBHOOK_ADDR=webhooks.example:8443", /* no host names */
