@@ -7,13 +7,11 @@ again a bounded number of times; a booking whose session closes after
 its window is cleaned up (CLEANUP_ON_CLOSE). Rooms are driven through
 hms-sim, which sends the webhooks as 100ms does."""
 import json
-import uuid
 
 import pytest
 
-from conftest import free_port
 from fault_harness import uid
-from test_webhook_events import hook_run, shared_redis
+from test_webhook_events import shared_redis, sim_hooked_run
 import time
 
 from worker_helpers import booking, decode, encode, now_ms, stream, wait_for
@@ -28,14 +26,8 @@ def hooked(bin_dir, sim, tmp_path):
     runs = []
 
     def start(sim_cfg, **env):
-        port = free_port()
-        secret = uuid.uuid4().hex
-        run, _ = hook_run(bin_dir, tmp_path, WEBHOOK_ADDR=f"127.0.0.1:{port}",
-                          WEBHOOK_SECRET_HEADERS=f"X-Hook-Secret: {secret}",
-                          HMS_SUBDOMAIN=SUB, **env)
-        sim.admin("POST", "config", json={
-            "webhook_url": f"http://127.0.0.1:{port}/hms/webhooks",
-            "webhook_headers": {"X-Hook-Secret": secret}, **sim_cfg})
+        run, _ = sim_hooked_run(bin_dir, tmp_path, sim, sim_cfg,
+                                HMS_SUBDOMAIN=SUB, **env)
         run.start()
         runs.append(run)
         return run

@@ -8,15 +8,21 @@ The token's life in Redis is shortened with PEXPIRE below the renewal
 margin (HMS_APP_TOKEN_TTL_S=300: 30 s), and the worker checks every
 second, so each step takes a second or two."""
 import time
-import uuid
 
 import jwt  # PyJWT: an implementation independent of ours
 
-from conftest import free_port
 from fault_harness import uid
-from test_webhook_events import hook_run, shared_redis
+from test_webhook_events import shared_redis, sim_hooked_run
 from worker_helpers import (booking, decode, encode, session_ended, stream,
                             wait_for)
+
+
+def renewing_run(bin_dir, tmp_path, sim):
+    """A worker with the sim's webhooks, short tokens and a check every
+    second; not started."""
+    run, _ = sim_hooked_run(bin_dir, tmp_path, sim, HMS_APP_TOKEN_TTL_S="300",
+                            HMS_TOKEN_RENEW_CHECK_MS="1000")
+    return run
 
 
 def claims(secret, token):
@@ -39,15 +45,8 @@ def renewed(rds, key, old, timeout=15):
 
 def test_tokens_follow_a_live_session(bin_dir, sim, tmp_path, secret,
                                       access_key):
-    port = free_port()
-    hook_secret = uuid.uuid4().hex
-    run, _ = hook_run(bin_dir, tmp_path, WEBHOOK_ADDR=f"127.0.0.1:{port}",
-                      WEBHOOK_SECRET_HEADERS=f"X-Hook-Secret: {hook_secret}",
-                      HMS_APP_TOKEN_TTL_S="300",
-                      HMS_TOKEN_RENEW_CHECK_MS="1000")
+    run = renewing_run(bin_dir, tmp_path, sim)
     rds = shared_redis()
-    sim.config(webhook_url=f"http://127.0.0.1:{port}/hms/webhooks",
-               webhook_headers={"X-Hook-Secret": hook_secret})
     run.start()
     try:
         sid = uid("rn-ls")
@@ -114,15 +113,8 @@ def test_tokens_follow_a_live_session(bin_dir, sim, tmp_path, secret,
 def test_only_listed_users_of_a_live_subject(bin_dir, sim, tmp_path, secret):
     """A user no longer listed gets no token back; a locked subject's
     tokens stay gone, although its session was live."""
-    port = free_port()
-    hook_secret = uuid.uuid4().hex
-    run, _ = hook_run(bin_dir, tmp_path, WEBHOOK_ADDR=f"127.0.0.1:{port}",
-                      WEBHOOK_SECRET_HEADERS=f"X-Hook-Secret: {hook_secret}",
-                      HMS_APP_TOKEN_TTL_S="300",
-                      HMS_TOKEN_RENEW_CHECK_MS="1000")
+    run = renewing_run(bin_dir, tmp_path, sim)
     rds = shared_redis()
-    sim.config(webhook_url=f"http://127.0.0.1:{port}/hms/webhooks",
-               webhook_headers={"X-Hook-Secret": hook_secret})
     run.start()
     try:
         bid = uid("rn-bk")

@@ -35,6 +35,19 @@ def hook_run(bin_dir, tmp_path, **env):
                     TOPIC_WEBHOOKS=topic, **env), topic
 
 
+def sim_hooked_run(bin_dir, tmp_path, sim, sim_cfg=None, **env):
+    """hook_run, its listener receiving hms-sim's webhooks (a secret header
+    of its own); not started. The sim fixture resets the sim's settings."""
+    port = free_port()
+    secret = uuid.uuid4().hex
+    run, topic = hook_run(bin_dir, tmp_path, WEBHOOK_ADDR=f"127.0.0.1:{port}",
+                          WEBHOOK_SECRET_HEADERS=f"X-Hook-Secret: {secret}",
+                          **env)
+    sim.config(webhook_url=f"http://127.0.0.1:{port}/hms/webhooks",
+               webhook_headers={"X-Hook-Secret": secret}, **(sim_cfg or {}))
+    return run, topic
+
+
 def shared_redis():
     return redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
 
@@ -248,15 +261,9 @@ def test_a_room_reaches_redis_through_100ms_webhooks(bin_dir, sim, tmp_path):
     100ms's webhooks (duplicated now and then) to the worker's listener;
     the listener stores them in Kafka, the worker applies them, and a
     subscriber hears every change."""
-    port = free_port()
-    secret = uuid.uuid4().hex
-    run, _ = hook_run(bin_dir, tmp_path, WEBHOOK_ADDR=f"127.0.0.1:{port}",
-                      WEBHOOK_SECRET_HEADERS=f"X-Hook-Secret: {secret}")
-    rds = shared_redis()
-    sim.admin("POST", "config", json={
-        "webhook_url": f"http://127.0.0.1:{port}/hms/webhooks",
-        "webhook_headers": {"X-Hook-Secret": secret},
+    run, _ = sim_hooked_run(bin_dir, tmp_path, sim, {
         "webhook_faults": {"duplicate_rate": 0.5, "seed": 3}})
+    rds = shared_redis()
     run.start()
     try:
         bid = uid("wh-e2e")

@@ -29,7 +29,7 @@ from conftest import free_port, mint_app
 from fault_harness import uid
 from reactions import AdminRun
 from test_admin import scrape, total, value
-from test_webhook_events import hook_run
+from test_webhook_events import sim_hooked_run
 from test_webhooks import Receiver, envelope
 from worker_helpers import booking, decode, encode, wait_for
 
@@ -280,12 +280,8 @@ def test_webhooks_twice_and_out_of_order(bin_dir, sim, tmp_path):
     end as the webhooks say once each, in whatever order; every id has its
     applied marker, is PUBLISHed exactly once, and every further copy is
     counted as a duplicate."""
-    port, hook_secret = free_port(), uuid.uuid4().hex
-    run, topic = hook_run(bin_dir, tmp_path, WEBHOOK_ADDR=f"127.0.0.1:{port}",
-                          WEBHOOK_SECRET_HEADERS=f"{HEADER}: {hook_secret}")
+    run, topic = sim_hooked_run(bin_dir, tmp_path, sim)
     rds = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
-    sim.config(webhook_url=f"http://127.0.0.1:{port}/hms/webhooks",
-               webhook_headers={HEADER: hook_secret})
     try:
         run.start()
         bids = {"clean": uid("wh-clean"), "faulty": uid("wh-faulty")}
