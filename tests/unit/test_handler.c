@@ -1035,6 +1035,19 @@ static void test_webhooks(void)
     (void)i;
 }
 
+/* An hls.failure, timed by its envelope's timestamp (data is closed early;
+ * a dummy object takes hook_job's closing braces). */
+static struct job *hls_failure(const char *error_type)
+{
+    char *data = xasprintf(",\"error_type\":\"%s\"},\"timestamp\":"
+                           "\"2026-01-01T10:05:00Z\",\"x\":{\"y\":1",
+                           error_type);
+    struct job *j = hook_job("hls.failure", data);
+
+    free(data);
+    return j;
+}
+
 /* The hls.* rows and HLS that follows the room: a stream's URL is
  * published and removed by comparison in Redis (cache_hook.hls_op); the
  * host's join starts HLS (on_join); a failure starts it again at most
@@ -1121,10 +1134,7 @@ static void test_hls_webhooks(void)
     hook_to(hook_job("hls.failure", ",\"error_type\":\"MAX_RETRIES_REACHED\""),
             "stream:s", hash);
     CHECK(outcome() == JOB_DLQ); /* no timestamp: validation */
-    hook_to(hook_job("hls.failure",
-                     ",\"error_type\":\"MAX_RETRIES_REACHED\"}," /* data ends */
-                     "\"timestamp\":\"2026-01-01T10:05:00Z\",\"x\":{\"y\":1"),
-            "stream:s", hash);
+    hook_to(hls_failure("MAX_RETRIES_REACHED"), "stream:s", hash);
     stub_hms_answer(expect_call("POST", "/live-streams/room/r9/start"), HW_OK,
                     200, "{\"id\":\"st3\",\"status\":\"starting\"}", false);
     i = expect_op(OP_HOOK);
@@ -1134,19 +1144,14 @@ static void test_hls_webhooks(void)
     stub_redis_answer(i, HW_OK, false, NULL);
     expect_told(VS_HLS_FAILED);
     i = stub_n_calls;
-    hook_to(hook_job("hls.failure",
-                     ",\"error_type\":\"MAX_RETRIES_REACHED\"},"
-                     "\"timestamp\":\"2026-01-01T10:05:00Z\",\"x\":{\"y\":1"),
-            "stream:s", retried);
+    hook_to(hls_failure("MAX_RETRIES_REACHED"), "stream:s", retried);
     CHECK(stub_n_calls == i);
     CHECK_STR(stub_ops[stub_n_ops - 1].fields,
               "hls_failed_at=1767261900000;hls_error=MAX_RETRIES_REACHED;");
     stub_redis_answer(stub_n_ops - 1, HW_OK, false, NULL);
     expect_told(VS_HLS_FAILED);
-    hook_to(hook_job("hls.failure",
-                     ",\"error_type\":\"BEAM_STOPPED\"},"
-                     "\"timestamp\":\"2026-01-01T10:05:00Z\",\"x\":{\"y\":1"),
-            "stream:s", hash); /* the stop was asked for */
+    hook_to(hls_failure("BEAM_STOPPED"), "stream:s",
+            hash); /* the stop was asked for */
     CHECK(stub_n_calls == i);
     stub_redis_answer(stub_n_ops - 1, HW_OK, false, NULL);
     expect_told(VS_HLS_FAILED);
