@@ -664,6 +664,44 @@ void cache_mark(struct cache *c, const char *event_id, cache_done_fn *fn,
     submit(c, &b, fn, arg)->is_write = true;
 }
 
+/* A stream starts (its URL published) unless the subject ended or that
+ * stream's stop is already known; a stop removes the URL only while it is that
+ * stream's (by id, or by URL for one published without an id). Compared in
+ * Redis, so an hls.* webhook and a provisioning or another webhook of the room
+ * running at the same time cannot leave the URL of a stopped stream. */
+static void hls_change(struct batch *b, const char *key, const char *op,
+                       const char *url, const char *stream_id, int64_t at)
+{
+    static const char script[] =
+        "local h = KEYS[1] "
+        "if redis.call('EXISTS', h) == 0 then return 0 end "
+        "if ARGV[1] == 'start' then "
+        "  if redis.call('HGET', h, 'status') == 'ended' or "
+        "     redis.call('HGET', h, 'hls_stopped_id') == ARGV[3] then "
+        "    return 0 end "
+        "  redis.call('HSET', h, 'hls_url', ARGV[2], 'hls_stream_id', ARGV[3], "
+        "             'hls_started_at', ARGV[4]) "
+        "  redis.call('HDEL', h, 'hls_retries') "
+        "  return 1 end "
+        "redis.call('HSET', h, 'hls_stopped_id', ARGV[3], 'hls_stopped_at', "
+        "           ARGV[4]) "
+        "local id = redis.call('HGET', h, 'hls_stream_id') "
+        "if id == ARGV[3] or "
+        "   (not id and redis.call('HGET', h, 'hls_url') == ARGV[2]) then "
+        "  redis.call('HDEL', h, 'hls_url', 'hls_stream_id', 'hls_started_at') "
+        "  return 1 end "
+        "return 0";
+
+    batch_cmd(b, "EVAL");
+    batch_arg(b, script);
+    batch_arg(b, "1");
+    batch_arg(b, key);
+    batch_arg(b, op);
+    batch_arg(b, url != NULL ? url : "");
+    batch_arg(b, stream_id);
+    batch_argf(b, "%lld", (long long)at);
+}
+
 void cache_put_ready(struct cache *c, const struct cache_ready *r,
                      cache_done_fn *fn, void *arg)
 {
@@ -702,13 +740,9 @@ void cache_put_ready(struct cache *c, const struct cache_ready *r,
         batch_argf(&b, "role:%s", r->tokens[i].user_id);
         batch_arg(&b, r->tokens[i].role);
     }
-    if (r->hls_url != NULL) {
+    if (r->hls_url != NULL && r->hls_stream_id == NULL) {
         batch_arg(&b, "hls_url");
         batch_arg(&b, r->hls_url);
-    }
-    if (r->hls_url != NULL && r->hls_stream_id != NULL) {
-        batch_arg(&b, "hls_stream_id");
-        batch_arg(&b, r->hls_stream_id);
     }
     if (r->hls_requested) {
         batch_arg(&b, "hls_requested");
@@ -717,6 +751,10 @@ void cache_put_ready(struct cache *c, const struct cache_ready *r,
     if (r->ends_at_ms > 0) {
         batch_arg(&b, "ends_at");
         batch_argf(&b, "%lld", (long long)r->ends_at_ms);
+    }
+    if (r->hls_url != NULL && r->hls_stream_id != NULL) {
+        /* its hls.stopped.success may have come already */
+        hls_change(&b, key, "start", r->hls_url, r->hls_stream_id, r->now_ms);
     }
     batch_cmd(&b, "EXPIREAT");
     batch_arg(&b, key);
@@ -827,44 +865,6 @@ void cache_resolve_room(struct cache *c, const char *room_id, cache_done_fn *fn,
     submit(c, &b, fn, arg);
 }
 
-/* A stream starts unless the subject ended or that stream's stop is
- * already known; a stop removes the URL only while it is that stream's
- * (by id, or by URL for one published without an id). Compared in Redis,
- * so an hls.* webhook and a provisioning or another webhook of the room
- * running at the same time cannot leave the URL of a stopped stream. */
-static void hls_change(struct batch *b, const char *key,
-                       const struct cache_hook *h)
-{
-    static const char script[] =
-        "local h = KEYS[1] "
-        "if redis.call('EXISTS', h) == 0 then return 0 end "
-        "if ARGV[1] == 'start' then "
-        "  if redis.call('HGET', h, 'status') == 'ended' or "
-        "     redis.call('HGET', h, 'hls_stopped_id') == ARGV[3] then "
-        "    return 0 end "
-        "  redis.call('HSET', h, 'hls_url', ARGV[2], 'hls_stream_id', ARGV[3], "
-        "             'hls_started_at', ARGV[4]) "
-        "  redis.call('HDEL', h, 'hls_retries') "
-        "  return 1 end "
-        "redis.call('HSET', h, 'hls_stopped_id', ARGV[3], 'hls_stopped_at', "
-        "           ARGV[4]) "
-        "local id = redis.call('HGET', h, 'hls_stream_id') "
-        "if id == ARGV[3] or "
-        "   (not id and redis.call('HGET', h, 'hls_url') == ARGV[2]) then "
-        "  redis.call('HDEL', h, 'hls_url', 'hls_stream_id', 'hls_started_at') "
-        "  return 1 end "
-        "return 0";
-
-    batch_cmd(b, "EVAL");
-    batch_arg(b, script);
-    batch_arg(b, "1");
-    batch_arg(b, key);
-    batch_arg(b, h->hls_op);
-    batch_arg(b, h->hls_url != NULL ? h->hls_url : "");
-    batch_arg(b, h->hls_stream_id);
-    batch_argf(b, "%lld", (long long)h->hls_at);
-}
-
 void cache_put_hook(struct cache *c, const struct cache_hook *h,
                     cache_done_fn *fn, void *arg)
 {
@@ -873,7 +873,7 @@ void cache_put_hook(struct cache *c, const struct cache_hook *h,
 
     batch_cmd(&b, "MULTI");
     if (h->hls_op != NULL) { /* first: the hash as it was */
-        hls_change(&b, key, h);
+        hls_change(&b, key, h->hls_op, h->hls_url, h->hls_stream_id, h->hls_at);
     }
     if (h->n_del > 0) {
         batch_cmd(&b, "HDEL");
@@ -986,5 +986,13 @@ enum hw_rc cache_write_ended(struct cache *c, const struct cache_ended *e)
     struct sync s = {0};
 
     cache_put_ended(c, e, on_sync, &s);
+    return wait_sync(c, &s);
+}
+
+enum hw_rc cache_write_hook(struct cache *c, const struct cache_hook *h)
+{
+    struct sync s = {0};
+
+    cache_put_hook(c, h, on_sync, &s);
     return wait_sync(c, &s);
 }

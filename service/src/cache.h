@@ -186,6 +186,8 @@ enum hw_rc cache_mark_applied(struct cache *c,
 
 enum hw_rc cache_write_ready(struct cache *c,
                              const struct cache_ready *r) HW_MUSTCHECK;
+enum hw_rc cache_write_hook(struct cache *c,
+                            const struct cache_hook *h) HW_MUSTCHECK;
 enum hw_rc cache_write_ended(struct cache *c,
                              const struct cache_ended *e) HW_MUSTCHECK;
 

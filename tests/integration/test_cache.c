@@ -157,6 +157,59 @@ static void test_ended(struct cache *c)
     CHECK(h == NULL);
 }
 
+static void hls(struct cache *c, const char *op, const char *id,
+                const char *url, int64_t at)
+{
+    struct cache_hook h = {.kind = SUBJECT_STREAM,
+                           .subject_id = "it-S1",
+                           .event_id = "w",
+                           .message = "{}",
+                           .now_ms = now_ms,
+                           .hls_op = op,
+                           .hls_url = url,
+                           .hls_stream_id = id,
+                           .hls_at = at};
+
+    CHECK(cache_write_hook(c, &h) == HW_OK);
+}
+
+/* hls.* webhooks are not ordered with the subject's events: whatever the
+ * order, a stopped stream's URL never stays, a running one's never goes
+ * (contract section 3, webhook). */
+static void test_hls_by_comparison(struct cache *c)
+{
+    struct cache_ready r = {.kind = SUBJECT_STREAM,
+                            .subject_id = "it-S1",
+                            .room_id = "room2",
+                            .room_name = "ls-it-S1",
+                            .event_id = "ev1",
+                            .hls_url = "https://x/u1",
+                            .hls_stream_id = "st1",
+                            .now_ms = now_ms,
+                            .expire_at_s = now_ms / 1000 + 600};
+
+    CHECK(cache_write_ready(c, &r) == HW_OK);
+    check_str("hms:stream:it-S1", "hls_url", "https://x/u1");
+    check_str("hms:stream:it-S1", "hls_stream_id", "st1");
+    hls(c, "stop", "st1", "https://x/u1", 2);
+    CHECK_INT(integer("HEXISTS hms:stream:it-S1 %s", "hls_url"), 0);
+    hls(c, "start", "st1", "https://x/u1", 1); /* its start, late */
+    CHECK_INT(integer("HEXISTS hms:stream:it-S1 %s", "hls_url"), 0);
+    CHECK(cache_write_ready(c, &r) == HW_OK); /* a provisioning, late */
+    CHECK_INT(integer("HEXISTS hms:stream:it-S1 %s", "hls_url"), 0);
+    hls(c, "start", "st2", "https://x/u2", 3);
+    hls(c, "stop", "st1", "https://x/u1", 2); /* the old one's, again */
+    check_str("hms:stream:it-S1", "hls_url", "https://x/u2");
+    hls(c, "stop", "https://x/u2", "https://x/u2", 4); /* by URL: no id */
+    check_str("hms:stream:it-S1", "hls_url", "https://x/u2"); /* not it */
+    hls(c, "stop", "st2", "https://x/u2", 4);
+    CHECK_INT(integer("HEXISTS hms:stream:it-S1 %s", "hls_url"), 0);
+    CHECK_INT(integer("HSET hms:stream:it-S1 status %s", "ended"), 0);
+    hls(c, "start", "st3", "https://x/u3", 5); /* an ended room plays none */
+    CHECK_INT(integer("HEXISTS hms:stream:it-S1 %s", "hls_url"), 0);
+    CHECK(integer("TTL %s", "hms:stream:it-S1") > 500);
+}
+
 static void test_marker_and_reconnect(struct cache *c)
 {
     bool exists = true;
@@ -238,6 +291,7 @@ int main(void)
     c = cache_create(&cf.redis, 2000);
     test_ready_and_reprovision(c);
     test_ended(c);
+    test_hls_by_comparison(c);
     test_marker_and_reconnect(c);
     test_busy_owner_is_no_timeout(&cf);
     cache_destroy(c);
