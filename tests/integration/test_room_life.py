@@ -207,3 +207,35 @@ def test_a_session_within_the_window_leaves_the_booking(hooked, sim):
     assert sim.admin_raw("POST", "join", json={"token": tok, "name": "doc"}
                          ).status_code == 200
     assert run.metric("hms_worker_cleanups_total") == 0
+
+
+def test_a_recorded_session_brings_its_recording(hooked, sim):
+    """A room that records (recording_info, set on the room beforehand:
+    the upsert keeps it) sends recording.success once its session closes:
+    the hash gets the recording, a RECORDING_READY event tells it."""
+    run = hooked({}, CLEANUP_ON_CLOSE="off")
+    rds = shared_redis()
+    bid = uid("rec")
+    sim.room(f"bk-{bid}", recording_info={"enabled": True})
+    ev = booking(bid, [("doc", "host")])
+    run.kafka.send(run.t["bc"], bid, encode("BookingCreated", ev))
+    run.kafka.flush()
+    [r] = run.kafka.read(run.t["vr"], lambda m: decode("VideoReady", m.value()),
+                         1, timeout=60)
+    key = f"hms:booking:{bid}"
+    tok = rds.get(f"hms:token:{r['room_id']}:doc")
+    j = sim.admin_raw("POST", "join", json={"token": tok, "name": "doc"})
+    assert j.status_code == 200, j.text
+    time.sleep(1)  # a second of recording
+    sim.admin("POST", "leave", json={"peer_id": j.json()["peer_id"]})
+    assert wait_for(lambda: "recording_url" in rds.hgetall(key), 30), \
+        rds.hgetall(key)
+    h = rds.hgetall(key)
+    assert h["recording_path"].startswith("s3://")
+    assert h["recording_url"].startswith("https://")
+    assert int(h["recording_duration_s"]) >= 1
+    assert h["recording_at"] == h["session_ended_at"]
+    [rec] = [g for g in told(run, bid, ["RECORDING_READY"])
+             if g["type"] == "RECORDING_READY"]
+    assert rec["url"] == h["recording_url"]
+    assert rec["duration_s"] == int(h["recording_duration_s"])
