@@ -11,6 +11,8 @@
 # template's: 100ms requires a meeting_url to start HLS, and the worker
 # builds one from it). The app secret is random per stack and lives in a
 # 0600 file, never in the environment file itself.
+# STACK_CA_FILE is the stack's own CA (tls.sh), which signs the servers'
+# certificates for TLS: clients verify them against it.
 # SIM_WRAP (e.g. "valgrind ...") runs hms-sim under a wrapper; NO_SIM=1
 # leaves it out (make dev against the real 100ms API).
 set -euo pipefail
@@ -50,6 +52,7 @@ up() {
     local dir=$1 kafka_job
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
+    "$ROOT/deploy/local/tls.sh" ca "$dir/tls"
     # The broker takes longest: start it while Redis and hms-sim come up.
     "$ROOT/deploy/local/kafka.sh" start "$dir/kafka" >"$dir/kafka.out" 2>&1 &
     kafka_job=$!
@@ -65,7 +68,7 @@ up() {
     # shellcheck disable=SC2046 # one argument per topic
     "$BIN/mktopics" "$KAFKA_BROKERS" $(grep -v '^#' "$ROOT/deploy/local/topics.txt") \
         2>"$dir/mktopics.log" || { cat "$dir/mktopics.log" >&2; die "topics"; }
-    { echo "STACK_DIR=$dir"; cat "$dir/kafka/env" "$dir/redis/env" "$dir/sim/env"; } \
+    { echo "STACK_DIR=$dir"; echo "STACK_CA_FILE=$dir/tls/ca.pem"; cat "$dir/kafka/env" "$dir/redis/env" "$dir/sim/env"; } \
         >"$dir/stack.env"
 }
 
