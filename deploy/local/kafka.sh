@@ -73,7 +73,10 @@ try_start() {
     cport=$(free_port)
     rm -rf "$dir/data"
     write_config "$dir" "$port" "$cport"
-    cid=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    # a random base64url id; one that starts with '-' reads as an option
+    # to the storage tool (1 start in 64 failed so): draw again
+    while cid=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=') &&
+        [[ $cid == -* ]]; do :; done
     log4j="-Dlog4j.configuration=file:$dir/log4j.properties"
     java -Xmx256m "$log4j" -cp "$LIBS/*" kafka.tools.StorageTool format \
         -t "$cid" -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
