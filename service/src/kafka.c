@@ -101,6 +101,45 @@ bool kafka_topic_kind(const struct conf *cf, const char *topic,
     return false;
 }
 
+void kafka_warm_topics(rd_kafka_t *rk, const char *const *topics, size_t n,
+                       rd_kafka_topic_t **rkts, int timeout_ms)
+{
+    int64_t deadline = hw_mono_ms() + timeout_ms;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct rd_kafka_metadata *md = NULL;
+        int64_t left = deadline - hw_mono_ms();
+        rd_kafka_resp_err_t err;
+
+        rkts[i] = rd_kafka_topic_new(rk, topics[i], NULL);
+        err = rkts[i] == NULL ? rd_kafka_last_error()
+              : left <= 0     ? RD_KAFKA_RESP_ERR__TIMED_OUT
+                              : rd_kafka_metadata(rk, 0, rkts[i], &md,
+                                                  (int)left);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1) {
+            err = md->topics[0].err;
+        }
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            log_warn("msg=\"topic not looked up at start: its first "
+                     "messages wait until it is found\" topic=%s err=%s",
+                     topics[i], rd_kafka_err2name(err));
+        }
+        if (md != NULL) {
+            rd_kafka_metadata_destroy(md);
+        }
+    }
+}
+
+void kafka_topics_free(rd_kafka_topic_t **rkts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (rkts[i] != NULL) {
+            rd_kafka_topic_destroy(rkts[i]);
+            rkts[i] = NULL;
+        }
+    }
+}
+
 const char *kafka_output_topic(const struct conf *cf, enum event_kind kind)
 {
     return kind == EVENT_VIDEO_READY     ? cf->topic_video_ready

@@ -31,6 +31,17 @@ bool kafka_topic_kind(const struct conf *cf, const char *topic,
  * to. */
 const char *kafka_output_topic(const struct conf *cf, enum event_kind kind);
 
+/* Looks the n topics up now, within timeout_ms in all, so that the first
+ * message to each is not held until librdkafka finds the topic's
+ * partitions on its own (up to a second on 2.0.2: the start, restart or
+ * rebalance of a worker delayed its first second of outputs so). The
+ * handles go to rkts[] and must live as long as rk (kafka_topics_free):
+ * the topic, with its partitions, lives as long as they do. A topic not
+ * found in time is a warning: its first messages wait, nothing more. */
+void kafka_warm_topics(rd_kafka_t *rk, const char *const *topics, size_t n,
+                       rd_kafka_topic_t **rkts, int timeout_ms);
+void kafka_topics_free(rd_kafka_topic_t **rkts, size_t n);
+
 /* A non-blocking, close-on-exec pipe for rd_kafka_queue_io_event_enable():
  * librdkafka writes to fds[1] when a queue becomes non-empty. */
 bool kafka_wake_pipe(int fds[2]);

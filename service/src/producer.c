@@ -17,6 +17,7 @@
 #include "log.h"
 
 #define DLQ_MESSAGE_MAX 1024
+#define WARM_MS 3000 /* looking the output topics up at start, at most */
 
 struct producer {
     const struct conf *cf;
@@ -27,6 +28,8 @@ struct producer {
     void *arg;
     const char *err; /* the last immediate error's name (static) */
     char fatal[512];
+    rd_kafka_topic_t *topics[4]; /* looked up at start (kafka_warm_topics) */
+    size_t n_topics;
 };
 
 static void on_dr_msg(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -52,6 +55,16 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     }
     log_warn("msg=\"kafka producer error\" err=%s reason=\"%s\"",
              rd_kafka_err2name(err), log_text(safe, sizeof(safe), reason));
+}
+
+/* The outputs' topics, looked up before the first event (kafka.h). */
+static void warm(struct producer *p)
+{
+    const char *topics[] = {p->cf->topic_video_ready, p->cf->topic_video_ended,
+                            p->cf->topic_dlq, p->cf->topic_video_session};
+
+    p->n_topics = p->cf->webhook_events ? 4 : 3; /* video-session: webhooks */
+    kafka_warm_topics(p->rk, topics, p->n_topics, p->topics, WARM_MS);
 }
 
 struct producer *producer_create(const struct conf *cf, producer_dr_fn *dr,
@@ -84,6 +97,7 @@ struct producer *producer_create(const struct conf *cf, producer_dr_fn *dr,
     }
     p->q = rd_kafka_queue_get_main(p->rk);
     rd_kafka_queue_io_event_enable(p->q, p->pipe[1], "1", 1);
+    warm(p);
     return p;
 err:
     producer_destroy(p, 0);
@@ -103,6 +117,7 @@ void producer_destroy(struct producer *p, int flush_ms)
         rd_kafka_purge(p->rk,
                        RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_poll(p->rk, 0); /* reports of purged messages */
+        kafka_topics_free(p->topics, p->n_topics);
         if (p->q != NULL) {
             rd_kafka_queue_destroy(p->q);
         }

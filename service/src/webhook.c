@@ -39,6 +39,7 @@
 #include "whaccess.h"
 
 #define POLL_MS 50
+#define WARM_MS 2000 /* looking the topic up at start, at most */
 #define IDLE_TIMEOUT_S 10
 /* at stop: how long resumed connections may take to answer */
 #define ANSWER_GRACE_MS 2000
@@ -68,6 +69,7 @@ struct webhook {
     int port;
     int listen_fd; /* shut down at the drain; closed after the daemon */
     rd_kafka_t *rk;
+    rd_kafka_topic_t *topic; /* looked up at start (kafka_warm_topics) */
     pthread_t thread;
     bool thread_started;
     pthread_mutex_t lock;      /* the fields below, and every whreq's state */
@@ -702,6 +704,8 @@ struct webhook *webhook_start(const struct conf *cf,
     if (wh->rk == NULL) {
         goto err;
     }
+    kafka_warm_topics(wh->rk, (const char *[]){cf->topic_webhooks}, 1,
+                      &wh->topic, WARM_MS);
     wh->d = daemon_start(wh);
     if (wh->d == NULL) {
         snprintf(errstr, errstr_size,
@@ -777,6 +781,7 @@ bool webhook_stop(struct webhook *wh)
         rd_kafka_purge(wh->rk,
                        RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_flush(wh->rk, 1000);
+        kafka_topics_free(&wh->topic, 1);
         rd_kafka_destroy(wh->rk);
     }
     fatal = atomic_load(&wh->fatal);
