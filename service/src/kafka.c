@@ -114,8 +114,7 @@ void kafka_warm_topics(rd_kafka_t *rk, const char *const *topics, size_t n,
         rkts[i] = rd_kafka_topic_new(rk, topics[i], NULL);
         err = rkts[i] == NULL ? rd_kafka_last_error()
               : left <= 0     ? RD_KAFKA_RESP_ERR__TIMED_OUT
-                              : rd_kafka_metadata(rk, 0, rkts[i], &md,
-                                                  (int)left);
+                          : rd_kafka_metadata(rk, 0, rkts[i], &md, (int)left);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1) {
             err = md->topics[0].err;
         }
