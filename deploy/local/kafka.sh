@@ -9,6 +9,14 @@
 #
 # Recipe and pitfalls: docs/kafka-local.md. Auto topic creation
 # is off, as in production: stack.sh creates every topic.
+#
+# With SASL_TLS_DIR (a tls.sh directory holding kafka.pem/kafka.key),
+# SASL_USER and SASL_PASSWORD_FILE set, the broker gets a second client
+# listener, SASL_SSL with SCRAM-SHA-512 only, as Confluent Cloud and MSK
+# run it: its keystore is a PKCS12 made here from that certificate, the
+# user is created at format time (KRaft: StorageTool --add-scram), and
+# DIR/sasl.env names the listener. Inter-broker and controller traffic
+# stay on the PLAINTEXT listeners (one node).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -27,17 +35,41 @@ fetch() {
     echo "$KAFKA_VERSION" >"$LIBS/.version"
 }
 
+sasl_on() {
+    [ -n "${SASL_TLS_DIR:-}" ]
+}
+
+# The broker's keystore: PKCS12 (Java 17 reads OpenSSL 3's PBES2) with a
+# random store password, which only server.properties (0600) holds.
+sasl_keystore() {
+    local dir=$1
+    (umask 077 && head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' \
+        >"$dir/keystore.pass")
+    (umask 077 && openssl pkcs12 -export -name kafka \
+        -in "$SASL_TLS_DIR/kafka.pem" -inkey "$SASL_TLS_DIR/kafka.key" \
+        -passout "file:$dir/keystore.pass" -out "$dir/keystore.p12")
+}
+
 write_config() {
-    local dir=$1 port=$2 cport=$3
+    local dir=$1 port=$2 cport=$3 sport=$4 listeners advertised map
+    listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport"
+    advertised="PLAINTEXT://127.0.0.1:$port"
+    map="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    if sasl_on; then
+        listeners="$listeners,SASL_SSL://127.0.0.1:$sport"
+        advertised="$advertised,SASL_SSL://127.0.0.1:$sport"
+        map="$map,SASL_SSL:SASL_SSL"
+    fi
+    (umask 077 && : >"$dir/server.properties") # the keystore password
     cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners
+advertised.listeners=$advertised
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$map
 log.dirs=$dir/data
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=1
@@ -53,6 +85,16 @@ num.io.threads=2
 background.threads=2
 num.recovery.threads.per.data.dir=1
 PROPS
+    if sasl_on; then
+        cat >>"$dir/server.properties" <<PROPS
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PKCS12
+listener.name.sasl_ssl.ssl.keystore.location=$dir/keystore.p12
+listener.name.sasl_ssl.ssl.keystore.password=$(cat "$dir/keystore.pass")
+listener.name.sasl_ssl.ssl.key.password=$(cat "$dir/keystore.pass")
+PROPS
+    fi
     cat >"$dir/log4j.properties" <<'PROPS'
 log4j.rootLogger=WARN, stdout
 log4j.appender.stdout=org.apache.log4j.ConsoleAppender
@@ -66,21 +108,49 @@ answers_metadata() {
     kcat -b "$1" -L -m 1 2>/dev/null | grep -q '^ 1 brokers:'
 }
 
+# The SASL_SSL listener as a client sees it: TLS verified against the
+# stack's CA, the SCRAM user logged in. kcat -F keeps the password off
+# the command line.
+sasl_answers() {
+    local dir=$1 sport=$2
+    (umask 077 && cat >"$dir/sasl-client.properties" <<PROPS
+security.protocol=SASL_SSL
+sasl.mechanisms=SCRAM-SHA-512
+sasl.username=$SASL_USER
+sasl.password=$(cat "$SASL_PASSWORD_FILE")
+ssl.ca.location=$SASL_TLS_DIR/ca.pem
+PROPS
+    )
+    kcat -F "$dir/sasl-client.properties" -b "127.0.0.1:$sport" -L -m 5 \
+        2>"$dir/sasl-check.log" | grep -q '^ 1 brokers:'
+}
+
+# StorageTool arguments creating the SCRAM user (KRaft keeps credentials
+# in the metadata log: they exist from the first start). The password is
+# on the format's command line for a second: a throwaway local stack.
+scram_args() {
+    sasl_on || return 0
+    printf '%s\n' --add-scram \
+        "SCRAM-SHA-512=[name=$SASL_USER,password=$(cat "$SASL_PASSWORD_FILE")]"
+}
+
 # One attempt on fresh ports; 0 ready, 1 port race (retry), 2 other error.
 try_start() {
-    local dir=$1 port cport cid log4j pid deadline
+    local dir=$1 port cport sport cid log4j pid deadline scram
     port=$(free_port)
     cport=$(free_port)
+    sport=$(free_port)
     rm -rf "$dir/data"
-    write_config "$dir" "$port" "$cport"
+    write_config "$dir" "$port" "$cport" "$sport"
     # a random base64url id; one that starts with '-' reads as an option
     # to the storage tool (1 start in 64 failed so): draw again
     while cid=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=') &&
         [[ $cid == -* ]]; do :; done
     log4j="-Dlog4j.configuration=file:$dir/log4j.properties"
+    mapfile -t scram < <(scram_args)
     java -Xmx256m "$log4j" -cp "$LIBS/*" kafka.tools.StorageTool format \
-        -t "$cid" -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
-        { cat "$dir/format.log" >&2; return 2; }
+        -t "$cid" -c "$dir/server.properties" "${scram[@]}" \
+        >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; return 2; }
     java -Xms128m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
         -Djava.awt.headless=true "$log4j" -cp "$LIBS/*" kafka.Kafka \
         "$dir/server.properties" >"$dir/broker.log" 2>&1 &
@@ -90,6 +160,9 @@ try_start() {
     while ((SECONDS < deadline)) && kill -0 "$pid" 2>/dev/null; do
         if answers_metadata "127.0.0.1:$port"; then
             echo "KAFKA_BROKERS=127.0.0.1:$port" >"$dir/env"
+            sasl_on || return 0
+            sasl_answers "$dir" "$sport" || break
+            echo "KAFKA_SASL_BROKERS=127.0.0.1:$sport" >"$dir/sasl.env"
             return 0
         fi
         sleep 0.5
@@ -97,6 +170,7 @@ try_start() {
     stop_pid "$dir/pid" 10
     grep -q 'Address already in use' "$dir/broker.log" && return 1
     tail -n 40 "$dir/broker.log" >&2
+    [ -s "$dir/sasl-check.log" ] && tail -n 20 "$dir/sasl-check.log" >&2
     return 2
 }
 
@@ -104,6 +178,9 @@ start() {
     local dir=$1 rc attempt
     mkdir -p "$dir"
     fetch
+    if sasl_on; then
+        sasl_keystore "$dir"
+    fi
     for attempt in 1 2 3; do
         rc=0
         try_start "$dir" || rc=$?

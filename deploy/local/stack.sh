@@ -13,6 +13,10 @@
 # 0600 file, never in the environment file itself.
 # STACK_CA_FILE is the stack's own CA (tls.sh), which signs the servers'
 # certificates for TLS: clients verify them against it.
+# Kafka's second listener, SASL_SSL with SCRAM-SHA-512 (kafka_sasl_*):
+# STACK_KAFKA_SASL_BROKERS, STACK_KAFKA_SASL_USER and
+# STACK_KAFKA_SASL_PASSWORD_FILE (0600; the password itself is never in
+# stack.env). STACK_ names, so the worker does not take them for typos.
 # SIM_WRAP (e.g. "valgrind ...") runs hms-sim under a wrapper; NO_SIM=1
 # leaves it out (make dev against the real 100ms API).
 set -euo pipefail
@@ -48,11 +52,31 @@ HMS_SUBDOMAIN=$SUBDOMAIN
 ENV
 }
 
+# Kafka's SASL_SSL listener: the broker's certificate from the stack's CA
+# and a SCRAM user with a random password in a 0600 file; kafka.sh adds
+# the listener when these are in its environment.
+kafka_sasl_prepare() {
+    local dir=$1
+    "$ROOT/deploy/local/tls.sh" cert "$dir/tls" kafka
+    (umask 077 && head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' \
+        >"$dir/kafka-sasl-password")
+    export SASL_TLS_DIR="$dir/tls" SASL_USER=hms-worker \
+        SASL_PASSWORD_FILE="$dir/kafka-sasl-password"
+}
+
+kafka_sasl_env() {
+    local dir=$1
+    sed 's/^KAFKA_/STACK_KAFKA_/' "$dir/kafka/sasl.env"
+    echo "STACK_KAFKA_SASL_USER=$SASL_USER"
+    echo "STACK_KAFKA_SASL_PASSWORD_FILE=$SASL_PASSWORD_FILE"
+}
+
 up() {
     local dir=$1 kafka_job
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     "$ROOT/deploy/local/tls.sh" ca "$dir/tls"
+    kafka_sasl_prepare "$dir"
     # The broker takes longest: start it while Redis and hms-sim come up.
     "$ROOT/deploy/local/kafka.sh" start "$dir/kafka" >"$dir/kafka.out" 2>&1 &
     kafka_job=$!
@@ -70,6 +94,7 @@ up() {
         2>"$dir/mktopics.log" || { cat "$dir/mktopics.log" >&2; die "topics"; }
     { echo "STACK_DIR=$dir"; echo "STACK_CA_FILE=$dir/tls/ca.pem"; cat "$dir/kafka/env" "$dir/redis/env" "$dir/sim/env"; } \
         >"$dir/stack.env"
+    kafka_sasl_env "$dir" >>"$dir/stack.env"
 }
 
 down() {

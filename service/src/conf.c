@@ -6,7 +6,10 @@
  * whaccess.c); cross_checks() compares keys, webhook_checks() the webhook
  * listener's (the secret headers are parsed there, once loaded from the
  * variable or its file); KAFKA_PROP_* are tried on a scratch
- * rd_kafka_conf_t. Runs once at startup, before any thread. */
+ * rd_kafka_conf_t (KAFKA_PROP_<name>_FILE: the value read from a file,
+ * as a secret is), then check_kafka_sasl() holds the SASL mechanism
+ * against the build's builtin.features. Runs once at startup, before any
+ * thread. */
 #define LOGMOD "conf"
 #include "conf.h"
 
@@ -16,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <curl/curl.h>
 #include <librdkafka/rdkafka.h>
@@ -711,55 +715,209 @@ static char *prop_name(const char *suffix)
     return out;
 }
 
-/* Collects KAFKA_PROP_* and checks each with librdkafka. */
-static bool load_kafka_props(struct conf *cf, const char *const *env)
+static bool prop_sensitive(const char *name)
 {
-    rd_kafka_conf_t *scratch = rd_kafka_conf_new();
-    size_t plen = strlen(KAFKA_PROP_PREFIX);
+    return strstr(name, "password") != NULL || strstr(name, "secret") != NULL ||
+           strstr(name, "key") != NULL || strstr(name, "oauthbearer") != NULL;
+}
+
+static const char *prop_value(const struct conf *cf, const char *name)
+{
+    for (size_t i = 0; i < cf->n_kafka_props; i++) {
+        if (strcmp(cf->kafka_props[i].name, name) == 0) {
+            return cf->kafka_props[i].value;
+        }
+    }
+    return NULL;
+}
+
+/* A secret file others can read: warned about, as libpq does for
+ * .pgpass (but not refused: a mounted secret may be 0644). */
+static void warn_file_mode(const char *var, const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        log_warn("msg=\"secret file readable by group or others\" var=%s "
+                 "mode=%04o hint=\"chmod 600\"",
+                 var, (unsigned)(st.st_mode & 07777));
+    }
+}
+
+/* The value of var (KAFKA_PROP_<name>_FILE), read from the file path
+ * names like a secret (one trailing newline stripped); NULL when it
+ * cannot be, logged. */
+static char *prop_from_file(const char *var, const char *path)
+{
+    struct secret s = {0};
+    char err[512], *plain = xasprintf("%.*s", (int)(strlen(var) - 5), var);
+    char *value = NULL;
+
+    if (secret_load(&s, NULL, plain, path, var, err, sizeof(err)) != HW_OK) {
+        log_error("msg=\"invalid configuration\" var=%s err=\"%s\"", var, err);
+    } else {
+        value = xstrdup(secret_reveal(&s, NULL));
+        warn_file_mode(var, path);
+    }
+    secret_wipe(&s);
+    free(plain);
+    return value;
+}
+
+/* librdkafka's own words when a property is compiled out ("not supported
+ * in this build"), which name no value: said with the build's features
+ * instead of being redacted. */
+static void log_prop_error(const char *var, const char *name, bool sensitive,
+                           const char *err, const char *features)
+{
+    if (strstr(err, "not supported in this build") != NULL) {
+        log_error("msg=\"invalid configuration\" var=%s property=%s "
+                  "err=\"this librdkafka (%s) was built without %s "
+                  "(builtin.features=%s): OAUTHBEARER/OIDC is not "
+                  "available, use SASL PLAIN or SCRAM (README, Kafka "
+                  "security)\"",
+                  var, name, rd_kafka_version_str(),
+                  strncmp(name, "sasl.oauthbearer", 16) == 0 ? "oidc" : "it",
+                  features);
+        return;
+    }
+    log_error("msg=\"invalid configuration\" var=%s property=%s err=\"%s\"",
+              var, name, sensitive ? "invalid value (redacted)" : err);
+}
+
+/* One KAFKA_PROP_* variable, var (NUL-terminated name) = value. */
+static bool take_prop(struct conf *cf, rd_kafka_conf_t *scratch,
+                      const char *var, const char *value, const char *features)
+{
+    size_t plen = strlen(KAFKA_PROP_PREFIX), len = strlen(var);
+    bool from_file = len > plen + 5 && strcmp(var + len - 5, "_FILE") == 0;
+    char *suffix =
+        xasprintf("%.*s", (int)(len - plen - (from_file ? 5 : 0)), var + plen);
+    struct conf_prop prop = {prop_name(suffix), NULL, false, NULL};
     char err[512];
     bool ok = true;
 
+    free(suffix);
+    prop.sensitive = from_file || prop_sensitive(prop.name);
+    prop.value = from_file ? prop_from_file(var, value) : xstrdup(value);
+    prop.file = from_file ? xstrdup(value) : NULL;
+    if (prop.value == NULL) {
+        prop.value = xstrdup(""); /* logged */
+        ok = false;
+    } else if (prop_value(cf, prop.name) != NULL) {
+        log_error("msg=\"invalid configuration\" var=%s property=%s "
+                  "err=\"set twice (two spellings of KAFKA_PROP_*, or a "
+                  "value and a _FILE)\"",
+                  var, prop.name);
+        ok = false;
+    } else if (rd_kafka_conf_set(scratch, prop.name, prop.value, err,
+                                 sizeof(err)) != RD_KAFKA_CONF_OK) {
+        log_prop_error(var, prop.name, prop.sensitive, err, features);
+        ok = false;
+    } else if (strcmp(prop.name, "partition.assignment.strategy") == 0 &&
+               strstr(prop.value, "cooperative") != NULL) {
+        /* README, "Scaling out": librdkafka 2.0.2's cooperative mode can
+         * hang in close (#4527), spin (#4783) and resume a paused
+         * partition from an old position (#4686); the worker pauses
+         * partitions for back-pressure all the time */
+        log_error("msg=\"invalid configuration\" var=%s "
+                  "err=\"cooperative-sticky is not supported with "
+                  "librdkafka 2.0.2 (close hangs, resumes from old "
+                  "positions): use the default range,roundrobin\"",
+                  var);
+        ok = false;
+    }
+    cf->kafka_props = xrealloc(cf->kafka_props, (cf->n_kafka_props + 1) *
+                                                    sizeof(*cf->kafka_props));
+    cf->kafka_props[cf->n_kafka_props++] = prop;
+    return ok;
+}
+
+static bool has_feature(const char *features, const char *want)
+{
+    size_t n = strlen(want);
+
+    for (const char *p = features; *p != '\0'; p += strcspn(p, ",")) {
+        p += *p == ',';
+        if (strncmp(p, want, n) == 0 && (p[n] == ',' || p[n] == '\0')) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The SASL mechanism against what this librdkafka build has, so that a
+ * managed service's recipe that cannot work here (MSK IAM, OIDC) fails at
+ * load naming the missing piece, not at start or at the first login.
+ * hms-worker sets no OAUTHBEARER token callback: OAUTHBEARER means OIDC
+ * (or librdkafka's unsecured test tokens). */
+static bool check_kafka_sasl(const struct conf *cf, const char *features)
+{
+    static const char *const mechs[][2] = {{"PLAIN", "sasl_plain"},
+                                           {"SCRAM-SHA-256", "sasl_scram"},
+                                           {"SCRAM-SHA-512", "sasl_scram"},
+                                           {"GSSAPI", "sasl_gssapi"},
+                                           {"OAUTHBEARER", "sasl_oauthbearer"}};
+    const char *m = prop_value(cf, "sasl.mechanism"), *unsecured, *why = NULL;
+    size_t i = 0;
+
+    m = m != NULL ? m : prop_value(cf, "sasl.mechanisms");
+    if (m == NULL) {
+        return true;
+    }
+    while (i < HW_ARRAY_LEN(mechs) && strcmp(m, mechs[i][0]) != 0) {
+        i++;
+    }
+    unsecured = prop_value(cf, "enable.sasl.oauthbearer.unsecure.jwt");
+    if (strcmp(m, "AWS_MSK_IAM") == 0) {
+        why = "no librdkafka has AWS_MSK_IAM (MSK IAM needs an OAUTHBEARER "
+              "token callback, which hms-worker does not have): use MSK's "
+              "SASL/SCRAM, SCRAM-SHA-512 on port 9096";
+    } else if (i == HW_ARRAY_LEN(mechs)) {
+        why = "not a librdkafka mechanism: PLAIN, SCRAM-SHA-256, "
+              "SCRAM-SHA-512, GSSAPI or OAUTHBEARER (case matters)";
+    } else if (!has_feature(features, mechs[i][1])) {
+        why = "this librdkafka was built without it";
+    } else if (i == 4 && !has_feature(features, "oidc") &&
+               (unsecured == NULL || strcmp(unsecured, "true") != 0)) {
+        why = "OAUTHBEARER needs sasl.oauthbearer.method=oidc (hms-worker "
+              "has no token callback) and this librdkafka was built without "
+              "oidc: use SASL PLAIN or SCRAM";
+    }
+    if (why != NULL) {
+        log_error("msg=\"invalid configuration\" property=sasl.mechanism "
+                  "value=\"%s\" err=\"%s (librdkafka %s, "
+                  "builtin.features=%s; README, Kafka security)\"",
+                  m, why, rd_kafka_version_str(), features);
+    }
+    return why == NULL;
+}
+
+/* Collects KAFKA_PROP_* and checks each with librdkafka, then the SASL
+ * setup as a whole. */
+static bool load_kafka_props(struct conf *cf, const char *const *env)
+{
+    rd_kafka_conf_t *scratch = rd_kafka_conf_new();
+    char features[512];
+    size_t plen = strlen(KAFKA_PROP_PREFIX), flen = sizeof(features);
+    bool ok = true;
+
+    if (rd_kafka_conf_get(scratch, "builtin.features", features, &flen) !=
+        RD_KAFKA_CONF_OK) {
+        snprintf(features, sizeof(features), "?");
+    }
     for (; *env != NULL; env++) {
         const char *eq = strchr(*env, '=');
-        char *suffix, *name;
-        bool sensitive;
+        char *var;
 
         if (strncmp(*env, KAFKA_PROP_PREFIX, plen) != 0 || eq == NULL) {
             continue;
         }
-        suffix = xasprintf("%.*s", (int)(eq - *env - (long)plen), *env + plen);
-        name = prop_name(suffix);
-        sensitive = strstr(name, "password") != NULL ||
-                    strstr(name, "secret") != NULL ||
-                    strstr(name, "key") != NULL ||
-                    strstr(name, "oauthbearer") != NULL;
-        if (rd_kafka_conf_set(scratch, name, eq + 1, err, sizeof(err)) !=
-            RD_KAFKA_CONF_OK) {
-            log_error("msg=\"invalid configuration\" var=%s%s property=%s "
-                      "err=\"%s\"",
-                      KAFKA_PROP_PREFIX, suffix, name,
-                      sensitive ? "invalid value (redacted)" : err);
-            ok = false;
-        } else if (strcmp(name, "partition.assignment.strategy") == 0 &&
-                   strstr(eq + 1, "cooperative") != NULL) {
-            /* README, "Scaling out": librdkafka 2.0.2's cooperative mode
-             * can hang in close (#4527), spin (#4783) and resume a paused
-             * partition from an old position (#4686); the worker pauses
-             * partitions for back-pressure all the time */
-            log_error("msg=\"invalid configuration\" var=%s%s "
-                      "err=\"cooperative-sticky is not supported with "
-                      "librdkafka 2.0.2 (close hangs, resumes from old "
-                      "positions): use the default range,roundrobin\"",
-                      KAFKA_PROP_PREFIX, suffix);
-            ok = false;
-        }
-        cf->kafka_props =
-            xrealloc(cf->kafka_props,
-                     (cf->n_kafka_props + 1) * sizeof(*cf->kafka_props));
-        cf->kafka_props[cf->n_kafka_props++] =
-            (struct conf_prop){name, xstrdup(eq + 1), sensitive};
-        free(suffix);
+        var = xasprintf("%.*s", (int)(eq - *env), *env);
+        ok = take_prop(cf, scratch, var, eq + 1, features) && ok;
+        free(var);
     }
+    ok = ok && check_kafka_sasl(cf, features);
     rd_kafka_conf_destroy(scratch);
     return ok;
 }
@@ -963,10 +1121,13 @@ void conf_dump(const struct conf *cf)
                  cf->registry.user != NULL ? "basic" : "none");
     }
     for (size_t i = 0; i < cf->n_kafka_props; i++) {
-        log_info("msg=config kafka_property=%s value=\"%s\"",
-                 cf->kafka_props[i].name,
-                 cf->kafka_props[i].sensitive ? "(redacted)"
-                                              : cf->kafka_props[i].value);
+        const struct conf_prop *kp = &cf->kafka_props[i];
+
+        log_info("msg=config kafka_property=%s value=\"%s\"%s%s%s", kp->name,
+                 kp->sensitive ? "(redacted)" : kp->value,
+                 kp->file != NULL ? " file=\"" : "",
+                 kp->file != NULL ? kp->file : "",
+                 kp->file != NULL ? "\"" : "");
     }
     for (size_t i = 0; i < cf->n_webhook_headers; i++) {
         log_info("msg=config var=WEBHOOK_SECRET_HEADERS header=%s "
@@ -1013,6 +1174,7 @@ void conf_deinit(struct conf *cf)
                             strlen(cf->kafka_props[i].value));
         }
         free(cf->kafka_props[i].value);
+        free(cf->kafka_props[i].file);
     }
     free(cf->role_ttls);
     free(cf->kafka_props);

@@ -9,7 +9,10 @@
  * value) before it returns HW_ERR_CONFIG once, so a deploy is fixed in one
  * round. KAFKA_PROP_<name> passes librdkafka properties through (both
  * KAFKA_PROP_security.protocol and KAFKA_PROP_SECURITY_PROTOCOL) and each
- * is checked against librdkafka at load. conf_dump() logs the effective
+ * is checked against librdkafka at load; KAFKA_PROP_<name>_FILE reads the
+ * value from a file instead (a password: never in the environment), and
+ * what this librdkafka build lacks (OAUTHBEARER/OIDC, AWS_MSK_IAM) is
+ * named at load rather than failing later. conf_dump() logs the effective
  * configuration with sensitive values "(redacted)". Immutable after
  * loading, so any thread may read it.
  */
@@ -51,6 +54,7 @@ struct conf_prop {
     char *name; /* librdkafka property, e.g. "security.protocol" */
     char *value;
     bool sensitive;
+    char *file; /* KAFKA_PROP_<name>_FILE: the value was read from it */
 };
 
 /* What a booking's session.close.success past its window does. */

@@ -2,7 +2,8 @@
  * consumer and producer and by hmsctl: client.id is
  * "hms-worker-<role>-<host>-<pid>", so a broker's logs name the process,
  * and librdkafka's syslog levels map onto ours in on_log(), which runs on
- * librdkafka's own threads. Also the topic <-> event kind maps and the
+ * librdkafka's own threads. kafka_setup_refused() tells a refused login
+ * or TLS handshake from an outage. Also the topic <-> event kind maps and the
  * wake pipe that lets a poll() loop sleep on librdkafka's queues. */
 #define LOGMOD "kafka"
 #include "kafka.h"
@@ -67,6 +68,13 @@ rd_kafka_conf_t *kafka_conf_new(const struct conf *cf, const char *role,
         return NULL;
     }
     return kc;
+}
+
+bool kafka_setup_refused(int err)
+{
+    return err == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
+           err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED ||
+           err == RD_KAFKA_RESP_ERR__SSL;
 }
 
 bool kafka_wake_pipe(int fds[2])

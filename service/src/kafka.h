@@ -24,6 +24,12 @@ rd_kafka_conf_t *kafka_conf_new(const struct conf *cf, const char *role,
                                 const char *const *extra, char *errstr,
                                 size_t errstr_size);
 
+/* Whether err (an error callback's) is Kafka refusing our setup, a
+ * setting to fix rather than an outage: SASL credentials refused
+ * (_AUTHENTICATION, SASL_AUTHENTICATION_FAILED) or a TLS handshake that
+ * failed (_SSL: certificate verification, protocol). */
+bool kafka_setup_refused(int err);
+
 /* The kind of event an input topic carries; false for any other topic. */
 bool kafka_topic_kind(const struct conf *cf, const char *topic,
                       enum event_kind *kind);

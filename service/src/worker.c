@@ -33,6 +33,9 @@ struct worker {
     rd_kafka_topic_partition_list_t *assigned;
     bool paused, stopping, fatal;
     struct kstats *kstats;
+    /* Kafka refuses our login or TLS (error callback): why, "" when not;
+     * a halt on /readyz until an assignment or a message shows it fixed */
+    char refused[384];
 };
 
 /* The pipeline's store callback: offset (last done + 1) of a partition. */
@@ -62,6 +65,51 @@ static void on_message(struct worker *w, rd_kafka_message_t *m)
         return;
     }
     pipeline_take(w->pipeline, m, topic, kind);
+}
+
+/* librdkafka's error callback, served by rd_kafka_consumer_poll() on this
+ * thread (the main queue is forwarded to the consumer's). A refused login
+ * or TLS handshake is a setting to fix: the worker halts, alive, with the
+ * reason on /readyz (main.c), rather than logging a retry forever. */
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct worker *w = opaque;
+    char safe[256];
+
+    (void)rk;
+    log_text(safe, sizeof(safe), reason);
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        log_error("msg=\"kafka consumer fatal error\" reason=\"%s\"", safe);
+        w->fatal = true;
+    } else if (!kafka_setup_refused(err)) {
+        log_warn("msg=\"kafka consumer error\" err=%s reason=\"%s\"",
+                 rd_kafka_err2name(err), safe);
+    } else {
+        if (w->refused[0] == '\0') { /* once per halt */
+            log_error("msg=\"halted: kafka refuses the worker\" err=%s "
+                      "reason=\"%s\"",
+                      rd_kafka_err2name(err), safe);
+        }
+        snprintf(w->refused, sizeof(w->refused), "%s: %s",
+                 err == RD_KAFKA_RESP_ERR__SSL
+                     ? "kafka TLS handshake failed (check "
+                       "KAFKA_PROP_SSL_CA_LOCATION and the brokers' "
+                       "certificates)"
+                     : "kafka refuses the SASL login (check "
+                       "KAFKA_PROP_SASL_MECHANISM, _USERNAME, _PASSWORD "
+                       "or _PASSWORD_FILE)",
+                 safe);
+    }
+}
+
+/* Kafka served us: whatever it refused before is fixed. */
+static void kafka_accepts(struct worker *w)
+{
+    if (w->refused[0] != '\0') {
+        log_info("msg=\"resuming: kafka accepts the worker again\" was=\"%s\"",
+                 w->refused);
+        w->refused[0] = '\0';
+    }
 }
 
 static void on_kafka_error(struct worker *w, rd_kafka_message_t *m)
@@ -130,6 +178,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_info("msg=\"partitions assigned\" count=%d", parts->cnt);
+        kafka_accepts(w);
         assign(w, parts);
         return;
     }
@@ -174,6 +223,10 @@ static void report_health(struct worker *w)
 
     health_loop_turned(hw_mono_ms());
     halted = pipeline_health(w->pipeline, &redis_up, &api_up, why, sizeof(why));
+    if (!halted && w->refused[0] != '\0') {
+        snprintf(why, sizeof(why), "%s", w->refused);
+        halted = true;
+    }
     health_set_up(HEALTH_REDIS, redis_up);
     health_set_up(HEALTH_HMS_API, api_up);
     health_set_halted(halted ? why : NULL);
@@ -250,6 +303,7 @@ struct worker *worker_create(const struct conf *cf, char *errstr,
     rd_kafka_conf_set_opaque(kc, w);
     rd_kafka_conf_set_rebalance_cb(kc, on_rebalance);
     rd_kafka_conf_set_stats_cb(kc, on_stats);
+    rd_kafka_conf_set_error_cb(kc, on_error);
     w->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errstr_size);
     if (w->rk == NULL) {
         rd_kafka_conf_destroy(kc); /* still ours on failure */
@@ -297,6 +351,7 @@ static void turn(struct worker *w)
         } else if (w->stopping) {
             rd_kafka_message_destroy(m); /* redelivered after restart */
         } else {
+            kafka_accepts(w);
             on_message(w, m);
         }
     }

@@ -245,21 +245,58 @@ static bool parse(int argc, char **argv, struct event *ev, const char **schema,
     return true;
 }
 
+/* What a send learns from librdkafka's callbacks. */
+struct send_state {
+    int status;        /* 0: delivered */
+    char refused[256]; /* Kafka refused our login or TLS: why */
+};
+
 static void print_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
                            void *opaque)
 {
-    int *status = opaque;
+    struct send_state *st = opaque;
 
     (void)rk;
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         fprintf(stderr, "delivery failed: %s\n", rd_kafka_err2str(m->err));
-        *status = 1;
+        st->status = 1;
         return;
     }
     printf("sent topic=%s partition=%d offset=%lld\n",
            rd_kafka_topic_name(m->rkt), (int)m->partition,
            (long long)m->offset);
-    *status = 0;
+    st->status = 0;
+}
+
+/* A refused SASL login or TLS handshake ends the send at once: retrying
+ * until the flush times out would only hide it. */
+static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason,
+                           void *opaque)
+{
+    struct send_state *st = opaque;
+
+    (void)rk;
+    if (kafka_setup_refused(err) && st->refused[0] == '\0') {
+        snprintf(st->refused, sizeof(st->refused), "%s: %s",
+                 rd_kafka_err2name(err), reason);
+    }
+}
+
+/* Delivered, refused, or 30 s passed. */
+static bool flush_or_refused(rd_kafka_t *rk, const struct send_state *st)
+{
+    for (int i = 0; i < 120 && st->refused[0] == '\0'; i++) {
+        if (rd_kafka_flush(rk, 250) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            return true;
+        }
+    }
+    if (st->refused[0] != '\0') {
+        fprintf(stderr,
+                "hmsctl: kafka refuses us (%s): check KAFKA_PROP_SASL_* "
+                "and KAFKA_PROP_SSL_CA_LOCATION\n",
+                st->refused);
+    }
+    return false;
 }
 
 static int send_event(const struct conf *cf, struct event *ev,
@@ -271,7 +308,7 @@ static int send_event(const struct conf *cf, struct event *ev,
         kafka_conf_new(cf, "hmsctl", NULL, errstr, sizeof(errstr));
     struct buf b = {0};
     rd_kafka_t *rk = NULL;
-    int status = 1;
+    struct send_state st = {1, ""};
 
     if (ev->event_id == NULL && jwt_uuid4(uuid) == HW_OK) {
         ev->event_id = uuid;
@@ -282,8 +319,9 @@ static int send_event(const struct conf *cf, struct event *ev,
         fprintf(stderr, "hmsctl: %s\n", errstr);
         goto out;
     }
-    rd_kafka_conf_set_opaque(kc, &status);
+    rd_kafka_conf_set_opaque(kc, &st);
     rd_kafka_conf_set_dr_msg_cb(kc, print_delivery);
+    rd_kafka_conf_set_error_cb(kc, on_kafka_error);
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
     if (rk == NULL) {
         fprintf(stderr, "hmsctl: %s\n", errstr);
@@ -295,9 +333,10 @@ static int send_event(const struct conf *cf, struct event *ev,
                           RD_KAFKA_V_VALUE(b.p, b.len),
                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                           RD_KAFKA_V_END) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        !flush_or_refused(rk, &st)) {
         fprintf(stderr, "hmsctl: produce to %s failed\n", topic);
-        status = 1;
+        st.status = 1;
+        rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     }
     printf("event_id=%s\n", ev->event_id);
 out:
@@ -309,7 +348,7 @@ out:
     }
     buf_deinit(&b);
     codec_destroy(cd);
-    return status;
+    return st.status;
 }
 
 static char default_host_role[] = "broadcaster"; /* the schema default */

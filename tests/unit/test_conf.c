@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -512,6 +513,155 @@ static void test_registry_password_never_logged(void)
     CHECK(strstr(buf, "errpw") == NULL);
 }
 
+/* A file holding sasl_text, with mode; its path in path[]. */
+static void secret_file(char *path, const char *text, mode_t mode)
+{
+    int fd = mkstemp(path);
+
+    CHECK(fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    CHECK(fchmod(fd, mode) == 0);
+    close(fd);
+}
+
+/* KAFKA_PROP_<name>_FILE: the property's value from a file (one trailing
+ * newline stripped), in either spelling of the name; always redacted. */
+static void test_kafka_prop_file(void)
+{
+    char pw[] = "/tmp/hw-conf-sasl-XXXXXX", kp[] = "/tmp/hw-conf-kp-XXXXXX";
+    char pw_env[64], kp_env[64], buf[16384];
+    struct conf cf;
+
+    secret_file(pw, "sasl-fr0m-file\n", 0600);
+    secret_file(kp, "key-pa55\r\n", 0400);
+    snprintf(pw_env, sizeof(pw_env), "KAFKA_PROP_SASL_PASSWORD_FILE=%s", pw);
+    snprintf(kp_env, sizeof(kp_env), "KAFKA_PROP_ssl.key.password_FILE=%s", kp);
+    {
+        const char *const env[] = {MIN_ENV, "KAFKA_PROP_SASL_USERNAME=u",
+                                   pw_env, kp_env, NULL};
+
+        CHECK(load(&cf, env) == HW_OK);
+        CHECK_INT(cf.n_kafka_props, 3);
+        CHECK_STR(cf.kafka_props[1].name, "sasl.password");
+        CHECK_STR(cf.kafka_props[1].value, "sasl-fr0m-file");
+        CHECK(cf.kafka_props[1].sensitive);
+        CHECK_STR(cf.kafka_props[1].file, pw);
+        CHECK_STR(cf.kafka_props[2].name, "ssl.key.password");
+        CHECK_STR(cf.kafka_props[2].value, "key-pa55");
+        CHECK(cf.kafka_props[0].file == NULL);
+        conf_deinit(&cf);
+        log_min_level = LL_WARN;
+        CHECK(captured(env, true, buf, sizeof(buf)) == HW_OK);
+        log_min_level = LL_ERROR;
+        CHECK(strstr(buf, "kafka_property=sasl.password value=\"(redacted)\" "
+                          "file=") != NULL);
+        CHECK(strstr(buf, "fr0m") == NULL && strstr(buf, "pa55") == NULL);
+        CHECK(strstr(buf, "level=warn") == NULL); /* 0600 and 0400: fine */
+    }
+    unlink(pw);
+    unlink(kp);
+}
+
+/* A secret file others can read is warned about (libpq's .pgpass rule);
+ * a value given twice, an empty or a missing file are errors that name
+ * the variables, never the value. */
+static void test_kafka_prop_file_errors(void)
+{
+    char pw[] = "/tmp/hw-conf-sasl-XXXXXX", empty[] = "/tmp/hw-conf-e-XXXXXX";
+    char pw_env[64], empty_env[64], buf[16384];
+
+    secret_file(pw, "sasl-fr0m-file\n", 0644);
+    secret_file(empty, "\n", 0600);
+    snprintf(pw_env, sizeof(pw_env), "KAFKA_PROP_SASL_PASSWORD_FILE=%s", pw);
+    snprintf(empty_env, sizeof(empty_env), "KAFKA_PROP_SASL_PASSWORD_FILE=%s",
+             empty);
+    {
+        const char *const env[] = {MIN_ENV, pw_env, NULL};
+
+        log_min_level = LL_WARN;
+        CHECK(captured(env, false, buf, sizeof(buf)) == HW_OK);
+        log_min_level = LL_ERROR;
+        CHECK(strstr(buf, "level=warn") != NULL);
+        CHECK(strstr(buf, "readable by group or others") != NULL);
+        CHECK(strstr(buf, "var=KAFKA_PROP_SASL_PASSWORD_FILE") != NULL);
+        CHECK(strstr(buf, "fr0m") == NULL);
+    }
+    {
+        const char *const env[] = {MIN_ENV, pw_env,
+                                   "KAFKA_PROP_sasl.password=inl1ne", NULL};
+
+        CHECK(captured(env, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
+        CHECK(strstr(buf, "sasl.password") != NULL);
+        CHECK(strstr(buf, "fr0m") == NULL && strstr(buf, "inl1ne") == NULL);
+    }
+    {
+        const char *const env[] = {MIN_ENV, empty_env, NULL};
+
+        CHECK(captured(env, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
+        CHECK(strstr(buf, "KAFKA_PROP_SASL_PASSWORD_FILE") != NULL);
+    }
+    unlink(empty);
+    {
+        const char *const env[] = {MIN_ENV, empty_env, NULL}; /* gone */
+
+        CHECK(captured(env, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
+        CHECK(strstr(buf, "cannot open") != NULL);
+    }
+    unlink(pw);
+}
+
+/* What this librdkafka cannot do is said in our words, naming the
+ * missing feature, instead of a redacted or a start-time error. */
+static void test_kafka_sasl_features(void)
+{
+    static const struct {
+        const char *var, *want;
+    } bad[] = {
+        {"KAFKA_PROP_SASL_OAUTHBEARER_METHOD=oidc", "oidc"},
+        {"KAFKA_PROP_sasl.oauthbearer.token.endpoint.url=https://idp/t",
+         "oidc"},
+        {"KAFKA_PROP_SASL_MECHANISM=OAUTHBEARER", "oidc"},
+        {"KAFKA_PROP_SASL_MECHANISMS=AWS_MSK_IAM", "AWS_MSK_IAM"},
+        {"KAFKA_PROP_SASL_MECHANISM=SCRAM-SHA-1", "SCRAM-SHA-1"},
+    };
+    const char *const scram[] = {MIN_ENV,
+                                 "KAFKA_PROP_SECURITY_PROTOCOL=sasl_ssl",
+                                 "KAFKA_PROP_SASL_MECHANISM=SCRAM-SHA-512",
+                                 "KAFKA_PROP_SASL_USERNAME=u",
+                                 "KAFKA_PROP_SASL_PASSWORD=p",
+                                 NULL};
+    /* librdkafka's test mode, made on purpose */
+    const char *const unsecured[] = {
+        MIN_ENV, "KAFKA_PROP_SASL_MECHANISM=OAUTHBEARER",
+        "KAFKA_PROP_ENABLE_SASL_OAUTHBEARER_UNSECURE_JWT=true", NULL};
+    char buf[16384];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *const env[] = {MIN_ENV, bad[i].var, NULL};
+
+        CHECK(captured(env, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
+        if (strstr(buf, bad[i].want) == NULL ||
+            strstr(buf, "builtin.features") == NULL ||
+            strstr(buf, "(redacted)") != NULL) {
+            fprintf(stderr, "FAIL %s: %s\n", bad[i].var, buf);
+            CHECK(false);
+        }
+    }
+    CHECK(captured(scram, false, buf, sizeof(buf)) == HW_OK);
+    CHECK(captured(unsecured, false, buf, sizeof(buf)) == HW_OK);
+}
+
+/* Two variables for one property (two spellings, or a value and a file):
+ * which one wins would be an accident. */
+static void test_kafka_prop_twice(void)
+{
+    const char *const env[] = {MIN_ENV, "KAFKA_PROP_security.protocol=ssl",
+                               "KAFKA_PROP_SECURITY_PROTOCOL=plaintext", NULL};
+    char buf[16384];
+
+    CHECK(captured(env, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
+    CHECK(strstr(buf, "security.protocol") != NULL);
+}
+
 /* HLS starts when the host joins by default once webhooks are consumed;
  * immediate keeps the start at provisioning. */
 static void test_hls_start(void)
@@ -547,5 +697,9 @@ int main(void)
     test_allow_http();
     test_registry_credentials();
     test_registry_password_never_logged();
+    test_kafka_prop_file();
+    test_kafka_prop_file_errors();
+    test_kafka_sasl_features();
+    test_kafka_prop_twice();
     return TEST_REPORT();
 }
