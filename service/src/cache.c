@@ -13,8 +13,8 @@
 #include <string.h>
 #include <poll.h>
 
-#include <async.h>
-#include <hiredis.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
 
 #include "metrics.h"
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <hiredis.h>
+#include <hiredis/hiredis.h>
 
 #include "cache.h"
 #include "testhelp.h"
