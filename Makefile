@@ -44,10 +44,10 @@ HIREDIS_A := $(BUILD)/hiredis/libhiredis_ssl.a $(BUILD)/hiredis/libhiredis.a
 LDLIBS := $(HIREDIS_A) $(PKG_LIBS) -lpthread
 
 # Modules shared by every program (service/src minus programs).
-CORE := hw log secret buf heap smap whaccess jwt conf retry schema prevalidate \
-        resolve event codec cache hms_client hms_reply hookev offsets job rules \
-        hlswatch renew handler engine metrics health kstats admin registry \
-        kafka producer pipeline worker webhook
+CORE := hw log secret buf heap smap whaccess jwt conf retry schema \
+        prevalidate resolve event codec cachetls cache hms_client hms_reply \
+        hookev offsets job rules hlswatch renew handler engine metrics \
+        health kstats admin registry kafka producer pipeline worker webhook
 SIM := sim_conf sim_whconf sim_fault sim_api sim_rooms sim_peers sim_live \
        sim_events sim_webhook sim_whcurl sim_admin \
        sim_http
