@@ -337,8 +337,8 @@ int cache_poll_fd(const struct cache *c, short *events)
 
 void cache_handle(struct cache *c, short revents)
 {
-    if (c->ssl != NULL && !SSL_is_init_finished(c->ssl)) {
-        ERR_clear_error(); /* a failed handshake's reason is ours alone */
+    if (c->ssl != NULL) {
+        ERR_clear_error(); /* what TLS fails with is read from it alone */
     }
     if (c->ac != NULL && (revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
         redisAsyncHandleRead(c->ac);
