@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -78,6 +79,16 @@ err:
     return NULL;
 }
 
+/* SNI: the macro casts its name to void *, so it gets a copy of ours */
+static bool set_sni(SSL *ssl, const char *host)
+{
+    char *name = xstrdup(host);
+    bool ok = SSL_set_tlsext_host_name(ssl, name) == 1;
+
+    free(name); /* OpenSSL keeps its own copy */
+    return ok;
+}
+
 SSL *cachetls_ssl_create(SSL_CTX *ctx, const char *host, char *err,
                          size_t err_size)
 {
@@ -94,8 +105,7 @@ SSL *cachetls_ssl_create(SSL_CTX *ctx, const char *host, char *err,
      * against its IP entries; a name against its DNS entries (no partial
      * wildcards), and sent as SNI (which never carries an address) */
     if (ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1
-           : SSL_set_tlsext_host_name(ssl, host) != 1 ||
-                 SSL_set1_host(ssl, host) != 1) {
+           : !set_sni(ssl, host) || SSL_set1_host(ssl, host) != 1) {
         snprintf(err, err_size, "cannot check the name %s: %s", host,
                  last_reason());
         goto err;
