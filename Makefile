@@ -6,7 +6,7 @@ SAN ?= release
 BUILD := build/$(SAN)
 CC ?= cc
 
-PKGS := rdkafka libcurl hiredis libmicrohttpd jansson openssl avro-c
+PKGS := rdkafka libcurl libmicrohttpd jansson openssl avro-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -26,16 +26,28 @@ WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wwrite-strings -Wcast-qual -Wvla -Wswitch-enum -Werror
 HARDEN := -fstack-protector-strong -fPIE
 CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(HARDEN) \
-          $(OPT_$(SAN)) -Iservice/src -Iservice/sim -Itests/unit $(PKG_CFLAGS) \
-          -MMD -MP
+          $(OPT_$(SAN)) -Iservice/src -Iservice/sim -Itests/unit -Ideps \
+          $(PKG_CFLAGS) -MMD -MP
 LDFLAGS := -pie -Wl,-z,relro,-z,now $(filter -fsanitize=%,$(OPT_$(SAN)))
-LDLIBS := $(PKG_LIBS) -lpthread
+
+# hiredis 1.4.1 with its TLS module (deps/hiredis, upstream's release as
+# is; deps/README.md): Debian's 0.14.1 has no TLS. Built per variant with
+# the variant's sanitizer flags and its own upstream warnings (not ours,
+# not -Werror); included as <hiredis/hiredis.h>.
+HIREDIS_SRC := deps/hiredis
+HIREDIS_CFLAGS := -std=c99 -Wall -Wextra -Wstrict-prototypes \
+                  -Wwrite-strings -Wno-missing-field-initializers \
+                  $(HARDEN) $(OPT_$(SAN)) -MMD -MP
+HIREDIS_O := $(patsubst %,$(BUILD)/hiredis/%.o,alloc net hiredis sds async \
+               read sockcompat)
+HIREDIS_A := $(BUILD)/hiredis/libhiredis_ssl.a $(BUILD)/hiredis/libhiredis.a
+LDLIBS := $(HIREDIS_A) $(PKG_LIBS) -lpthread
 
 # Modules shared by every program (service/src minus programs).
-CORE := hw log secret buf heap smap whaccess jwt conf retry schema prevalidate \
-        resolve event codec cache hms_client hms_reply hookev offsets job rules \
-        hlswatch renew handler engine metrics health kstats admin registry \
-        kafka producer pipeline worker webhook
+CORE := hw log secret buf heap smap whaccess jwt conf retry schema \
+        prevalidate resolve event codec cachetls cache hms_client hms_reply \
+        hookev offsets job rules hlswatch renew handler engine metrics \
+        health kstats admin registry kafka producer pipeline worker webhook
 SIM := sim_conf sim_whconf sim_fault sim_api sim_rooms sim_peers sim_live \
        sim_events sim_webhook sim_whcurl sim_admin \
        sim_http
@@ -88,9 +100,11 @@ define compile
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 endef
 
+# Every program depends on the hiredis archives, which LDLIBS names (after
+# the objects that use them).
 define link
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter-out $(HIREDIS_A),$^) $(LDLIBS)
 endef
 
 # A fresh archive each time: a module taken out of CORE leaves no stale
@@ -120,6 +134,14 @@ $(BUILD)/bench/%.o: tests/bench/%.c
 	$(compile)
 $(BUILD)/tsan/%.o: tests/tsan/%.c
 	$(compile)
+$(BUILD)/hiredis/%.o: $(HIREDIS_SRC)/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(HIREDIS_CFLAGS) -c -o $@ $<
+$(BUILD)/hiredis/libhiredis.a: $(HIREDIS_O)
+	$(archive)
+$(BUILD)/hiredis/libhiredis_ssl.a: $(BUILD)/hiredis/ssl.o
+	$(archive)
 
 # The files in schemas/ are embedded verbatim: C never restates them.
 $(BUILD)/gen/schemas_gen.c: $(SCHEMAS) service/tools/embed.sh
@@ -128,6 +150,9 @@ $(BUILD)/gen/schemas_gen.c: $(SCHEMAS) service/tools/embed.sh
 
 $(LIB): $(CORE_O)
 	$(archive)
+# every program links the hiredis archives (LDLIBS): relinked when they change
+$(PROGS) $(UNIT_BINS) $(INTEGRATION_BINS) $(FUZZ_TARGETS:%=$(BUILD)/%): \
+        $(HIREDIS_A)
 $(SIM_LIB): $(SIM_O)
 	$(archive)
 
@@ -160,7 +185,8 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(PROG_O) $(SIM_LIB) $(LIB)
 	$(link)
 $(BUILD)/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $(filter-out \
+	    $(HIREDIS_A),$^) $(LDLIBS)
 
 -include $(shell find build/$(SAN) -name '*.d' 2>/dev/null)
 

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$ROOT"
 
 pkgs=(gcc make pkg-config librdkafka-dev libavro-dev libssl-dev
-      libcurl4-openssl-dev libhiredis-dev libmicrohttpd-dev libjansson-dev
+      libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
       redis-server kcat curl valgrind clang libclang-rt-14-dev)
 [ "${1:-}" = --lint ] && pkgs+=(clang-format cppcheck shellcheck systemd)
 command -v java >/dev/null || pkgs+=(default-jre-headless)

@@ -17,6 +17,8 @@
 # STACK_KAFKA_SASL_BROKERS, STACK_KAFKA_SASL_USER and
 # STACK_KAFKA_SASL_PASSWORD_FILE (0600; the password itself is never in
 # stack.env). STACK_ names, so the worker does not take them for typos.
+# REDIS_TLS_URL: the same redis-server over TLS (rediss://localhost:PORT/0,
+# its certificate from that CA; redis.sh).
 # SIM_WRAP (e.g. "valgrind ...") runs hms-sim under a wrapper; NO_SIM=1
 # leaves it out (make dev against the real 100ms API).
 set -euo pipefail
@@ -80,7 +82,7 @@ up() {
     # The broker takes longest: start it while Redis and hms-sim come up.
     "$ROOT/deploy/local/kafka.sh" start "$dir/kafka" >"$dir/kafka.out" 2>&1 &
     kafka_job=$!
-    "$ROOT/deploy/local/redis.sh" start "$dir/redis"
+    "$ROOT/deploy/local/redis.sh" start "$dir/redis" "$dir/tls"
     if [ -n "${NO_SIM:-}" ]; then
         mkdir -p "$dir/sim" && : >"$dir/sim/env"
     else

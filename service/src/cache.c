@@ -1,9 +1,14 @@
 /* cache.c -- Redis key schema, pipelined MULTI/EXEC writes, one
- * asynchronous connection. Each call builds a struct batch and submit()
- * queues it on hiredis as one struct op; hiredis's event hooks only set
- * want_read/want_write for the owner's poll (the engine thread's), and
- * on_redis_reply() folds each reply into its op, done at the last one.
- * Tools and tests wait for the same batches in wait_sync(). */
+ * asynchronous connection (hiredis 1.4.1, deps/hiredis; RESP2: no HELLO is
+ * sent, so no RESP3 type arrives). Each call builds a struct batch and
+ * submit() queues it on hiredis as one struct op; hiredis's event hooks
+ * only set want_read/want_write for the owner's poll (the engine
+ * thread's), and on_redis_reply() folds each reply into its op, done at
+ * the last one. rediss:// puts TLS under the same connection (cachetls.h:
+ * our SSL, the host name checked); a certificate refused or a peer that
+ * does not speak TLS is HW_ERR_CONFIG with "TLS: ..." in the error text,
+ * not an outage. Tools and tests wait for the same batches in
+ * wait_sync(). */
 #define LOGMOD "cache"
 #include "cache.h"
 
@@ -13,9 +18,12 @@
 #include <string.h>
 #include <poll.h>
 
-#include <async.h>
-#include <hiredis.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/hiredis_ssl.h>
+#include <openssl/err.h>
 
+#include "cachetls.h"
 #include "metrics.h"
 
 struct op;
@@ -24,6 +32,10 @@ struct cache {
     const struct conf_redis *cf; /* borrowed: the config outlives us */
     int timeout_ms;
     redisAsyncContext *ac;
+    SSL_CTX *tls_ctx;   /* rediss://: made at the first connection */
+    SSL *ssl;           /* our reference to the connection's SSL, or NULL */
+    enum hw_rc conn_rc; /* why the last connection could not open */
+    enum hw_rc lost_rc; /* why this connection went, read once; HW_OK */
     bool want_read, want_write, closing;
     bool reconnect;      /* drop the connection at the next tick */
     enum hw_rc login_rc; /* HW_OK, or why AUTH/SELECT was refused */
@@ -161,7 +173,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     struct cache *c = ac->ev.data;
 
-    if (status != REDIS_OK && !c->closing) {
+    /* after the replies' callbacks: a TLS cause stays the error text */
+    if (status != REDIS_OK && !c->closing && c->lost_rc != HW_ERR_CONFIG) {
         snprintf(c->err, sizeof(c->err), "connection lost: %s", ac->errstr);
     }
 }
@@ -197,11 +210,60 @@ static void login(struct cache *c)
     }
 }
 
+/* Puts TLS under the new connection (its TCP connect still in progress):
+ * our SSL, bound to the host, handed to hiredis; we keep a reference to
+ * read why a handshake failed once hiredis has freed its own. */
+static bool start_tls(struct cache *c)
+{
+    char err[200];
+    SSL *ssl;
+
+    if (c->tls_ctx == NULL) {
+        c->tls_ctx = cachetls_ctx_create(c->cf, err, sizeof(err));
+    }
+    ssl = c->tls_ctx != NULL
+              ? cachetls_ssl_create(c->tls_ctx, c->cf->host, err, sizeof(err))
+              : NULL;
+    if (ssl == NULL) {
+        snprintf(c->err, sizeof(c->err), "TLS: %s", err);
+        c->conn_rc = HW_ERR_CONFIG;
+        return false;
+    }
+    SSL_up_ref(ssl);
+    if (redisInitiateSSL(&c->ac->c, ssl) != REDIS_OK) {
+        c->conn_rc = cachetls_refused(ssl, err, sizeof(err))
+                         ? HW_ERR_CONFIG
+                         : HW_ERR_UNAVAILABLE;
+        snprintf(c->err, sizeof(c->err), "%s",
+                 c->conn_rc == HW_ERR_CONFIG ? err : c->ac->c.errstr);
+        SSL_free(ssl); /* not taken: both references are ours */
+        SSL_free(ssl);
+        return false;
+    }
+    c->ssl = ssl;
+    return true;
+}
+
+/* Drops the connection: every op in flight completes unavailable (or
+ * with the TLS cause). */
+static void drop(struct cache *c)
+{
+    if (c->ac != NULL) {
+        redisAsyncFree(c->ac); /* calls ev_cleanup: c->ac = NULL */
+        c->ac = NULL;
+    }
+    SSL_free(c->ssl); /* hiredis has freed its reference */
+    c->ssl = NULL;
+}
+
 static bool connect_lazily(struct cache *c)
 {
     if (c->ac != NULL) {
         return true;
     }
+    drop(c); /* the last connection's SSL, kept until now */
+    c->conn_rc = HW_ERR_UNAVAILABLE;
+    c->lost_rc = HW_OK;
     c->ac = redisAsyncConnect(c->cf->host, c->cf->port);
     if (c->ac == NULL || c->ac->err != 0) {
         snprintf(c->err, sizeof(c->err), "connect: %s",
@@ -216,19 +278,14 @@ static bool connect_lazily(struct cache *c)
     c->ac->ev.addWrite = ev_add_write;
     c->ac->ev.delWrite = ev_del_write;
     c->ac->ev.cleanup = ev_cleanup;
+    if (c->cf->tls && !start_tls(c)) {
+        drop(c);
+        return false;
+    }
     redisAsyncSetConnectCallback(c->ac, on_connect);
     redisAsyncSetDisconnectCallback(c->ac, on_disconnect);
     login(c);
     return true;
-}
-
-/* Drops the connection: every op in flight completes unavailable. */
-static void drop(struct cache *c)
-{
-    if (c->ac != NULL) {
-        redisAsyncFree(c->ac); /* calls ev_cleanup: c->ac = NULL */
-        c->ac = NULL;
-    }
 }
 
 struct cache *cache_create(const struct conf_redis *cf, int timeout_ms)
@@ -256,6 +313,7 @@ void cache_destroy(struct cache *c)
     }
     c->closing = true; /* ops complete silently: their owners are gone */
     drop(c);
+    SSL_CTX_free(c->tls_ctx);
     while (c->failed != NULL) {
         struct op *o = c->failed;
 
@@ -279,6 +337,9 @@ int cache_poll_fd(const struct cache *c, short *events)
 
 void cache_handle(struct cache *c, short revents)
 {
+    if (c->ssl != NULL) {
+        ERR_clear_error(); /* what TLS fails with is read from it alone */
+    }
     if (c->ac != NULL && (revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
         redisAsyncHandleRead(c->ac);
     }
@@ -313,9 +374,13 @@ static bool replies_waiting(struct cache *c)
 {
     struct pollfd p = {c->ac != NULL ? c->ac->c.fd : -1, POLLIN, 0};
     int64_t before = c->progress_ms;
+    bool handshake = c->ssl != NULL && !SSL_is_init_finished(c->ssl);
 
     if (p.fd >= 0 && poll(&p, 1, 0) > 0) {
         cache_handle(c, p.revents);
+        if (handshake) { /* Redis answered our TLS handshake: not silent */
+            c->progress_ms = hw_mono_ms();
+        }
     }
     return c->progress_ms != before;
 }
@@ -331,8 +396,13 @@ int64_t cache_tick(struct cache *c)
     }
     if (c->in_flight > 0 && now - c->progress_ms >= c->timeout_ms &&
         !replies_waiting(c)) {
-        snprintf(c->err, sizeof(c->err), "no reply within %d ms",
-                 c->timeout_ms);
+        bool handshake = c->ssl != NULL && !SSL_is_init_finished(c->ssl);
+
+        snprintf(c->err, sizeof(c->err), "%s within %d ms%s",
+                 handshake ? "TLS: no answer to the handshake" : "no reply",
+                 c->timeout_ms,
+                 handshake ? " (is the port of REDIS_URL a TLS port?)" : "");
+        c->lost_rc = HW_ERR_UNAVAILABLE; /* the cause: keep the text */
         drop(c);
     }
     while (c->failed != NULL) {
@@ -478,6 +548,27 @@ static enum hw_rc read_reply(struct op *o, enum reply_kind kind,
     return HW_ERR_UNAVAILABLE;
 }
 
+/* Why the connection went (asked for each op it fails): a TLS refusal
+ * (HW_ERR_CONFIG) or an outage, read once per connection, so the first
+ * cause stays the error text (a timeout's too: cache_tick). */
+static enum hw_rc connection_lost(struct cache *c, const redisAsyncContext *ac)
+{
+    char why[200];
+
+    if (c->lost_rc != HW_OK) {
+        return c->lost_rc;
+    }
+    c->lost_rc = HW_ERR_UNAVAILABLE;
+    if (c->ssl != NULL && cachetls_refused(c->ssl, why, sizeof(why))) {
+        snprintf(c->err, sizeof(c->err), "%s", why);
+        c->lost_rc = HW_ERR_CONFIG;
+    } else {
+        snprintf(c->err, sizeof(c->err), "connection lost%s%s",
+                 ac->errstr[0] != '\0' ? ": " : "", ac->errstr);
+    }
+    return c->lost_rc;
+}
+
 /* One reply of an op; every command gets one, NULL when the connection
  * went away. The first failure of a batch decides its result. */
 static void on_redis_reply(redisAsyncContext *ac, void *reply, void *priv)
@@ -491,11 +582,7 @@ static void on_redis_reply(redisAsyncContext *ac, void *reply, void *priv)
     (void)ac;
     c->progress_ms = hw_mono_ms();
     if (r == NULL) {
-        if (c->err[0] == '\0' || o->rc == HW_OK) {
-            snprintf(c->err, sizeof(c->err), "connection lost%s%s",
-                     ac->errstr[0] != '\0' ? ": " : "", ac->errstr);
-        }
-        rc = HW_ERR_UNAVAILABLE;
+        rc = connection_lost(c, ac);
     } else if (c->login_rc != HW_OK) {
         rc = c->login_rc; /* AUTH or SELECT refused: nothing here counts */
         drop = true;
@@ -547,7 +634,7 @@ static struct op *submit(struct cache *c, struct batch *b, cache_done_fn *fn,
             o->n++;
         }
     } else {
-        o->rc = HW_ERR_UNAVAILABLE;
+        o->rc = c->conn_rc; /* HW_ERR_CONFIG: TLS refused at once */
     }
     batch_free(b);
     if (o->n == 0) {

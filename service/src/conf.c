@@ -26,6 +26,8 @@
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 
+#include "cachetls.h"
+
 enum conf_type { CONF_STR, CONF_INT, CONF_SECRET };
 
 #define CONF_REQUIRED 1u
@@ -88,6 +90,14 @@ static const struct conf_key keys[] = {
      check_registry},
     {"REDIS_URL", CONF_STR, offsetof(struct conf, redis_url), CONF_SENSITIVE,
      "redis://127.0.0.1:6379/0", 0, 0, check_redis},
+    /* the password, when not in REDIS_URL (redis_checks) */
+    {"REDIS_PASSWORD", CONF_SECRET, offsetof(struct conf, redis_password),
+     CONF_SENSITIVE, "REDIS_PASSWORD_FILE", 0, 0, NULL},
+    /* rediss:// only: the CA of Redis's certificate (unset: the system's
+     * trust store) and a client certificate (both or none) */
+    STR("REDIS_TLS_CA_FILE", redis.tls_ca_file, NULL, NULL),
+    STR("REDIS_TLS_CERT_FILE", redis.tls_cert_file, NULL, NULL),
+    STR("REDIS_TLS_KEY_FILE", redis.tls_key_file, NULL, NULL),
     STR("HMS_API_BASE", hms_api_base, "https://api.100ms.live/v2",
         check_api_base),
     /* 1: HMS_API_BASE may be http:// to any host (a simulator in compose) */
@@ -408,34 +418,31 @@ static bool parse_port(const char *s, int *port, bool allow_zero)
     return true;
 }
 
-/* redis://[[user]:password@]host[:port][/db] */
+/* redis[s]://[user[:password]@]host[:port][/db]; the password may also
+ * come from REDIS_PASSWORD(_FILE) (redis_checks). Not percent-decoded. */
 static bool check_redis(struct conf *cf, const char *v, char *err, size_t n)
 {
     struct conf_redis *r = &cf->redis;
-    const char *p = v + 8, *at, *slash, *colon;
+    const char *p, *at, *slash, *colon;
     char *host_port, *end;
     bool ok = true;
 
-    if (strncmp(v, "rediss://", 9) == 0) {
-        snprintf(err, n,
-                 "rediss:// (TLS) is not supported by hiredis 0.14: "
-                 "use redis:// through a local TLS proxy");
+    r->tls = strncmp(v, "rediss://", 9) == 0;
+    if (!r->tls && strncmp(v, "redis://", 8) != 0) {
+        snprintf(err, n, "expected redis:// or rediss:// (TLS)");
         return false;
     }
-    if (strncmp(v, "redis://", 8) != 0) {
-        snprintf(err, n, "expected redis://[:password@]host:port/db");
-        return false;
-    }
+    p = v + (r->tls ? 9 : 8);
     at = strrchr(p, '@'); /* the last one: a password may contain '@' */
     slash = strchr(at != NULL ? at : p, '/');
     if (at != NULL) {
         colon = memchr(p, ':', (size_t)(at - p));
         if (colon == NULL) {
-            snprintf(err, n, "credentials must be [user]:password@");
-            return false;
+            colon = at; /* a user alone: the password from a file */
+        } else {
+            secret_set(&r->password, colon + 1, (size_t)(at - colon - 1));
         }
         r->user = colon > p ? xasprintf("%.*s", (int)(colon - p), p) : NULL;
-        secret_set(&r->password, colon + 1, (size_t)(at - colon - 1));
         p = at + 1;
     }
     host_port = xasprintf(
@@ -456,7 +463,7 @@ static bool check_redis(struct conf *cf, const char *v, char *err, size_t n)
     }
     if (!ok || r->host[0] == '\0') {
         snprintf(err, n,
-                 "expected redis://[:password@]host:port/db "
+                 "expected redis[s]://[user[:password]@]host[:port][/db] "
                  "(port 1-65535, db 0-15)");
         return false;
     }
@@ -1036,6 +1043,69 @@ static bool webhook_checks(struct conf *cf)
     return ok;
 }
 
+/* REDIS_URL with the REDIS_PASSWORD* and REDIS_TLS_* settings: the
+ * password given once, TLS files only for rediss:// and usable (loaded
+ * into a context as the connection will load them). */
+static bool redis_checks(struct conf *cf)
+{
+    struct conf_redis *r = &cf->redis;
+    const char *tls[] = {r->tls_ca_file, r->tls_cert_file, r->tls_key_file};
+    const char *tls_var[] = {"REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE",
+                             "REDIS_TLS_KEY_FILE"};
+    char err[384];
+    SSL_CTX *ctx;
+    bool ok = true;
+
+    if (cf->redis_password.len > 0 && r->password.len > 0) {
+        log_error("msg=\"invalid configuration\" var=REDIS_PASSWORD "
+                  "err=\"REDIS_URL has a password too: give it once\"");
+        ok = false;
+    } else if (cf->redis_password.len > 0) {
+        size_t len;
+        const char *pw = secret_reveal(&cf->redis_password, &len);
+
+        secret_set(&r->password, pw, len);
+    } else if (r->user != NULL && r->password.len == 0) {
+        log_error("msg=\"invalid configuration\" var=REDIS_URL err=\"user %s "
+                  "has no password: add :password to the URL or give "
+                  "REDIS_PASSWORD_FILE\"",
+                  r->user);
+        ok = false;
+    }
+    for (size_t i = 0; i < HW_ARRAY_LEN(tls); i++) {
+        if (tls[i] != NULL && r->host != NULL && !r->tls) {
+            log_error("msg=\"invalid configuration\" var=%s err=\"set, but "
+                      "REDIS_URL is redis:// (no TLS): use rediss://\"",
+                      tls_var[i]);
+            ok = false;
+        } else if (tls[i] != NULL && !readable(tls[i])) {
+            log_error("msg=\"invalid configuration\" var=%s err=\"cannot "
+                      "read %s\"",
+                      tls_var[i], tls[i]);
+            ok = false;
+        }
+    }
+    if ((tls[1] == NULL) != (tls[2] == NULL)) {
+        log_error("msg=\"invalid configuration\" var=%s err=\"a client "
+                  "certificate needs both REDIS_TLS_CERT_FILE and "
+                  "REDIS_TLS_KEY_FILE\"",
+                  tls_var[tls[1] == NULL ? 1 : 2]);
+        ok = false;
+    }
+    if (!ok || !r->tls) {
+        return ok;
+    }
+    ctx = cachetls_ctx_create(r, err, sizeof(err));
+    if (ctx == NULL) {
+        log_error("msg=\"invalid configuration\" var=REDIS_URL err=\"TLS: "
+                  "%s\"",
+                  err);
+        return false;
+    }
+    SSL_CTX_free(ctx);
+    return true;
+}
+
 /* A variable that looks like ours but is not: most likely a typo. */
 static void warn_unknown(const char *const *env)
 {
@@ -1076,6 +1146,7 @@ enum hw_rc conf_load(struct conf *cf, const char *const *env)
     ok = load_kafka_props(cf, env) && ok;
     ok = cross_checks(cf) && ok;
     ok = webhook_checks(cf) && ok;
+    ok = redis_checks(cf) && ok;
     warn_unknown(env);
     return ok ? HW_OK : HW_ERR_CONFIG;
 }
@@ -1112,9 +1183,14 @@ void conf_dump(const struct conf *cf)
                      s != NULL ? s : "(unset)");
         }
     }
-    log_info("msg=config var=REDIS_URL host=%s port=%d db=%d auth=%s",
+    log_info("msg=config var=REDIS_URL host=%s port=%d db=%d user=%s "
+             "auth=%s tls=%s",
              cf->redis.host != NULL ? cf->redis.host : "?", cf->redis.port,
-             cf->redis.db, cf->redis.password.len > 0 ? "(redacted)" : "none");
+             cf->redis.db, cf->redis.user != NULL ? cf->redis.user : "(none)",
+             cf->redis.password.len > 0 ? "(redacted)" : "none",
+             !cf->redis.tls                  ? "off"
+             : cf->redis.tls_ca_file != NULL ? "verify(REDIS_TLS_CA_FILE)"
+                                             : "verify(system store)");
     if (cf->registry.shown != NULL) {
         log_info("msg=config var=SCHEMA_REGISTRY_URL url=\"%s\" auth=%s",
                  cf->registry.shown,

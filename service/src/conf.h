@@ -28,12 +28,16 @@
 #include "secret.h"
 #include "whaccess.h"
 
+/* REDIS_URL split, with the REDIS_PASSWORD* and REDIS_TLS_* settings. */
 struct conf_redis {
     char *host;
     int port;
     int db;
     char *user;             /* NULL: none (Redis 6 ACL user) */
-    struct secret password; /* empty: no AUTH */
+    struct secret password; /* URL or REDIS_PASSWORD(_FILE); empty: no AUTH */
+    bool tls;               /* rediss://: TLS, the certificate verified */
+    char *tls_ca_file;      /* NULL: the system's trust store */
+    char *tls_cert_file, *tls_key_file; /* a client certificate, or NULL */
 };
 
 /* SCHEMA_REGISTRY_URL split by libcurl's URL API: credentials go to HTTP
@@ -71,8 +75,9 @@ struct conf {
     struct conf_registry registry; /* derived from it when set */
     char *redis_url;
     struct conf_redis redis;
-    char *hms_api_base;         /* no trailing slash */
-    int64_t hms_api_allow_http; /* 1: http:// to any host (a simulator) */
+    struct secret redis_password; /* REDIS_PASSWORD(_FILE): into redis */
+    char *hms_api_base;           /* no trailing slash */
+    int64_t hms_api_allow_http;   /* 1: http:// to any host (a simulator) */
     char *hms_access_key;
     struct secret hms_app_secret;
     char *hms_template_id;

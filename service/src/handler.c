@@ -620,6 +620,16 @@ static bool redis_ok(struct ctx *c, enum hw_rc rc)
                  err);
         return false;
     case HW_ERR_CONFIG:
+        if (strncmp(err, "TLS: ", 5) == 0) { /* rediss://, cachetls.h */
+            halt_job(c,
+                     "redis TLS refused (%s): check REDIS_TLS_CA_FILE (unset: "
+                     "the system's trust store), that the host of REDIS_URL "
+                     "is a name on Redis's certificate, that its port speaks "
+                     "TLS, and REDIS_TLS_CERT_FILE if Redis wants a client "
+                     "certificate",
+                     err + 5);
+            return false;
+        }
         halt_job(
             c,
             "redis refuses the setup (%s): Redis Cluster is not supported "

@@ -1,6 +1,8 @@
 /* test_cache.c -- the Redis key schema against a real redis-server
  * (REDIS_URL): one MULTI/EXEC per write, TTLs, stale tokens, lock,
- * tombstones, markers, and recovery after the connection drops. */
+ * tombstones, markers, and recovery after the connection drops; the same
+ * over TLS (REDIS_TLS_URL, verified against STACK_CA_FILE), and TLS
+ * refusals reported as such. */
 #include <poll.h>
 #include <stdio.h>
 #include <time.h>
@@ -8,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <hiredis.h>
+#include <hiredis/hiredis.h>
 
 #include "cache.h"
 #include "testhelp.h"
@@ -268,26 +270,78 @@ static void test_busy_owner_is_no_timeout(const struct conf *cf)
     }
     pause_ms(400); /* busy elsewhere; the PONG arrives meanwhile */
     cache_tick(c);
+    /* over TLS the handshake's next flight was waiting instead: it goes
+     * on (the PONG takes more turns of the loop), no timeout either */
+    for (int i = 0; i < 100 && !a.done; i++) {
+        struct pollfd p = {cache_poll_fd(c, &events), 0, 0};
+
+        p.events = events;
+        if (poll(&p, p.fd >= 0 ? 1 : 0, 20) > 0) {
+            cache_handle(c, p.revents);
+        }
+        cache_tick(c);
+    }
     CHECK(a.done && a.rc == HW_OK);
     cache_destroy(c);
 }
 
-int main(void)
+/* rediss:// refused clearly, as a setup to fix (HW_ERR_CONFIG with the
+ * cause), not as Redis down: a certificate the trust store does not know
+ * (no REDIS_TLS_CA_FILE: the system's store, which lacks the stack's CA);
+ * a port that does not speak TLS is named as the likely cause. */
+static void test_tls_refused(const char *tls_url, const char *plain_port)
 {
     const char *env[] = {"HMS_ACCESS_KEY=x", "HMS_APP_SECRET=x",
                          "HMS_TEMPLATE_ID=x", NULL, NULL};
     char url[256];
     struct conf cf = {0};
     struct cache *c;
+    bool exists;
 
-    snprintf(url, sizeof(url), "REDIS_URL=%s", getenv("REDIS_URL"));
+    snprintf(url, sizeof(url), "REDIS_URL=%s", tls_url);
     env[3] = url;
-    if (conf_load(&cf, env) != HW_OK) {
-        return 2;
+    CHECK(conf_load(&cf, env) == HW_OK);
+    c = cache_create(&cf.redis, 2000);
+    CHECK(cache_exists(c, "k", &exists) == HW_ERR_CONFIG);
+    CHECK(strncmp(cache_errstr(c), "TLS: Redis's certificate is not accepted",
+                  40) == 0);
+    CHECK(cache_exists(c, "k", &exists) == HW_ERR_CONFIG); /* each time */
+    cache_destroy(c);
+    conf_deinit(&cf);
+    snprintf(url, sizeof(url), "REDIS_URL=rediss://127.0.0.1:%s/0", plain_port);
+    CHECK(conf_load(&cf, env) == HW_OK);
+    c = cache_create(&cf.redis, 300);
+    /* Redis waits for the rest of a "command" that never ends: a silence,
+     * which could be the network's too, so retriable; the text says it */
+    CHECK(cache_exists(c, "k", &exists) == HW_ERR_UNAVAILABLE);
+    CHECK(strstr(cache_errstr(c), "TLS: no answer to the handshake") != NULL);
+    cache_destroy(c);
+    conf_deinit(&cf);
+}
+
+/* Every test over url; raw looks at database db of the same server. */
+static void run_all(const char *url, const char *ca_file, int db)
+{
+    const char *env[] = {"HMS_ACCESS_KEY=x",
+                         "HMS_APP_SECRET=x",
+                         "HMS_TEMPLATE_ID=x",
+                         NULL,
+                         NULL,
+                         NULL};
+    char url_var[256], ca_var[256];
+    struct conf cf = {0};
+    struct cache *c;
+    redisReply *r = redisCommand(raw, "SELECT %d", db);
+
+    CHECK(r != NULL && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    snprintf(url_var, sizeof(url_var), "REDIS_URL=%s", url);
+    env[3] = url_var;
+    if (ca_file != NULL) {
+        snprintf(ca_var, sizeof(ca_var), "REDIS_TLS_CA_FILE=%s", ca_file);
+        env[4] = ca_var;
     }
-    raw = redisConnect(cf.redis.host, cf.redis.port);
-    CHECK(raw != NULL && raw->err == 0);
-    now_ms = hw_now_ms();
+    CHECK(conf_load(&cf, env) == HW_OK);
     c = cache_create(&cf.redis, 2000);
     test_ready_and_reprovision(c);
     test_ended(c);
@@ -295,6 +349,43 @@ int main(void)
     test_marker_and_reconnect(c);
     test_busy_owner_is_no_timeout(&cf);
     cache_destroy(c);
+    conf_deinit(&cf);
+}
+
+/* REDIS_URL; with REDIS_TLS_URL and STACK_CA_FILE (the local stack), all
+ * again over TLS (database 1, so that nothing is left from the first
+ * pass), by name and by IP address, and the refusals. */
+int main(void)
+{
+    const char *plain = getenv("REDIS_URL"), *tls = getenv("REDIS_TLS_URL");
+    const char *ca = getenv("STACK_CA_FILE");
+    char url[256], port[16];
+    struct conf cf = {0};
+    const char *env[] = {"HMS_ACCESS_KEY=x", "HMS_APP_SECRET=x",
+                         "HMS_TEMPLATE_ID=x", url, NULL};
+
+    snprintf(url, sizeof(url), "REDIS_URL=%s", plain);
+    if (conf_load(&cf, env) != HW_OK) {
+        return 2;
+    }
+    raw = redisConnect(cf.redis.host, cf.redis.port);
+    CHECK(raw != NULL && raw->err == 0);
+    snprintf(port, sizeof(port), "%d", cf.redis.port);
+    now_ms = hw_now_ms();
+    run_all(plain, NULL, 0);
+    if (tls != NULL && ca != NULL && strrchr(tls, '/') != NULL) {
+        snprintf(url, sizeof(url), "%.*s/1", (int)(strrchr(tls, '/') - tls),
+                 tls); /* rediss://localhost:PORT/1 */
+        run_all(url, ca, 1);
+        snprintf(url, sizeof(url), "rediss://127.0.0.1%.*s/2",
+                 (int)(strrchr(tls, '/') - strrchr(tls, ':')),
+                 strrchr(tls, ':'));
+        run_all(url, ca, 2); /* the certificate's IP address entry */
+        test_tls_refused(tls, port);
+    } else {
+        fprintf(stderr, "REDIS_TLS_URL or STACK_CA_FILE unset: no TLS\n");
+        CHECK(getenv("STACK_DIR") == NULL); /* the stack has them */
+    }
     redisFree(raw);
     conf_deinit(&cf);
     return TEST_REPORT();

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <hiredis.h>
+#include <hiredis/hiredis.h>
 #include <librdkafka/rdkafka.h>
 
 #include "hw.h"

@@ -200,8 +200,10 @@ static void test_each_error(void)
     static const char *const bad[] = {
         /* librdkafka 2.0.2 cannot run it safely (README, Scaling out) */
         "KAFKA_PROP_PARTITION_ASSIGNMENT_STRATEGY=cooperative-sticky",
-        "REDIS_URL=rediss://h:6379/0",
         "REDIS_URL=http://h",
+        "REDIS_URL=rediss://:6379/0",
+        "REDIS_URL=redis://hmsw@h:6379/0", /* a user without a password */
+        "REDIS_TLS_CA_FILE=/etc/hostname", /* with redis:// (no TLS) */
         "REDIS_URL=redis://h:99999/0",
         "REDIS_URL=redis://h:6379/x",
         "REDIS_URL=redis://:6379/0",
@@ -283,6 +285,46 @@ static void test_each_error(void)
         CHECK(rc == HW_ERR_CONFIG);
         conf_deinit(&cf);
     }
+}
+
+/* rediss://: TLS on, the same URL shape; a password from
+ * REDIS_PASSWORD_FILE for a user named in the URL. */
+static void test_redis_tls_values(void)
+{
+    char path[] = "/tmp/hw-conf-rpw-XXXXXX";
+    int fd = mkstemp(path);
+    char fenv[64];
+    const char *const tls[] = {
+        MIN_ENV, "REDIS_URL=rediss://hmsw:pw@redis.example.com:6380/2", NULL};
+    struct conf cf;
+
+    CHECK(load(&cf, tls) == HW_OK);
+    CHECK(cf.redis.tls);
+    CHECK_STR(cf.redis.host, "redis.example.com");
+    CHECK_INT(cf.redis.port, 6380);
+    CHECK_INT(cf.redis.db, 2);
+    CHECK_STR(cf.redis.user, "hmsw");
+    CHECK_STR(secret_reveal(&cf.redis.password, NULL), "pw");
+    CHECK(cf.redis.tls_ca_file == NULL); /* the system's trust store */
+    conf_deinit(&cf);
+    CHECK(fd >= 0 && write(fd, "file-pw\n", 8) == 8);
+    close(fd);
+    snprintf(fenv, sizeof(fenv), "REDIS_PASSWORD_FILE=%s", path);
+    {
+        const char *const env[] = {MIN_ENV, "REDIS_URL=rediss://hmsw@h/0", fenv,
+                                   NULL};
+        const char *const twice[] = {MIN_ENV, "REDIS_URL=redis://:pw@h/0", fenv,
+                                     NULL};
+
+        CHECK(load(&cf, env) == HW_OK);
+        CHECK_STR(cf.redis.user, "hmsw");
+        CHECK_STR(secret_reveal(&cf.redis.password, NULL), "file-pw");
+        CHECK_INT(cf.redis.port, 6379);
+        conf_deinit(&cf);
+        CHECK(load(&cf, twice) == HW_ERR_CONFIG); /* a password given twice */
+        conf_deinit(&cf);
+    }
+    unlink(path);
 }
 
 /* Runs conf_load (dump == false) or conf_load + conf_dump on env with
@@ -372,6 +414,47 @@ static void test_webhook_errors(void)
     CHECK(strstr(buf, "header=X-Hms-Secret value=(redacted)") != NULL);
     CHECK(strstr(buf, "wh-s3cr3t") == NULL);
     CHECK(strstr(buf, "level=warn") == NULL);
+}
+
+/* The REDIS_TLS_* files: each error names its variable (and the file),
+ * a file that is not what it should be is refused at load, never a
+ * password in the output. */
+static void test_redis_tls_errors(void)
+{
+    const char *const no_tls[] = {MIN_ENV, "REDIS_URL=redis://:rtlspw@h/0",
+                                  "REDIS_TLS_CA_FILE=/etc/hostname", NULL};
+    const char *const missing[] = {MIN_ENV, "REDIS_URL=rediss://:rtlspw@h/0",
+                                   "REDIS_TLS_CA_FILE=/nonexistent/ca.pem",
+                                   NULL};
+    const char *const not_pem[] = {MIN_ENV, "REDIS_URL=rediss://:rtlspw@h/0",
+                                   "REDIS_TLS_CA_FILE=/etc/hostname", NULL};
+    const char *const half[] = {MIN_ENV, "REDIS_URL=rediss://:rtlspw@h/0",
+                                "REDIS_TLS_KEY_FILE=/etc/hostname", NULL};
+    const char *const bad_key[] = {MIN_ENV, "REDIS_URL=rediss://:rtlspw@h/0",
+                                   "REDIS_TLS_CERT_FILE=/etc/hostname",
+                                   "REDIS_TLS_KEY_FILE=/etc/hostname", NULL};
+    const char *const ok[] = {MIN_ENV, "REDIS_URL=rediss://u:rtlspw@h:1/0",
+                              NULL};
+    char buf[16384];
+
+    CHECK(captured(no_tls, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
+    CHECK(strstr(buf, "var=REDIS_TLS_CA_FILE") != NULL);
+    CHECK(strstr(buf, "use rediss://") != NULL);
+    CHECK(captured(missing, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
+    CHECK(strstr(buf, "var=REDIS_TLS_CA_FILE") != NULL);
+    CHECK(strstr(buf, "cannot read /nonexistent/ca.pem") != NULL);
+    CHECK(captured(not_pem, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
+    CHECK(strstr(buf, "REDIS_TLS_CA_FILE /etc/hostname") != NULL);
+    CHECK(captured(half, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
+    CHECK(strstr(buf, "var=REDIS_TLS_CERT_FILE") != NULL);
+    CHECK(strstr(buf, "needs both") != NULL);
+    CHECK(captured(bad_key, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
+    CHECK(strstr(buf, "REDIS_TLS_CERT_FILE /etc/hostname") != NULL);
+    CHECK(strstr(buf, "rtlspw") == NULL);
+    CHECK(captured(ok, true, buf, sizeof(buf)) == HW_OK);
+    CHECK(strstr(buf, "tls=verify(system store)") != NULL);
+    CHECK(strstr(buf, "auth=(redacted)") != NULL);
+    CHECK(strstr(buf, "rtlspw") == NULL);
 }
 
 /* WEBHOOK_SECRET_HEADERS_FILE: one pair per line. */
@@ -689,11 +772,13 @@ int main(void)
     test_secret_file_and_off();
     test_webhook_values();
     test_webhook_secret_file();
+    test_redis_tls_values();
     test_each_error();
     log_min_level = LL_ERROR;
     test_all_errors_reported();
     test_dump_redacts();
     test_webhook_errors();
+    test_redis_tls_errors();
     test_allow_http();
     test_registry_credentials();
     test_registry_password_never_logged();
