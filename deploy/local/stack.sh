@@ -13,6 +13,9 @@
 # 0600 file, never in the environment file itself.
 # STACK_CA_FILE is the stack's own CA (tls.sh), which signs the servers'
 # certificates for TLS: clients verify them against it.
+# STACK_SCHEMA_REGISTRY_URL is a real Schema Registry (Karapace, by
+# karapace.sh) on the stack's broker; not SCHEMA_REGISTRY_URL itself, which
+# would switch every worker the tests start to the Confluent wire format.
 # SIM_WRAP (e.g. "valgrind ...") runs hms-sim under a wrapper; NO_SIM=1
 # leaves it out (make dev against the real 100ms API).
 set -euo pipefail
@@ -48,8 +51,17 @@ HMS_SUBDOMAIN=$SUBDOMAIN
 ENV
 }
 
+# start_registry DIR: Karapace once the broker is up (it creates its
+# _schemas topic itself); logs how long it took to take writes.
+start_registry() {
+    local dir=$1 t0
+    t0=$(date +%s%N)
+    "$ROOT/deploy/local/karapace.sh" start "$dir/registry" "$KAFKA_BROKERS"
+    say "stack: schema registry ready in $((($(date +%s%N) - t0) / 1000000)) ms"
+}
+
 up() {
-    local dir=$1 kafka_job
+    local dir=$1 kafka_job registry_job
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     "$ROOT/deploy/local/tls.sh" ca "$dir/tls"
@@ -65,10 +77,14 @@ up() {
     wait "$kafka_job" || { cat "$dir/kafka.out" >&2; die "kafka did not start"; }
     # shellcheck disable=SC1091
     . "$dir/kafka/env"
+    start_registry "$dir" >"$dir/registry.out" 2>&1 &
+    registry_job=$!
     # shellcheck disable=SC2046 # one argument per topic
     "$BIN/mktopics" "$KAFKA_BROKERS" $(grep -v '^#' "$ROOT/deploy/local/topics.txt") \
         2>"$dir/mktopics.log" || { cat "$dir/mktopics.log" >&2; die "topics"; }
-    { echo "STACK_DIR=$dir"; echo "STACK_CA_FILE=$dir/tls/ca.pem"; cat "$dir/kafka/env" "$dir/redis/env" "$dir/sim/env"; } \
+    wait "$registry_job" || { cat "$dir/registry.out" >&2; die "schema registry did not start"; }
+    cat "$dir/registry.out" >&2
+    { echo "STACK_DIR=$dir"; echo "STACK_CA_FILE=$dir/tls/ca.pem"; cat "$dir/kafka/env" "$dir/redis/env" "$dir/sim/env" "$dir/registry/env"; } \
         >"$dir/stack.env"
 }
 
@@ -76,6 +92,7 @@ down() {
     local dir=$1
     [ -d "$dir" ] || return 0
     stop_pid "$dir/sim/pid" 20
+    "$ROOT/deploy/local/karapace.sh" stop "$dir/registry"
     "$ROOT/deploy/local/redis.sh" stop "$dir/redis"
     "$ROOT/deploy/local/kafka.sh" stop "$dir/kafka"
     rm -rf "$dir/kafka/data" # logs stay for a post-mortem
