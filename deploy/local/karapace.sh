@@ -53,6 +53,12 @@ ready() {
         $health == *'"schema_registry_is_primary":true'* ]]
 }
 
+# port_taken DIR OFFSET: the log from OFFSET on says the port was taken
+# (Karapace keeps running then, without listening).
+port_taken() {
+    grep -q 'address already in use' < <(tail -c +$(($2 + 1)) "$1/karapace.log")
+}
+
 start() {
     local dir=$1 brokers=$2 attempt pid url deadline logged
     [ -x "$VENV/bin/karapace" ] || die "karapace: $VENV missing (make deps)"
@@ -70,15 +76,15 @@ start() {
                 echo "STACK_SCHEMA_REGISTRY_URL=$url" >"$dir/env"
                 return 0
             fi
+            port_taken "$dir" "$logged" && break
             sleep 0.2
         done
         stop_pid "$dir/pid" 5
-        # a port taken meanwhile: a new one, unless a restart must keep it
-        if [ ! -f "$dir/env" ] && tail -c +$((logged + 1)) "$dir/karapace.log" |
-            grep -q 'address already in use'; then
-            rm -f "$dir/config.json"
-        fi
-        say "karapace: not ready on $url, retrying ($attempt)"
+        # Only a port taken meanwhile is worth another try (a new port,
+        # unless a restart must keep it).
+        port_taken "$dir" "$logged" || break
+        [ -f "$dir/env" ] || rm -f "$dir/config.json"
+        say "karapace: port taken on $url, retrying ($attempt)"
     done
     die "karapace: did not start (see $dir/karapace.log)"
 }

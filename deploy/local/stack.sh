@@ -52,10 +52,13 @@ ENV
 }
 
 # start_registry DIR: Karapace once the broker is up (it creates its
-# _schemas topic itself); logs how long it took to take writes.
+# _schemas topic itself); logs how long it took to take writes. A fresh
+# broker is fresh storage: an earlier up's configuration (its port and
+# broker) must not be reused.
 start_registry() {
     local dir=$1 t0
     t0=$(date +%s%N)
+    rm -f "$dir/registry/config.json" "$dir/registry/env"
     "$ROOT/deploy/local/karapace.sh" start "$dir/registry" "$KAFKA_BROKERS"
     say "stack: schema registry ready in $((($(date +%s%N) - t0) / 1000000)) ms"
 }
