@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh -- installs what building, testing and `make dev` need on Debian:
 # -dev packages, redis-server, kcat, clang with libFuzzer, a JRE and Maven,
-# the Python test tools (build/venv) and the Kafka broker jars
+# the Python test tools (build/venv), the Karapace schema registry
+# (build/karapace-venv, from tests/vendor) and the Kafka broker jars
 # (build/kafka/libs). Idempotent and quiet when everything is there.
 # --lint adds the linters.
 set -euo pipefail
@@ -44,5 +45,31 @@ make_venv() { # DIR REQUIREMENTS
 }
 make_venv build/venv tests/requirements.txt
 [ "${1:-}" = --lint ] && make_venv build/lint-venv tests/lint-requirements.txt
+
+# Karapace (tests/vendor/README.md): its own venv, its pins from PyPI
+# except the unreachable avro fork (PyPI's avro stands in), then the
+# package from a copy (its setup.py writes karapace/version.py into the
+# tree it builds). Rebuilt when any vendored file changes.
+KARAPACE_SRC=tests/vendor/karapace-3.15.2
+make_karapace() { # DIR
+    local want tmp
+    want=$(find "$KARAPACE_SRC" -type f -print0 | sort -z | xargs -0 sha256sum |
+        sha256sum | cut -c1-16)
+    [ "$(cat "$1/.stamp" 2>/dev/null)" = "$want" ] && return
+    say "deps: creating $1 (Karapace)"
+    rm -rf "$1"
+    python3 -m venv "$1"
+    "$1/bin/pip" install -q --disable-pip-version-check avro==1.11.3 \
+        -r <(grep -v -e '^ *#' -e '^avro @' -e '^$' \
+            "$KARAPACE_SRC/requirements/requirements.txt")
+    tmp=$(mktemp -d)
+    cp -r "$KARAPACE_SRC" "$tmp/src"
+    KARAPACE_VERSION=3.15.2 "$1/bin/pip" install -q --disable-pip-version-check \
+        --no-deps "$tmp/src"
+    rm -rf "$tmp"
+    "$1/bin/karapace" --version >/dev/null 2>&1 || die "deps: karapace does not run"
+    echo "$want" >"$1/.stamp"
+}
+make_karapace build/karapace-venv
 
 deploy/local/kafka.sh fetch

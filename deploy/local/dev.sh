@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# dev.sh -- `make dev`: Kafka 3.9, redis-server and hms-sim (in .dev/stack,
-# fresh each time), then hms-worker in the foreground; Ctrl-C stops all.
+# dev.sh -- `make dev`: Kafka 3.9, redis-server, hms-sim and Karapace (a
+# schema registry) in .dev/stack, fresh each time, then hms-worker in the
+# foreground; Ctrl-C stops all.
 #
 # With real 100ms credentials in the environment (HMS_API_BASE unset,
 # HMS_ACCESS_KEY, HMS_APP_SECRET or HMS_APP_SECRET_FILE, HMS_TEMPLATE_ID
@@ -42,10 +43,11 @@ cat <<MSG
 
   Kafka       $KAFKA_BROKERS   topics: $(tr '\n' ' ' <"$ROOT/deploy/local/topics.txt")
   Redis       $REDIS_URL
+  registry    $STACK_SCHEMA_REGISTRY_URL (Karapace)
   100ms API   ${HMS_API_BASE:-https://api.100ms.live/v2}${real:- (hms-sim; test controls under $HMS_SIM_URL/__sim/)}
   env         $DIR/stack.env
   webhooks    ${WEBHOOK_ADDR:+http://$WEBHOOK_ADDR${WEBHOOK_PATH:-/hms/webhooks} (hms-webhooks)}${WEBHOOK_ADDR:-off (set WEBHOOK_ADDR and WEBHOOK_SECRET_HEADERS to receive)}
-  logs        $DIR/{kafka/broker.log,redis/redis.log,sim/sim.log}
+  logs        $DIR/{kafka/broker.log,redis/redis.log,sim/sim.log,registry/karapace.log}
 
   In another terminal, send a booking and watch it become a room:
     set -a; . $DIR/stack.env; set +a

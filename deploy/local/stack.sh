@@ -19,6 +19,9 @@
 # stack.env). STACK_ names, so the worker does not take them for typos.
 # REDIS_TLS_URL: the same redis-server over TLS (rediss://localhost:PORT/0,
 # its certificate from that CA; redis.sh).
+# STACK_SCHEMA_REGISTRY_URL is a real Schema Registry (Karapace, by
+# karapace.sh) on the stack's broker; not SCHEMA_REGISTRY_URL itself, which
+# would switch every worker the tests start to the Confluent wire format.
 # SIM_WRAP (e.g. "valgrind ...") runs hms-sim under a wrapper; NO_SIM=1
 # leaves it out (make dev against the real 100ms API).
 set -euo pipefail
@@ -73,8 +76,20 @@ kafka_sasl_env() {
     echo "STACK_KAFKA_SASL_PASSWORD_FILE=$SASL_PASSWORD_FILE"
 }
 
+# start_registry DIR: Karapace once the broker is up (it creates its
+# _schemas topic itself); logs how long it took to take writes. A fresh
+# broker is fresh storage: an earlier up's configuration (its port and
+# broker) must not be reused.
+start_registry() {
+    local dir=$1 t0
+    t0=$(date +%s%N)
+    rm -f "$dir/registry/config.json" "$dir/registry/env"
+    "$ROOT/deploy/local/karapace.sh" start "$dir/registry" "$KAFKA_BROKERS"
+    say "stack: schema registry ready in $((($(date +%s%N) - t0) / 1000000)) ms"
+}
+
 up() {
-    local dir=$1 kafka_job
+    local dir=$1 kafka_job registry_job
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     "$ROOT/deploy/local/tls.sh" ca "$dir/tls"
@@ -91,10 +106,14 @@ up() {
     wait "$kafka_job" || { cat "$dir/kafka.out" >&2; die "kafka did not start"; }
     # shellcheck disable=SC1091
     . "$dir/kafka/env"
+    start_registry "$dir" >"$dir/registry.out" 2>&1 &
+    registry_job=$!
     # shellcheck disable=SC2046 # one argument per topic
     "$BIN/mktopics" "$KAFKA_BROKERS" $(grep -v '^#' "$ROOT/deploy/local/topics.txt") \
         2>"$dir/mktopics.log" || { cat "$dir/mktopics.log" >&2; die "topics"; }
-    { echo "STACK_DIR=$dir"; echo "STACK_CA_FILE=$dir/tls/ca.pem"; cat "$dir/kafka/env" "$dir/redis/env" "$dir/sim/env"; } \
+    wait "$registry_job" || { cat "$dir/registry.out" >&2; die "schema registry did not start"; }
+    cat "$dir/registry.out" >&2
+    { echo "STACK_DIR=$dir"; echo "STACK_CA_FILE=$dir/tls/ca.pem"; cat "$dir/kafka/env" "$dir/redis/env" "$dir/sim/env" "$dir/registry/env"; } \
         >"$dir/stack.env"
     kafka_sasl_env "$dir" >>"$dir/stack.env"
 }
@@ -103,6 +122,7 @@ down() {
     local dir=$1
     [ -d "$dir" ] || return 0
     stop_pid "$dir/sim/pid" 20
+    "$ROOT/deploy/local/karapace.sh" stop "$dir/registry"
     "$ROOT/deploy/local/redis.sh" stop "$dir/redis"
     "$ROOT/deploy/local/kafka.sh" stop "$dir/kafka"
     rm -rf "$dir/kafka/data" # logs stay for a post-mortem

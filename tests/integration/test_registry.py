@@ -1,9 +1,17 @@
 """Issue 7, Schema Registry: inputs in the Confluent wire format written by
 confluent-kafka's own AvroSerializer, outputs read back by its
-AvroDeserializer, through a Confluent-compatible registry (for now the
-stand-in of registry_standin.py: see there). Issue 11: an outage while
-hundreds of messages, on every partition, are held; the credentials of
-https://user:password@host go as HTTP Basic auth."""
+AvroDeserializer, through a real Confluent-compatible registry: Karapace
+(registry_karapace.py; BACKWARD compatibility, Confluent's default).
+Issue 11: an outage while hundreds of messages, on every partition, are
+held; the credentials of https://user:password@host go as HTTP Basic auth.
+
+Tests that only need a registry use the stack's (STACK_SCHEMA_REGISTRY_URL).
+Those that take it down or need Basic auth start a private one on its own
+schemas topic: down is the process stopped (connections refused), hung is
+the process frozen with SIGSTOP (connections taken, never answered). Every
+fault these tests need is staged on the real registry, so no stand-in is
+left. What is checked is what the registry answers over its REST API, and
+which requests it logged (its access log)."""
 import base64
 import json
 import os
@@ -22,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import free_port
 from fault_harness import Run
-from registry_standin import Standin
+from registry_karapace import AccessLog, Karapace, stack_log, stack_url, subjects
 from worker_helpers import ROOT, booking, wait_for
 
 
@@ -51,14 +59,19 @@ def ready_outputs(run, sr, count, timeout=60):
                           count, timeout=timeout)
 
 
+def schema_id(framed):
+    assert framed[0] == 0  # the Confluent wire format
+    return int.from_bytes(framed[1:5], "big")
+
+
 def test_confluent_in_confluent_out(bin_dir, sim, tmp_path):
-    sr = Standin(free_port())
-    sr.start()
-    run = Run(bin_dir, tmp_path, SCHEMA_REGISTRY_URL=sr.url)
+    url = stack_url()
+    access = AccessLog(stack_log())
+    run = Run(bin_dir, tmp_path, SCHEMA_REGISTRY_URL=url)
     try:
         run.start()
         bid = f"sr-{uuid.uuid4().hex[:8]}"
-        rec, value = confluent_booking(sr.url, run.t["bc"], bid)
+        rec, value = confluent_booking(url, run.t["bc"], bid)
         assert value[0] == 0  # the Confluent wire format
         # a producer whose schema is newer than ours: an extra field with a
         # default; the worker resolves from the registry's writer schema
@@ -66,13 +79,13 @@ def test_confluent_in_confluent_out(bin_dir, sim, tmp_path):
         newer["fields"].append({"name": "notes", "type": ["null", "string"],
                                 "default": None})
         bid2 = f"sr-{uuid.uuid4().hex[:8]}"
-        rec2, value2 = confluent_booking(sr.url, run.t["bc"], bid2,
+        rec2, value2 = confluent_booking(url, run.t["bc"], bid2,
                                          schema=json.dumps(newer), notes="hi")
         assert value2[1:5] != value[1:5]  # another schema id
         run.kafka.send(run.t["bc"], bid, value)
         run.kafka.send(run.t["bc"], bid2, value2)
         run.kafka.flush()
-        outs = ready_outputs(run, sr.url, 2)
+        outs = ready_outputs(run, url, 2)
         assert len(outs) == 2, outs
         assert all(magic == 0 for magic, _ in outs)
         # the deserializer applies logical types: uuids come back as UUID
@@ -81,36 +94,40 @@ def test_confluent_in_confluent_out(bin_dir, sim, tmp_path):
         assert by_cause[rec2["event_id"]]["subject_id"] == bid2
         assert {c["role"] for c in by_cause[rec["event_id"]]["codes"]} == \
             {"host", "guest", "viewer"}
-        assert f"{run.t['vr']}-value" in sr.reg.subjects
-        # each input schema fetched once by the worker (ids 1, 2), the
-        # output's (3) once by our reader
-        gets = [p for m, p in sr.reg.calls
+        # the worker registered its output under <topic>-value
+        assert f"{run.t['vr']}-value" in subjects(url)
+        latest = requests.get(f"{url}/subjects/{run.t['vr']}-value/versions/"
+                              "latest", timeout=10).json()
+        assert json.loads(latest["schema"])["name"] == "VideoReady"
+        # each input schema fetched once by the worker, the output's once
+        # by our reader (the tests run one at a time: only ours in the log)
+        ids = [schema_id(value), schema_id(value2), latest["id"]]
+        gets = [p for m, p, _ in access.requests()
                 if m == "GET" and p.startswith("/schemas/ids/")]
-        assert sorted(gets) == [f"/schemas/ids/{i}" for i in (1, 2, 3)], gets
+        assert sorted(gets) == sorted(f"/schemas/ids/{i}" for i in ids), gets
     finally:
         assert run.stop_all() == [0]
-        sr.stop()
 
 
 def test_confluent_booking_versions(bin_dir, sim, tmp_path):
     """BookingCreated v3 through the registry: its room options reach the
     room; a v2 writer (registered as such, matched to our embedded v2 by
     fingerprint) is resolved, the options null and not sent."""
-    sr = Standin(free_port())
-    sr.start()
-    run = Run(bin_dir, tmp_path, SCHEMA_REGISTRY_URL=sr.url)
+    url = stack_url()
+    run = Run(bin_dir, tmp_path, SCHEMA_REGISTRY_URL=url)
     try:
         run.start()
         b3, b2 = (f"sr-{uuid.uuid4().hex[:8]}" for _ in range(2))
-        rec3, v3 = confluent_booking(sr.url, run.t["bc"], b3, region="in",
+        rec3, v3 = confluent_booking(url, run.t["bc"], b3, region="in",
                                      size=2, max_duration_seconds=600)
-        rec2, v2 = confluent_booking(sr.url, run.t["bc"], b2,
+        # v2 after v3 under one subject: BACKWARD compatible (contract 2)
+        rec2, v2 = confluent_booking(url, run.t["bc"], b2,
                                      schema=schema_text("BookingCreated.v2"))
         assert v3[1:5] != v2[1:5]  # two schema ids
         run.kafka.send(run.t["bc"], b3, v3)
         run.kafka.send(run.t["bc"], b2, v2)
         run.kafka.flush()
-        outs = {str(o["causation_id"]): o for _, o in ready_outputs(run, sr.url, 2)}
+        outs = {str(o["causation_id"]): o for _, o in ready_outputs(run, url, 2)}
         room = sim.call("GET", f"/v2/rooms/{outs[rec3['event_id']]['room_id']}")
         assert {k: room.json().get(k) for k in (
             "region", "size", "max_duration_seconds")} == {
@@ -122,12 +139,11 @@ def test_confluent_booking_versions(bin_dir, sim, tmp_path):
         assert sorted(body) == ["description", "name", "template_id"]
     finally:
         assert run.stop_all() == [0]
-        sr.stop()
 
 
 def test_registry_down_holds_input_and_unknown_id_is_dead_lettered(bin_dir, sim,
                                                                    tmp_path):
-    sr = Standin(free_port())
+    sr = Karapace(tmp_path / "registry")
     sr.start()
     run = Run(bin_dir, tmp_path, SCHEMA_REGISTRY_URL=sr.url)
     try:
@@ -145,6 +161,8 @@ def test_registry_down_holds_input_and_unknown_id_is_dead_lettered(bin_dir, sim,
         outs = ready_outputs(run, sr.url, 1)
         assert [str(o["causation_id"]) for _, o in outs] == [rec["event_id"]]
         # an id the registry does not know is the message's fault
+        unknown = requests.get(f"{sr.url}/schemas/ids/999", timeout=10)
+        assert unknown.status_code == 404, unknown.text
         run.kafka.send(run.t["bc"], "sr-unknown", b"\x00\x00\x00\x03\xe7" + value[5:])
         run.kafka.flush()
         dlq = run.kafka.read(run.t["dlq"], lambda m: m, 1, timeout=30)
@@ -165,16 +183,16 @@ def test_basic_auth_from_url_credentials(bin_dir, sim, tmp_path):
     --check-config shows the URL with the password redacted."""
     user = "sr-user"
     password = f"p@ss:w/rd%{uuid.uuid4().hex[:8]}"
-    sr = Standin(free_port(), auth=(user, password))
+    sr = Karapace(tmp_path / "registry", auth=(user, password))
     sr.start()
     client = {"url": sr.url, "basic.auth.user.info": f"{user}:{password}"}
     url = f"http://{user}:{quote(password, safe='')}@127.0.0.1:{sr.port}"
     assert requests.get(sr.url + "/subjects", timeout=5).status_code == 401
     assert requests.get(sr.url + "/subjects", auth=(user, "wrong"),
-                        timeout=5).status_code == 403
+                        timeout=5).status_code == 401
     assert requests.get(sr.url + "/subjects", auth=(user, password),
                         timeout=5).status_code == 200
-    del sr.reg.refused[:]
+    access = AccessLog(sr.log)
     run = Run(bin_dir, tmp_path, SCHEMA_REGISTRY_URL=url)
     try:
         run.start()
@@ -186,9 +204,12 @@ def test_basic_auth_from_url_credentials(bin_dir, sim, tmp_path):
         outs = ready_outputs(run, client, 1)
         assert [str(o["causation_id"]) for _, o in outs] == [rec["event_id"]]
         assert outs[0][0] == 0  # registered through the registry: Confluent
-        assert f"{run.t['vr']}-value" in sr.reg.subjects
-        assert ("GET", "/schemas/ids/1") in sr.reg.calls
-        assert sr.reg.refused == []  # the worker always sent the credentials
+        assert f"{run.t['vr']}-value" in subjects(sr.url,
+                                                  auth=(user, password))
+        calls = access.requests()
+        assert ("GET", "/schemas/ids/1", 200) in calls, calls
+        # the worker always sent the credentials
+        assert [c for c in calls if c[2] in (401, 403)] == [], calls
     finally:
         assert run.stop_all() == [0]
         sr.stop()
@@ -236,8 +257,8 @@ def test_registry_outage_holds_hundreds_across_partitions(bin_dir, sim,
     partition and several per subject, wait for it. When it is back every
     event is applied, in order per subject, nothing is dead-lettered, every
     partition commits up to its end and the worker stops cleanly."""
-    subjects, per_subject = 60, 5
-    sr = Standin(free_port())
+    n_subjects, per_subject = 60, 5
+    sr = Karapace(tmp_path / "registry")
     sr.start()
     port = free_port()
     run = Run(bin_dir, tmp_path, SCHEMA_REGISTRY_URL=sr.url,
@@ -247,7 +268,7 @@ def test_registry_outage_holds_hundreds_across_partitions(bin_dir, sim,
     ser = AvroSerializer(SchemaRegistryClient({"url": sr.url}),
                          schema_text("BookingCreated"))
     ctx = SerializationContext(topic, MessageField.VALUE)
-    bids = [f"srh-{uuid.uuid4().hex[:8]}" for _ in range(subjects)]
+    bids = [f"srh-{uuid.uuid4().hex[:8]}" for _ in range(n_subjects)]
     events = {b: [] for b in bids}
     msgs = []
     for k in range(per_subject):  # subjects interleaved, each in order
@@ -263,7 +284,7 @@ def test_registry_outage_holds_hundreds_across_partitions(bin_dir, sim,
         # while every partition's messages arrive, so it holds them all
         # (refused at once, it pauses its partitions behind the first
         # batch, and what that batch holds depends on fetch timing).
-        sr.freeze()
+        sr.freeze()  # SIGSTOP: connections accepted, never answered
         for b, value in msgs:
             run.kafka.send(topic, b, value)
         run.kafka.flush()
@@ -276,7 +297,7 @@ def test_registry_outage_holds_hundreds_across_partitions(bin_dir, sim,
         assert wait_for(lambda: held() == len(msgs), 10), held()
         assert run.kafka.read(run.t["dlq"], lambda m: m, 1, timeout=1) == []
 
-        sr.start()  # back, same storage
+        sr.start()  # SIGCONT: back
 
         def applied():
             p = rds.pipeline()
