@@ -262,6 +262,14 @@ static void start(struct hms_client *hc, struct req *r)
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, hc->protocols);
+    /* curl's defaults, said once more: no setting turns them off */
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (hc->cf->hms_api_ca_file != NULL) {
+        /* these CAs only, not the system's as well */
+        curl_easy_setopt(e, CURLOPT_CAINFO, hc->cf->hms_api_ca_file);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(
         e, CURLOPT_TIMEOUT_MS,
