@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from conftest import Sim, mint_app, mint_mgmt
+from conftest import Sim, mint_app, mint_mgmt, sim_ssl_context
 
 CODE = re.compile(r"^[a-z]{3}-[a-z]{4}-[a-z]{3}$")
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
@@ -32,7 +32,8 @@ def error_body(r, status):
 ])
 def test_401_without_a_usable_token(sim, auth, detail):
     headers = {"Authorization": auth} if auth else {}
-    r = requests.get(sim.base + "/v2/rooms", headers=headers, timeout=5)
+    r = requests.get(sim.base + "/v2/rooms", headers=headers, timeout=5,
+                     verify=sim.verify)
     body = error_body(r, 401)
     assert detail in body["details"][0]
 
@@ -322,7 +323,8 @@ def dates(base, method, path, headers=None, body=None):
     """Every Date header of one response, read with http.client so that
     two headers would show as two (requests would join them)."""
     host, port = base.split("//")[1].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn = http.client.HTTPSConnection(host, int(port), timeout=10,
+                                       context=sim_ssl_context())
     try:
         conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
