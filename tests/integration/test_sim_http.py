@@ -372,3 +372,15 @@ def test_stats_and_request_log(sim):
     assert log[0]["body"] == {"name": "bk-log", "description": "d"}
     assert "Bearer" not in str(log) and "eyJ" not in str(log)
     assert sim.requests_log(since=log[0]["seq"]) == log[1:]
+
+
+def test_connections_are_counted(sim):
+    """/__sim/stats counts accepted connections (over HTTPS, one TLS
+    handshake each): three calls on one keep-alive session are one."""
+    before = sim.admin("GET", "stats")["connections"]
+    for _ in range(3):
+        assert sim.call("GET", "/v2/rooms").status_code == 200
+    # the session's one connection, and this stats call's own
+    assert sim.admin("GET", "stats")["connections"] - before == 2
+    sim.admin("POST", "reset", json={"state": False, "faults": False})
+    assert sim.admin("GET", "stats")["connections"] == 1  # this call's
