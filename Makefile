@@ -86,7 +86,7 @@ INTEGRATION_BINS := $(INTEGRATION_TESTS:%=$(BUILD)/itests/%)
 Q := $(if $(V),,@)
 
 .PHONY: all build deps test unit dev stack-up stack-down asan valgrind lint \
-        clean help fuzz fuzz-build faults bench bench-webhooks tsan
+        clean help fuzz fuzz-build faults bench bench-webhooks bench-tls tsan
 .DEFAULT_GOAL := all
 
 all: build
@@ -219,6 +219,12 @@ bench: deps
 bench-webhooks: deps
 	@$(MAKE) --no-print-directory build
 	@tests/bench/run.sh tests/bench/webhooks.py
+
+## bench-tls: CPU per booking over HTTPS and over plain http side by side,
+## and the TLS handshakes per 1,000 bookings (tests/bench/tls.py)
+bench-tls: deps
+	@$(MAKE) --no-print-directory build
+	@tests/bench/run.sh tests/bench/tls.py
 
 ## fuzz: libFuzzer on every parser of untrusted bytes, FUZZ_SECONDS each
 fuzz: deps

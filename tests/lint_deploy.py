@@ -75,7 +75,8 @@ def check_compose():
         image = s.get("image", "")
         if image.endswith(":latest") or (image and ":" not in image):
             problem(f"docker-compose.yml: {name}: image {image} is not pinned")
-        if name != "kafka-init" and "healthcheck" not in s:
+        # one-shot services (kafka-init, tls-init) run and exit
+        if not name.endswith("-init") and "healthcheck" not in s:
             problem(f"docker-compose.yml: {name} has no healthcheck")
     if not services.get("kafka", {}).get("image", "").startswith("apache/kafka:3.9."):
         problem("docker-compose.yml: kafka must be apache/kafka 3.9.x")

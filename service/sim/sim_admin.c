@@ -37,6 +37,7 @@ struct sim_admin {
     json_t *by_fault; /* fault kind -> count */
     int64_t total;
     size_t suspended_peak;
+    int64_t connections; /* accepted since the last stats reset */
     struct entry *ring;
     size_t cap;
     int64_t seq; /* sequence number of the next entry, from 1 */
@@ -124,6 +125,13 @@ void sim_admin_set_suspended_peak(struct sim_admin *adm, size_t peak)
 {
     pthread_mutex_lock(&adm->mu);
     adm->suspended_peak = peak;
+    pthread_mutex_unlock(&adm->mu);
+}
+
+void sim_admin_count_connection(struct sim_admin *adm)
+{
+    pthread_mutex_lock(&adm->mu);
+    adm->connections++;
     pthread_mutex_unlock(&adm->mu);
 }
 
@@ -243,6 +251,7 @@ static void reset(struct sim_admin *adm, const json_t *body, int64_t now_ms)
         json_object_clear(adm->stats);
         json_object_clear(adm->by_fault);
         adm->total = 0;
+        adm->connections = 0;
         clear_log(adm);
         adm->seq = 1; /* the log starts over: since=0 means all of it */
         if (adm->wh != NULL) {
@@ -283,10 +292,11 @@ static void handle_locked(struct sim_admin *adm, const struct sim_req *req,
         sim_reply(r, 200, json_pack("{s:s}", "status", "ok"));
     } else if (strcmp(req->path, "/__sim/stats") == 0) {
         sim_reply(r, 200,
-                  json_pack("{s:I, s:I, s:O, s:O}", "total",
+                  json_pack("{s:I, s:I, s:I, s:O, s:O}", "total",
                             (json_int_t)adm->total, "suspended_peak",
-                            (json_int_t)adm->suspended_peak, "routes",
-                            adm->stats, "faults", adm->by_fault));
+                            (json_int_t)adm->suspended_peak, "connections",
+                            (json_int_t)adm->connections, "routes", adm->stats,
+                            "faults", adm->by_fault));
     } else if (strcmp(req->path, "/__sim/requests") == 0) {
         sim_reply(r, 200, requests(adm, req));
     } else if (strcmp(req->path, "/__sim/faults") == 0 && !post) {

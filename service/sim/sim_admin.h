@@ -51,6 +51,10 @@ void sim_admin_record(struct sim_admin *adm, const struct sim_req *req,
  * shows in /__sim/stats as suspended_peak, proof that latency overlaps. */
 void sim_admin_set_suspended_peak(struct sim_admin *adm, size_t peak);
 
+/* One more connection accepted: /__sim/stats shows the count as
+ * connections (with HTTPS, the TLS handshakes); reset with the stats. */
+void sim_admin_count_connection(struct sim_admin *adm);
+
 /* "none", "status", "drop", "drop_after", "hang". */
 const char *sim_fault_kind_str(enum fault_kind kind);
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "log.h"
 
@@ -40,6 +41,8 @@ static const char usage[] =
     "usage: hms-sim [options]\n"
     "  --listen HOST:PORT        bind address (127.0.0.1:0 = free port)\n"
     "  --port-file PATH          write the bound port to PATH\n"
+    "  --tls-cert PATH           serve HTTPS with this certificate (PEM)\n"
+    "  --tls-key PATH            and its private key (PEM); both or neither\n"
     "  --templates PATH          templates JSON (default: built in)\n"
     "  --access-key KEY          required access_key claim "
     "(or HMS_ACCESS_KEY)\n"
@@ -290,6 +293,32 @@ static bool load_file(const char *opt, const char *path, char **out,
     return true;
 }
 
+/* --tls-cert and --tls-key: both or neither; read now, so a bad path is
+ * a start-up error. MHD wants NUL-terminated PEM text. */
+static bool load_tls(struct sim_conf *cf)
+{
+    size_t len;
+
+    if ((cf->tls_cert == NULL) != (cf->tls_key == NULL)) {
+        log_error("msg=\"invalid option\" option=%s err=\"HTTPS needs both "
+                  "--tls-cert and --tls-key\"",
+                  cf->tls_cert == NULL ? "--tls-cert" : "--tls-key");
+        return false;
+    }
+    if (cf->tls_cert == NULL) {
+        return true;
+    }
+    if (!load_file("--tls-cert", cf->tls_cert, &cf->tls_cert_pem, &len)) {
+        return false;
+    }
+    cf->tls_cert_pem[len] = '\0';
+    if (!load_file("--tls-key", cf->tls_key, &cf->tls_key_pem, &len)) {
+        return false;
+    }
+    cf->tls_key_pem[len] = '\0';
+    return true;
+}
+
 static bool load_templates(struct sim_conf *cf, const char *path)
 {
     char errstr[ERRLEN];
@@ -447,6 +476,8 @@ static bool tune_flag(struct sim_conf *cf, const char *name, const char *arg)
 enum opt_id {
     OPT_LISTEN = 256,
     OPT_PORT_FILE,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
     OPT_TEMPLATES,
     OPT_ACCESS_KEY,
     OPT_THREADS,
@@ -469,6 +500,8 @@ enum opt_id {
 static const struct option options[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"port-file", required_argument, NULL, OPT_PORT_FILE},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"templates", required_argument, NULL, OPT_TEMPLATES},
     {"access-key", required_argument, NULL, OPT_ACCESS_KEY},
     {"threads", required_argument, NULL, OPT_THREADS},
@@ -508,6 +541,14 @@ static bool apply_webhook_option(struct sim_conf *cf, int id, const char *arg)
     return true;
 }
 
+/* A string option given again replaces the earlier one. */
+static bool set_str(char **field, const char *arg)
+{
+    free(*field);
+    *field = xstrdup(arg);
+    return true;
+}
+
 /* Applies one option; false (after logging) when it is invalid. */
 static bool apply_option(struct sim_conf *cf, int id, const char *arg,
                          struct fault_rule *start_rule, bool *has_rule)
@@ -520,13 +561,13 @@ static bool apply_option(struct sim_conf *cf, int id, const char *arg,
     case OPT_LISTEN:
         return parse_listen(cf, arg);
     case OPT_PORT_FILE:
-        free(cf->port_file);
-        cf->port_file = xstrdup(arg);
-        return true;
+        return set_str(&cf->port_file, arg);
+    case OPT_TLS_CERT:
+        return set_str(&cf->tls_cert, arg);
+    case OPT_TLS_KEY:
+        return set_str(&cf->tls_key, arg);
     case OPT_ACCESS_KEY:
-        free(cf->access_key);
-        cf->access_key = xstrdup(arg);
-        return true;
+        return set_str(&cf->access_key, arg);
     case OPT_THREADS:
         ok = parse_ll("--threads", arg, 1, 64, &v);
         cf->threads = (int)v;
@@ -613,6 +654,7 @@ enum hw_rc sim_conf_load(struct sim_conf *cf, int argc, char **argv)
         log_error("msg=\"unexpected argument\" arg=%s", argv[optind]);
         ok = false;
     }
+    ok = load_tls(cf) && ok;
     ok = load_templates(cf, templates) && ok;
     if (has_rule &&
         fault_rule_check(&start_rule, errstr, sizeof(errstr)) != HW_OK) {
@@ -645,6 +687,13 @@ void sim_conf_deinit(struct sim_conf *cf)
     secret_wipe(&cf->secret);
     free(cf->host);
     free(cf->port_file);
+    free(cf->tls_cert);
+    free(cf->tls_key);
+    free(cf->tls_cert_pem);
+    if (cf->tls_key_pem != NULL) {
+        OPENSSL_cleanse(cf->tls_key_pem, strlen(cf->tls_key_pem));
+        free(cf->tls_key_pem);
+    }
     free(cf->access_key);
     memset(cf, 0, sizeof(*cf));
 }

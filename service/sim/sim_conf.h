@@ -8,12 +8,13 @@
  * name, region, subdomain, roles, hls_max_duration_s) come from a small
  * JSON file, or a built-in default parsed by the same code. --fault
  * KEY=VALUE builds the start-up fault rule (see sim_fault.h); --faults-file
- * loads a rule set. --webhook-url, --webhook-header and --webhook-fault
- * set the start-up webhook settings (sim_whconf.h). Every error is logged;
- * loading then fails once with HW_ERR_CONFIG. Immutable after loading: struct
- * sim_tune holds the start-up values of what POST /__sim/config changes at run
- * time (the live copy is sim_api's), and sim_tune_update() validates such a
- * change with the same bounds as the flags.
+ * loads a rule set. --tls-cert and --tls-key (both or neither) make it
+ * serve HTTPS, as 100ms does. --webhook-url, --webhook-header and
+ * --webhook-fault set the start-up webhook settings (sim_whconf.h). Every error
+ * is logged; loading then fails once with HW_ERR_CONFIG. Immutable after
+ * loading: struct sim_tune holds the start-up values of what POST /__sim/config
+ * changes at run time (the live copy is sim_api's), and sim_tune_update()
+ * validates such a change with the same bounds as the flags.
  */
 #ifndef SIM_CONF_H
 #define SIM_CONF_H
@@ -45,10 +46,12 @@ struct sim_tune {
 };
 
 struct sim_conf {
-    char *host;      /* listen address, 127.0.0.1 */
-    int port;        /* 0: a free port, reported on stdout */
-    char *port_file; /* NULL, or where the bound port is written */
-    struct sim_template *templates; /* [0] is the workspace default */
+    char *host;               /* listen address, 127.0.0.1 */
+    int port;                 /* 0: a free port, reported on stdout */
+    char *port_file;          /* NULL, or where the bound port is written */
+    char *tls_cert, *tls_key; /* PEM files: HTTPS; both NULL: plain HTTP */
+    char *tls_cert_pem, *tls_key_pem; /* their text, read at load */
+    struct sim_template *templates;   /* [0] is the workspace default */
     size_t n_templates;
     char *customer_id, *app_id;
     char *access_key; /* NULL: any access_key claim is accepted */

@@ -322,6 +322,20 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     }
 }
 
+/* Every connection accepted (with TLS: one handshake each, as this
+ * server keeps no session cache and sends no tickets), for /__sim/stats:
+ * how well a client reuses its connections. */
+static void on_connection(void *cls, struct MHD_Connection *mc,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)mc;
+    (void)socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        sim_admin_count_connection(((struct sim_http *)cls)->adm);
+    }
+}
+
 struct sim_http *sim_http_start(const struct sim_conf *cf, struct sim_api *api,
                                 struct sim_admin *adm, char *errstr,
                                 size_t errstr_size)
@@ -329,7 +343,11 @@ struct sim_http *sim_http_start(const struct sim_conf *cf, struct sim_api *api,
     struct sim_http *h = xcalloc(1, sizeof(*h));
     struct sockaddr_in sa = {0};
     const union MHD_DaemonInfo *info;
-
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL},
+                                    {MHD_OPTION_END, 0, NULL},
+                                    {MHD_OPTION_END, 0, NULL}};
     pthread_condattr_t ca;
 
     h->api = api;
@@ -347,18 +365,28 @@ struct sim_http *sim_http_start(const struct sim_conf *cf, struct sim_api *api,
                  cf->host);
         goto err;
     }
+    if (cf->tls_cert_pem != NULL) {
+        flags |= MHD_USE_TLS;
+        tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+                                         cf->tls_cert_pem};
+        tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+                                         cf->tls_key_pem};
+    }
     h->d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-            MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_sim_request, h, MHD_OPTION_EXTERNAL_LOGGER, log_mhd,
-        NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
+        flags, 0, NULL, NULL, on_sim_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+        log_mhd, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)cf->threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_ARRAY, tls,
+        MHD_OPTION_END);
     if (h->d == NULL) {
-        snprintf(errstr, errstr_size, "cannot listen on %s:%d (in use?)",
-                 cf->host, cf->port);
+        snprintf(errstr, errstr_size, "cannot listen on %s:%d (in use?)%s",
+                 cf->host, cf->port,
+                 cf->tls_cert_pem != NULL ? " or --tls-cert/--tls-key: not a "
+                                            "certificate and its key (PEM)"
+                                          : "");
         goto err;
     }
     info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);

@@ -7,8 +7,10 @@
  * connection. Injected latency and hangs never block a pool thread: the
  * connection is suspended and a timer thread (a min-heap of due times)
  * resumes it; libmicrohttpd then calls the handler again to finish it.
- * Bodies are capped at 1 MiB (413). The api and admin objects are
- * borrowed and must outlive the server.
+ * Bodies are capped at 1 MiB (413). With --tls-cert/--tls-key it serves
+ * HTTPS only (libmicrohttpd over GnuTLS), as 100ms does; every accepted
+ * connection is counted (sim_admin_count_connection). The api and admin objects
+ * are borrowed and must outlive the server.
  */
 #ifndef SIM_HTTP_H
 #define SIM_HTTP_H

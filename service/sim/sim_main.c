@@ -123,10 +123,11 @@ int main(int argc, char **argv)
         log_error("msg=\"cannot write port file\" path=%s", cf.port_file);
         goto out;
     }
-    log_info("msg=\"hms-sim listening\" addr=%s:%d templates=%zu threads=%d "
-             "access_key_check=%s strict=%s time_scale=%lld "
+    log_info("msg=\"hms-sim listening\" addr=%s:%d tls=%s templates=%zu "
+             "threads=%d access_key_check=%s strict=%s time_scale=%lld "
              "clock_offset_s=%lld webhook=%s",
-             cf.host, sim_http_port(http), cf.n_templates, cf.threads,
+             cf.host, sim_http_port(http),
+             cf.tls_cert_pem != NULL ? "on" : "off", cf.n_templates, cf.threads,
              cf.access_key != NULL ? "on" : "off",
              cf.tune.strict ? "on" : "off", (long long)cf.tune.time_scale,
              (long long)cf.tune.clock_offset_s,

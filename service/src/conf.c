@@ -64,6 +64,7 @@ static conf_check_fn check_topic, check_redis, check_api_base, check_name,
     check_subdomain, check_role_ttls, check_admin, check_log_level,
     check_registry, check_webhook_addr, check_webhook_path, check_cidrs,
     check_hls_start, check_cleanup;
+static conf_check_fn check_ca_file; /* HMS_API_CA_FILE */
 
 static const struct conf_key keys[] = {
     STR("KAFKA_BROKERS", kafka_brokers, "127.0.0.1:9092", NULL),
@@ -102,6 +103,9 @@ static const struct conf_key keys[] = {
         check_api_base),
     /* 1: HMS_API_BASE may be http:// to any host (a simulator in compose) */
     INT("HMS_API_ALLOW_HTTP", hms_api_allow_http, "0", 0, 1),
+    /* the CAs trusted for HMS_API_BASE instead of the system's (the local
+     * stack's hms-sim); verification itself is never off */
+    STR("HMS_API_CA_FILE", hms_api_ca_file, NULL, check_ca_file),
     REQ("HMS_ACCESS_KEY", hms_access_key, check_name),
     {"HMS_APP_SECRET", CONF_SECRET, offsetof(struct conf, hms_app_secret),
      CONF_REQUIRED | CONF_SENSITIVE, "HMS_APP_SECRET_FILE", 0, 0, NULL},
@@ -262,6 +266,29 @@ static bool check_api_base(struct conf *cf, const char *v, char *err, size_t n)
     }
     strip_slash(&cf->hms_api_base);
     return true;
+}
+
+/* A PEM file of CA certificates: readable, with at least one certificate
+ * (a key or an empty file would only fail at the first call). */
+static bool check_ca_file(struct conf *cf, const char *v, char *err, size_t n)
+{
+    FILE *f = fopen(v, "rb");
+    char line[128];
+    bool cert = false;
+
+    (void)cf;
+    while (f != NULL && !cert && fgets(line, sizeof(line), f) != NULL) {
+        cert = strncmp(line, "-----BEGIN CERTIFICATE-----", 27) == 0;
+    }
+    if (f == NULL) {
+        snprintf(err, n, "cannot read %s", v);
+    } else if (!cert) {
+        snprintf(err, n, "%s holds no PEM certificate", v);
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return cert;
 }
 
 /* Our copy of a part of u, or NULL when u has none; *bad on any other

@@ -78,6 +78,7 @@ struct conf {
     struct secret redis_password; /* REDIS_PASSWORD(_FILE): into redis */
     char *hms_api_base;           /* no trailing slash */
     int64_t hms_api_allow_http;   /* 1: http:// to any host (a simulator) */
+    char *hms_api_ca_file;        /* NULL: the system's CA store */
     char *hms_access_key;
     struct secret hms_app_secret;
     char *hms_template_id;

@@ -222,6 +222,19 @@ static void easy_put(struct hms_client *hc, CURL *e)
 
 static void deliver(struct req *r, enum hw_rc rc, long status, bool deadline);
 
+/* The peer's certificate and name are always verified: curl's defaults,
+ * set once more so that no reset or default can turn them off; with
+ * HMS_API_CA_FILE, against its CAs only, not the system's as well. */
+static void set_tls(const struct conf *cf, CURL *e)
+{
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (cf->hms_api_ca_file != NULL) {
+        curl_easy_setopt(e, CURLOPT_CAINFO, cf->hms_api_ca_file);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
+}
+
 /* Starts one attempt of r; on a local failure the call ends here. */
 static void start(struct hms_client *hc, struct req *r)
 {
@@ -262,6 +275,7 @@ static void start(struct hms_client *hc, struct req *r)
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, hc->protocols);
+    set_tls(hc->cf, e);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(
         e, CURLOPT_TIMEOUT_MS,

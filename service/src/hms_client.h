@@ -19,8 +19,9 @@
  * and replays once. Replies are capped at 1 MiB and parsed with jansson.
  * The management token is minted locally and re-minted when less than
  * max(300 s, 10 %) of its life is left (at most half of it, for short
- * TTLs). Logs carry method, path and status: never headers, bodies or
- * tokens.
+ * TTLs). TLS: the certificate and host name are always verified, against
+ * HMS_API_CA_FILE's CAs when set, else the system's store. Logs carry
+ * method, path and status: never headers, bodies or tokens.
  */
 #ifndef HMS_CLIENT_H
 #define HMS_CLIENT_H

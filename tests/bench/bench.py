@@ -44,6 +44,7 @@ from worker_helpers import booking, encode  # noqa: E402
 BIN = os.path.join(ROOT, "build", "release")
 BROKERS = os.environ["KAFKA_BROKERS"]
 SIM = os.environ["HMS_SIM_URL"]
+SIM_VERIFY = os.environ.get("HMS_API_CA_FILE") or True  # the stack's CA
 CALLS_PER_BOOKING = 2  # POST /rooms, POST /room-codes/room/{id}
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 MAX_N = int(os.environ.get("BENCH_N", "20000"))
@@ -70,7 +71,7 @@ def uid(prefix):
 def sim_latency(ms):
     rules = [{"latency_ms": ms}] if ms else []
     r = requests.post(SIM + "/__sim/faults", json={"seed": 1, "rules": rules},
-                      timeout=10)
+                      timeout=10, verify=SIM_VERIFY)
     r.raise_for_status()
 
 
@@ -118,7 +119,8 @@ class Subject:
     """One process under test (hms-worker or bench-floor) with topics and a
     group of its own, warmed up and ready to measure."""
 
-    def __init__(self, program, in_flight, tmp, admin_port=None):
+    def __init__(self, program, in_flight, tmp, admin_port=None,
+                 env_extra=None):
         self.t = {k: uid(f"bench-{k}") for k in ("bc", "ss", "se", "vr", "ve",
                                                   "dlq")}
         subprocess.run([os.path.join(BIN, "mktopics"), BROKERS,
@@ -131,7 +133,8 @@ class Subject:
                    TOPIC_STREAM_STARTED=self.t["ss"],
                    TOPIC_SESSION_ENDED=self.t["se"],
                    TOPIC_VIDEO_READY=self.t["vr"],
-                   TOPIC_VIDEO_ENDED=self.t["ve"], TOPIC_DLQ=self.t["dlq"])
+                   TOPIC_VIDEO_ENDED=self.t["ve"], TOPIC_DLQ=self.t["dlq"],
+                   **(env_extra or {}))
         self.log = os.path.join(tmp, uid(program) + ".log")
         with open(self.log, "w", encoding="utf-8") as out:
             wrap = WRAP if program == "hms-worker" else []

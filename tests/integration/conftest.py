@@ -3,9 +3,14 @@
 tests/run.sh starts the stack and exports its stack.env (KAFKA_BROKERS,
 REDIS_URL, HMS_SIM_URL, HMS_ACCESS_KEY, HMS_APP_SECRET_FILE, ...) and BIN,
 the build directory. Every test starts from a reset simulator.
+
+hms-sim serves HTTPS, as 100ms does, with a certificate of the stack's CA
+(HMS_API_CA_FILE): the workers trust that CA, and so does every client here
+(sim_verify()), with verification on, as production runs.
 """
 import os
 import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -60,28 +65,52 @@ def mint_app(secret, access_key, room_id, role, user_id="u1", now=None,
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
+def sim_verify():
+    """requests' verify= for hms-sim: the stack's CA file (the system's
+    store when it is not set)."""
+    return os.environ.get("HMS_API_CA_FILE") or True
+
+
+def sim_ssl_context():
+    """An ssl context that trusts hms-sim's certificate (raw clients)."""
+    return ssl.create_default_context(
+        cafile=os.environ.get("HMS_API_CA_FILE") or None)
+
+
+def own_sim_args(port):
+    """The flags of an hms-sim a test starts itself: the stack's
+    certificate, so it serves HTTPS like the stack's; and its URL."""
+    return (["--listen", f"127.0.0.1:{port}",
+             "--tls-cert", env("HMS_SIM_TLS_CERT"),
+             "--tls-key", env("HMS_SIM_TLS_KEY")],
+            f"https://127.0.0.1:{port}")
+
+
 class Sim:
     """A small client of hms-sim: /v2 calls with a management token."""
 
     def __init__(self, base, token):
         self.base = base
+        self.verify = sim_verify()
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {token}"
 
     def call(self, method, path, timeout=10, **kw):
+        # per call: REQUESTS_CA_BUNDLE in the environment would win over a
+        # session's verify
         return self.session.request(method, self.base + path, timeout=timeout,
-                                    **kw)
+                                    verify=self.verify, **kw)
 
     def admin(self, method, path, **kw):
         r = requests.request(method, self.base + "/__sim/" + path, timeout=10,
-                             **kw)
+                             verify=self.verify, **kw)
         r.raise_for_status()
         return r.json()
 
     def admin_raw(self, method, path, **kw):
         """An /__sim/ call whose refusal is the test's subject."""
         return requests.request(method, self.base + "/__sim/" + path,
-                                timeout=10, **kw)
+                                timeout=10, verify=self.verify, **kw)
 
     def faults(self, *rules, seed=1):
         return self.admin("POST", "faults", json={"seed": seed,
@@ -90,7 +119,7 @@ class Sim:
     def admin_raw(self, method, path, **kw):
         """A /__sim/ call whose status the caller checks."""
         return requests.request(method, self.base + "/__sim/" + path,
-                                timeout=10, **kw)
+                                timeout=10, verify=self.verify, **kw)
 
     def config(self, **settings):
         """POST /__sim/config: the run-time settings (reset by the fixture)."""

@@ -50,6 +50,7 @@ import requests
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 import extreme_events as xe
+from conftest import sim_verify
 from fault_harness import Run
 from worker_helpers import decode, wait_for
 
@@ -398,7 +399,8 @@ def outcome(bin_dir, tmp_path_factory):
     print(f"\nextreme events: seed {SEED}, {N_RANDOM} random events "
           f"(rerun: {rerun()})", flush=True)
     requests.post(os.environ["HMS_SIM_URL"] + "/__sim/faults",
-                  json={"seed": 1, "rules": []}, timeout=10).raise_for_status()
+                  json={"seed": 1, "rules": []}, timeout=10,
+                  verify=sim_verify()).raise_for_status()
     g = xe.generate(SEED, N_RANDOM, int(time.time() * 1000),
                     uuid.uuid4().hex[:6], os.environ["HMS_TEMPLATE_ID"])
     out.cases, out.skipped = g.cases, g.skipped

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from conftest import free_port
+from conftest import free_port, sim_ssl_context
 
 
 def names(sim):
@@ -57,7 +57,7 @@ def test_429_retry_after_as_http_date(sim):
                                   {"retry_after_s": -1},
                                   {"retry_after_date": True}])
 def test_429_bad_retry_after_fields_rejected(sim, rule):
-    r = requests.post(sim.base + "/__sim/faults",
+    r = requests.post(sim.base + "/__sim/faults", verify=sim.verify,
                       json={"rules": [{"rate_429": 1, **rule}]}, timeout=5)
     assert r.status_code == 400, r.text
 
@@ -128,23 +128,23 @@ def test_rule_by_route_and_times(sim):
 
 
 def test_invalid_fault_rules_rejected(sim):
-    r = requests.post(sim.base + "/__sim/faults",
+    r = requests.post(sim.base + "/__sim/faults", verify=sim.verify,
                       json={"rules": [{"rate_500": 0.7, "rate_503": 0.7}]},
                       timeout=5)
     assert r.status_code == 400 and "sum" in r.json()["details"][0]
 
 
 def test_faults_set_by_flags_at_start(bin_dir, secret, access_key, tmp_path):
-    from conftest import Sim, mint_mgmt
-    port = free_port()
+    from conftest import Sim, mint_mgmt, own_sim_args
+    args, url = own_sim_args(free_port())
     proc = subprocess.Popen(
-        [os.path.join(bin_dir, "hms-sim"), "--listen", f"127.0.0.1:{port}",
+        [os.path.join(bin_dir, "hms-sim"), *args,
          "--access-key", access_key, "--fault", "match=bk-flag-*",
          "--fault", "rate_503=1"],
         env=dict(os.environ, HMS_APP_SECRET=secret, HMS_APP_SECRET_FILE=""),
         stderr=open(tmp_path / "sim.log", "w"))
     try:
-        s = Sim(f"http://127.0.0.1:{port}", mint_mgmt(secret, access_key))
+        s = Sim(url, mint_mgmt(secret, access_key))
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -161,7 +161,8 @@ def test_faults_set_by_flags_at_start(bin_dir, secret, access_key, tmp_path):
 
 
 async def keepalive_client(port, token, path, n):
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port,
+                                                   ssl=sim_ssl_context())
     statuses = []
     for _ in range(n):
         writer.write(f"GET {path} HTTP/1.1\r\nHost: sim\r\n"

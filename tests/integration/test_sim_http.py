@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from conftest import Sim, mint_app, mint_mgmt
+from conftest import Sim, mint_app, mint_mgmt, sim_ssl_context
 
 CODE = re.compile(r"^[a-z]{3}-[a-z]{4}-[a-z]{3}$")
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
@@ -32,7 +32,8 @@ def error_body(r, status):
 ])
 def test_401_without_a_usable_token(sim, auth, detail):
     headers = {"Authorization": auth} if auth else {}
-    r = requests.get(sim.base + "/v2/rooms", headers=headers, timeout=5)
+    r = requests.get(sim.base + "/v2/rooms", headers=headers, timeout=5,
+                     verify=sim.verify)
     body = error_body(r, 401)
     assert detail in body["details"][0]
 
@@ -322,7 +323,8 @@ def dates(base, method, path, headers=None, body=None):
     """Every Date header of one response, read with http.client so that
     two headers would show as two (requests would join them)."""
     host, port = base.split("//")[1].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn = http.client.HTTPSConnection(host, int(port), timeout=10,
+                                       context=sim_ssl_context())
     try:
         conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
@@ -370,3 +372,15 @@ def test_stats_and_request_log(sim):
     assert log[0]["body"] == {"name": "bk-log", "description": "d"}
     assert "Bearer" not in str(log) and "eyJ" not in str(log)
     assert sim.requests_log(since=log[0]["seq"]) == log[1:]
+
+
+def test_connections_are_counted(sim):
+    """/__sim/stats counts accepted connections (over HTTPS, one TLS
+    handshake each): three calls on one keep-alive session are one."""
+    before = sim.admin("GET", "stats")["connections"]
+    for _ in range(3):
+        assert sim.call("GET", "/v2/rooms").status_code == 200
+    # the session's one connection, and this stats call's own
+    assert sim.admin("GET", "stats")["connections"] - before == 2
+    sim.admin("POST", "reset", json={"state": False, "faults": False})
+    assert sim.admin("GET", "stats")["connections"] == 1  # this call's

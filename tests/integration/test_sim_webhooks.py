@@ -17,7 +17,7 @@ import time
 import pytest
 import requests
 
-from conftest import Sim, free_port, mint_app, mint_mgmt
+from conftest import Sim, free_port, mint_app, mint_mgmt, own_sim_args
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
                   r"[0-9a-f]{12}$")
@@ -421,15 +421,15 @@ def test_webhook_flags_at_start(bin_dir, secret, access_key, receivers,
                                 tmp_path):
     """--webhook-url and --webhook-header (repeatable) at start-up."""
     rx = receivers()
-    port = free_port()
+    args, url = own_sim_args(free_port())
     proc = subprocess.Popen(
-        [os.path.join(bin_dir, "hms-sim"), "--listen", f"127.0.0.1:{port}",
+        [os.path.join(bin_dir, "hms-sim"), *args,
          "--access-key", access_key, "--webhook-url", rx.url,
          "--webhook-header", "X-One: 1", "--webhook-header", "X-Two:tw0-secret"],
         env=dict(os.environ, HMS_APP_SECRET=secret, HMS_APP_SECRET_FILE=""),
         stderr=open(tmp_path / "sim.log", "w"))
     try:
-        s = Sim(f"http://127.0.0.1:{port}", mint_mgmt(secret, access_key))
+        s = Sim(url, mint_mgmt(secret, access_key))
         deadline = time.monotonic() + 20
         while True:
             try:

@@ -105,7 +105,7 @@ def test_valid_webhook_is_stored_before_200(receivers):
     with the id, type and reception time in headers. Redis and the 100ms
     API are down: receiving depends on Kafka alone."""
     rc = receivers(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
-                   HMS_API_BASE=f"http://127.0.0.1:{free_port()}/v2",
+                   HMS_API_BASE=f"https://127.0.0.1:{free_port()}/v2",
                    ADMIN_ADDR=f"127.0.0.1:{free_port()}")
     ev = envelope(room="65a1b2c3d4e5f60718293a4b", peer_id="p-1",
                   user_name="Zoë ✓", role="host")

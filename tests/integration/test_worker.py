@@ -455,26 +455,35 @@ def test_one_failing_subject_is_dead_lettered(worker, sim, kafka, rds):
     assert not rds.exists(f"hms:booking:{bad}")
 
 
-def test_full_outage_dead_letters_nothing(bin_dir, sim, kafka, tmp_path):
-    """Every call fails for longer than EVENT_DEADLINE_MS: the worker
-    pauses instead of dead-lettering, and catches up when 100ms is back.
-    Its own topics keep the module's worker out of the way."""
+def own_worker(bin_dir, log, group, drop=()):
+    """A worker on topics of its own (the module's worker stays out of the
+    way), impatient with 100ms; drop: variables of the stack's environment
+    it does not get. Returns (process, topics)."""
     t = {k: uid(f"it-{k}") for k in ("bc", "ss", "se", "vr", "ve", "dlq")}
     subprocess.run([os.path.join(bin_dir, "mktopics"), os.environ["KAFKA_BROKERS"],
                     *[f"{n}:1" for n in t.values()]], check=True,
                    capture_output=True)
-    env = dict(os.environ, KAFKA_GROUP_ID=uid("it-outage"), ADMIN_ADDR="off",
+    env = dict(os.environ, KAFKA_GROUP_ID=uid(group), ADMIN_ADDR="off",
                TOPIC_BOOKING_CREATED=t["bc"], TOPIC_STREAM_STARTED=t["ss"],
                TOPIC_SESSION_ENDED=t["se"], TOPIC_VIDEO_READY=t["vr"],
                TOPIC_VIDEO_ENDED=t["ve"], TOPIC_DLQ=t["dlq"],
                EVENT_DEADLINE_MS="3000", HMS_RETRY_MAX="3",
                HMS_RETRY_BASE_MS="50", HMS_RETRY_CAP_MS="200",
                HMS_TIMEOUT_MS="1000")
-    log = tmp_path / "worker.log"
+    for k in drop:
+        env.pop(k, None)
     with open(log, "w") as out:
         proc = subprocess.Popen(os.environ.get("WORKER_WRAP", "").split()
                                 + [os.path.join(bin_dir, "hms-worker")],
                                 env=env, stderr=out)
+    return proc, t
+
+
+def test_full_outage_dead_letters_nothing(bin_dir, sim, kafka, tmp_path):
+    """Every call fails for longer than EVENT_DEADLINE_MS: the worker
+    pauses instead of dead-lettering, and catches up when 100ms is back."""
+    log = tmp_path / "worker.log"
+    proc, t = own_worker(bin_dir, log, "it-outage")
     try:
         assert wait_for(lambda: "partitions assigned" in log.read_text(), 90)
         sim.faults({"rate_503": 1})
@@ -490,6 +499,29 @@ def test_full_outage_dead_letters_nothing(bin_dir, sim, kafka, tmp_path):
         got = outputs(kafka, t["vr"], "VideoReady",
                       lambda r: r["causation_id"] in ids, count=5)
         assert len(got) == 5
+        assert kafka.read(t["dlq"], lambda m: m, 1, timeout=2) == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+
+
+def test_untrusted_certificate_reaches_nothing(bin_dir, sim, kafka, tmp_path):
+    """hms-sim's certificate is signed by the stack's CA: a worker that
+    does not trust it (no HMS_API_CA_FILE: the system's store) refuses the
+    connection before any request is sent, and waits instead of
+    dead-lettering. Verification is never off: no setting turns it off."""
+    log = tmp_path / "worker.log"
+    proc, t = own_worker(bin_dir, log, "it-untrusted",
+                         drop=("HMS_API_CA_FILE",))
+    try:
+        assert wait_for(lambda: "partitions assigned" in log.read_text(), 90)
+        ev = booking(uid("it-tls"), [("alice", "host")])
+        kafka.send(t["bc"], ev["booking_id"], encode("BookingCreated", ev))
+        kafka.flush()
+        assert wait_for(lambda: "event waits" in log.read_text(), 30), \
+            log.read_text()[-2000:]
+        assert "SSL certificate problem" in log.read_text()
+        assert sim_calls(sim, f"bk-{ev['booking_id']}") == []  # none got through
         assert kafka.read(t["dlq"], lambda m: m, 1, timeout=2) == []
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -747,6 +747,50 @@ static void test_kafka_prop_twice(void)
 
 /* HLS starts when the host joins by default once webhooks are consumed;
  * immediate keeps the start at provisioning. */
+/* HMS_API_CA_FILE: a readable PEM file with a certificate, or an error
+ * naming the variable; unset, the system's store (NULL). */
+static void test_api_ca_file(void)
+{
+    char pem[] = "/tmp/hw-conf-ca-XXXXXX", key[] = "/tmp/hw-conf-key-XXXXXX";
+    int fd_pem = mkstemp(pem), fd_key = mkstemp(key);
+    static const char cert[] = "# the stack's CA\n"
+                               "-----BEGIN CERTIFICATE-----\nMIIB\n"
+                               "-----END CERTIFICATE-----\n";
+    static const char not_cert[] = "-----BEGIN EC PRIVATE KEY-----\nMHc\n"
+                                   "-----END EC PRIVATE KEY-----\n";
+    char ok_env[64], key_env[64], buf[16384];
+    struct conf cf;
+
+    CHECK(fd_pem >= 0 &&
+          write(fd_pem, cert, sizeof(cert) - 1) == (ssize_t)(sizeof(cert) - 1));
+    CHECK(fd_key >= 0 && write(fd_key, not_cert, sizeof(not_cert) - 1) ==
+                             (ssize_t)(sizeof(not_cert) - 1));
+    close(fd_pem);
+    close(fd_key);
+    snprintf(ok_env, sizeof(ok_env), "HMS_API_CA_FILE=%s", pem);
+    snprintf(key_env, sizeof(key_env), "HMS_API_CA_FILE=%s", key);
+    {
+        const char *const unset[] = {MIN_ENV, NULL};
+        const char *const ok[] = {MIN_ENV, ok_env, NULL};
+        const char *const missing[] = {
+            MIN_ENV, "HMS_API_CA_FILE=/nonexistent/ca.pem", NULL};
+        const char *const wrong[] = {MIN_ENV, key_env, NULL};
+
+        CHECK(load(&cf, unset) == HW_OK && cf.hms_api_ca_file == NULL);
+        conf_deinit(&cf);
+        CHECK(load(&cf, ok) == HW_OK);
+        CHECK_STR(cf.hms_api_ca_file, pem);
+        conf_deinit(&cf);
+        CHECK(captured(missing, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
+        CHECK(strstr(buf, "var=HMS_API_CA_FILE") != NULL);
+        CHECK(strstr(buf, "cannot read /nonexistent/ca.pem") != NULL);
+        CHECK(captured(wrong, false, buf, sizeof(buf)) == HW_ERR_CONFIG);
+        CHECK(strstr(buf, "holds no PEM certificate") != NULL);
+    }
+    unlink(pem);
+    unlink(key);
+}
+
 static void test_hls_start(void)
 {
     const char *const hooks[] = {MIN_ENV, "WEBHOOK_EVENTS=1", NULL};
@@ -780,6 +824,7 @@ int main(void)
     test_webhook_errors();
     test_redis_tls_errors();
     test_allow_http();
+    test_api_ca_file();
     test_registry_credentials();
     test_registry_password_never_logged();
     test_kafka_prop_file();

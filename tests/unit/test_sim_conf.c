@@ -2,6 +2,7 @@
  * templates document. Errors are logged to stderr by design. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "sim_conf.h"
@@ -216,6 +217,43 @@ static void test_defaults_and_errors(void)
     unsetenv("HMS_APP_SECRET_FILE");
 }
 
+/* --tls-cert and --tls-key: both or neither, both read at load (the
+ * text as MHD wants it, NUL-terminated); without them, plain HTTP. */
+static void test_tls_flags(void)
+{
+    struct sim_conf cf = {0};
+    char cert[] = "/tmp/hw-sim-cert-XXXXXX", key[] = "/tmp/hw-sim-key-XXXXXX";
+    int fc = mkstemp(cert), fk = mkstemp(key);
+    const char *const ok[] = {"hms-sim", "--tls-cert", cert, "--tls-key", key};
+    const char *const half[][3] = {{"hms-sim", "--tls-cert", cert},
+                                   {"hms-sim", "--tls-key", key}};
+    const char *const missing[] = {"hms-sim", "--tls-cert", "/nonexistent/c",
+                                   "--tls-key", key};
+    const char *const none[] = {"hms-sim"};
+
+    CHECK(fc >= 0 && write(fc, "CERT", 4) == 4);
+    CHECK(fk >= 0 && write(fk, "KEY", 3) == 3);
+    close(fc);
+    close(fk);
+    setenv("HMS_APP_SECRET", "sim-secret", 1);
+    CHECK(load(&cf, ARGC(ok), ok) == HW_OK);
+    CHECK_STR(cf.tls_cert, cert);
+    CHECK_STR(cf.tls_cert_pem, "CERT");
+    CHECK_STR(cf.tls_key_pem, "KEY");
+    sim_conf_deinit(&cf);
+    for (size_t i = 0; i < 2; i++) {
+        CHECK(load(&cf, 3, half[i]) == HW_ERR_CONFIG);
+        sim_conf_deinit(&cf);
+    }
+    CHECK(load(&cf, ARGC(missing), missing) == HW_ERR_CONFIG);
+    sim_conf_deinit(&cf);
+    CHECK(load(&cf, ARGC(none), none) == HW_OK);
+    CHECK(cf.tls_cert_pem == NULL && cf.tls_key_pem == NULL);
+    sim_conf_deinit(&cf);
+    unlink(cert);
+    unlink(key);
+}
+
 /* The run-time form of the same settings (POST /__sim/config). */
 static void test_tune_update(void)
 {
@@ -257,6 +295,7 @@ int main(void)
     test_templates();
     test_flags();
     test_defaults_and_errors();
+    test_tls_flags();
     test_tune_update();
     return TEST_REPORT();
 }
