@@ -7,13 +7,12 @@ again a bounded number of times; a booking whose session closes after
 its window is cleaned up (CLEANUP_ON_CLOSE). Rooms are driven through
 hms-sim, which sends the webhooks as 100ms does."""
 import json
+import time
 
 import pytest
 
 from fault_harness import uid
 from test_webhook_events import shared_redis, sim_hooked_run
-import time
-
 from worker_helpers import booking, decode, encode, now_ms, stream, wait_for
 
 SUB = "hmsworker"  # the subdomain of hms-sim's built-in template
@@ -69,9 +68,20 @@ def told(run, subject_id, types, timeout=30):
     return got
 
 
-def join_host(sim, rds, r):
-    tok = rds.get(f"hms:token:{r['room_id']}:host-1")
-    j = sim.admin_raw("POST", "join", json={"token": tok, "name": "host"})
+def ready_booking(run, bid, people, **over):
+    """Sends a booking-created; its video-ready."""
+    run.kafka.send(run.t["bc"], bid,
+                   encode("BookingCreated", booking(bid, people, **over)))
+    run.kafka.flush()
+    [r] = run.kafka.read(run.t["vr"], lambda m: decode("VideoReady", m.value()),
+                         1, timeout=60)
+    return r
+
+
+def join(sim, rds, r, user):
+    """user joins r's room with the token the worker cached; the peer id."""
+    tok = rds.get(f"hms:token:{r['room_id']}:{user}")
+    j = sim.admin_raw("POST", "join", json={"token": tok, "name": user})
     assert j.status_code == 200, j.text
     return j.json()["peer_id"]
 
@@ -90,7 +100,7 @@ def test_hls_starts_when_the_host_joins_and_goes_when_it_stops(hooked, sim):
     sub = rds.pubsub()
     sub.subscribe(f"hms:events:stream:{sid}")
     assert sub.get_message(timeout=5)["type"] == "subscribe"
-    peer = join_host(sim, rds, r)
+    peer = join(sim, rds, r, "host-1")
     assert wait_for(lambda: rds.hget(key, "hls_url") is not None, 30), \
         rds.hgetall(key)
     [st] = streams_of(sim, r["room_id"])
@@ -124,7 +134,7 @@ def test_a_failing_composer_is_started_again_then_given_up(hooked, sim):
     rds = shared_redis()
     sid, r = provision(run)
     key = f"hms:stream:{sid}"
-    join_host(sim, rds, r)
+    join(sim, rds, r, "host-1")
     assert wait_for(lambda: run.metric(
         "hms_worker_hls_start_failures_total") == 1, 30), rds.hgetall(key)
     streams = streams_of(sim, r["room_id"])
@@ -148,20 +158,12 @@ def test_a_booking_is_cleaned_up_when_its_session_closes_late(hooked, sim):
     rds = shared_redis()
     bid = uid("clean")
     start = now_ms()
-    ev = booking(bid, [("doc", "host"), ("pat", "guest")], starts_at=start,
-                 ends_at=start + 3000)
-    run.kafka.send(run.t["bc"], bid, encode("BookingCreated", ev))
-    run.kafka.flush()
-    [r] = run.kafka.read(run.t["vr"], lambda m: decode("VideoReady", m.value()),
-                         1, timeout=60)
+    r = ready_booking(run, bid, [("doc", "host"), ("pat", "guest")],
+                      starts_at=start, ends_at=start + 3000)
     key, room = f"hms:booking:{bid}", r["room_id"]
     assert rds.hget(key, "ends_at") == str(start + 3000)
     toks = {u: rds.get(f"hms:token:{room}:{u}") for u in ("doc", "pat")}
-    peers = []
-    for u, tok in toks.items():
-        j = sim.admin_raw("POST", "join", json={"token": tok, "name": u})
-        assert j.status_code == 200, j.text
-        peers.append(j.json()["peer_id"])
+    peers = [join(sim, rds, r, u) for u in toks]
     assert wait_for(lambda: rds.hget(key, "session_status") == "live", 30)
     time.sleep(max(0, (start + 3500 - now_ms()) / 1000))  # the window ends
     for p in peers:
@@ -190,17 +192,11 @@ def test_a_session_within_the_window_leaves_the_booking(hooked, sim):
     run = hooked({})
     rds = shared_redis()
     bid = uid("keep")
-    ev = booking(bid, [("doc", "host")], starts_at=now_ms(),
-                 ends_at=now_ms() + 3600_000)
-    run.kafka.send(run.t["bc"], bid, encode("BookingCreated", ev))
-    run.kafka.flush()
-    [r] = run.kafka.read(run.t["vr"], lambda m: decode("VideoReady", m.value()),
-                         1, timeout=60)
+    r = ready_booking(run, bid, [("doc", "host")], starts_at=now_ms(),
+                      ends_at=now_ms() + 3600_000)
     key = f"hms:booking:{bid}"
     tok = rds.get(f"hms:token:{r['room_id']}:doc")
-    j = sim.admin_raw("POST", "join", json={"token": tok, "name": "doc"})
-    assert j.status_code == 200, j.text
-    sim.admin("POST", "leave", json={"peer_id": j.json()["peer_id"]})
+    sim.admin("POST", "leave", json={"peer_id": join(sim, rds, r, "doc")})
     assert wait_for(lambda: rds.hget(key, "session_status") == "ended", 30)
     time.sleep(1)
     assert rds.hget(key, "status") == "ready"
@@ -217,17 +213,11 @@ def test_a_recorded_session_brings_its_recording(hooked, sim):
     rds = shared_redis()
     bid = uid("rec")
     sim.room(f"bk-{bid}", recording_info={"enabled": True})
-    ev = booking(bid, [("doc", "host")])
-    run.kafka.send(run.t["bc"], bid, encode("BookingCreated", ev))
-    run.kafka.flush()
-    [r] = run.kafka.read(run.t["vr"], lambda m: decode("VideoReady", m.value()),
-                         1, timeout=60)
+    r = ready_booking(run, bid, [("doc", "host")])
     key = f"hms:booking:{bid}"
-    tok = rds.get(f"hms:token:{r['room_id']}:doc")
-    j = sim.admin_raw("POST", "join", json={"token": tok, "name": "doc"})
-    assert j.status_code == 200, j.text
+    peer = join(sim, rds, r, "doc")
     time.sleep(1)  # a second of recording
-    sim.admin("POST", "leave", json={"peer_id": j.json()["peer_id"]})
+    sim.admin("POST", "leave", json={"peer_id": peer})
     assert wait_for(lambda: "recording_url" in rds.hgetall(key), 30), \
         rds.hgetall(key)
     h = rds.hgetall(key)
