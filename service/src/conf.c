@@ -3,7 +3,8 @@
  * string row may carry a check that validates the value and derives fields
  * (REDIS_URL -> cf->redis; SCHEMA_REGISTRY_URL -> cf->registry, split by
  * libcurl's URL API; WEBHOOK_ALLOW_CIDRS -> cf->webhook_cidrs, parsed by
- * whaccess.c); cross_checks() compares keys, webhook_checks() the webhook
+ * whaccess.c); cross_checks() compares keys (and derives hls_on_join,
+ * which depends on WEBHOOK_EVENTS), webhook_checks() the webhook
  * listener's (the secret headers are parsed there, once loaded from the
  * variable or its file); KAFKA_PROP_* are tried on a scratch
  * rd_kafka_conf_t (KAFKA_PROP_<name>_FILE: the value read from a file,
