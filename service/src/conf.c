@@ -1005,14 +1005,19 @@ static bool cross_checks(struct conf *cf)
     return ok;
 }
 
-static bool readable(const char *path)
+/* Whether the file of var can be opened; says so when it cannot. */
+static bool readable(const char *var, const char *path)
 {
     FILE *f = fopen(path, "rb");
 
-    if (f != NULL) {
-        fclose(f);
+    if (f == NULL) {
+        log_error("msg=\"invalid configuration\" var=%s err=\"cannot read "
+                  "%s\"",
+                  var, path);
+        return false;
     }
-    return f != NULL;
+    fclose(f);
+    return true;
 }
 
 /* The webhook listener's settings together: the secret headers parsed
@@ -1054,10 +1059,7 @@ static bool webhook_checks(struct conf *cf)
                       "both WEBHOOK_TLS_CERT_FILE and WEBHOOK_TLS_KEY_FILE\"",
                       tls_var[1 - i]);
             ok = false;
-        } else if (tls[i] != NULL && !readable(tls[i])) {
-            log_error("msg=\"invalid configuration\" var=%s err=\"cannot "
-                      "read %s\"",
-                      tls_var[i], tls[i]);
+        } else if (tls[i] != NULL && !readable(tls_var[i], tls[i])) {
             ok = false;
         }
     }
@@ -1106,10 +1108,7 @@ static bool redis_checks(struct conf *cf)
                       "REDIS_URL is redis:// (no TLS): use rediss://\"",
                       tls_var[i]);
             ok = false;
-        } else if (tls[i] != NULL && !readable(tls[i])) {
-            log_error("msg=\"invalid configuration\" var=%s err=\"cannot "
-                      "read %s\"",
-                      tls_var[i], tls[i]);
+        } else if (tls[i] != NULL && !readable(tls_var[i], tls[i])) {
             ok = false;
         }
     }
