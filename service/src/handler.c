@@ -763,13 +763,6 @@ static int64_t hook_time_ms(const struct event *in, enum hook_type type)
     return hookev_time_ms(in, fields[type]);
 }
 
-static bool hash_is(const json_t *hash, const char *field, const char *value)
-{
-    const char *v = json_string_value(json_object_get(hash, field));
-
-    return v != NULL && strcmp(v, value) == 0;
-}
-
 static int64_t hash_ms(const json_t *hash, const char *field)
 {
     const char *v = json_string_value(json_object_get(hash, field));
@@ -790,7 +783,7 @@ static bool host_joined(const struct ctx *c)
         return false;
     }
     field = xasprintf("role:%s", u);
-    yes = hash_is(c->hash, field, role);
+    yes = rules_hash_is(c->hash, field, role);
     free(field);
     return yes;
 }
@@ -808,8 +801,8 @@ static bool hook_starts_hls(struct ctx *c)
     int64_t tries = hash_ms(c->hash, "hls_retries");
 
     if (subj_kind(c) != SUBJECT_STREAM ||
-        !hash_is(c->hash, "hls_requested", "1") ||
-        !hash_is(c->hash, "status", "ready") ||
+        !rules_hash_is(c->hash, "hls_requested", "1") ||
+        !rules_hash_is(c->hash, "status", "ready") ||
         json_object_get(c->hash, "hls_url") != NULL) {
         return false;
     }
@@ -818,7 +811,8 @@ static bool hook_starts_hls(struct ctx *c)
     }
     if (hookev_type(in) != HOOK_HLS_FAILURE ||
         (err != NULL && strcmp(err, "BEAM_STOPPED") == 0) ||
-        (cf->hls_on_join && !hash_is(c->hash, "session_status", "live"))) {
+        (cf->hls_on_join &&
+         !rules_hash_is(c->hash, "session_status", "live"))) {
         return false; /* stopped on purpose, or nobody to stream */
     }
     c->hls_gave_up = (tries < 0 ? 0 : tries) >= cf->hms_hls_retries;
@@ -836,7 +830,7 @@ static bool closes_booking(const struct ctx *c, int64_t at)
     return c->h->cf->cleanup != CLEANUP_OFF &&
            hookev_type(&c->j->in) == HOOK_SESSION_CLOSE &&
            subj_kind(c) == SUBJECT_BOOKING &&
-           hash_is(c->hash, "status", "ready") &&
+           rules_hash_is(c->hash, "status", "ready") &&
            json_is_string(json_object_get(c->hash, "room_id")) &&
            ends != INT64_MIN && at >= ends;
 }

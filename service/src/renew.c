@@ -13,6 +13,7 @@
 #include "jwt.h"
 #include "log.h"
 #include "metrics.h"
+#include "rules.h"
 
 struct renew {
     const struct conf *cf;
@@ -76,17 +77,10 @@ int64_t renew_margin_ms(int64_t check_ms, int64_t ttl_s)
     return m < ttl_ms / 2 ? m : ttl_ms / 2;
 }
 
-static bool field_is(const json_t *hash, const char *field, const char *want)
-{
-    const char *v = json_string_value(json_object_get(hash, field));
-
-    return v != NULL && strcmp(v, want) == 0;
-}
-
 bool renew_live(const json_t *hash)
 {
-    return field_is(hash, "status", "ready") &&
-           field_is(hash, "session_status", "live") &&
+    return rules_hash_is(hash, "status", "ready") &&
+           rules_hash_is(hash, "session_status", "live") &&
            json_string_value(json_object_get(hash, "room_id")) != NULL;
 }
 

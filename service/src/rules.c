@@ -84,6 +84,13 @@ size_t rules_holders(const struct event *in, struct participant *host,
     return in->n_participants;
 }
 
+bool rules_hash_is(const json_t *hash, const char *field, const char *value)
+{
+    const char *v = json_string_value(json_object_get(hash, field));
+
+    return v != NULL && strcmp(v, value) == 0;
+}
+
 size_t rules_stale_users(const json_t *hash, const char *room_id,
                          const struct participant *ps, size_t n,
                          const char ***out)

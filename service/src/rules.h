@@ -13,6 +13,7 @@
 #ifndef RULES_H
 #define RULES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,9 @@ int64_t rules_hash_expiry(const struct conf *cf, const struct event *ev,
  * in *host, which *list then points to). Returns how many. */
 size_t rules_holders(const struct event *in, struct participant *host,
                      const struct participant **list);
+
+/* Whether the subject's hash (field -> value) has field set to value. */
+bool rules_hash_is(const json_t *hash, const char *field, const char *value);
 
 /* The users holding a token in hash (role:<user> fields) for room_id who
  * are not among ps: their tokens go. *out is a malloc'd array of
