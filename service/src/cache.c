@@ -348,6 +348,14 @@ void cache_handle(struct cache *c, short revents)
     }
 }
 
+void cache_flush(struct cache *c)
+{
+    if (c->ac != NULL && c->want_write && (c->ac->c.flags & REDIS_CONNECTED) &&
+        (c->ssl == NULL || SSL_is_init_finished(c->ssl))) {
+        cache_handle(c, POLLOUT);
+    }
+}
+
 static void op_complete(struct op *o)
 {
     struct cache *c = o->c;

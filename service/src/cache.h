@@ -103,6 +103,11 @@ typedef void cache_done_fn(void *arg, enum hw_rc rc, struct cache_reply *r);
  * after poll(), cache_handle() with the revents. */
 int cache_poll_fd(const struct cache *c, short *events);
 void cache_handle(struct cache *c, short revents);
+/* Writes what is queued now, before the owner waits: a connected socket
+ * is almost always writable, so waiting for POLLOUT first would cost a
+ * turn of the owner's loop per command (hiredis keeps what the socket
+ * does not take, and want_write, for the poll). */
+void cache_flush(struct cache *c);
 /* Timeouts and calls that could not be sent; returns when it is next due
  * (hw_mono_ms() clock), INT64_MAX when nothing is outstanding. */
 int64_t cache_tick(struct cache *c);

@@ -4,7 +4,10 @@
  * curl's sockets and the Redis fd in one hms_client_run(). After each turn
  * it publishes what the consumer thread reads: atomics (degraded,
  * redis_up, api_up), the halt reason under why_mu, jobs per state to
- * /metrics once a second. Finished jobs go back via jobq `out` + eventfd. */
+ * /metrics once a second. Finished jobs go back via jobq `out`, ringing
+ * the consumer thread's bell (hw.h) only when `out` was empty: the
+ * consumer takes all of it at once, so one wake-up serves a whole batch.
+ * Jobs in wake this thread the same way. */
 #define LOGMOD "engine"
 #include "engine.h"
 
@@ -13,8 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include "cache.h"
 #include "handler.h"
@@ -32,7 +33,7 @@ struct engine {
     bool started;
     atomic_bool stop, degraded, redis_up, api_up;
     struct jobq in, out;
-    int fd; /* eventfd: finished jobs are waiting */
+    int bell; /* the consumer thread's (hw.h): finished jobs are waiting */
     struct hms_client *hc;
     struct cache *cache;
     struct handler *h;
@@ -66,21 +67,20 @@ static void ping_redis(struct engine *e)
 static void on_finish(void *arg, struct job *j)
 {
     struct engine *e = arg;
-    uint64_t one = 1;
 
-    jobq_push(&e->out, j);
-    if (write(e->fd, &one, sizeof(one)) < 0) {
-        log_error("msg=\"eventfd write failed\""); /* cannot happen */
+    if (jobq_push(&e->out, j)) {
+        hw_bell_ring(e->bell);
     }
 }
 
 /* Waits for curl's sockets and the Redis connection together; every Redis
- * command queued since the last turn leaves in one write. */
+ * command queued since the last turn has left in one write before. */
 static void poll_once(struct engine *e, int wait)
 {
     struct curl_waitfd rfd = {0};
     short events = 0;
 
+    cache_flush(e->cache);
     rfd.fd = cache_poll_fd(e->cache, &events);
     rfd.events = (short)(((events & POLLIN) != 0 ? CURL_WAIT_POLLIN : 0) |
                          ((events & POLLOUT) != 0 ? CURL_WAIT_POLLOUT : 0));
@@ -159,21 +159,17 @@ static void *engine_main(void *arg)
     return NULL;
 }
 
-struct engine *engine_start(const struct conf *cf, char *errstr,
+struct engine *engine_start(const struct conf *cf, int bell, char *errstr,
                             size_t errstr_size)
 {
     struct engine *e = xcalloc(1, sizeof(*e));
 
+    e->bell = bell;
     atomic_init(&e->redis_up, false);
     pthread_mutex_init(&e->why_mu, NULL);
     atomic_init(&e->api_up, true);
     jobq_init(&e->in);
     jobq_init(&e->out);
-    e->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (e->fd < 0) {
-        snprintf(errstr, errstr_size, "eventfd failed");
-        goto err;
-    }
     e->hc = hms_client_create(cf, errstr, errstr_size);
     if (e->hc == NULL) {
         goto err;
@@ -194,23 +190,14 @@ err:
 
 void engine_submit(struct engine *e, struct job *j)
 {
-    jobq_push(&e->in, j);
-    hms_client_wakeup(e->hc);
+    if (jobq_push(&e->in, j)) {
+        hms_client_wakeup(e->hc);
+    }
 }
 
 struct job *engine_take(struct engine *e)
 {
-    uint64_t n;
-
-    if (read(e->fd, &n, sizeof(n)) < 0) {
-        n = 0; /* EAGAIN: nothing signalled; the queue may still hold jobs */
-    }
     return jobq_take(&e->out);
-}
-
-int engine_fd(const struct engine *e)
-{
-    return e->fd;
 }
 
 bool engine_degraded(const struct engine *e)
@@ -248,9 +235,6 @@ void engine_stop(struct engine *e)
     renew_destroy(e->renew); /* after the cache: no callback runs now */
     jobq_deinit(&e->in);
     jobq_deinit(&e->out);
-    if (e->fd >= 0) {
-        close(e->fd);
-    }
     pthread_mutex_destroy(&e->why_mu);
     free(e);
 }

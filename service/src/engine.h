@@ -4,9 +4,9 @@
  * ------
  * The consumer thread hands jobs over with engine_submit() (the job is
  * the engine's until it comes back) and takes finished ones with
- * engine_take(); engine_fd() becomes readable when some are waiting, so
- * the consumer can poll() it beside Kafka. Inside, one thread runs the
- * handler state machines over one poll of curl's sockets and the Redis
+ * engine_take(); the engine rings the consumer's bell (hw.h) when some
+ * are waiting, the same bell librdkafka's queues ring. Inside, one thread runs
+ * the handler state machines over one poll of curl's sockets and the Redis
  * connection: it never blocks on 100ms or on Redis (a PING every 5 s keeps
  * Redis readiness current when no event uses it). engine_degraded() and
  * engine_health() are readable from any thread.
@@ -20,12 +20,11 @@
 #include "conf.h"
 #include "job.h"
 
-struct engine *engine_start(const struct conf *cf, char *errstr,
+struct engine *engine_start(const struct conf *cf, int bell, char *errstr,
                             size_t errstr_size);
 void engine_submit(struct engine *e, struct job *j);
-/* Finished jobs, oldest first (a list through ->next); drains the fd. */
+/* Finished jobs, oldest first (a list through ->next). */
 struct job *engine_take(struct engine *e);
-int engine_fd(const struct engine *e);
 bool engine_degraded(const struct engine *e);
 
 /* Whether Redis answers and the 100ms API is not failing every call (the

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -272,4 +274,28 @@ int64_t hw_rfc3339_ms(const char *s)
     }
     return ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 +
            sec * 1000 + ms;
+}
+
+const uint64_t HW_BELL_PAYLOAD = 1;
+
+int hw_bell_open(void)
+{
+    return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+void hw_bell_ring(int fd)
+{
+    /* EAGAIN only when the count is at its maximum: it rings already */
+    if (write(fd, &HW_BELL_PAYLOAD, sizeof(HW_BELL_PAYLOAD)) < 0) {
+        return;
+    }
+}
+
+void hw_bell_clear(int fd)
+{
+    uint64_t n;
+
+    if (read(fd, &n, sizeof(n)) < 0) { /* EAGAIN: nobody rang */
+        return;
+    }
 }

@@ -64,17 +64,21 @@ void jobq_deinit(struct jobq *q)
     pthread_mutex_destroy(&q->mu);
 }
 
-void jobq_push(struct jobq *q, struct job *j)
+bool jobq_push(struct jobq *q, struct job *j)
 {
+    bool was_empty;
+
     j->next = NULL;
     pthread_mutex_lock(&q->mu);
-    if (q->tail != NULL) {
+    was_empty = q->tail == NULL;
+    if (!was_empty) {
         q->tail->next = j;
     } else {
         q->head = j;
     }
     q->tail = j;
     pthread_mutex_unlock(&q->mu);
+    return was_empty;
 }
 
 struct job *jobq_take(struct jobq *q)

@@ -106,7 +106,9 @@ struct jobq {
 
 void jobq_init(struct jobq *q);
 void jobq_deinit(struct jobq *q);
-void jobq_push(struct jobq *q, struct job *j);
+/* True when the queue was empty: only then need its reader be woken, since
+ * a reader takes everything queued at once (jobq_take). */
+bool jobq_push(struct jobq *q, struct job *j);
 /* Takes every queued job, oldest first (a list through ->next). */
 struct job *jobq_take(struct jobq *q);
 

@@ -217,11 +217,31 @@ enum hw_rc jwt_sign(const struct secret *key, const json_t *claims,
     return rc;
 }
 
+/* 16 random bytes from a per-thread pool filled 32 ids at a time: each
+ * RAND_bytes() costs a getpid() (OpenSSL's fork check), and a booking
+ * draws four ids. The ids are public (jti, event_id): the pool needs no
+ * wiping. */
+static bool random16(unsigned char b[16])
+{
+    static _Thread_local unsigned char pool[512];
+    static _Thread_local size_t used = sizeof(pool);
+
+    if (used == sizeof(pool)) {
+        if (RAND_bytes(pool, sizeof(pool)) != 1) {
+            return false;
+        }
+        used = 0;
+    }
+    memcpy(b, pool + used, 16);
+    used += 16;
+    return true;
+}
+
 enum hw_rc jwt_uuid4(char out[JWT_UUID_LEN + 1])
 {
     unsigned char b[16];
 
-    if (RAND_bytes(b, sizeof(b)) != 1) {
+    if (!random16(b)) {
         return HW_ERR_FATAL;
     }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */

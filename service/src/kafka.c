@@ -8,7 +8,6 @@
 #define LOGMOD "kafka"
 #include "kafka.h"
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -75,19 +74,6 @@ bool kafka_setup_refused(int err)
     return err == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
            err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED ||
            err == RD_KAFKA_RESP_ERR__SSL;
-}
-
-bool kafka_wake_pipe(int fds[2])
-{
-    if (pipe(fds) != 0) {
-        fds[0] = fds[1] = -1;
-        return false;
-    }
-    for (int i = 0; i < 2; i++) {
-        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
-        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
-    }
-    return true;
 }
 
 bool kafka_topic_kind(const struct conf *cf, const char *topic,

@@ -48,8 +48,4 @@ void kafka_warm_topics(rd_kafka_t *rk, const char *const *topics, size_t n,
                        rd_kafka_topic_t **rkts, int timeout_ms);
 void kafka_topics_free(rd_kafka_topic_t **rkts, size_t n);
 
-/* A non-blocking, close-on-exec pipe for rd_kafka_queue_io_event_enable():
- * librdkafka writes to fds[1] when a queue becomes non-empty. */
-bool kafka_wake_pipe(int fds[2]);
-
 #endif

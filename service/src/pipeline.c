@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codec.h"
 #include "engine.h"
@@ -61,6 +62,7 @@ struct pipeline {
     struct registry *registry; /* NULL: no SCHEMA_REGISTRY_URL */
     struct producer *prod;
     struct engine *engine;
+    int bell; /* hw.h: the engine, the producer and the consumer ring it */
     struct offsets *offsets;
     struct smap *subjects;
     struct job_list at[JOB_PLACES]; /* every live job, by place */
@@ -534,6 +536,7 @@ void pipeline_take(struct pipeline *p, rd_kafka_message_t *m, const char *topic,
 
 void pipeline_serve(struct pipeline *p)
 {
+    hw_bell_clear(p->bell); /* before serving: a ring after it wakes again */
     on_results(p);
     producer_poll(p->prod);
     retry_sends(p);
@@ -545,10 +548,9 @@ void pipeline_serve(struct pipeline *p)
     }
 }
 
-void pipeline_fds(const struct pipeline *p, int fds[2])
+int pipeline_bell(const struct pipeline *p)
 {
-    fds[0] = engine_fd(p->engine);
-    fds[1] = producer_fd(p->prod);
+    return p->bell;
 }
 
 int pipeline_wait_ms(const struct pipeline *p)
@@ -617,13 +619,10 @@ void pipeline_revoke(struct pipeline *p,
     size_t n = 0;
 
     while (under_way(p, parts) > 0 && !p->fatal && hw_mono_ms() < until) {
-        struct pollfd fds[2];
-        int fd[2];
+        struct pollfd bell = {p->bell, POLLIN, 0};
 
-        pipeline_fds(p, fd);
-        fds[0] = (struct pollfd){fd[0], POLLIN, 0};
-        fds[1] = (struct pollfd){fd[1], POLLIN, 0};
-        poll(fds, 2, 100);
+        poll(&bell, 1, 100);
+        hw_bell_clear(p->bell);
         on_results(p);
         producer_poll(p->prod);
         retry_sends(p);
@@ -681,6 +680,11 @@ struct pipeline *pipeline_create(const struct conf *cf,
     p->max_jobs = (size_t)cf->hms_max_in_flight * 4;
     p->offsets = offsets_create();
     p->subjects = smap_create();
+    p->bell = hw_bell_open();
+    if (p->bell < 0) {
+        snprintf(errstr, errstr_size, "eventfd failed");
+        goto err;
+    }
     p->codec = codec_create(errstr, errstr_size);
     if (p->codec == NULL) {
         goto err;
@@ -689,11 +693,11 @@ struct pipeline *pipeline_create(const struct conf *cf,
         p->registry = registry_create(cf);
         codec_use_registry(p->codec, p->registry);
     }
-    p->prod = producer_create(cf, on_delivery, p, errstr, errstr_size);
+    p->prod = producer_create(cf, p->bell, on_delivery, p, errstr, errstr_size);
     if (p->prod == NULL) {
         goto err;
     }
-    p->engine = engine_start(cf, errstr, errstr_size);
+    p->engine = engine_start(cf, p->bell, errstr, errstr_size);
     if (p->engine == NULL) {
         goto err;
     }
@@ -730,5 +734,8 @@ void pipeline_destroy(struct pipeline *p)
     registry_destroy(p->registry); /* after the codec, which uses it */
     offsets_destroy(p->offsets);
     smap_destroy(p->subjects);
+    if (p->bell >= 0) {
+        close(p->bell);
+    }
     free(p);
 }

@@ -47,12 +47,13 @@ void pipeline_take(struct pipeline *p, rd_kafka_message_t *m, const char *topic,
                    enum event_kind kind);
 
 /* Serves what is ready: engine results, delivery reports, produce
- * retries and held input that are due. */
+ * retries and held input that are due; clears the bell first. */
 void pipeline_serve(struct pipeline *p);
-/* The descriptors that become readable when pipeline_serve() has work
- * (engine results, delivery reports), and how long the caller may wait
- * at most before calling it anyway (ms). */
-void pipeline_fds(const struct pipeline *p, int fds[2]);
+/* The bell (hw.h) that becomes readable when pipeline_serve() has work
+ * (engine results, delivery reports); the owner has its consumer queue
+ * ring it too, so one poll() waits for everything. And how long the
+ * caller may wait at most before calling pipeline_serve() anyway (ms). */
+int pipeline_bell(const struct pipeline *p);
 int pipeline_wait_ms(const struct pipeline *p);
 
 /* Whether intake should pause; paused: whether it is now (hysteresis: it

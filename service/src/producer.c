@@ -1,17 +1,15 @@
 /* producer.c -- outputs and dead letters: one rd_kafka_t whose main queue
- * writes to a pipe (producer_fd), so the consumer thread's poll() wakes
- * for delivery reports; on_dr_msg() hands each on, classified by
+ * rings the owner's bell (hw.h), so the consumer thread wakes for delivery
+ * reports; on_dr_msg() hands each on, classified by
  * producer_classify(), the one table from librdkafka's errors to hw_rc.
  * on_error() keeps a fatal error's text for producer_fatal(). Destroy
  * flushes, purges, then polls once for the purged messages' reports. */
 #define LOGMOD "producer"
 #include "producer.h"
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "kafka.h"
 #include "log.h"
@@ -23,7 +21,6 @@ struct producer {
     const struct conf *cf;
     rd_kafka_t *rk;
     rd_kafka_queue_t *q;
-    int pipe[2]; /* librdkafka writes here when reports are waiting */
     producer_dr_fn *dr;
     void *arg;
     const char *err; /* the last immediate error's name (static) */
@@ -67,8 +64,9 @@ static void warm(struct producer *p)
     kafka_warm_topics(p->rk, topics, p->n_topics, p->topics, WARM_MS);
 }
 
-struct producer *producer_create(const struct conf *cf, producer_dr_fn *dr,
-                                 void *arg, char *errstr, size_t errstr_size)
+struct producer *producer_create(const struct conf *cf, int bell,
+                                 producer_dr_fn *dr, void *arg, char *errstr,
+                                 size_t errstr_size)
 {
     static const char *const extra[] = {"enable.idempotence", "true",
                                         "linger.ms", "5", NULL};
@@ -79,7 +77,6 @@ struct producer *producer_create(const struct conf *cf, producer_dr_fn *dr,
     p->cf = cf;
     p->dr = dr;
     p->arg = arg;
-    p->pipe[0] = p->pipe[1] = -1;
     if (kc == NULL) {
         goto err;
     }
@@ -91,12 +88,9 @@ struct producer *producer_create(const struct conf *cf, producer_dr_fn *dr,
         rd_kafka_conf_destroy(kc); /* still ours on failure */
         goto err;
     }
-    if (!kafka_wake_pipe(p->pipe)) {
-        snprintf(errstr, errstr_size, "pipe failed");
-        goto err;
-    }
     p->q = rd_kafka_queue_get_main(p->rk);
-    rd_kafka_queue_io_event_enable(p->q, p->pipe[1], "1", 1);
+    rd_kafka_queue_io_event_enable(p->q, bell, &HW_BELL_PAYLOAD,
+                                   sizeof(HW_BELL_PAYLOAD));
     warm(p);
     return p;
 err:
@@ -122,11 +116,6 @@ void producer_destroy(struct producer *p, int flush_ms)
             rd_kafka_queue_destroy(p->q);
         }
         rd_kafka_destroy(p->rk);
-    }
-    for (int i = 0; i < 2; i++) {
-        if (p->pipe[i] >= 0) {
-            close(p->pipe[i]);
-        }
     }
     free(p);
 }
@@ -271,16 +260,7 @@ enum hw_rc producer_dlq(struct producer *p, struct job *j)
 
 void producer_poll(struct producer *p)
 {
-    char drain[64];
-
-    while (read(p->pipe[0], drain, sizeof(drain)) > 0) {
-    }
     rd_kafka_poll(p->rk, 0);
-}
-
-int producer_fd(const struct producer *p)
-{
-    return p->pipe[0];
 }
 
 const char *producer_errstr(const struct producer *p)

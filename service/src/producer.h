@@ -26,8 +26,10 @@
 typedef void producer_dr_fn(void *arg, struct job *j, enum hw_rc rc,
                             const char *err);
 
-struct producer *producer_create(const struct conf *cf, producer_dr_fn *dr,
-                                 void *arg, char *errstr, size_t errstr_size);
+/* bell (hw.h) is rung when delivery reports are waiting. */
+struct producer *producer_create(const struct conf *cf, int bell,
+                                 producer_dr_fn *dr, void *arg, char *errstr,
+                                 size_t errstr_size);
 /* Flushes for at most flush_ms, then frees. */
 void producer_destroy(struct producer *p, int flush_ms);
 
@@ -45,8 +47,6 @@ enum hw_rc producer_dlq(struct producer *p, struct job *j) HW_MUSTCHECK;
 
 /* Serves delivery reports (callbacks run here). */
 void producer_poll(struct producer *p);
-/* A descriptor that becomes readable when reports are waiting. */
-int producer_fd(const struct producer *p);
 
 /* What a produce or delivery error means (docs/contract.md section 7,
  * Kafka produce rows): HW_OK; HW_ERR_UNAVAILABLE, it may heal by itself

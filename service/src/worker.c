@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "health.h"
 #include "kafka.h"
@@ -28,10 +27,10 @@ struct worker {
     const struct conf *cf;
     rd_kafka_t *rk;
     rd_kafka_queue_t *cq;
-    int pipe[2]; /* librdkafka writes here when messages are waiting */
     struct pipeline *pipeline;
     rd_kafka_topic_partition_list_t *assigned;
     bool paused, stopping, fatal;
+    bool more; /* the last turn took a full batch: more may be queued */
     struct kstats *kstats;
     /* Kafka refuses our login or TLS (error callback): why, "" when not;
      * a halt on /readyz until an assignment or a message shows it fixed */
@@ -289,7 +288,6 @@ struct worker *worker_create(const struct conf *cf, char *errstr,
     rd_kafka_conf_t *kc;
 
     w->cf = cf;
-    w->pipe[0] = w->pipe[1] = -1;
     /* an event may take EVENT_DEADLINE_MS; a partition is stuck after more */
     w->kstats = kstats_create(cf->event_deadline_ms + 60000);
     w->pipeline = pipeline_create(cf, store_offset, w, errstr, errstr_size);
@@ -310,12 +308,9 @@ struct worker *worker_create(const struct conf *cf, char *errstr,
         goto err;
     }
     rd_kafka_poll_set_consumer(w->rk);
-    if (!kafka_wake_pipe(w->pipe)) {
-        snprintf(errstr, errstr_size, "pipe failed");
-        goto err;
-    }
     w->cq = rd_kafka_queue_get_consumer(w->rk);
-    rd_kafka_queue_io_event_enable(w->cq, w->pipe[1], "1", 1);
+    rd_kafka_queue_io_event_enable(w->cq, pipeline_bell(w->pipeline),
+                                   &HW_BELL_PAYLOAD, sizeof(HW_BELL_PAYLOAD));
     if (!subscribe(w, errstr, errstr_size)) {
         goto err;
     }
@@ -325,27 +320,27 @@ err:
     return NULL;
 }
 
-/* One turn: wait for any source, then serve them all. */
+/* One turn: wait for the bell (every source rings it), then serve them
+ * all. After a full batch the queue may hold more, which librdkafka does
+ * not ring for again: the next turn does not wait. */
 static void turn(struct worker *w)
 {
-    struct pollfd fds[3] = {{w->pipe[0], POLLIN, 0}};
-    int pfd[2];
-    char drain_buf[64];
+    struct pollfd bell = {pipeline_bell(w->pipeline), POLLIN, 0};
 
-    pipeline_fds(w->pipeline, pfd);
-    fds[1] = (struct pollfd){pfd[0], POLLIN, 0};
-    fds[2] = (struct pollfd){pfd[1], POLLIN, 0};
-    poll(fds, 3, w->paused ? 100 : pipeline_wait_ms(w->pipeline));
-    while (read(w->pipe[0], drain_buf, sizeof(drain_buf)) > 0) {
-    }
+    poll(&bell, 1,
+         w->more     ? 0
+         : w->paused ? 100
+                     : pipeline_wait_ms(w->pipeline));
     pipeline_serve(w->pipeline);
     flow_control(w);
+    w->more = false;
     for (int i = 0; i < POLL_BATCH; i++) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, 0);
 
         if (m == NULL) {
             break;
         }
+        w->more = i == POLL_BATCH - 1;
         if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             on_kafka_error(w, m);
         } else if (w->stopping) {
@@ -408,17 +403,15 @@ void worker_destroy(struct worker *w)
          * consumer is left to the exit instead of hanging it. */
         closed_cleanly = err != RD_KAFKA_RESP_ERR__FATAL;
     }
+    if (w->cq != NULL) { /* the bell goes with the pipeline */
+        rd_kafka_queue_io_event_enable(w->cq, -1, NULL, 0);
+    }
     pipeline_destroy(w->pipeline); /* every job, and their messages */
     if (w->cq != NULL) {
         rd_kafka_queue_destroy(w->cq);
     }
     if (w->rk != NULL && closed_cleanly) {
         rd_kafka_destroy(w->rk);
-    }
-    for (int i = 0; i < 2; i++) {
-        if (w->pipe[i] >= 0) {
-            close(w->pipe[i]);
-        }
     }
     drop_assigned(w);
     kstats_destroy(w->kstats);

@@ -15,10 +15,11 @@ struct job *stub_engine_jobs[STUB_MAX];
 size_t stub_engine_n;
 bool stub_engine_degraded;
 
-struct engine *engine_start(const struct conf *cf, char *errstr,
+struct engine *engine_start(const struct conf *cf, int bell, char *errstr,
                             size_t errstr_size)
 {
     (void)cf;
+    (void)bell;
     (void)errstr;
     (void)errstr_size;
     the_engine.out = NULL;
@@ -50,12 +51,6 @@ struct job *engine_take(struct engine *e)
 
     e->out = NULL;
     return all;
-}
-
-int engine_fd(const struct engine *e)
-{
-    (void)e;
-    return -1;
 }
 
 bool engine_degraded(const struct engine *e)

@@ -17,10 +17,12 @@ size_t stub_n_sends;
 static enum hw_rc next_rc;
 static int next_times;
 
-struct producer *producer_create(const struct conf *cf, producer_dr_fn *dr,
-                                 void *arg, char *errstr, size_t errstr_size)
+struct producer *producer_create(const struct conf *cf, int bell,
+                                 producer_dr_fn *dr, void *arg, char *errstr,
+                                 size_t errstr_size)
 {
     (void)cf;
+    (void)bell;
     (void)errstr;
     (void)errstr_size;
     the_producer.dr = dr;
@@ -92,12 +94,6 @@ void stub_producer_reset(void)
 void producer_poll(struct producer *p)
 {
     (void)p;
-}
-
-int producer_fd(const struct producer *p)
-{
-    (void)p;
-    return -1;
 }
 
 const char *producer_errstr(const struct producer *p)
