@@ -76,6 +76,7 @@ struct job {
     int32_t partition;
     int64_t offset;
     rd_kafka_message_t *msg; /* the consumer's, for the DLQ */
+    size_t bytes;            /* msg's key and value, held against a budget */
     const char *err_class;   /* static: decode, validation, hms_rejected... */
     char err[512];
     int attempts;

@@ -76,6 +76,11 @@ static const struct family families[M_COUNT] = {
                 "HMS_MAX_IN_FLIGHT).",
                 T_GAUGE,
                 {NULL}},
+    [M_HELD_BYTES] = {"hms_worker_held_bytes",
+                      "Bytes of the input messages held (key and value; "
+                      "back-pressure at MAX_HELD_MB).",
+                      T_GAUGE,
+                      {NULL}},
     [M_PAUSED] = {"hms_worker_paused_partitions",
                   "Assigned partitions paused by back-pressure or a "
                   "dependency being down.",

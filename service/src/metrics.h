@@ -30,6 +30,7 @@ enum metric_id {
     M_REDIS_SECONDS,       /* histogram */
     M_REDIS_ERRORS,        /* counter */
     M_JOBS,                /* gauge: events held by the worker */
+    M_HELD_BYTES,          /* gauge: their inputs' bytes */
     M_PAUSED,              /* gauge: paused partitions */
     M_ASSIGNED,            /* gauge: assigned partitions */
     M_CONSUMER_LAG,        /* gauge: topic, partition */

@@ -67,7 +67,8 @@ struct pipeline {
     struct smap *subjects;
     struct job_list at[JOB_PLACES]; /* every live job, by place */
     size_t max_jobs;
-    int64_t send_at; /* TO_SEND is tried again; 0: empty */
+    size_t held_bytes, max_bytes; /* inputs' key + value, alive now; cap */
+    int64_t send_at;              /* TO_SEND is tried again; 0: empty */
     int64_t held_retry_at;
     char halted[HALT_SOURCES][384]; /* why, "" when not */
     bool fatal, closing;
@@ -85,6 +86,11 @@ size_t pipeline_live(const struct pipeline *p)
     return n;
 }
 
+size_t pipeline_held_bytes(const struct pipeline *p)
+{
+    return p->held_bytes;
+}
+
 /* The one way a job changes place. */
 static void move(struct pipeline *p, struct job *j, enum job_place to)
 {
@@ -96,6 +102,7 @@ static void move(struct pipeline *p, struct job *j, enum job_place to)
 /* The one way out: the job is forgotten (its offset stays as it is). */
 static void release(struct pipeline *p, struct job *j)
 {
+    p->held_bytes -= j->bytes;
     job_list_remove(&p->at[j->place], j);
     job_free(j);
 }
@@ -516,6 +523,8 @@ void pipeline_take(struct pipeline *p, rd_kafka_message_t *m, const char *topic,
     j->partition = m->partition;
     j->offset = m->offset;
     j->msg = m;
+    j->bytes = m->len + m->key_len;
+    p->held_bytes += j->bytes;
     j->attempts = 1;
     j->consumed_at = hw_mono_ms();
     atomic_init(&j->revoked, false);
@@ -563,7 +572,8 @@ bool pipeline_wants_pause(const struct pipeline *p, bool paused)
     return engine_degraded(p->engine) || halted(p) != NULL ||
            p->at[JOB_TO_SEND].n > 0 || /* Kafka refuses our outputs */
            p->at[JOB_HELD].n > 0 ||    /* the schema registry is down */
-           pipeline_live(p) >= (paused ? p->max_jobs / 2 : p->max_jobs);
+           pipeline_live(p) >= (paused ? p->max_jobs / 2 : p->max_jobs) ||
+           p->held_bytes >= (paused ? p->max_bytes / 2 : p->max_bytes);
 }
 
 bool pipeline_fatal(const struct pipeline *p)
@@ -678,6 +688,7 @@ struct pipeline *pipeline_create(const struct conf *cf,
     p->store = store;
     p->store_arg = arg;
     p->max_jobs = (size_t)cf->hms_max_in_flight * 4;
+    p->max_bytes = (size_t)cf->max_held_mb << 20;
     p->offsets = offsets_create();
     p->subjects = smap_create();
     p->bell = hw_bell_open();

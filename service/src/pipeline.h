@@ -57,10 +57,12 @@ int pipeline_bell(const struct pipeline *p);
 int pipeline_wait_ms(const struct pipeline *p);
 
 /* Whether intake should pause; paused: whether it is now (hysteresis: it
- * pauses at 4 x HMS_MAX_IN_FLIGHT jobs, resumes below half). */
+ * pauses at 4 x HMS_MAX_IN_FLIGHT jobs or MAX_HELD_MB of inputs, resumes
+ * below half of both). */
 bool pipeline_wants_pause(const struct pipeline *p, bool paused);
-/* Jobs alive. */
+/* Jobs alive, and the bytes of their inputs (key + value). */
 size_t pipeline_live(const struct pipeline *p);
+size_t pipeline_held_bytes(const struct pipeline *p);
 
 /* The partitions of parts go to another worker: their jobs under way are
  * served until none is left or until passes (no new input meanwhile),

@@ -231,6 +231,7 @@ static void report_health(struct worker *w)
     health_set_halted(halted ? why : NULL);
     metrics_set(M_HALTED, halted ? 1 : 0);
     metrics_set(M_JOBS, (double)pipeline_live(w->pipeline));
+    metrics_set(M_HELD_BYTES, (double)pipeline_held_bytes(w->pipeline));
     metrics_set(M_ASSIGNED, w->assigned != NULL ? w->assigned->cnt : 0);
 }
 
@@ -271,7 +272,12 @@ static bool subscribe(struct worker *w, char *errstr, size_t n)
 struct worker *worker_create(const struct conf *cf, char *errstr,
                              size_t errstr_size)
 {
-    const char *const extra[] = {"group.id",
+    char prefetch_kb[24];
+    /* librdkafka's prefetch (64 MiB by default) is memory the budget of
+     * MAX_HELD_MB does not see: a quarter of it more, at most */
+    const char *const extra[] = {"queued.max.messages.kbytes",
+                                 prefetch_kb,
+                                 "group.id",
                                  cf->kafka_group_id,
                                  "enable.auto.offset.store",
                                  "false",
@@ -287,6 +293,10 @@ struct worker *worker_create(const struct conf *cf, char *errstr,
     struct worker *w = xcalloc(1, sizeof(*w));
     rd_kafka_conf_t *kc;
 
+    snprintf(prefetch_kb, sizeof(prefetch_kb), "%lld",
+             (long long)(cf->max_held_mb * 1024 / 4 > 1024
+                             ? cf->max_held_mb * 1024 / 4
+                             : 1024));
     w->cf = cf;
     /* an event may take EVENT_DEADLINE_MS; a partition is stuck after more */
     w->kstats = kstats_create(cf->event_deadline_ms + 60000);

@@ -283,6 +283,26 @@ static void test_back_pressure(void)
     finish(js[3], JOB_SKIPPED);
 }
 
+/* Back-pressure on bytes too (MAX_HELD_MB, 1 here): two inputs of 600 KiB
+ * held (dead letters waiting for their reports) pause a pipeline that
+ * holds 2 of its 4 jobs; it resumes below half a MiB. */
+static void test_byte_budget(void)
+{
+    size_t len = 600 << 10;
+    char *big = xcalloc(1, len);
+
+    big[0] = 0x13; /* no known framing: a dead letter */
+    pipeline_take(p, message(1, 0, big, len), TOPIC, EVENT_BOOKING_CREATED);
+    CHECK(pipeline_held_bytes(p) == len && !pipeline_wants_pause(p, false));
+    pipeline_take(p, message(1, 1, big, len), TOPIC, EVENT_BOOKING_CREATED);
+    CHECK(pipeline_live(p) == 2 && pipeline_wants_pause(p, false));
+    stub_deliver(0, HW_OK);
+    CHECK(pipeline_held_bytes(p) == len && pipeline_wants_pause(p, true));
+    stub_deliver(1, HW_OK);
+    CHECK(pipeline_held_bytes(p) == 0 && !pipeline_wants_pause(p, true));
+    free(big);
+}
+
 /* Revoked partitions: their jobs are flagged (the engine abandons them:
  * no offset), the others go on; a fatal outcome stops the worker and the
  * jobs queued behind it are released. */
@@ -329,12 +349,13 @@ int main(void)
 {
     char errstr[256];
     void (*const tests[])(void) = {
-        test_booking,       test_two_outputs,      test_order_and_offsets,
-        test_dead_letters,  test_output_refused,   test_send_again_and_halt,
-        test_back_pressure, test_revoke_and_fatal,
+        test_booking,       test_two_outputs,    test_order_and_offsets,
+        test_dead_letters,  test_output_refused, test_send_again_and_halt,
+        test_back_pressure, test_byte_budget,    test_revoke_and_fatal,
     };
 
     cf.hms_max_in_flight = 1;
+    cf.max_held_mb = 1;
     cf.halt_retry_ms = HALT_MS;
     cf.kafka_group_id = "g";
     cf.topic_booking_created = TOPIC;
