@@ -208,8 +208,9 @@ faults: deps
 	@FAULT_SIZE=full PYTEST_PATHS=tests/integration/test_faults.py \
 		SAN=$(SAN) tests/run.sh
 
-## bench: throughput and latency on the local stack (tests/bench/bench.py);
-## table and plot in bench/results/
+## bench: throughput and latency on the local stack, paced rows at 10, 100
+## and 1,000/s and a cold start beside the Node peer (tests/bench/bench.py;
+## BENCH_SECTIONS=paced,cold for those only); table and plot in bench/results/
 bench: deps
 	@$(MAKE) --no-print-directory build
 	@tests/bench/run.sh
