@@ -174,6 +174,8 @@ $(BUILD)/itests/test_%: $(BUILD)/itests/test_%.o $(PROG_O) $(LIB)
 # a refused curl_multi_add_handle staged by the test (link-time wrap)
 $(BUILD)/itests/test_hms_client: LDFLAGS += \
         -Wl,--wrap=curl_multi_add_handle
+# an AUTH or SELECT hiredis does not queue, staged likewise
+$(BUILD)/itests/test_cache: LDFLAGS += -Wl,--wrap=redisAsyncCommand
 # the handler against stubs of the 100ms client and the cache
 $(BUILD)/tests/test_handler: $(BUILD)/tests/test_handler.o \
         $(BUILD)/tests/hms_client_stubs.o $(BUILD)/tests/cache_stubs.o \
