@@ -1,9 +1,19 @@
 /* admin.c -- /metrics, /healthz, /readyz: one libmicrohttpd daemon
- * (internal polling thread, epoll, 32 connections, 10 s idle timeout)
- * whose handler, on_admin_request(), maps the three paths onto
- * metrics_render(), health_live() and health_ready() and keeps no state.
- * main starts it before the worker, so /healthz fails until the consumer
- * loop first turns. IPv4 addresses only. */
+ * (internal polling thread, epoll) whose handler, on_admin_request(), maps
+ * the three paths onto metrics_render(), health_live() and health_ready()
+ * and keeps no state. main starts it before the worker, so /healthz fails
+ * until the consumer loop first turns. IPv4 addresses only.
+ *
+ * Slow clients (review B16): in Kubernetes the port is open to the pod
+ * network, and a peer holding every connection slot would fail the
+ * kubelet's probes and get the pod restarted. So one address holds at
+ * most ADMIN_PER_IP_LIMIT of ADMIN_CONN_LIMIT connections, and an idle
+ * one is closed after ADMIN_TIMEOUT_S: the kubelet (the node's address,
+ * one connection per probe) and Prometheus always find a slot unless
+ * eight or more addresses attack at once, which a NetworkPolicy on the
+ * port prevents (README, "Operations"). No separate probe listener: it
+ * would be reachable from the same network, so the same limits would be
+ * all that protects it. */
 #define LOGMOD "admin"
 #include "admin.h"
 
@@ -20,8 +30,9 @@
 #include "log.h"
 #include "metrics.h"
 
-#define ADMIN_CONN_LIMIT 32
-#define ADMIN_TIMEOUT_S 10
+#define ADMIN_CONN_LIMIT 64
+#define ADMIN_PER_IP_LIMIT 8
+#define ADMIN_TIMEOUT_S 3 /* a probe or a scrape takes milliseconds */
 
 struct admin {
     struct MHD_Daemon *d;
@@ -94,7 +105,8 @@ struct admin *admin_start(const struct conf *cf, char *errstr,
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0,
         NULL, NULL, on_admin_request, a, MHD_OPTION_EXTERNAL_LOGGER, log_mhd,
         NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)ADMIN_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)ADMIN_CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)ADMIN_PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)ADMIN_TIMEOUT_S, MHD_OPTION_END);
     if (a->d == NULL) {
         snprintf(errstr, errstr_size,

@@ -7,8 +7,10 @@
  * the last one. rediss:// puts TLS under the same connection (cachetls.h:
  * our SSL, the host name checked); a certificate refused or a peer that
  * does not speak TLS is HW_ERR_CONFIG with "TLS: ..." in the error text,
- * not an outage. Tools and tests wait for the same batches in
- * wait_sync(). */
+ * not an outage. AUTH and SELECT lead every connection; one hiredis
+ * will not queue drops it (Redis unavailable), so nothing runs
+ * unauthenticated or in database 0. Tools and tests wait for the same
+ * batches in wait_sync(). */
 #define LOGMOD "cache"
 #include "cache.h"
 
@@ -191,23 +193,36 @@ static void on_login(redisAsyncContext *ac, void *reply, void *priv)
     }
 }
 
-/* Queues AUTH and SELECT ahead of everything else. */
-static void login(struct cache *c)
+/* Queues AUTH and SELECT ahead of everything else. False when hiredis
+ * did not take one (out of memory): the caller drops the connection, as
+ * the commands after it would run unauthenticated or in database 0. */
+static bool login(struct cache *c)
 {
     size_t len;
     const char *pw = secret_reveal(&c->cf->password, &len);
     static int select_tag;
+    int rc = REDIS_OK;
 
     c->login_rc = HW_OK;
     if (len > 0 && c->cf->user != NULL) {
-        redisAsyncCommand(c->ac, on_login, NULL, "AUTH %s %b", c->cf->user, pw,
-                          len);
+        rc = redisAsyncCommand(c->ac, on_login, NULL, "AUTH %s %b", c->cf->user,
+                               pw, len);
     } else if (len > 0) {
-        redisAsyncCommand(c->ac, on_login, NULL, "AUTH %b", pw, len);
+        rc = redisAsyncCommand(c->ac, on_login, NULL, "AUTH %b", pw, len);
     }
-    if (c->cf->db != 0) {
-        redisAsyncCommand(c->ac, on_login, &select_tag, "SELECT %d", c->cf->db);
+    if (rc != REDIS_OK) {
+        snprintf(c->err, sizeof(c->err), "AUTH not queued: %s",
+                 c->ac->errstr[0] != '\0' ? c->ac->errstr : "out of memory");
+        return false;
     }
+    if (c->cf->db != 0 &&
+        redisAsyncCommand(c->ac, on_login, &select_tag, "SELECT %d",
+                          c->cf->db) != REDIS_OK) {
+        snprintf(c->err, sizeof(c->err), "SELECT not queued: %s",
+                 c->ac->errstr[0] != '\0' ? c->ac->errstr : "out of memory");
+        return false;
+    }
+    return true;
 }
 
 /* Puts TLS under the new connection (its TCP connect still in progress):
@@ -284,7 +299,10 @@ static bool connect_lazily(struct cache *c)
     }
     redisAsyncSetConnectCallback(c->ac, on_connect);
     redisAsyncSetDisconnectCallback(c->ac, on_disconnect);
-    login(c);
+    if (!login(c)) {
+        drop(c);      /* not connected yet: no callback overwrites c->err */
+        return false; /* conn_rc: unavailable, a wait and a new connection */
+    }
     return true;
 }
 

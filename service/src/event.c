@@ -1,10 +1,12 @@
 /* event.c -- event names, validation, cleanup. event_validate() is one
  * switch over the input kinds with the contract's bounds (ids 1-256 bytes,
  * event ids 1-128, free text 1 KiB, times from 2000 to now + 5 years, a
- * booking's room options within what 100ms accepts);
- * duplicate participants are found with an smap, so a 10,000-user booking
- * stays linear. event_clear() frees through a list of every string field:
- * a new one goes there too. Validation runs on the consumer thread. */
+ * booking's room options within what 100ms accepts, at most
+ * EVENT_PARTICIPANTS_MAX participants); duplicate participants are found
+ * with an smap (seeded), and the cap, checked first, bounds that work
+ * even if its hash were made to collide. event_clear() frees through a list of
+ * every string field: a new one goes there too. Validation runs on the consumer
+ * thread. */
 #include "event.h"
 
 #include <stdint.h>
@@ -81,6 +83,11 @@ static enum hw_rc validate_participants(const struct event *ev, char *errstr,
     if (!ev->physical && ev->n_participants == 0) {
         return invalid(errstr, n, "participants",
                        "is empty for a VIRTUAL booking");
+    }
+    if (ev->n_participants > EVENT_PARTICIPANTS_MAX) {
+        snprintf(errstr, n, "participants has %zu entries, more than %d",
+                 ev->n_participants, EVENT_PARTICIPANTS_MAX);
+        return HW_ERR_INVALID;
     }
     seen = smap_create();
     for (size_t i = 0; i < ev->n_participants && rc == HW_OK; i++) {

@@ -30,6 +30,13 @@
  * expiry computed from a time can overflow. */
 #define EVENT_TIME_MIN_MS 946684800000LL
 #define EVENT_TIME_AHEAD_MS (5LL * 365 * 86400 * 1000)
+
+/* At most this many participants in a booking (docs/contract.md section
+ * 2): each is a token minted and a Redis field written on the engine
+ * thread, and the duplicate check runs on the consumer thread; more is
+ * invalid (dead-letter validation), never a slow event. */
+#define EVENT_PARTICIPANTS_MAX 1000
+
 enum event_kind {
     EVENT_BOOKING_CREATED = 0,
     EVENT_STREAM_STARTED,

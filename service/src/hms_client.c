@@ -3,7 +3,8 @@
  * on an easy handle from a reuse pool (the active list), and waits out its
  * backoff in a min-heap of due retries. req_complete() takes each finished
  * transfer: classify_transfer(), the breaker's counters, then a re-mint
- * and replay, a retry, or the caller's callback. Engine thread. */
+ * and replay, a retry, or the caller's callback (retry_or_deliver(), also
+ * for a transfer curl_multi_add_handle refused). Engine thread. */
 #define LOGMOD "hms_client"
 #include "hms_client.h"
 
@@ -221,6 +222,8 @@ static void easy_put(struct hms_client *hc, CURL *e)
 }
 
 static void deliver(struct req *r, enum hw_rc rc, long status, bool deadline);
+static void retry_or_deliver(struct hms_client *hc, struct req *r,
+                             enum hw_rc rc, long http, curl_off_t retry_after);
 
 /* The peer's certificate and name are always verified: curl's defaults,
  * set once more so that no reset or default can turn them off; with
@@ -235,11 +238,31 @@ static void set_tls(const struct conf *cf, CURL *e)
     }
 }
 
-/* Starts one attempt of r; on a local failure the call ends here. */
+/* curl would not take the transfer (out of memory; anything else is a
+ * misuse that a fresh handle clears): a failed attempt that never left,
+ * retried with backoff like a reset, so the call always ends (review
+ * B15: it once waited in the active list forever). The handle is not
+ * reused; the breaker does not count it, 100ms did not fail. */
+static void add_refused(struct hms_client *hc, struct req *r, CURLMcode mc)
+{
+    snprintf(r->err, sizeof(r->err), "curl_multi_add_handle: %s",
+             curl_multi_strerror(mc));
+    log_warn("msg=\"transfer not started\" method=%s path=%s attempt=%d "
+             "err=\"%s\"",
+             r->method, r->path, r->attempts, r->err);
+    curl_easy_cleanup(r->easy);
+    r->easy = NULL;
+    free_headers(r);
+    retry_or_deliver(hc, r, HW_ERR_UNAVAILABLE, 0, 0);
+}
+
+/* Starts one attempt of r; on a local failure the call ends here, or is
+ * retried (add_refused). */
 static void start(struct hms_client *hc, struct req *r)
 {
     int64_t now = hw_mono_ms(), left = r->deadline - now;
     char *auth, *url;
+    CURLMcode mc;
     CURL *e;
 
     if (left <= 0) {
@@ -290,6 +313,11 @@ static void start(struct hms_client *hc, struct req *r)
     }
     r->attempts++;
     hc->stats.requests++;
+    mc = curl_multi_add_handle(hc->multi, e);
+    if (mc != CURLM_OK) {
+        add_refused(hc, r, mc);
+        return;
+    }
     r->prev = NULL;
     r->next = hc->active;
     if (hc->active != NULL) {
@@ -297,7 +325,6 @@ static void start(struct hms_client *hc, struct req *r)
     }
     hc->active = r;
     hc->in_flight++;
-    curl_multi_add_handle(hc->multi, e);
 }
 
 static void enqueue(struct hms_client *hc, struct req *r)
@@ -496,7 +523,6 @@ static void req_complete(struct hms_client *hc, struct req *r, CURLcode cc)
     long http = 0;
     curl_off_t retry_after = 0;
     enum hw_rc rc;
-    int64_t now = hw_mono_ms(), delay;
 
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &http);
     curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after);
@@ -544,6 +570,16 @@ static void req_complete(struct hms_client *hc, struct req *r, CURLcode cc)
         enqueue(hc, r);
         return;
     }
+    retry_or_deliver(hc, r, rc, http, retry_after);
+}
+
+/* After a failed or final attempt: the callback, or a retry after the
+ * policy's delay when rc is retriable and the budget allows one. */
+static void retry_or_deliver(struct hms_client *hc, struct req *r,
+                             enum hw_rc rc, long http, curl_off_t retry_after)
+{
+    int64_t now = hw_mono_ms(), delay;
+
     if (!hw_rc_is_retriable(rc)) {
         deliver(r, rc, http, false);
         return;

@@ -1,15 +1,26 @@
 /* smap.c -- open-addressing string map: linear probing over a power-of-two
- * table (FNV-1a, 64 slots to start). A deleted key leaves a tombstone; a
- * put that would fill 3/4 of the table, tombstones included, doubles it,
- * or rehashes it in place when few keys are live. Users: the consumer
+ * table (64 slots to start). A deleted key leaves a tombstone; a put that
+ * would fill 3/4 of the table, tombstones included, doubles it, or
+ * rehashes it in place when few keys are live. Users: the consumer
  * thread's subject FIFOs, and short-lived sets in event.c and rules.c
- * (duplicate users, stale tokens) that keep 10,000-user lists linear. */
+ * (duplicate users, stale tokens) that keep long user lists linear.
+ *
+ * Keys are user ids from input, so the hash is seeded (review B17):
+ * FNV-1a from a per-map seed (a random process seed drawn once from
+ * getrandom, mixed with a per-map counter), then a 64-bit finaliser so
+ * every bit of the state reaches the slot bits (FNV-1a's low bits ignore
+ * the high bits of each byte). Not a cryptographic PRF, as SipHash would
+ * be: colliding keys are no longer free to make, and the participant cap
+ * (event.h, EVENT_PARTICIPANTS_MAX) bounds the worst case anyway. */
 #include "smap.h"
 
 #include <stdbool.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "hw.h"
 
@@ -23,22 +34,47 @@ struct slot {
 struct smap {
     struct slot *s;
     size_t cap, used, live; /* used counts tombstones too */
+    uint64_t seed;
 };
 
-static uint64_t hash(const char *k)
+static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
+static uint64_t process_seed;
+static atomic_uint_fast64_t maps_made;
+
+/* splitmix64's finaliser: every input bit reaches every output bit. */
+static uint64_t mix(uint64_t x)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* Without getrandom (ENOSYS, a seccomp filter), the clock and an ASLR'd
+ * address: weaker, still not known in advance. */
+static void draw_seed(void)
+{
+    if (getrandom(&process_seed, sizeof(process_seed), 0) !=
+        (ssize_t)sizeof(process_seed)) {
+        process_seed = (uint64_t)hw_now_ms() ^ (uint64_t)(uintptr_t)&seed_once;
+    }
+}
+
+static uint64_t hash(const struct smap *m, const char *k)
+{
+    uint64_t h = 1469598103934665603ULL ^ m->seed; /* FNV-1a, seeded */
 
     for (; *k != '\0'; k++) {
         h = (h ^ (unsigned char)*k) * 1099511628211ULL;
     }
-    return h;
+    return mix(h);
 }
 
 struct smap *smap_create(void)
 {
     struct smap *m = xcalloc(1, sizeof(*m));
 
+    pthread_once(&seed_once, draw_seed);
+    m->seed = mix(process_seed + atomic_fetch_add(&maps_made, 1));
     m->cap = 64;
     m->s = xcalloc(m->cap, sizeof(*m->s));
     return m;
@@ -61,7 +97,7 @@ void smap_destroy(struct smap *m)
 /* The slot holding key, or NULL. */
 static struct slot *find_slot(const struct smap *m, const char *key)
 {
-    for (size_t i = hash(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+    for (size_t i = hash(m, key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
         struct slot *s = &m->s[i];
 
         if (s->key == NULL) {
@@ -83,7 +119,7 @@ static void grow(struct smap *m)
     m->used = m->live = 0;
     for (size_t i = 0; i < old_cap; i++) {
         if (old[i].key != NULL && old[i].key != tombstone) {
-            size_t j = hash(old[i].key) & (m->cap - 1);
+            size_t j = hash(m, old[i].key) & (m->cap - 1);
 
             while (m->s[j].key != NULL) {
                 j = (j + 1) & (m->cap - 1);
@@ -115,7 +151,7 @@ void smap_put(struct smap *m, const char *key, void *value)
     if ((m->used + 1) * 4 > m->cap * 3) {
         grow(m);
     }
-    for (i = hash(key) & (m->cap - 1);
+    for (i = hash(m, key) & (m->cap - 1);
          m->s[i].key != NULL && m->s[i].key != tombstone;
          i = (i + 1) & (m->cap - 1)) {
     }
@@ -134,6 +170,11 @@ void smap_del(struct smap *m, const char *key)
         s->value = NULL;
         m->live--;
     }
+}
+
+uint64_t smap_hash(const struct smap *m, const char *key)
+{
+    return hash(m, key);
 }
 
 size_t smap_size(const struct smap *m)

@@ -5,6 +5,7 @@
 #define SMAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct smap;
 
@@ -15,6 +16,8 @@ void *smap_get(const struct smap *m, const char *key);
 void smap_put(struct smap *m, const char *key, void *value);
 void smap_del(struct smap *m, const char *key);
 size_t smap_size(const struct smap *m);
+/* The hash of key in m (its slot is hash & (capacity - 1)): for tests. */
+uint64_t smap_hash(const struct smap *m, const char *key);
 /* Calls fn for every entry; fn must not change the map. */
 void smap_each(const struct smap *m, void (*fn)(void *value, void *arg),
                void *arg);

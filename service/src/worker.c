@@ -4,7 +4,11 @@
  * of it (store_offset, the pipeline's store callback), the partitions
  * paused or resumed as the pipeline wants (flow_control), the rebalance
  * callback (eager only), health and gauges once per turn. Everything
- * about a message after it is read is pipeline.c's.
+ * about a message after it is read is pipeline.c's. An assignment or
+ * revocation librdkafka refuses (review B15) halts: what it still has
+ * stays paused, /readyz says why, and the same call is made again every
+ * HALT_RETRY_MS until it is taken or a new rebalance replaces it;
+ * refused for a fatal error, the worker stops.
  */
 #define LOGMOD "worker"
 #include "worker.h"
@@ -35,6 +39,12 @@ struct worker {
     /* Kafka refuses our login or TLS (error callback): why, "" when not;
      * a halt on /readyz until an assignment or a message shows it fixed */
     char refused[384];
+    /* an assignment (or, with retry_parts NULL, a revocation) librdkafka
+     * refused: made again at retry_at; why is the halt's reason */
+    bool assign_pending;
+    rd_kafka_topic_partition_list_t *retry_parts;
+    int64_t retry_at;
+    char assign_why[192];
 };
 
 /* The pipeline's store callback: offset (last done + 1) of a partition. */
@@ -154,17 +164,63 @@ static void track_assignment(struct worker *w)
     w->paused = false;
 }
 
+static void drop_pending(struct worker *w)
+{
+    if (w->retry_parts != NULL) {
+        rd_kafka_topic_partition_list_destroy(w->retry_parts);
+        w->retry_parts = NULL;
+    }
+    w->assign_pending = false;
+}
+
+/* Sets the assignment (parts NULL: none). Refused, it is kept to be made
+ * again (retry_assign), and what librdkafka still assigns is paused:
+ * after a refused revocation those partitions may be another member's. */
 static void assign(struct worker *w,
                    const rd_kafka_topic_partition_list_t *parts)
 {
+    const char *what = parts != NULL ? "assignment" : "revocation";
     rd_kafka_resp_err_t err = rd_kafka_assign(w->rk, parts);
+    bool was_pending = w->assign_pending;
 
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        log_error("msg=\"%s failed\" err=%s",
-                  parts != NULL ? "assign" : "unassign",
-                  rd_kafka_err2name(err));
+    drop_pending(w);
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        log_error("msg=\"kafka refused the partition %s: fatal error, "
+                  "stopping\"",
+                  what);
+        w->fatal = true;
+    } else if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(w->assign_why, sizeof(w->assign_why),
+                 "kafka refused the partition %s (%s): tried again every "
+                 "%lld ms",
+                 what, rd_kafka_err2name(err), (long long)w->cf->halt_retry_ms);
+        log_error("msg=\"halted: %s\"", w->assign_why);
+        w->assign_pending = true;
+        w->retry_parts =
+            parts != NULL ? rd_kafka_topic_partition_list_copy(parts) : NULL;
+        w->retry_at = hw_mono_ms() + w->cf->halt_retry_ms;
+    } else if (was_pending) {
+        log_info("msg=\"resuming: kafka took the partition %s\"", what);
     }
     track_assignment(w);
+    if (w->assign_pending && w->assigned != NULL) {
+        rd_kafka_pause_partitions(w->rk, w->assigned);
+        w->paused = true;
+    }
+}
+
+static void retry_assign(struct worker *w)
+{
+    rd_kafka_topic_partition_list_t *parts = w->retry_parts;
+
+    if (!w->assign_pending || hw_mono_ms() < w->retry_at) {
+        return;
+    }
+    w->retry_parts = NULL; /* ours now: assign() copies it if refused */
+    assign(w, parts);
+    if (parts != NULL) {
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
 }
 
 /* Eager rebalancing only: conf.c refuses the cooperative assignor, which
@@ -198,7 +254,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 static void flow_control(struct worker *w)
 {
-    bool want = w->stopping || pipeline_wants_pause(w->pipeline, w->paused);
+    bool want = w->stopping || w->assign_pending ||
+                pipeline_wants_pause(w->pipeline, w->paused);
 
     if (w->assigned == NULL || want == w->paused) {
         return;
@@ -224,6 +281,10 @@ static void report_health(struct worker *w)
     halted = pipeline_health(w->pipeline, &redis_up, &api_up, why, sizeof(why));
     if (!halted && w->refused[0] != '\0') {
         snprintf(why, sizeof(why), "%s", w->refused);
+        halted = true;
+    }
+    if (!halted && w->assign_pending) {
+        snprintf(why, sizeof(why), "%s", w->assign_why);
         halted = true;
     }
     health_set_up(HEALTH_REDIS, redis_up);
@@ -342,6 +403,7 @@ static void turn(struct worker *w)
          : w->paused ? 100
                      : pipeline_wait_ms(w->pipeline));
     pipeline_serve(w->pipeline);
+    retry_assign(w);
     flow_control(w);
     w->more = false;
     for (int i = 0; i < POLL_BATCH; i++) {
@@ -424,6 +486,7 @@ void worker_destroy(struct worker *w)
         rd_kafka_destroy(w->rk);
     }
     drop_assigned(w);
+    drop_pending(w);
     kstats_destroy(w->kstats);
     free(w);
 }

@@ -63,6 +63,7 @@ REGIONS = ("in", "us", "eu", "auto")  # BookingCreated v3 room options (s.2)
 SIZE_MAX = 2500
 DURATION_MIN, DURATION_MAX = 120, 43200
 ITEMS_MAX = 10_000  # array items and map entries in one message (s.2)
+PARTICIPANTS_MAX = 1_000  # participants in one booking (s.2)
 UNENCODABLE = [
     "longs outside int64 (INT64_MAX+1, INT64_MIN-1): not Avro longs, "
     "fastavro refuses them",
@@ -390,6 +391,8 @@ def classify(case, now, template_id):
             invalid.append("VIRTUAL booking without participants (s.2)")
         if len(set(users)) != len(users):
             invalid.append("duplicate user_id (s.2)")
+        if len(users) > PARTICIPANTS_MAX:
+            invalid.append(f"more than {PARTICIPANTS_MAX} participants (s.2)")
         _room_options(r, invalid)
         items = len(users) + len(r.get("metadata") or {})
         if items > ITEMS_MAX:
@@ -667,7 +670,7 @@ def catalogue(g):
     g.booking("PHYSICAL, template_id unknown", mode="PHYSICAL",
               template_id="0" * 24, participants=[])
 
-    g.section("size")  # participants: 0, 1, 10,000, duplicates
+    g.section("size")  # participants: 0, 1, 1,000, 10,000, duplicates
     g.booking("VIRTUAL, no participants", participants=[])
     g.booking("PHYSICAL, no participants", mode="PHYSICAL", participants=[])
     g.booking("1 participant", participants=g.participants(1))
@@ -677,6 +680,9 @@ def catalogue(g):
     g.booking("PHYSICAL with a duplicate user_id", mode="PHYSICAL",
               participants=[{"user_id": "a", "display_name": None,
                              "role": "host"}] * 2)
+    g.booking("1,000 participants (the cap)",
+              participants=g.participants(1_000, style="short"))
+    g.booking("1,001 participants", participants=g.participants(1_001))
     many = g.participants(10_000, style="short")
     g.booking("10,000 participants", participants=many)
     g.booking("10,000 participants, metadata of 3 entries",

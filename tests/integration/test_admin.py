@@ -3,6 +3,7 @@ Prometheus client library's own text-format parser."""
 import os
 import socket
 import subprocess
+import time
 import uuid
 
 import redis
@@ -149,3 +150,57 @@ def test_admin_port_in_use_is_a_start_error(bin_dir):
                            capture_output=True, text=True, timeout=30)
     assert p.returncode == 2, p.stderr
     assert "ADMIN_ADDR" in p.stderr and "in use" in p.stderr
+
+
+ADMIN_PER_IP = 8      # admin.c ADMIN_PER_IP_LIMIT
+ADMIN_TIMEOUT_S = 3   # admin.c ADMIN_TIMEOUT_S
+
+
+def test_slow_clients_do_not_starve_the_probes(bin_dir, tmp_path):
+    """Review B16: a slowloris on the admin port must not fail the kubelet's
+    probes. The attacker connects from 127.0.0.2 (another loopback source
+    address: another peer to the listener, as another pod is to the kubelet
+    on the node's address), so the per-IP limit bounds it and not the
+    probes, which come from 127.0.0.1. 100 connections, each with half a
+    request, are more than the whole listener took before (32): then the
+    probes were refused."""
+    port = free_port()
+    run = Run(bin_dir, tmp_path, ADMIN_ADDR=f"127.0.0.1:{port}")
+    run.start()
+    socks = []
+    try:
+        assert wait_for(lambda: get(port, "/healthz").status_code == 200, 30)
+        for _ in range(100):
+            s = socket.socket()
+            s.bind(("127.0.0.2", 0))
+            s.connect(("127.0.0.1", port))
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # never ends
+            socks.append(s)
+        time.sleep(0.5)  # the listener has seen them all
+        # the probes answer, in time, while the attacker holds its share
+        for _ in range(5):
+            for path in ("/healthz", "/readyz"):
+                r = requests.get(f"http://127.0.0.1:{port}{path}", timeout=2)
+                assert r.status_code in (200, 503), r.text
+                assert r.text.endswith("\n")
+        # the limit is what held: the listener still holds 8 of the 100
+        # (so they were held while the probes answered), the rest it closed
+        assert sum(1 for s in socks if _open(s)) == ADMIN_PER_IP
+        # and an idle one goes after the short timeout, not 10 s
+        assert wait_for(lambda: not any(_open(s) for s in socks),
+                        ADMIN_TIMEOUT_S + 3)
+    finally:
+        for s in socks:
+            s.close()
+        assert run.stop_all() == [0]
+
+
+def _open(s):
+    """Whether the peer still holds s open (no EOF, no reset waiting)."""
+    try:
+        s.setblocking(False)
+        return s.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False

@@ -1,9 +1,11 @@
 /* test_cache.c -- the Redis key schema against a real redis-server
  * (REDIS_URL): one MULTI/EXEC per write, TTLs, stale tokens, lock,
  * tombstones, markers, and recovery after the connection drops; the same
- * over TLS (REDIS_TLS_URL, verified against STACK_CA_FILE), and TLS
- * refusals reported as such. */
+ * over TLS (REDIS_TLS_URL, verified against STACK_CA_FILE), TLS
+ * refusals reported as such, and a SELECT that cannot be queued (hiredis's
+ * redisAsyncCommand wrapped at link time: -Wl,--wrap, this binary only). */
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
@@ -14,6 +16,30 @@
 
 #include "cache.h"
 #include "testhelp.h"
+
+#include <hiredis/async.h>
+
+/* The linker's --wrap name: cache.c's AUTH and SELECT land here. */
+int __wrap_redisAsyncCommand(redisAsyncContext *ac, redisCallbackFn *fn,
+                             void *priv, const char *fmt, ...);
+
+static int refuse_cmds; /* how many of the next commands are not queued */
+
+int __wrap_redisAsyncCommand(redisAsyncContext *ac, redisCallbackFn *fn,
+                             void *priv, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    if (refuse_cmds > 0) {
+        refuse_cmds--;
+        return REDIS_ERR; /* as hiredis does out of memory */
+    }
+    va_start(ap, fmt);
+    rc = redisvAsyncCommand(ac, fn, priv, fmt, ap);
+    va_end(ap);
+    return rc;
+}
 
 static redisContext *raw; /* an independent connection to look with */
 static int64_t now_ms;
@@ -319,6 +345,39 @@ static void test_tls_refused(const char *tls_url, const char *plain_port)
     conf_deinit(&cf);
 }
 
+/* A SELECT hiredis does not queue (review B15) must not let the writes
+ * go to database 0: the connection is dropped, the call is Redis
+ * unavailable (wait), and the next one reconnects and selects. */
+static void test_select_not_queued(const char *plain_port)
+{
+    const char *env[] = {"HMS_ACCESS_KEY=x", "HMS_APP_SECRET=x",
+                         "HMS_TEMPLATE_ID=x", NULL, NULL};
+    char url[256];
+    struct conf cf = {0};
+    struct cache *c;
+    redisReply *r;
+
+    snprintf(url, sizeof(url), "REDIS_URL=redis://127.0.0.1:%s/3", plain_port);
+    env[3] = url;
+    CHECK(conf_load(&cf, env) == HW_OK);
+    c = cache_create(&cf.redis, 2000);
+    freeReplyObject(redisCommand(raw, "SELECT 0"));
+    freeReplyObject(redisCommand(raw, "DEL %s", "hms:event:it-sel"));
+    refuse_cmds = 1;
+    CHECK(cache_mark_applied(c, "it-sel") == HW_ERR_UNAVAILABLE);
+    CHECK(strstr(cache_errstr(c), "SELECT") != NULL);
+    CHECK(integer("EXISTS %s", "hms:event:it-sel") == 0); /* not in db 0 */
+    CHECK(cache_mark_applied(c, "it-sel") == HW_OK);
+    CHECK(integer("EXISTS %s", "hms:event:it-sel") == 0);
+    r = redisCommand(raw, "SELECT 3");
+    freeReplyObject(r);
+    CHECK(integer("EXISTS %s", "hms:event:it-sel") == 1);
+    freeReplyObject(redisCommand(raw, "DEL %s", "hms:event:it-sel"));
+    freeReplyObject(redisCommand(raw, "SELECT 0"));
+    cache_destroy(c);
+    conf_deinit(&cf);
+}
+
 /* Every test over url; raw looks at database db of the same server. */
 static void run_all(const char *url, const char *ca_file, int db)
 {
@@ -373,6 +432,7 @@ int main(void)
     snprintf(port, sizeof(port), "%d", cf.redis.port);
     now_ms = hw_now_ms();
     run_all(plain, NULL, 0);
+    test_select_not_queued(port);
     if (tls != NULL && ca != NULL && strrchr(tls, '/') != NULL) {
         snprintf(url, sizeof(url), "%.*s/1", (int)(strrchr(tls, '/') - tls),
                  tls); /* rediss://localhost:PORT/1 */

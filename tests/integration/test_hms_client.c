@@ -1,7 +1,9 @@
 /* test_hms_client.c -- the 100ms client against hms-sim over real HTTP:
  * concurrency, retries (never more than HMS_RETRY_MAX), Retry-After,
  * 401 re-mint and replay, deadlines, terminal statuses. hms-sim's request
- * log is the witness of which calls were made. */
+ * log is the witness of which calls were made. curl_multi_add_handle is
+ * wrapped at link time (-Wl,--wrap, Makefile: this binary only) so that
+ * a refused attempt can be staged. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,21 @@ struct outcome {
     json_t *body;
     char err[256];
 };
+
+/* The linker's --wrap names: calls from hms_client.c land here. */
+CURLMcode __real_curl_multi_add_handle(CURLM *multi, CURL *easy);
+CURLMcode __wrap_curl_multi_add_handle(CURLM *multi, CURL *easy);
+
+static int refuse_adds; /* how many of the next adds fail */
+
+CURLMcode __wrap_curl_multi_add_handle(CURLM *multi, CURL *easy)
+{
+    if (refuse_adds > 0) {
+        refuse_adds--;
+        return CURLM_OUT_OF_MEMORY;
+    }
+    return __real_curl_multi_add_handle(multi, easy);
+}
 
 static struct hms_client *hc;
 static struct outcome out[MAX_CALLS];
@@ -324,6 +341,32 @@ static void test_deadline(void)
     reset(1);
 }
 
+/* A transfer curl will not take (review B15) is a failed attempt: retried
+ * like any other, and when every one is refused the call still ends, with
+ * nothing left in flight. It once stayed in the active list forever. */
+static void test_add_handle_refused(void)
+{
+    json_t *log;
+    int64_t t0 = hw_mono_ms();
+
+    refuse_adds = 1;
+    call(0, "POST", "/rooms", room_body("it-add-once"), 30000);
+    wait_all(1);
+    CHECK(out[0].rc == HW_OK && out[0].attempts == 2);
+    log = new_requests();
+    CHECK_INT(count_room(log, "it-add-once"), 1); /* the refused never left */
+    json_decref(log);
+    refuse_adds = 1000;
+    call(0, "POST", "/rooms", room_body("it-add-never"), 30000);
+    wait_all(1);
+    CHECK(out[0].rc == HW_ERR_UNAVAILABLE && out[0].attempts == 4);
+    CHECK(strstr(out[0].err, "curl_multi_add_handle") != NULL);
+    CHECK(hms_client_pending(hc) == 0);
+    CHECK(hw_mono_ms() - t0 < 20000);
+    refuse_adds = 0;
+    reset(1);
+}
+
 int main(void)
 {
     /* the stack's: hms-sim over HTTPS, its CA trusted as the worker does */
@@ -357,6 +400,7 @@ int main(void)
         test_terminal_and_auth();
         test_403();
         test_deadline();
+        test_add_handle_refused();
         CHECK_INT(hms_client_pending(hc), 0);
     }
     hms_client_destroy(hc);

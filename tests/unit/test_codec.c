@@ -407,6 +407,41 @@ static void test_bad_datum(void)
 
 #define NOW 1790000000000LL /* the sample's occurred_at */
 
+/* contract section 2: at most EVENT_PARTICIPANTS_MAX participants, so the
+ * duplicate check on the consumer thread is bounded whatever the hash
+ * does; the count is checked first (cap + 1 copies of one user_id are
+ * "too many", not "duplicated"). */
+static void test_participants_cap(struct event *ev)
+{
+    struct participant *ps = xcalloc(EVENT_PARTICIPANTS_MAX + 1, sizeof(*ps));
+    char(*ids)[16] = xcalloc(EVENT_PARTICIPANTS_MAX + 1, sizeof(*ids));
+    struct participant *saved = ev->participants;
+    size_t saved_n = ev->n_participants;
+    char errstr[256];
+
+    for (size_t i = 0; i <= EVENT_PARTICIPANTS_MAX; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "u%zu", i);
+        ps[i] = (struct participant){ids[i], NULL, "guest"};
+    }
+    ev->participants = ps;
+    ev->n_participants = EVENT_PARTICIPANTS_MAX;
+    CHECK(event_validate(ev, NOW, errstr, sizeof(errstr)) == HW_OK);
+    ev->n_participants = EVENT_PARTICIPANTS_MAX + 1;
+    CHECK(event_validate(ev, NOW, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+    CHECK(strstr(errstr, "participants") != NULL &&
+          strstr(errstr, "1000") != NULL);
+    for (size_t i = 0; i <= EVENT_PARTICIPANTS_MAX; i++) {
+        ps[i].user_id = ids[0];
+    }
+    CHECK(event_validate(ev, NOW, errstr, sizeof(errstr)) == HW_ERR_INVALID);
+    CHECK(strstr(errstr, "duplicated") == NULL &&
+          strstr(errstr, "1000") != NULL);
+    ev->participants = saved;
+    ev->n_participants = saved_n;
+    free(ids);
+    free(ps);
+}
+
 static void test_validation(void)
 {
     struct participant dup[] = {{"a", NULL, "host"}, {"a", NULL, "guest"}};
@@ -433,6 +468,9 @@ static void test_validation(void)
     CHECK(event_validate(&ev, NOW, errstr, sizeof(errstr)) == HW_ERR_INVALID);
     ev.physical = true; /* a PHYSICAL booking needs nobody */
     CHECK(event_validate(&ev, NOW, errstr, sizeof(errstr)) == HW_OK);
+    ev.physical = false;
+    test_participants_cap(&ev);
+    ev.physical = true;
     longid[129] = '\0';
     ev.event_id = longid;
     CHECK(event_validate(&ev, NOW, errstr, sizeof(errstr)) == HW_ERR_INVALID);
