@@ -336,7 +336,14 @@ struct worker *worker_create(const struct conf *cf, char *errstr,
     char prefetch_kb[24];
     /* librdkafka's prefetch (64 MiB by default) is memory the budget of
      * MAX_HELD_MB does not see: a quarter of it more, at most */
-    const char *const extra[] = {"queued.max.messages.kbytes",
+    /* fetch.wait.max.ms: one fetch is in flight per broker, and a
+     * partition that becomes fetchable (assigned, resumed) joins only the
+     * next one: with the default 500 ms, a start, rebalance or resume
+     * held a partition's first messages for up to half a second while the
+     * broker waited on the other (idle) partitions */
+    const char *const extra[] = {"fetch.wait.max.ms",
+                                 "100",
+                                 "queued.max.messages.kbytes",
                                  prefetch_kb,
                                  "group.id",
                                  cf->kafka_group_id,

@@ -300,7 +300,7 @@ class Subject:
                         *[f"{n}:3" for n in self.t.values()]],
                        check=True, capture_output=True)
         env = dict(os.environ, KAFKA_GROUP_ID=uid("bench-group"),
-                   ADMIN_ADDR=f"127.0.0.1:{admin_port}" if admin_port else "off", LOG_LEVEL="warn", HMS_SUBDOMAIN="bench",
+                   ADMIN_ADDR=f"127.0.0.1:{admin_port}" if admin_port else "off", LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "warn"), HMS_SUBDOMAIN="bench",
                    HMS_MAX_IN_FLIGHT=str(in_flight),
                    TOPIC_BOOKING_CREATED=self.t["bc"],
                    TOPIC_STREAM_STARTED=self.t["ss"],
