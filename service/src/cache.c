@@ -21,6 +21,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/hiredis_ssl.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 
 #include "cachetls.h"
@@ -119,10 +120,14 @@ static void batch_argf(struct batch *b, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Every argument is cleansed: some are app tokens (cache_put_ready,
+ * renew.c's cache_script), and telling them apart costs more than the
+ * cleanse. hiredis' own formatted copy is freed by hiredis, uncleansed. */
 static void batch_free(struct batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         for (int a = 0; a < b->cmds[i].argc; a++) {
+            OPENSSL_cleanse(b->cmds[i].argv[a], b->cmds[i].lens[a]);
             free(b->cmds[i].argv[a]);
         }
         free(b->cmds[i].argv);
