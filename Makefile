@@ -51,7 +51,7 @@ CORE := hw log secret buf heap smap whaccess jwt conf retry schema \
 SIM := sim_conf sim_whconf sim_fault sim_api sim_rooms sim_peers sim_live \
        sim_events sim_webhook sim_whcurl sim_admin \
        sim_http
-UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_hw \
+UNIT_TESTS := test_jwt test_secret test_conf test_retry test_schema test_hw test_log \
               test_codec test_heap test_offsets test_smap test_rules \
               test_hms_reply test_kstats test_producer test_handler test_hookev \
               test_pipeline test_whaccess test_webhook test_renew \

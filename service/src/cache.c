@@ -23,6 +23,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/hiredis_ssl.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 
 #include "cachetls.h"
@@ -121,10 +122,14 @@ static void batch_argf(struct batch *b, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Every argument is cleansed: some are app tokens (cache_put_ready,
+ * renew.c's cache_script), and telling them apart costs more than the
+ * cleanse. hiredis' own formatted copy is freed by hiredis, uncleansed. */
 static void batch_free(struct batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         for (int a = 0; a < b->cmds[i].argc; a++) {
+            OPENSSL_cleanse(b->cmds[i].argv[a], b->cmds[i].lens[a]);
             free(b->cmds[i].argv[a]);
         }
         free(b->cmds[i].argv);
@@ -185,11 +190,13 @@ static void on_login(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct cache *c = ac->ev.data;
     const redisReply *r = reply;
+    char safe[201]; /* Redis's words, escaped (log.h) and cut */
 
     if (r != NULL && r->type == REDIS_REPLY_ERROR && c->login_rc == HW_OK) {
         c->login_rc = priv != NULL ? HW_ERR_CONFIG : HW_ERR_AUTH;
-        snprintf(c->err, sizeof(c->err), "%s refused: %.200s",
-                 priv != NULL ? "SELECT" : "AUTH", r->str);
+        snprintf(c->err, sizeof(c->err), "%s refused: %s",
+                 priv != NULL ? "SELECT" : "AUTH",
+                 log_text(safe, sizeof(safe), r->str));
     }
 }
 
@@ -528,6 +535,8 @@ static json_t *reply_json(const redisReply *r, int depth)
 static enum hw_rc read_reply(struct op *o, enum reply_kind kind,
                              const redisReply *r)
 {
+    char safe[201]; /* Redis's words, escaped (log.h) and cut */
+
     switch (kind) {
     case R_EXISTS:
         o->r.exists = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
@@ -554,8 +563,8 @@ static enum hw_rc read_reply(struct op *o, enum reply_kind kind,
          * in full or dead-letters it */
         for (size_t i = 0; i < r->elements; i++) {
             if (r->element[i]->type == REDIS_REPLY_ERROR) {
-                snprintf(o->c->err, sizeof(o->c->err), "in EXEC: %.200s",
-                         r->element[i]->str);
+                snprintf(o->c->err, sizeof(o->c->err), "in EXEC: %s",
+                         log_text(safe, sizeof(safe), r->element[i]->str));
                 return classify_error(r->element[i]->str, &o->drop);
             }
         }
@@ -604,6 +613,7 @@ static void on_redis_reply(redisAsyncContext *ac, void *reply, void *priv)
     const redisReply *r = reply;
     enum hw_rc rc = HW_OK;
     bool drop = false;
+    char safe[201]; /* Redis's words, escaped (log.h) and cut */
 
     (void)ac;
     c->progress_ms = hw_mono_ms();
@@ -615,8 +625,9 @@ static void on_redis_reply(redisAsyncContext *ac, void *reply, void *priv)
     } else if (r->type == REDIS_REPLY_ERROR) {
         rc = classify_error(r->str, &drop);
         if (o->rc == HW_OK) {
-            snprintf(c->err, sizeof(c->err), "%s: %.200s",
-                     o->kinds[o->at] == R_EXEC ? "EXEC" : "command", r->str);
+            snprintf(c->err, sizeof(c->err), "%s: %s",
+                     o->kinds[o->at] == R_EXEC ? "EXEC" : "command",
+                     log_text(safe, sizeof(safe), r->str));
         }
     } else {
         rc = read_reply(o, o->kinds[o->at], r);

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <curl/curl.h>
 #include <librdkafka/rdkafka.h>
@@ -767,19 +766,6 @@ static const char *prop_value(const struct conf *cf, const char *name)
     return NULL;
 }
 
-/* A secret file others can read: warned about, as libpq does for
- * .pgpass (but not refused: a mounted secret may be 0644). */
-static void warn_file_mode(const char *var, const char *path)
-{
-    struct stat st;
-
-    if (stat(path, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-        log_warn("msg=\"secret file readable by group or others\" var=%s "
-                 "mode=%04o hint=\"chmod 600\"",
-                 var, (unsigned)(st.st_mode & 07777));
-    }
-}
-
 /* The value of var (KAFKA_PROP_<name>_FILE), read from the file path
  * names like a secret (one trailing newline stripped); NULL when it
  * cannot be, logged. */
@@ -792,8 +778,7 @@ static char *prop_from_file(const char *var, const char *path)
     if (secret_load(&s, NULL, plain, path, var, err, sizeof(err)) != HW_OK) {
         log_error("msg=\"invalid configuration\" var=%s err=\"%s\"", var, err);
     } else {
-        value = xstrdup(secret_reveal(&s, NULL));
-        warn_file_mode(var, path);
+        value = xstrdup(secret_reveal(&s, NULL)); /* mode: secret.c warns */
     }
     secret_wipe(&s);
     free(plain);
@@ -1177,6 +1162,49 @@ enum hw_rc conf_load(struct conf *cf, const char *const *env)
     ok = redis_checks(cf) && ok;
     warn_unknown(env);
     return ok ? HW_OK : HW_ERR_CONFIG;
+}
+
+/* Whether the variable var (len bytes, up to its '=') holds a secret: a
+ * sensitive key of the table, or a KAFKA_PROP_* that would be redacted
+ * (its _FILE form holds a path). */
+static bool env_holds_secret(const char *var, size_t len)
+{
+    size_t plen = strlen(KAFKA_PROP_PREFIX);
+    char *suffix, *name;
+    bool secret;
+
+    for (size_t i = 0; i < HW_ARRAY_LEN(keys); i++) {
+        if ((keys[i].flags & CONF_SENSITIVE) && strlen(keys[i].env) == len &&
+            strncmp(keys[i].env, var, len) == 0) {
+            return true;
+        }
+    }
+    if (len <= plen || strncmp(var, KAFKA_PROP_PREFIX, plen) != 0 ||
+        (len > plen + 5 && strncmp(var + len - 5, "_FILE", 5) == 0)) {
+        return false;
+    }
+    suffix = xasprintf("%.*s", (int)(len - plen), var + plen);
+    name = prop_name(suffix);
+    secret = prop_sensitive(name);
+    free(name);
+    free(suffix);
+    return secret;
+}
+
+size_t conf_wipe_env(char **env)
+{
+    size_t wiped = 0;
+
+    for (; *env != NULL; env++) {
+        char *eq = strchr(*env, '=');
+
+        if (eq != NULL && eq[1] != '\0' &&
+            env_holds_secret(*env, (size_t)(eq - *env))) {
+            OPENSSL_cleanse(eq + 1, strlen(eq + 1));
+            wiped++;
+        }
+    }
+    return wiped;
 }
 
 int64_t conf_app_token_ttl(const struct conf *cf, const char *role)

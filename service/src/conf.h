@@ -134,6 +134,17 @@ struct conf {
  * been logged; *cf is still safe to conf_deinit(). */
 enum hw_rc conf_load(struct conf *cf, const char *const *env) HW_MUSTCHECK;
 
+/* Cleanses, in place, the value of every variable of env that holds a
+ * secret (the sensitive keys: HMS_APP_SECRET, REDIS_URL, REDIS_PASSWORD,
+ * SCHEMA_REGISTRY_URL, WEBHOOK_SECRET_HEADERS; KAFKA_PROP_* named like a
+ * password, secret or key), leaving "NAME=" followed by NUL bytes. On the
+ * process's own environ this is what /proc/<pid>/environ shows from then
+ * on: the kernel reads the strings where exec placed them, which is where
+ * environ's point (unless setenv() moved one). Call after conf_load(),
+ * which copied what it needs, and before any thread: getenv() must not
+ * race it. Returns how many values were wiped. */
+size_t conf_wipe_env(char **env);
+
 /* Logs one line per key, sensitive values redacted, then a warning for
  * each setting that weakens security (HMS_API_ALLOW_HTTP in use, a
  * webhook listener without a secret header). */

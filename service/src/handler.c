@@ -589,9 +589,10 @@ static void call_failed(struct ctx *c, const struct hms_result *r)
     } else {
         const char *msg =
             json_string_value(json_object_get(r->body, "message"));
+        char safe[256]; /* 100ms's words: escaped like every peer's */
 
         dlq(c, "hms_rejected", "%s: HTTP %ld %s", what, r->status,
-            msg != NULL ? msg : r->err);
+            msg != NULL ? log_text(safe, sizeof(safe), msg) : r->err);
     }
 }
 

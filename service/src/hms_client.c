@@ -438,7 +438,8 @@ static enum hw_rc classify_transfer(struct req *r, CURLcode cc, long http)
     if (cc != CURLE_OK) {
         /* errbuf is usually more precise; cut to fit (hence the %.*s) */
         snprintf(r->err, sizeof(r->err), "%s%s%.*s", curl_easy_strerror(cc),
-                 r->errbuf[0] != '\0' ? ": " : "", 160, r->errbuf);
+                 r->errbuf[0] != '\0' ? ": " : "", 160,
+                 log_text(msg, sizeof(msg), r->errbuf)); /* a peer's names */
         return cc == CURLE_OPERATION_TIMEDOUT ? HW_ERR_TIMEOUT
                                               : HW_ERR_UNAVAILABLE;
     }

@@ -368,7 +368,9 @@ static enum hw_rc check_times(const json_t *claims, int64_t now_s,
         snprintf(errstr, errstr_size, "exp missing or not an integer");
         return HW_ERR_AUTH;
     }
-    if (now_s >= json_integer_value(exp) + leeway_s) {
+    /* now >= exp + leeway, with the sum on our side: a peer's exp near
+     * INT64_MAX must not overflow (our now and leeway are small) */
+    if (now_s - leeway_s >= json_integer_value(exp)) {
         snprintf(errstr, errstr_size, "token expired");
         return HW_ERR_AUTH;
     }

@@ -51,8 +51,9 @@ enum hw_rc jwt_mint_mgmt(const struct secret *key, const char *access_key,
 
 /* Verifies an HS256 token at time now_s: structure, alg, signature
  * (constant time), then exp (required: now_s < exp + leeway_s), nbf and iat
- * (when present: <= now_s + leeway_s). On HW_OK *claims_out (may be NULL)
- * gets a new reference to the payload object. Failures: HW_ERR_DECODE for
+ * (when present: <= now_s + leeway_s), any int64 exp without overflow
+ * (now_s and leeway_s >= 0 are the caller's). On HW_OK *claims_out (may be
+ * NULL) gets a new reference to the payload object. Failures: HW_ERR_DECODE for
  * malformed tokens, HW_ERR_AUTH for a bad signature or time claims; errstr
  * says why, without any token bytes. */
 enum hw_rc jwt_verify(const struct secret *key, const char *token,

@@ -1,11 +1,11 @@
 /* main.c -- hms-worker: Kafka events in, 100ms rooms provisioned, codes
  * and tokens cached in Redis, video-ready/video-ended out; with
  * WEBHOOK_ADDR, 100ms's webhooks stored in Kafka. Wiring only:
- * configuration (conf), the admin listener (admin), the worker, the
- * webhook listener (webhook), then the consumer loop (worker) on this
- * thread, which starts the engine thread; curl's global init comes first,
- * before any thread. The stop flag reaches the consumer loop and the
- * webhook listener, which stop together.
+ * configuration (conf; then the secrets in environ are wiped), the admin
+ * listener (admin), the worker, the webhook listener (webhook), then the
+ * consumer loop (worker) on this thread, which starts the engine thread;
+ * curl's global init comes first, before any thread. The stop flag reaches the
+ * consumer loop and the webhook listener, which stop together.
  *
  *   hms-worker                 run (configuration from the environment)
  *   hms-worker --check-config  print the redacted configuration; exit 0,
@@ -50,6 +50,7 @@ int main(int argc, char **argv)
     struct webhook *wh = NULL;
     char errstr[512];
     bool check = argc > 1 && strcmp(argv[1], "--check-config") == 0;
+    size_t wiped;
     int rc;
 
     if (argc > 1 && !check) {
@@ -63,8 +64,14 @@ int main(int argc, char **argv)
         conf_deinit(&cf);
         return 2;
     }
+    /* cf has its copies: /proc/<pid>/environ shows the secrets no more */
+    wiped = conf_wipe_env(environ);
     log_min_level = check ? LL_INFO : cf.log_level;
     conf_dump(&cf);
+    if (wiped > 0) {
+        log_info("msg=\"secret values wiped from the environment\" count=%zu",
+                 wiped);
+    }
     if (check) {
         conf_deinit(&cf);
         return 0;

@@ -99,6 +99,7 @@ static enum hw_rc registry_http(struct registry *r, const char *path,
                                 "vnd.schemaregistry.v1+json");
     struct buf b = {0};
     long status = 0;
+    char msg[201];
     CURLcode cc;
 
     h = curl_slist_append(h, "Accept: application/vnd.schemaregistry.v1+json, "
@@ -134,10 +135,11 @@ static enum hw_rc registry_http(struct registry *r, const char *path,
     if (status == 200) {
         return HW_OK;
     }
-    snprintf(err, n, "schema registry: HTTP %ld %.200s", status,
-             json_string_value(json_object_get(*body, "message")) != NULL
-                 ? json_string_value(json_object_get(*body, "message"))
-                 : "");
+    /* the registry's words go into logs and dead letters: no quote or
+     * newline of theirs may end a field or forge a line */
+    snprintf(err, n, "schema registry: HTTP %ld %s", status,
+             log_text(msg, sizeof(msg),
+                      json_string_value(json_object_get(*body, "message"))));
     return status == 404                    ? HW_ERR_NOT_FOUND
            : status == 429 || status >= 500 ? HW_ERR_UNAVAILABLE
            : status == 401 || status == 403 ? HW_ERR_AUTH

@@ -1,9 +1,11 @@
 /* secret.c -- typed secrets. The bytes live only in s->val, a heap copy:
  * secret_set() over an old value and secret_wipe() cleanse before freeing,
- * and so does the 64 KiB buffer a secret file is read into. Loaded once at
- * startup, by conf.c (worker, hmsctl) and sim_conf.c (hms-sim); then only
- * read, from any thread: jwt.c signs with it, cache.c sends AUTH,
- * registry.c keeps its own copy for HTTP Basic auth. */
+ * and so does the 64 KiB buffer a secret file is read into. A secret file
+ * that group or others may read is warned about (libpq's .pgpass rule;
+ * not refused: a mounted secret may be 0644), once, as it is loaded once.
+ * Loaded once at startup, by conf.c (worker, hmsctl) and sim_conf.c
+ * (hms-sim); then only read, from any thread: jwt.c signs with it,
+ * cache.c sends AUTH, registry.c keeps its own copy for HTTP Basic auth. */
 #define LOGMOD "secret"
 #include "secret.h"
 
@@ -11,8 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/crypto.h>
+
+#include "log.h"
 
 #define SECRET_FILE_MAX (64 * 1024)
 
@@ -35,10 +40,27 @@ static void strip_newline(struct secret *s)
     }
 }
 
+/* The file of var, open as f, readable by group or others: said, with
+ * the variable and the file, never the content. */
+static void warn_file_mode(FILE *f, const char *var, const char *path)
+{
+    struct stat st;
+    char safe[256];
+
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        log_warn("msg=\"secret file readable by group or others\" var=%s "
+                 "file=\"%s\" mode=%04o hint=\"chmod 600\"",
+                 var, log_text(safe, sizeof(safe), path),
+                 (unsigned)(st.st_mode & 07777));
+    }
+}
+
 /* Reads a whole file (at most 64 KiB) into s, stripping one trailing
- * newline. HW_ERR_CONFIG with a message naming path on failure. */
+ * newline; var names the file in a warning about its mode. HW_ERR_CONFIG
+ * with a message naming path on failure. */
 static enum hw_rc secret_load_file(struct secret *s, const char *path,
-                                   char *errstr, size_t errstr_size)
+                                   const char *var, char *errstr,
+                                   size_t errstr_size)
 {
     char *buf = xmalloc(SECRET_FILE_MAX + 1);
     size_t n = 0;
@@ -51,6 +73,7 @@ static enum hw_rc secret_load_file(struct secret *s, const char *path,
                  strerror_r(errno, ebuf, sizeof(ebuf)) == 0 ? ebuf : "?");
         goto out;
     }
+    warn_file_mode(f, var, path);
     n = fread(buf, 1, SECRET_FILE_MAX + 1, f);
     if (ferror(f)) {
         snprintf(errstr, errstr_size, "cannot read %s", path);
@@ -99,7 +122,8 @@ enum hw_rc secret_load(struct secret *s, const char *val, const char *env_name,
     }
     if (has_val) {
         secret_set(s, val, strlen(val));
-    } else if (secret_load_file(s, path, errstr, errstr_size) != HW_OK) {
+    } else if (secret_load_file(s, path, file_env_name, errstr, errstr_size) !=
+               HW_OK) {
         return HW_ERR_CONFIG;
     }
     if (s->len == 0) {

@@ -23,7 +23,9 @@ struct secret {
 /* Loads a secret from exactly one of the environment variable env_name or
  * the file named by the variable file_env_name (one trailing newline, LF or
  * CRLF, is stripped). HW_ERR_CONFIG, with a message naming the variables,
- * when both, neither, an empty value or an unreadable file is given. */
+ * when both, neither, an empty value or an unreadable file is given. A
+ * file that group or others may read is loaded, with a warning naming
+ * file_env_name and the file. */
 enum hw_rc secret_load_env(struct secret *s, const char *env_name,
                            const char *file_env_name, char *errstr,
                            size_t errstr_size) HW_MUSTCHECK;

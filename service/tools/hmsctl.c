@@ -480,6 +480,7 @@ int main(int argc, char **argv)
         conf_deinit(&cf);
         return 2;
     }
+    (void)conf_wipe_env(environ); /* as the worker does */
     if (strcmp(argv[1], "send") == 0) {
         rc = cmd_send(&cf, argc - 1, argv + 1);
     } else if (strcmp(argv[1], "show") == 0) {

@@ -311,6 +311,34 @@ static void test_busy_owner_is_no_timeout(const struct conf *cf)
     cache_destroy(c);
 }
 
+/* A Redis error reply is a peer's text: in the error text (logged, on
+ * /readyz) its quotes and backslashes are escaped (log.h), so it cannot
+ * end a logfmt field. (Redis itself turns CR and LF into spaces.) */
+static void test_error_text_escaped(const struct conf *cf)
+{
+    static const char script[] =
+        "return redis.error_reply('ERR no \"such\" thing \\\\ here')";
+    struct cache *c = cache_create(&cf->redis, 2000);
+    struct answer a = {false, HW_OK};
+    short events;
+
+    cache_script(c, script, NULL, 0, NULL, 0, on_answer, &a);
+    for (int i = 0; i < 200 && !a.done; i++) {
+        struct pollfd p = {cache_poll_fd(c, &events), 0, 0};
+
+        p.events = events;
+        if (poll(&p, p.fd >= 0 ? 1 : 0, 20) > 0) {
+            cache_handle(c, p.revents);
+        }
+        cache_tick(c);
+    }
+    CHECK(a.done && a.rc != HW_OK);
+    CHECK(strstr(cache_errstr(c), "no _such_ thing _ here") != NULL);
+    CHECK(strchr(cache_errstr(c), '"') == NULL);
+    CHECK(strchr(cache_errstr(c), '\\') == NULL);
+    cache_destroy(c);
+}
+
 /* rediss:// refused clearly, as a setup to fix (HW_ERR_CONFIG with the
  * cause), not as Redis down: a certificate the trust store does not know
  * (no REDIS_TLS_CA_FILE: the system's store, which lacks the stack's CA);
@@ -407,6 +435,7 @@ static void run_all(const char *url, const char *ca_file, int db)
     test_hls_by_comparison(c);
     test_marker_and_reconnect(c);
     test_busy_owner_is_no_timeout(&cf);
+    test_error_text_escaped(&cf);
     cache_destroy(c);
     conf_deinit(&cf);
 }

@@ -13,9 +13,11 @@ fault these tests need is staged on the real registry, so no stand-in is
 left. What is checked is what the registry answers over its REST API, and
 which requests it logged (its access log)."""
 import base64
+import http.server
 import json
 import os
 import subprocess
+import threading
 import time
 import uuid
 from urllib.parse import quote
@@ -323,3 +325,49 @@ def test_registry_outage_holds_hundreds_across_partitions(bin_dir, sim,
     finally:
         assert run.stop_all(timeout=30) == [0]
         sr.stop()
+
+
+def test_registry_message_is_escaped_in_logs(bin_dir, tmp_path):
+    """B18: the registry's error `message` is a peer's text; the worker logs
+    it inside err="..." (dead-lettering), so its quotes, backslashes and
+    newlines are escaped and cannot end the field or forge a line. Karapace
+    cannot be made to say that, so this one fault has a stand-in: an HTTP
+    server on 127.0.0.1 that answers every request 404 with that message."""
+    forged = ('Schema "999" not found\\\nts=2026-01-01T00:00:00.000Z '
+              'level=error mod=main msg="forged line"')
+
+    class Crafted(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"error_code": 40403,
+                               "message": forged}).encode()
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Crafted)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    run = Run(bin_dir, tmp_path,
+              SCHEMA_REGISTRY_URL=f"http://127.0.0.1:{srv.server_port}")
+    try:
+        run.start()
+        run.kafka.send(run.t["bc"], "sr-crafted", b"\x00\x00\x00\x03\xe7{}")
+        run.kafka.flush()
+        dlq = run.kafka.read(run.t["dlq"], lambda m: m, 1, timeout=30)
+        assert len(dlq) == 1
+        assert dict(dlq[0].headers())["hms-error-class"] == b"unknown_schema"
+    finally:
+        codes = run.stop_all()
+        srv.shutdown()
+    lines = run.procs[0].log.read_text().splitlines()
+    assert codes == [0]
+    assert not [l for l in lines if l.startswith("ts=2026-01-01")], lines
+    dead = [l for l in lines if "dead-lettering" in l]
+    assert len(dead) == 1 and "HTTP 404 Schema _999_ not found__ts=2026" \
+        in dead[0] and 'msg=_forged line_"' in dead[0], dead

@@ -455,10 +455,10 @@ def test_one_failing_subject_is_dead_lettered(worker, sim, kafka, rds):
     assert not rds.exists(f"hms:booking:{bad}")
 
 
-def own_worker(bin_dir, log, group, drop=()):
+def own_worker(bin_dir, log, group, drop=(), **extra):
     """A worker on topics of its own (the module's worker stays out of the
     way), impatient with 100ms; drop: variables of the stack's environment
-    it does not get. Returns (process, topics)."""
+    it does not get, extra: more. Returns (process, topics)."""
     t = {k: uid(f"it-{k}") for k in ("bc", "ss", "se", "vr", "ve", "dlq")}
     subprocess.run([os.path.join(bin_dir, "mktopics"), os.environ["KAFKA_BROKERS"],
                     *[f"{n}:1" for n in t.values()]], check=True,
@@ -472,11 +472,52 @@ def own_worker(bin_dir, log, group, drop=()):
                HMS_TIMEOUT_MS="1000")
     for k in drop:
         env.pop(k, None)
+    env.update(extra)
     with open(log, "w") as out:
         proc = subprocess.Popen(os.environ.get("WORKER_WRAP", "").split()
                                 + [os.path.join(bin_dir, "hms-worker")],
                                 env=env, stderr=out)
     return proc, t
+
+
+def test_secrets_are_wiped_from_the_environment(bin_dir, sim, kafka, secret,
+                                                tmp_path):
+    """The app secret and REDIS_URL's password given in the environment:
+    once loaded, /proc/<pid>/environ no longer shows them (the names stay,
+    with an empty value), and the worker works on its own copies: tokens
+    are minted, Redis is logged in to with that password (the stack's
+    default user takes any)."""
+    if os.environ.get("WORKER_WRAP"):
+        pytest.skip("a wrapper's /proc/<pid>/environ is not the worker's")
+    url = os.environ["REDIS_URL"].replace("redis://",
+                                          "redis://default:b9-redis-pa55@")
+    log = tmp_path / "worker.log"
+    proc, t = own_worker(bin_dir, log, "it-environ",
+                         drop=("HMS_APP_SECRET_FILE",), HMS_APP_SECRET=secret,
+                         REDIS_URL=url)
+    try:
+        assert wait_for(lambda: "partitions assigned" in log.read_text(), 90),\
+            log.read_text()[-2000:]
+        with open(f"/proc/{proc.pid}/environ", "rb") as f:
+            shown = f.read()
+        assert secret.encode() not in shown and b"b9-redis-pa55" not in shown
+        entries = shown.split(b"\0")
+        assert b"HMS_APP_SECRET=" in entries and b"REDIS_URL=" in entries
+        assert f"HMS_ACCESS_KEY={os.environ['HMS_ACCESS_KEY']}".encode() \
+            in entries  # the rest as it was
+        assert "wiped from the environment\" count=2" in log.read_text()
+        ev = booking(uid("it-env"), [("alice", "host")])
+        kafka.send(t["bc"], ev["booking_id"], encode("BookingCreated", ev))
+        kafka.flush()
+        assert outputs(kafka, t["vr"], "VideoReady",
+                       lambda r: r["causation_id"] == ev["event_id"]), \
+            log.read_text()[-2000:]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    text = log.read_text()
+    assert secret not in text and "b9-redis-pa55" not in text
+    assert "level=error" not in text, text[-2000:]
 
 
 def test_full_outage_dead_letters_nothing(bin_dir, sim, kafka, tmp_path):

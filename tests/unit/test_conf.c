@@ -692,6 +692,73 @@ static void test_kafka_prop_file_errors(void)
     unlink(pw);
 }
 
+/* Every secret file, not only KAFKA_PROP_*_FILE, is held to libpq's
+ * .pgpass rule: group- or world-readable is warned about, once, naming the
+ * variable and the file, never the content; 0600 and 0400 are quiet. */
+static void test_secret_file_modes(void)
+{
+    char app[] = "/tmp/hw-conf-app-XXXXXX", rpw[] = "/tmp/hw-conf-rpw-XXXXXX";
+    char app_env[64], rpw_env[64], buf[16384];
+    const char *const env[] = {"HMS_ACCESS_KEY=ak", "HMS_TEMPLATE_ID=t",
+                               app_env, rpw_env, NULL};
+    const char *at;
+
+    secret_file(app, "app-m0de-secret\n", 0644);
+    secret_file(rpw, "redis-m0de-pw\n", 0640);
+    snprintf(app_env, sizeof(app_env), "HMS_APP_SECRET_FILE=%s", app);
+    snprintf(rpw_env, sizeof(rpw_env), "REDIS_PASSWORD_FILE=%s", rpw);
+    log_min_level = LL_WARN;
+    CHECK(captured(env, false, buf, sizeof(buf)) == HW_OK);
+    at = strstr(buf, "var=HMS_APP_SECRET_FILE");
+    CHECK(at != NULL && strstr(at, app) != NULL &&
+          strstr(at, "mode=0644") != NULL);
+    CHECK(at != NULL && strstr(at + 1, "var=HMS_APP_SECRET_FILE") == NULL);
+    at = strstr(buf, "var=REDIS_PASSWORD_FILE");
+    CHECK(at != NULL && strstr(at, rpw) != NULL &&
+          strstr(at, "mode=0640") != NULL);
+    CHECK(strstr(buf, "readable by group or others") != NULL);
+    CHECK(strstr(buf, "m0de") == NULL);
+    CHECK(chmod(app, 0600) == 0 && chmod(rpw, 0400) == 0);
+    CHECK(captured(env, false, buf, sizeof(buf)) == HW_OK);
+    CHECK(strstr(buf, "level=warn") == NULL);
+    log_min_level = LL_ERROR;
+    unlink(app);
+    unlink(rpw);
+}
+
+/* conf_wipe_env(): after loading, the value of every secret variable is
+ * cleansed in place (so /proc/<pid>/environ no longer shows it); the
+ * rest, _FILE paths included, stay as they were. */
+static void test_wipe_env(void)
+{
+    char s1[] = "HMS_APP_SECRET=app-wipe-me", s2[] = "REDIS_URL=redis://:pw@h";
+    char s3[] = "KAFKA_PROP_SASL_PASSWORD=kpw", s4[] = "REDIS_PASSWORD=rpw";
+    char s5[] = "KAFKA_PROP_ssl.key.pem=pem", s6[] = "WEBHOOK_SECRET_HEADERS=x";
+    char s7[] = "SCHEMA_REGISTRY_URL=https://u:p@r";
+    char k1[] = "HMS_ACCESS_KEY=ak", k2[] = "KAFKA_PROP_SASL_USERNAME=user";
+    char k3[] = "HMS_APP_SECRET_FILE=/run/s",
+         k4[] = "KAFKA_PROP_SASL_PASSWORD_FILE=/f";
+    char k5[] = "HMS_APP_SECRETX=keep", k6[] = "PATH=/bin";
+    char *env[] = {s1, s2, s3, s4, s5, s6, s7, k1, k2, k3, k4, k5, k6, NULL};
+    char *wiped[] = {s1, s2, s3, s4, s5, s6, s7};
+    static const char *const kept[] = {
+        "HMS_ACCESS_KEY=ak",          "KAFKA_PROP_SASL_USERNAME=user",
+        "HMS_APP_SECRET_FILE=/run/s", "KAFKA_PROP_SASL_PASSWORD_FILE=/f",
+        "HMS_APP_SECRETX=keep",       "PATH=/bin"};
+
+    CHECK_INT(conf_wipe_env(env), 7);
+    for (size_t i = 0; i < HW_ARRAY_LEN(wiped); i++) {
+        const char *eq = strchr(wiped[i], '=');
+
+        CHECK(eq != NULL && eq[1] == '\0'); /* the name stays */
+    }
+    CHECK(s1[sizeof(s1) - 2] == '\0'); /* every byte, not only the first */
+    for (size_t i = 0; i < HW_ARRAY_LEN(kept); i++) {
+        CHECK_STR(env[7 + i], kept[i]);
+    }
+    CHECK_INT(conf_wipe_env(env), 0); /* already empty: nothing to do */
+}
+
 /* What this librdkafka cannot do is said in our words, naming the
  * missing feature, instead of a redacted or a start-time error. */
 static void test_kafka_sasl_features(void)
@@ -829,6 +896,8 @@ int main(void)
     test_registry_password_never_logged();
     test_kafka_prop_file();
     test_kafka_prop_file_errors();
+    test_secret_file_modes();
+    test_wipe_env();
     test_kafka_sasl_features();
     test_kafka_prop_twice();
     return TEST_REPORT();

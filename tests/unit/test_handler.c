@@ -3,8 +3,11 @@
  * cache (stubs.h): the test answers each call as 100ms or Redis would and
  * checks the next call, the state counts and the job's outcome. Timers are
  * stepped with hw_clock_advance_ms(), never slept. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/rand.h>
 
 #include "handler.h"
 #include "hookev.h"
@@ -118,6 +121,21 @@ static void tick_after(int64_t ms)
     handler_tick(h);
 }
 
+/* RAND_bytes, interposed: this executable's definition wins over
+ * libcrypto's for jwt.c's calls. Counter bytes, or a failure while
+ * rand_fails is set. */
+static bool rand_fails;
+
+int RAND_bytes(unsigned char *buf, int num)
+{
+    static unsigned char next;
+
+    for (int i = 0; i < num && !rand_fails; i++) {
+        buf[i] = (unsigned char)(next++ * 151u + 7u);
+    }
+    return rand_fails ? 0 : 1;
+}
+
 /* load -> create_room -> codes: the state where most rows start. */
 static void to_codes(struct job *j)
 {
@@ -165,6 +183,30 @@ static void test_booking(void)
     CHECK(in_state(HS_MARK) == 1);
     stub_redis_answer(expect_op(OP_MARK), HW_OK, false, NULL);
     CHECK(outcome() == JOB_MARKED);
+}
+
+/* No random bytes for an output's event id: the job is fatal (docs/
+ * contract.md section 7: stop, the offset unstored), never an output with
+ * an empty event_id that would defeat its consumers' de-duplication; and
+ * nothing is written to Redis. */
+static void test_no_random_bytes(void)
+{
+    struct job *j = new_job(EVENT_BOOKING_CREATED, "b-rand");
+    size_t ops;
+
+    to_codes(j);
+    ops = stub_n_ops;
+    rand_fails = true;
+    stub_hms_answer(expect_call("POST", "/room-codes/room/r1"), HW_OK, 200,
+                    codes_reply, false);
+    rand_fails = false;
+    CHECK(stub_n_ops == ops);
+    j = take();
+    CHECK(j != NULL && j->outcome == JOB_FATAL);
+    CHECK(j != NULL && strstr(j->err, "RAND_bytes") != NULL);
+    CHECK(j != NULL && j->out.event_id == NULL);
+    job_free(j);
+    CHECK(in_state(HS_WRITE_READY) == 0 && in_state(HS_CODES) == 0);
 }
 
 /* POST /rooms carries a booking's room options only when they are set
@@ -1240,6 +1282,7 @@ int main(void)
     h = handler_create(&cf, NULL, NULL, on_finish, NULL);
     void (*const tests[])(void) = {
         test_booking,
+        test_no_random_bytes,
         test_room_options,
         test_load_rows,
         test_create_room_rows,

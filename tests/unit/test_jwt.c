@@ -1,4 +1,5 @@
 /* test_jwt.c -- HS256 signing and verification (service/src/jwt.c). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,6 +217,38 @@ static void test_malformed(const struct secret *key)
     free(big);
 }
 
+/* exp at the ends of the integer range (a peer's token: hms-sim verifies
+ * with jwt_verify): exp + leeway must not overflow, so INT64_MAX is a far
+ * future and INT64_MIN long past, with or without leeway. */
+static void test_exp_extremes(const struct secret *key)
+{
+    static const struct {
+        json_int_t exp;
+        int64_t leeway_s;
+        enum hw_rc want;
+    } rows[] = {
+        {INT64_MAX, 0, HW_OK},
+        {INT64_MAX, 60, HW_OK},
+        {INT64_MAX - 30, 60, HW_OK},
+        {INT64_MIN, 0, HW_ERR_AUTH},
+        {INT64_MIN, 60, HW_ERR_AUTH},
+        {NOW - 60, 60, HW_ERR_AUTH}, /* the boundary: now >= exp + leeway */
+        {NOW - 59, 60, HW_OK},
+    };
+    char errstr[128];
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        json_t *claims = json_pack("{s:I}", "exp", rows[i].exp);
+        char *tok = NULL;
+
+        CHECK(jwt_sign(key, claims, &tok) == HW_OK);
+        CHECK(jwt_verify(key, tok, NOW, rows[i].leeway_s, NULL, errstr,
+                         sizeof(errstr)) == rows[i].want);
+        jwt_token_free(tok);
+        json_decref(claims);
+    }
+}
+
 int main(void)
 {
     struct secret key = {NULL, 0};
@@ -228,6 +261,7 @@ int main(void)
     test_mgmt_claims(&key);
     test_rejections(&key);
     test_malformed(&key);
+    test_exp_extremes(&key);
     secret_wipe(&key);
     return TEST_REPORT();
 }
