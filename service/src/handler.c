@@ -7,7 +7,13 @@
  *  state          call                               reply: next state
  *  -------------  ---------------------------------  -------------------------
  *  load           Redis: EXISTS marker, HGETALL      marker there: done
- *                 the subject's hash                 (duplicate); PHYSICAL, or
+ *                 the subject's hash                 (duplicate); a value not
+ *                                                    of the worker's shape
+ *                                                    (room_id, code:*,
+ *                                                    role:*; frontends share
+ *                                                    Redis): DLQ
+ *                                                    redis_tampered;
+ *                                                    PHYSICAL, or
  *                                                    the subject ended: skip;
  *                                                    session-ended: stop_hls
  *                                                    (a stream's room),
@@ -49,7 +55,9 @@
  *  disable_codes  POST /room-codes/code, each code   all ok or 404: write_ended
  *  write_ended    Redis: MULTI ended hash EXEC       done (output: video-ended)
  *  resolve        Redis: GET hms:room:{room_id}      (a webhook) a subject:
- *                                                    load; none: skip
+ *                                                    load; none: skip; not
+ *                                                    booking:/stream:{id}:
+ *                                                    DLQ redis_tampered
  *  write_hook     Redis: MULTI hash fields (hls.*:   done (output:
  *                 compared in a script), PUBLISH     video-session); reached
  *                 EXEC                               from load when the hash
@@ -399,6 +407,27 @@ static void skip_because(struct ctx *c, const char *why)
     go(c, HS_SKIP);
 }
 
+/* A value the worker reads back from its own key (field of key) lacks the
+ * shape the worker writes there (rules_hash_tampered): frontends share
+ * this Redis, so anyone may have written it, and it must reach no 100ms
+ * call, token or key. Dead-lettered redis_tampered (docs/contract.md
+ * section 7) with a warning that names the key and the field, never the
+ * value; nothing is called or written, the offset moves on. */
+static void tampered(struct ctx *c, const char *key, const char *field)
+{
+    char f[80];
+
+    log_safe(f, sizeof(f), field != NULL ? field : "-");
+    job_log(LL_WARN, c->j,
+            "msg=\"a hash value the worker did not write: nothing sent to "
+            "100ms\" key=%s field=%s",
+            key, f);
+    dlq(c, "redis_tampered",
+        "redis: %s: %s%s lacks the shape the worker writes (another client "
+        "wrote it? see Redis ACLs in README.md)",
+        key, field != NULL ? "field " : "the value", field != NULL ? f : "");
+}
+
 /* Parks c until delay_ms from now, then enters its state again; the
  * event's clocks stop meanwhile (docs/contract.md section 7: no deadline
  * while a dependency is down). */
@@ -733,13 +762,17 @@ static void resolve(struct ctx *c)
 
 static void resolved(struct ctx *c)
 {
-    const char *s = c->subject;
+    enum subject_kind kind;
+    const char *id;
 
-    if (s == NULL ||
-        (strncmp(s, "booking:", 8) != 0 && strncmp(s, "stream:", 7) != 0) ||
-        strchr(s, ':')[1] == '\0') {
+    if (c->subject == NULL) {
         metrics_add(M_HOOKS_FOREIGN, 1);
         skip_because(c, "not a room of this worker");
+    } else if (!rules_subject_parse(c->subject, &kind, &id)) {
+        char *key = cache_key_room(hookev_str(&c->j->in, "room_id"));
+
+        tampered(c, key, NULL);
+        free(key);
     } else {
         go(c, HS_LOAD);
     }
@@ -880,10 +913,16 @@ static void loaded(struct ctx *c)
 {
     const struct event *in = &c->j->in;
     const char *status = json_string_value(json_object_get(c->hash, "status"));
+    const char *bad = rules_hash_tampered(c->hash);
 
     if (c->applied) {
         job_log(LL_INFO, c->j, "msg=\"duplicate, already applied\"");
         done(c, JOB_DUPLICATE);
+    } else if (bad != NULL) {
+        char *key = cache_key_subject(subj_kind(c), subj_id(c));
+
+        tampered(c, key, bad);
+        free(key);
     } else if (in->kind == EVENT_WEBHOOK) {
         webhook_loaded(c);
     } else if (in->kind == EVENT_BOOKING_CREATED && in->physical) {

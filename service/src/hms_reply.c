@@ -1,8 +1,10 @@
 /* hms_reply.c -- checked reads of 100ms replies: each reader takes one
  * JSON path and keeps the value only if shaped() (length, alphabet) or the
  * URL test passes, else NULL, so nothing from a reply reaches a URL, a
- * Redis key or a link unchecked. Called on the engine thread (handler.c;
- * hms_client.c's 403 test); fuzzed by fuzz_hms_reply. */
+ * Redis key or a link unchecked; the hms_reply_is_* tests are those
+ * shapes alone, for values read back from Redis (rules.c). Called on the
+ * engine thread (handler.c, renew.c; hms_client.c's 403 test); fuzzed by
+ * fuzz_hms_reply. */
 #include "hms_reply.h"
 
 #include <ctype.h>
@@ -16,16 +18,29 @@ static bool shaped(const char *s, const char *allowed, size_t max)
     return n >= 1 && n <= max && strspn(s, allowed) == n;
 }
 
+bool hms_reply_is_room_id(const char *s)
+{
+    return shaped(s,
+                  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                  "0123456789_-",
+                  64);
+}
+
+bool hms_reply_is_code(const char *s)
+{
+    return shaped(s, "abcdefghijklmnopqrstuvwxyz0123456789-", 64);
+}
+
+bool hms_reply_is_role(const char *s)
+{
+    return s != NULL && s[0] != '\0' && strlen(s) <= 256;
+}
+
 const char *hms_reply_room_id(const json_t *room)
 {
     const char *id = json_string_value(json_object_get(room, "id"));
 
-    return shaped(id,
-                  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                  "0123456789_-",
-                  64)
-               ? id
-               : NULL;
+    return hms_reply_is_room_id(id) ? id : NULL;
 }
 
 json_t *hms_reply_enabled_codes(const json_t *reply)
@@ -39,8 +54,7 @@ json_t *hms_reply_enabled_codes(const json_t *reply)
         const char *role = json_string_value(json_object_get(code, "role"));
 
         if (json_is_true(json_object_get(code, "enabled")) &&
-            shaped(c, "abcdefghijklmnopqrstuvwxyz0123456789-", 64) &&
-            role != NULL && role[0] != '\0' && strlen(role) <= 256) {
+            hms_reply_is_code(c) && hms_reply_is_role(role)) {
             json_array_append_new(codes, json_pack("{s:s, s:s, s:b}", "code", c,
                                                    "role", role, "enabled", 1));
         }

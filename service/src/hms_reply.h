@@ -6,7 +6,8 @@
  * not check and a fuzzer can reach them directly. A reply is untrusted
  * input: a room id becomes part of URLs and Redis keys, codes part of
  * links, so each value must have the shape 100ms documents, else it is
- * treated as absent. Returned strings are borrowed from the JSON.
+ * treated as absent. Returned strings are borrowed from the JSON. The
+ * same shapes check what the worker reads back from Redis (rules.h).
  */
 #ifndef HMS_REPLY_H
 #define HMS_REPLY_H
@@ -17,6 +18,14 @@
 
 /* The "id" of a room object: [A-Za-z0-9_-]{1,64}, or NULL. */
 const char *hms_reply_room_id(const json_t *room);
+
+/* The shapes the readers here keep, for a value of another source: the
+ * worker's Redis hash, which frontends share (rules_hash_tampered). A room
+ * (or stream) id: [A-Za-z0-9_-]{1,64}; a room code: [a-z0-9-]{1,64}; a
+ * role: 1-256 bytes. NULL has none. */
+bool hms_reply_is_room_id(const char *s);
+bool hms_reply_is_code(const char *s);
+bool hms_reply_is_role(const char *s);
 
 /* The enabled codes of a codes reply ({"data": [...]}) whose code is
  * [a-z0-9-]{1,64} and whose role is 1-256 bytes: a new array (caller

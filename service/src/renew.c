@@ -2,7 +2,10 @@
  * (renew.h has why and how). One claim at a time; each claimed subject is
  * a struct subj in r->all while its two scripts (read, then the checked
  * write) are on their way. The scripts hold the checks that must happen
- * with the write, on the server, in one step. */
+ * with the write, on the server, in one step. A hash read back is checked
+ * as the handler checks it (rules_hash_tampered): a value the worker did
+ * not write mints nothing (a failure: warned, counted, tried again at the
+ * next check). */
 #define LOGMOD "renew"
 #include "renew.h"
 
@@ -248,6 +251,22 @@ static bool read_pairs(const json_t *flat, json_t *into)
     return true;
 }
 
+/* Whether the hash holds a value the worker did not write
+ * (rules_hash_tampered); if so, s failed. */
+static bool tampered(struct subj *s, const json_t *hash)
+{
+    const char *bad = rules_hash_tampered(hash);
+    char f[80], err[160];
+
+    if (bad == NULL) {
+        return false;
+    }
+    snprintf(err, sizeof(err), "a hash value the worker did not write: %s",
+             log_safe(f, sizeof(f), bad));
+    fail(s, "read", err);
+    return true;
+}
+
 static void on_read(void *arg, enum hw_rc rc, struct cache_reply *cr)
 {
     struct subj *s = arg;
@@ -258,6 +277,8 @@ static void on_read(void *arg, enum hw_rc rc, struct cache_reply *cr)
     } else if (!read_pairs(json_array_get(cr->json, 0), hash) ||
                !read_pairs(json_array_get(cr->json, 1), left)) {
         fail(s, "read", "odd reply");
+    } else if (tampered(s, hash)) {
+        /* failed: room_id and role:* would go into tokens and keys */
     } else if (!renew_live(hash)) {
         write_tokens(s, "", NULL, NULL, 0, 0); /* out, if still not live */
     } else {
@@ -271,19 +292,17 @@ static void check(struct renew *r, const char *member)
 {
     struct subj *s;
     const char *args[] = {"hms:token:"};
-    const char *id = strchr(member, ':');
-    bool stream = strncmp(member, "stream:", 7) == 0;
+    enum subject_kind kind;
+    const char *id;
 
-    if (id == NULL || id[1] == '\0' ||
-        (!stream && strncmp(member, "booking:", 8) != 0)) {
+    if (!rules_subject_parse(member, &kind, &id)) {
         log_warn("msg=\"not a subject in hms:renew, ignored\"");
         return;
     }
     s = xcalloc(1, sizeof(*s));
     s->r = r;
     s->member = xstrdup(member);
-    s->key =
-        cache_key_subject(stream ? SUBJECT_STREAM : SUBJECT_BOOKING, id + 1);
+    s->key = cache_key_subject(kind, id);
     s->next = r->all;
     if (r->all != NULL) {
         r->all->prev = s;

@@ -2,8 +2,10 @@
  * would not keep apart), token and hash expiry (saturating: times are
  * validated, and overflow stays impossible anyway), token holders, stale
  * tokens (a set of the new participants, so a re-booking of 10,000 users
- * stays linear), the role check against a template's codes, and a
- * booking's room options for the create body. See rules.h. */
+ * stays linear), the role check against a template's codes, a booking's
+ * room options for the create body, and the shapes of what is read back
+ * from Redis (hms_reply.h's, so a hash value passes only what a 100ms
+ * reply would). See rules.h. */
 #include "rules.h"
 
 #include <stdint.h>
@@ -82,6 +84,54 @@ size_t rules_holders(const struct event *in, struct participant *host,
     }
     *list = in->participants;
     return in->n_participants;
+}
+
+/* An id of an event (event.c): 1-256 bytes. */
+static bool is_id(const char *s)
+{
+    return s != NULL && s[0] != '\0' && strlen(s) <= 256;
+}
+
+const char *rules_hash_tampered(const json_t *hash)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach((json_t *)(uintptr_t)hash, key, v)
+    {
+        const char *s = json_string_value(v);
+        bool ok = true;
+
+        if (s == NULL || strlen(s) != json_string_length(v)) {
+            ok = false; /* a NUL inside would cut what is checked */
+        } else if (strcmp(key, "room_id") == 0) {
+            ok = hms_reply_is_room_id(s);
+        } else if (strncmp(key, "code:", 5) == 0) {
+            ok = hms_reply_is_role(key + 5) && hms_reply_is_code(s);
+        } else if (strncmp(key, "role:", 5) == 0) {
+            ok = is_id(key + 5) && hms_reply_is_role(s);
+        }
+        if (!ok) {
+            return key;
+        }
+    }
+    return NULL;
+}
+
+bool rules_subject_parse(const char *s, enum subject_kind *kind,
+                         const char **id)
+{
+    if (s != NULL && strncmp(s, "booking:", 8) == 0 && is_id(s + 8)) {
+        *kind = SUBJECT_BOOKING;
+        *id = s + 8;
+        return true;
+    }
+    if (s != NULL && strncmp(s, "stream:", 7) == 0 && is_id(s + 7)) {
+        *kind = SUBJECT_STREAM;
+        *id = s + 7;
+        return true;
+    }
+    return false;
 }
 
 bool rules_hash_is(const json_t *hash, const char *field, const char *value)

@@ -1,7 +1,8 @@
 /* rules.h -- the contract's rules that need no I/O (docs/contract.md
  * sections 3 to 5): a subject's room name, when a token and a hash
  * expire, who holds a token, whose tokens go when a booking changes,
- * which role a template lacks, which room options a create sends.
+ * which role a template lacks, which room options a create sends, whether
+ * what the worker reads back from Redis has the shapes it writes.
  *
  * DESIGN
  * ------
@@ -41,6 +42,22 @@ int64_t rules_hash_expiry(const struct conf *cf, const struct event *ev,
  * in *host, which *list then points to). Returns how many. */
 size_t rules_holders(const struct event *in, struct participant *host,
                      const struct participant **list);
+
+/* The first field of a subject's hash, read back from Redis, whose value
+ * lacks the shape the worker writes there, or NULL when all have it:
+ * room_id a room id, code:{role} a room code, role:{user} a role, each
+ * role and user 1-256 bytes (hms_reply.h; event.h's ids), no NUL inside.
+ * Frontends share that Redis, and these values go into 100ms paths and
+ * bodies sent with the management token, into app tokens and into keys;
+ * the caller reacts to a tampered hash (docs/contract.md section 7). The
+ * name is borrowed from hash. */
+const char *rules_hash_tampered(const json_t *hash);
+
+/* "booking:{id}" / "stream:{id}" with an id of 1-256 bytes (what
+ * hms:room:* and hms:renew hold): its kind and id (borrowed from s), and
+ * true; else false. */
+bool rules_subject_parse(const char *s, enum subject_kind *kind,
+                         const char **id);
 
 /* Whether the subject's hash (field -> value) has field set to value. */
 bool rules_hash_is(const json_t *hash, const char *field, const char *value);

@@ -393,6 +393,48 @@ def test_redis_wrongtype_dead_letters_that_event(bin_dir, sim, tmp_path):
     stop(run)
 
 
+@pytest.mark.parametrize("field", ["room_id", "code:guest"])
+def test_tampered_hash_is_dead_lettered(bin_dir, sim, tmp_path, field):
+    """A value of the subject's hash that the worker did not write (here
+    another room's id behind "../rooms/", or another room's code with a
+    slash: frontends share this Redis) never reaches 100ms: the
+    session-ended (lock, so the room and its codes would be disabled) is
+    dead-lettered redis_tampered with a warning; nothing is called, the
+    other room stays enabled, the hash is not ended, the offset moves on."""
+    r = shared_redis()
+    run = AdminRun(bin_dir, tmp_path)
+    victim = sim.room(f"victim-{os.urandom(4).hex()}")
+    vcodes = sim.call("POST", f"/v2/room-codes/room/{victim['id']}").json()
+    vcode = vcodes["data"][0]["code"]
+    try:
+        run.start()
+        run.send_bookings(1)
+        assert run.wait_caught_up(r, 30), run.log()[-3000:]
+        bid = run.events[0]["booking_id"]
+        key = f"hms:booking:{bid}"
+        bad = (f"../rooms/{victim['id']}" if field == "room_id"
+               else f"{vcode}/../x")
+        r.hset(key, field, bad)
+        seen = max(x["seq"] for x in sim.requests_log())
+        end = session_ended("BOOKING", bid, lock=True)
+        run.kafka.send(run.t["se"], bid, encode("SessionEnded", end))
+        run.kafka.flush()
+        [m] = run.dlq(1, timeout=30)
+        assert headers(m)["hms-error-class"] == b"redis_tampered"
+        msg = headers(m)["kafka_dlt-exception-message"].decode()
+        assert key in msg and field in msg and bad not in msg, msg
+        assert wait_for(lambda: run.lag() == 0, 20)
+        assert sim.requests_log(since=seen) == []  # no call at all, bad or not
+        assert sim.call("GET", f"/v2/rooms/{victim['id']}").json()["enabled"]
+        assert r.hget(key, "status") == "ready" and r.hget(key, field) == bad
+        assert not r.exists(f"hms:event:{end['event_id']}")
+        assert run.kafka.read(run.t["ve"], lambda m: m, 1, timeout=3) == []
+        assert "hash value the worker did not write" in run.log()
+        stop(run)
+    finally:
+        run.stop_all()  # a failed assert leaves no worker behind
+
+
 def test_redis_cluster_halts_with_a_message(bin_dir, sim, tmp_path):
     """Redis Cluster (here one node owning every slot): a write touching
     several keys gets CROSSSLOT; the worker halts saying Cluster is not

@@ -132,6 +132,11 @@ char *cache_key_subject(enum subject_kind kind, const char *id)
                      id);
 }
 
+char *cache_key_room(const char *room_id)
+{
+    return xasprintf("hms:room:%s", room_id);
+}
+
 void stub_redis_answer(size_t i, enum hw_rc rc, bool exists, const char *hash)
 {
     struct stub_op *o = &stub_ops[i % STUB_MAX];

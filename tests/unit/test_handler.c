@@ -1271,6 +1271,61 @@ static void test_cleanup_on_close(void)
     CHECK(stub_n_calls == i);
 }
 
+/* A hash value the worker did not write (frontends share that Redis): the
+ * event is dead-lettered redis_tampered before any 100ms call or write,
+ * whatever the event; a duplicate is still a duplicate. */
+static void test_tampered_hash(void)
+{
+    struct job *j;
+    static const struct {
+        enum event_kind kind;
+        bool lock;
+        const char *hash;
+    } rows[] = {
+        {EVENT_SESSION_ENDED, false,
+         "{\"status\":\"ready\",\"room_id\":\"../rooms/r8\"}"},
+        {EVENT_SESSION_ENDED, false,
+         "{\"status\":\"ready\",\"room_id\":\"r9/end-room?x=\"}"},
+        {EVENT_SESSION_ENDED, true,
+         "{\"status\":\"ready\",\"room_id\":\"r9\",\"code:host\":"
+         "\"../other\"}"},
+        {EVENT_SESSION_ENDED, true,
+         "{\"status\":\"ready\",\"room_id\":\"r9\",\"role:\":\"host\"}"},
+        {EVENT_BOOKING_CREATED, false,
+         "{\"status\":\"ready\",\"room_id\":\"\"}"},
+    };
+
+    for (size_t r = 0; r < HW_ARRAY_LEN(rows); r++) {
+        j = new_job(rows[r].kind, "b30");
+        j->in.lock = rows[r].lock;
+        handler_submit(h, j);
+        stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, rows[r].hash);
+        j = take();
+        CHECK(j != NULL && j->outcome == JOB_DLQ);
+        CHECK(j != NULL && j->err_class != NULL &&
+              strcmp(j->err_class, "redis_tampered") == 0);
+        CHECK(j != NULL && strstr(j->err, "hms:booking:b30") != NULL);
+        CHECK(stub_n_calls == 0 && stub_n_ops == 1);
+        job_free(j);
+        stubs_reset();
+    }
+    handler_submit(h, new_job(EVENT_SESSION_ENDED, "b30"));
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, true, rows[0].hash);
+    CHECK(outcome() == JOB_DUPLICATE);
+    /* a webhook's room that names no subject of the worker's shape */
+    for (size_t r = 0; r < 2; r++) {
+        handler_submit(h, hook_job("peer.join.success", ""));
+        stub_redis_answer(expect_op(OP_RESOLVE), HW_OK, false,
+                          r == 0 ? "booking:" : "room:b30");
+        j = take();
+        CHECK(j != NULL && j->outcome == JOB_DLQ &&
+              strcmp(j->err_class, "redis_tampered") == 0);
+        CHECK(j != NULL && strstr(j->err, "hms:room:r9") != NULL);
+        job_free(j);
+    }
+    CHECK(stub_n_calls == 0);
+}
+
 int main(void)
 {
     secret_set(&cf.hms_app_secret, "secret", 6);
@@ -1310,6 +1365,7 @@ int main(void)
         test_webhooks,
         test_hls_webhooks,
         test_cleanup_on_close,
+        test_tampered_hash,
     };
     for (size_t t = 0; t < HW_ARRAY_LEN(tests); t++) {
         stubs_reset();

@@ -1,5 +1,6 @@
 /* test_hms_reply.c -- 100ms replies are checked before use. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "hms_reply.h"
 #include "testhelp.h"
@@ -23,6 +24,38 @@ int main(void)
     json_t *st = j("{\"playback\":{\"url\":\"https://x/master.m3u8\"}}");
     json_t *st_bad = j("{\"playback\":{\"url\":\"javascript:alert(1)\"}}");
 
+    /* the shapes alone, as values read back from Redis are checked */
+    static const struct {
+        const char *s;
+        bool room, code, role;
+    } shapes[] = {
+        {"631b2654f771854d9bf633df", true, true, true},
+        {"abc-defg-hij", true, true, true},
+        {"Room_1", true, false, true},
+        {"../rooms/x", false, false, true},
+        {"r9/end-room", false, false, true},
+        {"a b", false, false, true},
+        {"a\n", false, false, true},
+        {"x?y=1", false, false, true},
+        {"", false, false, false},
+        {NULL, false, false, false},
+        {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+         true, true, true}, /* 64 */
+        {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+         false, false, true}, /* 65 */
+    };
+    char long_role[258];
+
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+        CHECK(hms_reply_is_room_id(shapes[i].s) == shapes[i].room);
+        CHECK(hms_reply_is_code(shapes[i].s) == shapes[i].code);
+        CHECK(hms_reply_is_role(shapes[i].s) == shapes[i].role);
+    }
+    memset(long_role, 'r', sizeof(long_role) - 1);
+    long_role[257] = '\0';
+    CHECK(!hms_reply_is_role(long_role));
+    long_role[256] = '\0';
+    CHECK(hms_reply_is_role(long_role));
     CHECK_STR(hms_reply_room_id(room), "631b2654f771854d9bf633df");
     CHECK(hms_reply_room_id(bad) == NULL);
     CHECK(hms_reply_room_id(NULL) == NULL);

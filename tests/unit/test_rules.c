@@ -140,8 +140,72 @@ static void test_stale_users(void)
     json_decref(hash);
 }
 
+/* What the worker reads back from its hash must have the shapes it
+ * writes (frontends share that Redis): the first field that does not. */
+static void test_tampered(void)
+{
+    static const struct {
+        const char *hash, *bad; /* JSON; the field named, NULL: none */
+    } rows[] = {
+        {"{\"status\":\"ready\",\"room_id\":\"631b2654f771854d9bf633df\","
+         "\"code:host\":\"abc-defg-hij\",\"role:alice@x.com\":\"host\","
+         "\"link:host\":\"https://s.app.100ms.live/meeting/abc\","
+         "\"joined:u v\":\"1\",\"session_id\":\"a/b\"}",
+         NULL},
+        {"{}", NULL},
+        {"{\"room_id\":\"../rooms/x\"}", "room_id"},
+        {"{\"room_id\":\"r9/end-room\"}", "room_id"},
+        {"{\"room_id\":\"\"}", "room_id"},
+        {"{\"room_id\":\"r9\\u0000/x\"}", "room_id"}, /* a NUL inside */
+        {"{\"code:host\":\"abc/../x\"}", "code:host"},
+        {"{\"code:host\":\"ABC\"}", "code:host"},
+        {"{\"code:\":\"abc\"}", "code:"},
+        {"{\"role:alice\":\"\"}", "role:alice"},
+        {"{\"role:\":\"host\"}", "role:"},
+    };
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        json_t *hash = json_loads(rows[i].hash, JSON_ALLOW_NUL, NULL);
+        const char *got = rules_hash_tampered(hash);
+
+        CHECK(hash != NULL);
+        if (rows[i].bad == NULL) {
+            CHECK(got == NULL);
+        } else {
+            CHECK_STR(got, rows[i].bad);
+        }
+        json_decref(hash);
+    }
+    CHECK(rules_hash_tampered(NULL) == NULL); /* no hash: nothing read */
+}
+
+static void test_subject_parse(void)
+{
+    enum subject_kind kind = SUBJECT_BOOKING;
+    const char *id = NULL;
+    char big[8 + 258] = "booking:";
+
+    CHECK(rules_subject_parse("stream:s1", &kind, &id));
+    CHECK(kind == SUBJECT_STREAM);
+    CHECK_STR(id, "s1");
+    CHECK(rules_subject_parse("booking:b:1", &kind, &id));
+    CHECK(kind == SUBJECT_BOOKING);
+    CHECK_STR(id, "b:1");
+    CHECK(!rules_subject_parse("booking:", &kind, &id));
+    CHECK(!rules_subject_parse("room:b1", &kind, &id));
+    CHECK(!rules_subject_parse("", &kind, &id));
+    CHECK(!rules_subject_parse(NULL, &kind, &id));
+    memset(big + 8, 'b', 257);
+    big[8 + 257] = '\0';
+    CHECK(!rules_subject_parse(big, &kind, &id)); /* 257 bytes */
+    big[8 + 256] = '\0';
+    CHECK(rules_subject_parse(big, &kind, &id));
+}
+
 int main(void)
 {
+    test_tampered();
+    test_subject_parse();
     test_room_names();
     test_expiry();
     test_holders_and_roles();
