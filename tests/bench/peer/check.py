@@ -15,9 +15,11 @@ options -- plus a PHYSICAL booking, a duplicate and a re-provisioning. Per
 booking: the VideoReady decodes (worker_helpers.decode) and matches it, the
 hash has exactly the worker's fields and expiry, the room key, the marker,
 each token key (its JWT's claims and TTL); a few tokens join hms-sim. Then
-SIGTERM: exit 0 with every input offset committed. Prints the latency
-(input -> VideoReady CreateTimes) and CPU per booking seen, then
-`N passed, N failed`."""
+SIGTERM: exit 0 with every input offset committed. Then a burst of 1,000
+slowed by hms-sim (1.5 s per call) and a SIGTERM in its middle with
+SHUTDOWN_TIMEOUT_MS=200: no offset committed without its VideoReady, and a
+restart finishes the rest. Prints the latency (input -> VideoReady
+CreateTimes) and CPU per booking seen, then `N passed, N failed`."""
 import hashlib
 import os
 import re
@@ -124,12 +126,12 @@ class Run:
                    TOPIC_SESSION_ENDED=self.t["se"],
                    TOPIC_VIDEO_READY=self.t["vr"],
                    TOPIC_VIDEO_ENDED=self.t["ve"], TOPIC_DLQ=self.t["dlq"])
-        cmd = ([os.path.join(BIN, "hms-worker")] if program == "worker" else
-               ["node", os.path.join(HERE, "peer.js")])
+        self.env = env
+        self.cmd = ([os.path.join(BIN, "hms-worker")] if program == "worker"
+                    else ["node", os.path.join(HERE, "peer.js")])
         self.log = os.path.join(os.environ.get("STACK_DIR", "/tmp"),
                                 uid(f"check-{program}") + ".log")
-        with open(self.log, "w", encoding="utf-8") as err:
-            self.proc = subprocess.Popen(cmd, env=env, stderr=err)
+        self.start()
         self.producer = Producer({"bootstrap.servers": BROKERS,
                                   "linger.ms": 5, "enable.idempotence": True})
         self.reader = Consumer({"bootstrap.servers": BROKERS,
@@ -140,6 +142,11 @@ class Run:
                             for p in range(3)])
         self.outputs = []  # (key, CreateTime, decoded VideoReady)
         self.sent = {}  # event_id -> CreateTime of its input
+
+    def start(self, **env):
+        with open(self.log, "a", encoding="utf-8") as err:
+            self.proc = subprocess.Popen(self.cmd, env=dict(self.env, **env),
+                                         stderr=err)
 
     def poll(self, timeout):
         for m in self.reader.consume(1000, timeout):
@@ -169,13 +176,30 @@ class Run:
         return False
 
     def stop(self):
-        self.reader.close()
         self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return "killed"
+
+    def input_offsets(self):
+        """event_id -> (partition, offset) of every input sent"""
+        c = Consumer({"bootstrap.servers": BROKERS, "group.id": uid("chk-in"),
+                      "enable.auto.commit": False})
+        c.assign([TopicPartition(self.t["bc"], p, 0) for p in range(3)])
+        out, idle = {}, 0
+        try:
+            while idle < 10:
+                ms = c.consume(1000, 0.2)
+                idle = 0 if ms else idle + 1
+                for m in ms:
+                    if m.error() is None:
+                        ev = decode_any(m.value())
+                        out.setdefault(ev["event_id"], (m.partition(), m.offset()))
+        finally:
+            c.close()
+        return out
 
     def committed(self):
         c = Consumer({"bootstrap.servers": BROKERS, "group.id": self.group,
@@ -191,7 +215,16 @@ class Run:
         return done, ends
 
 
-def check_booking(r, rds, key, rec, outs, now_s):
+def decode_any(value):
+    for name in ("BookingCreated", "BookingCreated.v2", "BookingCreated.v1"):
+        try:
+            return decode(name, value)
+        except AssertionError:
+            continue
+    raise ValueError("not a BookingCreated")
+
+
+def check_booking(rds, key, rec, outs, now_s):
     """The problems of one provisioned booking (empty: as the worker)."""
     p = []
     if len(outs) != 1:
@@ -278,6 +311,77 @@ def check_token(rds, room_id, x, rec, now_s):
     return p
 
 
+def sim_faults(rules):
+    requests.post(os.environ["HMS_SIM_URL"] + "/__sim/faults",
+                  json={"seed": 1, "rules": rules},
+                  verify=os.environ["HMS_API_CA_FILE"],
+                  timeout=10).raise_for_status()
+
+
+def sigterm_mid_load(r, res, prefix):
+    """A burst, SIGTERM while it runs: exit 0, and only offsets whose
+    bookings have their VideoReady are committed; a restart in the same
+    group does the rest and tells no committed booking again (one whose
+    output went out without its marker may be). hms-sim's fault rules are
+    left empty."""
+    burst = [(f"{prefix}-burst{i}", "BookingCreated",
+              booking(f"{prefix}-burst{i}", [(f"v{i}", "guest")]))
+             for i in range(1000)]
+    causes = {b[2]["event_id"] for b in burst}
+    # 1.5 s per call for the burst's rooms: it is still running at the
+    # SIGTERM, however fast the program is; and a short shutdown: bookings
+    # in flight then are abandoned, so an offset committed before its
+    # output shows
+    sim_faults([{"match": f"bk-{prefix}-burst*", "latency_ms": 1500}])
+    r.start(SHUTDOWN_TIMEOUT_MS="200")
+    r.send(burst, 100000)
+    deadline = time.monotonic() + 90
+    while (sum(o["causation_id"] in causes for _, _, o in r.outputs) < 50
+           and time.monotonic() < deadline):
+        r.poll(0.05)
+    at_term = sum(o["causation_id"] in causes for _, _, o in r.outputs)
+    rc = r.stop()
+    n = -1
+    while n != len(r.outputs):  # everything acknowledged is readable
+        n = len(r.outputs)
+        r.poll(1)
+    told = {o["causation_id"] for _, _, o in r.outputs}
+    done, _ = r.committed()
+    where = r.input_offsets()
+    committed = {e for e in causes
+                 if where[e][1] < done.get(where[e][0], -1)}
+    print(f"burst of {len(causes)}: SIGTERM after {at_term} VideoReady, "
+          f"{len(causes & told)} at exit, {len(committed)} committed",
+          flush=True)
+    early = committed - told
+    res.check("SIGTERM mid-load: exit 0, committed only what was told",
+              ([] if rc == 0 else [f"exit {rc}; see {r.log}"]) +
+              ([f"{len(early)} committed without a VideoReady"]
+               if early else []) +
+              ([] if 0 < at_term < len(causes) else
+               [f"SIGTERM after {at_term} of {len(causes)}"]))
+    sim_faults([])
+    r.start()
+    r.wait(causes, 120)
+    last = booking(f"{prefix}-last", [("z", "host")])  # SIGTERM is handled
+    r.send([(f"{prefix}-last", "BookingCreated", last)], 1)
+    r.wait({last["event_id"]}, 60)
+    counts = {}
+    for _, _, o in r.outputs:
+        counts[o["causation_id"]] = counts.get(o["causation_id"], 0) + 1
+    missing = [e for e in causes if e not in counts]
+    # told again: only what was not committed (its marker may be missing)
+    again = [e for e in committed if counts.get(e, 0) > 1]
+    rc = r.stop()
+    done, ends = r.committed()
+    res.check("restart: the rest done, nothing committed told again, all "
+              "committed",
+              ([f"{len(missing)} without a VideoReady"] if missing else []) +
+              ([f"{len(again)} committed but told again"] if again else []) +
+              ([] if rc == 0 else [f"exit {rc}"]) +
+              ([] if done == ends else [f"committed {done}, end {ends}"]))
+
+
 def main():
     program = "worker" if "--worker" in sys.argv[1:] else "peer"
     res = Result()
@@ -319,10 +423,15 @@ def main():
             if any(k != bid for k, _, _ in outs):
                 res.check(bid, ["VideoReady key is not the booking id"])
                 continue
-            res.check(bid, check_booking(r, rds, f"hms:booking:{bid}", rec,
+            res.check(bid, check_booking(rds, f"hms:booking:{bid}", rec,
                                          [o for _, _, o in outs], now_s))
         lat = sorted(ts - r.sent[o["causation_id"]]
                      for m in msgs for _, ts, o in by_cause.get(m[2]["event_id"], []))
+        if lat:
+            print(f"{program}: {len(lat)} bookings at {RATE:g}/s: latency "
+                  f"p50 {pct(lat, 50)} ms, p99 {pct(lat, 99)} ms, max "
+                  f"{lat[-1]} ms; CPU {cpu * 1000 / N:.2f} ms per booking "
+                  f"(log: {r.log})", flush=True)
 
         res.check("PHYSICAL: no output, no hash, marker",
                   (["a VideoReady"] if phys["event_id"] in by_cause else []) +
@@ -337,7 +446,7 @@ def main():
         if not p:
             room = o2[0][2]["room_id"]
             p += [] if o1[0][2]["room_id"] == room else ["another room"]
-            p += check_booking(r, rds, f"hms:booking:{rp_id}", rp2,
+            p += check_booking(rds, f"hms:booking:{rp_id}", rp2,
                                [o2[0][2]], now_s)
             p += ["b's token is still there"] if rds.exists(
                 f"hms:token:{room}:b") else []
@@ -356,16 +465,17 @@ def main():
                 if resp.status_code != 200:
                     joins.append(f"{bid}: join {resp.status_code} {resp.text}")
         res.check("tokens join hms-sim", joins)
-    finally:
         rc = r.stop()
-    res.check("SIGTERM: exit 0", [] if rc == 0 else [f"exit {rc}; see {r.log}"])
-    done, ends = r.committed()
-    res.check("every input offset committed",
-              [] if done == ends else [f"committed {done}, end {ends}"])
-    if lat:
-        print(f"{program}: {len(lat)} bookings at {RATE:g}/s: latency p50 "
-              f"{pct(lat, 50)} ms, p99 {pct(lat, 99)} ms, max {lat[-1]} ms; "
-              f"CPU {cpu * 1000 / N:.2f} ms per booking (log: {r.log})")
+        res.check("SIGTERM: exit 0", [] if rc == 0 else [f"exit {rc}; see {r.log}"])
+        done, ends = r.committed()
+        res.check("every input offset committed",
+                  [] if done == ends else [f"committed {done}, end {ends}"])
+        sigterm_mid_load(r, res, prefix)
+    finally:
+        sim_faults([])
+        if r.proc.poll() is None:
+            r.proc.kill()
+        r.reader.close()
     print(f"{res.passed} passed, {res.failed} failed")
     return 1 if res.failed else 0
 

@@ -613,7 +613,11 @@ class Loop {
 
   async stop() {
     this.stopping = true;
-    this.peer.consumer.pause([{ topic: this.peer.cf.topicIn }]);
+    try {
+      this.peer.consumer.pause([{ topic: this.peer.cf.topicIn }]);
+    } catch (e) {
+      return; /* not running yet: nothing admitted, nothing to commit */
+    }
     if (this.inFlight > 0) {
       const drained = new Promise((resolve) => (this.idle = resolve));
       await Promise.race([drained, sleep(this.peer.cf.shutdownMs)]);
@@ -662,6 +666,9 @@ async function main() {
   peer.consumer.on(peer.consumer.events.CRASH, (e) =>
     log('error', 'consumer crashed', { err: e.payload.error.message, restart: e.payload.restart })
   );
+  if (loop.stopping) {
+    return; /* a signal during start-up: stop() ends the process */
+  }
   await peer.consumer.subscribe({ topics: [cf.topicIn], fromBeginning: true });
   await peer.consumer.run({
     autoCommit: false,
