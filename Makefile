@@ -86,7 +86,8 @@ INTEGRATION_BINS := $(INTEGRATION_TESTS:%=$(BUILD)/itests/%)
 Q := $(if $(V),,@)
 
 .PHONY: all build deps test unit dev stack-up stack-down asan valgrind lint \
-        clean help fuzz fuzz-build faults bench bench-webhooks bench-tls tsan
+        clean help fuzz fuzz-build faults bench bench-webhooks bench-tls tsan \
+        bench-peer
 .DEFAULT_GOAL := all
 
 all: build
@@ -220,7 +221,24 @@ faults: deps
 ## BENCH_SECTIONS=paced,cold for those only); table and plot in bench/results/
 bench: deps
 	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory bench-peer
 	@tests/bench/run.sh
+
+## bench-peer: the Node.js peer make bench measures side by side
+## (tests/bench/peer/): npm ci when its node_modules is missing or older
+## than package-lock.json; without node and npm, a warning and no peer
+PEER := tests/bench/peer
+bench-peer:
+	@if command -v node >/dev/null && command -v npm >/dev/null; then \
+		$(MAKE) --no-print-directory -s $(PEER)/node_modules/.installed; \
+	else \
+		echo "bench-peer: no node/npm on PATH: make bench runs without the Node peer"; \
+	fi
+
+$(PEER)/node_modules/.installed: $(PEER)/package-lock.json $(PEER)/package.json
+	@echo "  NPM     $(PEER)"
+	$(Q)cd $(PEER) && npm ci --no-audit --no-fund --loglevel=error
+	$(Q)touch $@
 
 ## bench-webhooks: webhooks/s one listener accepts with delivery confirmed
 ## (tests/bench/webhooks.py; concurrency 1, 16, 64), a table on stdout
