@@ -1,6 +1,7 @@
 /* worker.c -- the consumer thread's loop around Kafka's consumer: one
- * poll() over librdkafka's queue, the engine's results and the producer's
- * reports (pipeline_fds), then messages in to the pipeline, offsets out
+ * poll() of the pipeline's bell, which librdkafka's queue, the engine's
+ * results and the producer's reports all ring (hw.h), then messages in
+ * to the pipeline, offsets out
  * of it (store_offset, the pipeline's store callback), the partitions
  * paused or resumed as the pipeline wants (flow_control), the rebalance
  * callback (eager only), health and gauges once per turn. Everything
