@@ -10,7 +10,7 @@
  * (renew.h).
  *
  * One asynchronous hiredis connection, driven by the owner's poll loop
- * (cache_poll_fd, cache_handle, cache_tick): the engine thread never
+ * (cache_poll_fd, cache_handle, cache_tick): the engine never
  * waits for Redis, and every command queued during one loop turn leaves
  * in one write, so thousands of events share round trips. A batch's
  * callback runs once all its replies are in, with the first failure of

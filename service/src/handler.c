@@ -1,5 +1,5 @@
 /* handler.c -- what each event does (docs/contract.md section 3): one
- * explicit state machine per job, on the engine thread.
+ * explicit state machine per job, run by the engine (engine.h).
  *
  * Each state makes one call -- a 100ms request, or one Redis batch -- and
  * its reply picks the next state. Top to bottom, as an event goes:

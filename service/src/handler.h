@@ -1,5 +1,5 @@
 /* handler.h -- what each event does (docs/contract.md section 3), as
- * asynchronous state machines on the engine thread.
+ * asynchronous state machines, run by the engine (engine.h).
  *
  * DESIGN
  * ------
@@ -25,7 +25,7 @@
  *  - the event's own data (a key of another type, a rejected request):
  *    dead-lettered with its class.
  * A job ends exactly once, through the finish callback, with its outcome
- * set. Only the engine thread calls in.
+ * set. Only the engine's thread calls in.
  */
 #ifndef HANDLER_H
 #define HANDLER_H

@@ -16,7 +16,7 @@
  * a URL whose stream stops after that stays until the subject's
  * session-ended (which always removes it) or the hash expires. The
  * webhooks work (hls.stopped.success, hls.failure) makes this
- * event-driven and durable. Engine thread only, as the handler.
+ * event-driven and durable. The engine's thread only, as the handler.
  */
 #ifndef HLSWATCH_H
 #define HLSWATCH_H

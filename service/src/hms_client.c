@@ -4,7 +4,7 @@
  * backoff in a min-heap of due retries. req_complete() takes each finished
  * transfer: classify_transfer(), the breaker's counters, then a re-mint
  * and replay, a retry, or the caller's callback (retry_or_deliver(), also
- * for a transfer curl_multi_add_handle refused). Engine thread. */
+ * for a transfer curl_multi_add_handle refused). The engine's thread. */
 #define LOGMOD "hms_client"
 #include "hms_client.h"
 
@@ -649,11 +649,6 @@ void hms_client_run(struct hms_client *hc, int timeout_ms,
     }
     start_ready(hc);
     metrics_set(M_HMS_IN_FLIGHT, (double)hc->in_flight);
-}
-
-void hms_client_wakeup(struct hms_client *hc)
-{
-    curl_multi_wakeup(hc->multi);
 }
 
 int64_t hms_client_clock_ahead_s(const struct hms_client *hc)

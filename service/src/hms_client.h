@@ -3,8 +3,7 @@
  * DESIGN
  * ------
  * One thread owns a struct hms_client and calls hms_client_run() in its
- * loop; every other function is for that thread too, except
- * hms_client_wakeup(), which any thread may call. Calls are asynchronous:
+ * loop; every other function is for that thread too. Calls are asynchronous:
  * hms_client_call() queues a request and its callback runs later, inside
  * hms_client_run(), exactly once. Up to HMS_MAX_IN_FLIGHT transfers run at
  * once over one multi handle (keep-alive connections, reused easy
@@ -68,12 +67,9 @@ void hms_client_call(struct hms_client *hc, const char *method,
                      int64_t deadline_mono, hms_done_fn *done, void *arg);
 
 /* Runs transfers for at most timeout_ms (less when a retry is due),
- * waking early on activity of the extra descriptors or a wakeup. */
+ * waking early on activity of the extra descriptors. */
 void hms_client_run(struct hms_client *hc, int timeout_ms,
                     struct curl_waitfd *extra, unsigned n_extra);
-
-/* Interrupts a hms_client_run() from any thread. */
-void hms_client_wakeup(struct hms_client *hc);
 
 /* The circuit breaker's inputs (docs/contract.md section 7). An "answer" is
  * any reply but a retriable failure (no reply, 408, 429, 5xx).

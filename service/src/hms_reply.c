@@ -2,8 +2,8 @@
  * JSON path and keeps the value only if shaped() (length, alphabet) or the
  * URL test passes, else NULL, so nothing from a reply reaches a URL, a
  * Redis key or a link unchecked; the hms_reply_is_* tests are those
- * shapes alone, for values read back from Redis (rules.c). Called on the
- * engine thread (handler.c, renew.c; hms_client.c's 403 test); fuzzed by
+ * shapes alone, for values read back from Redis (rules.c). Called by the
+ * engine (handler.c, renew.c; hms_client.c's 403 test); fuzzed by
  * fuzz_hms_reply. */
 #include "hms_reply.h"
 

@@ -1,6 +1,6 @@
 /* hookev.c -- a webhook body checked into an input event, and checked
- * reads of its "data" (hookev.h). Runs on the consumer thread (decode,
- * order key) and the engine thread (reads of a job's own event). */
+ * reads of its "data" (hookev.h). Used by the pipeline (decode, order key)
+ * and the engine (reads of a job's own event). */
 #include "hookev.h"
 
 #include <ctype.h>

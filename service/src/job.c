@@ -1,19 +1,17 @@
 /* job.c -- the small things every job needs: its place list (a doubly
  * linked list through link_prev/link_next, O(1) removal from anywhere,
- * used by pipeline.c), the jobq that carries jobs between the consumer
- * and the engine thread (a mutex-guarded FIFO through `next`, taken whole
- * by the reader), the revoked flag both threads read, and the log line
+ * used by pipeline.c), the jobq finished jobs wait in (a FIFO through
+ * `next`, taken whole by the reader), the revoked flag, and the log line
  * that names a job's topic, partition, offset, subject and event id. */
 #include "job.h"
 
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 bool job_stale(const struct job *j)
 {
-    return atomic_load(&j->revoked);
+    return j->revoked;
 }
 
 void job_list_push(struct job_list *l, struct job *j)
@@ -45,12 +43,6 @@ void job_list_remove(struct job_list *l, struct job *j)
     l->n--;
 }
 
-void jobq_init(struct jobq *q)
-{
-    pthread_mutex_init(&q->mu, NULL);
-    q->head = q->tail = NULL;
-}
-
 void jobq_deinit(struct jobq *q)
 {
     struct job *j = jobq_take(q);
@@ -61,34 +53,24 @@ void jobq_deinit(struct jobq *q)
         job_free(j);
         j = next;
     }
-    pthread_mutex_destroy(&q->mu);
 }
 
-bool jobq_push(struct jobq *q, struct job *j)
+void jobq_push(struct jobq *q, struct job *j)
 {
-    bool was_empty;
-
     j->next = NULL;
-    pthread_mutex_lock(&q->mu);
-    was_empty = q->tail == NULL;
-    if (!was_empty) {
+    if (q->tail != NULL) {
         q->tail->next = j;
     } else {
         q->head = j;
     }
     q->tail = j;
-    pthread_mutex_unlock(&q->mu);
-    return was_empty;
 }
 
 struct job *jobq_take(struct jobq *q)
 {
-    struct job *all;
+    struct job *all = q->head;
 
-    pthread_mutex_lock(&q->mu);
-    all = q->head;
     q->head = q->tail = NULL;
-    pthread_mutex_unlock(&q->mu);
     return all;
 }
 

@@ -1,13 +1,13 @@
 /* job.h -- one input event on its way through the worker, the lists the
- * consumer thread keeps jobs on, and the queue that carries jobs between
- * the consumer thread and the engine thread.
+ * pipeline keeps jobs on, and the queue finished jobs wait in.
  *
  * DESIGN
  * ------
- * The consumer thread creates a job per message and owns it, except while
- * it is in the engine: handing it over through a jobq transfers it, and
- * the consumer touches nothing of a job it sent but its place-list links
- * and, on a revoke, its atomic `revoked` flag, until it comes back. The engine
+ * The pipeline creates a job per message and owns it, except while it is
+ * in the engine (one thread runs both, engine.c says why): engine_submit()
+ * transfers it, and the pipeline touches nothing of a job it sent but its
+ * place-list links and, on a revoke, its `revoked` flag, until it comes
+ * back through a jobq. The engine
  * fills `out`, `outcome` and the error fields. A job asks the engine for one of
  * two things: run the event, or (after its output was delivered) write the
  * applied marker.
@@ -21,8 +21,6 @@
 #ifndef JOB_H
 #define JOB_H
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -82,9 +80,9 @@ struct job {
     int attempts;
     enum job_dlq_form dlq_form;
     int64_t consumed_at; /* hw_mono_ms(), for the event histogram */
-    /* set by the consumer when the job's partition is revoked; read by
+    /* set by the pipeline when the job's partition is revoked; read by
      * the engine, which then writes nothing more for it */
-    atomic_bool revoked;
+    bool revoked;
     enum job_place place;              /* consumer thread */
     struct job *link_prev, *link_next; /* its place's job_list (consumer) */
     struct job *subject_next;          /* the subject's FIFO (consumer) */
@@ -100,16 +98,13 @@ struct job_list {
 void job_list_push(struct job_list *l, struct job *j);
 void job_list_remove(struct job_list *l, struct job *j);
 
+/* A FIFO through ->next, taken whole by its reader. */
 struct jobq {
-    pthread_mutex_t mu;
     struct job *head, *tail;
 };
 
-void jobq_init(struct jobq *q);
-void jobq_deinit(struct jobq *q);
-/* True when the queue was empty: only then need its reader be woken, since
- * a reader takes everything queued at once (jobq_take). */
-bool jobq_push(struct jobq *q, struct job *j);
+void jobq_deinit(struct jobq *q); /* frees what is left */
+void jobq_push(struct jobq *q, struct job *j);
 /* Takes every queued job, oldest first (a list through ->next). */
 struct job *jobq_take(struct jobq *q);
 
@@ -117,7 +112,7 @@ void job_free(struct job *j);
 
 /* Its partition was revoked: the job may no longer write anything (its
  * event now belongs to another worker, which would otherwise race it on
- * the same subject). Any thread. */
+ * the same subject). */
 bool job_stale(const struct job *j);
 
 /* A log line about j: the caller's fields, then topic, partition, offset

@@ -3,7 +3,7 @@
  * header and of the claims jansson dumps, a '.', then the MAC. OpenSSL 3's
  * one-shot HMAC() re-fetches the algorithm per call, so each thread keeps
  * one keyed EVP_MAC_CTX in thread-local storage (mac_ctx). Callers: the
- * engine thread, hms-sim's pool threads (jwt_verify), hmsctl, jwtcli. */
+ * engine, hms-sim's pool threads (jwt_verify), hmsctl, jwtcli. */
 #define LOGMOD "jwt"
 #include "jwt.h"
 

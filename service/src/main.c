@@ -3,7 +3,7 @@
  * WEBHOOK_ADDR, 100ms's webhooks stored in Kafka. Wiring only:
  * configuration (conf; then the secrets in environ are wiped), the admin
  * listener (admin), the worker, the webhook listener (webhook), then the
- * consumer loop (worker) on this thread, which starts the engine thread;
+ * consumer loop (worker, with the engine inside it) on this thread;
  * curl's global init comes first, before any thread. The stop flag reaches the
  * consumer loop and the webhook listener, which stop together.
  *

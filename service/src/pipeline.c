@@ -62,7 +62,7 @@ struct pipeline {
     struct registry *registry; /* NULL: no SCHEMA_REGISTRY_URL */
     struct producer *prod;
     struct engine *engine;
-    int bell; /* hw.h: the engine, the producer and the consumer ring it */
+    int bell; /* hw.h: the producer's and the consumer's queues ring it */
     struct offsets *offsets;
     struct smap *subjects;
     struct job_list at[JOB_PLACES]; /* every live job, by place */
@@ -527,7 +527,6 @@ void pipeline_take(struct pipeline *p, rd_kafka_message_t *m, const char *topic,
     p->held_bytes += j->bytes;
     j->attempts = 1;
     j->consumed_at = hw_mono_ms();
-    atomic_init(&j->revoked, false);
     j->place = JOB_NEW;
     job_list_push(&p->at[JOB_NEW], j);
     metrics_add(M_EVENTS_CONSUMED, 1, j->topic);
@@ -560,6 +559,11 @@ void pipeline_serve(struct pipeline *p)
 int pipeline_bell(const struct pipeline *p)
 {
     return p->bell;
+}
+
+void pipeline_wait(struct pipeline *p, int max_ms)
+{
+    engine_turn(p->engine, max_ms, p->bell);
 }
 
 int pipeline_wait_ms(const struct pipeline *p)
@@ -629,9 +633,7 @@ void pipeline_revoke(struct pipeline *p,
     size_t n = 0;
 
     while (under_way(p, parts) > 0 && !p->fatal && hw_mono_ms() < until) {
-        struct pollfd bell = {p->bell, POLLIN, 0};
-
-        poll(&bell, 1, 100);
+        engine_turn(p->engine, 100, p->bell); /* the revoked jobs' calls */
         hw_bell_clear(p->bell);
         on_results(p);
         producer_poll(p->prod);
@@ -646,7 +648,7 @@ void pipeline_revoke(struct pipeline *p,
                 continue;
             }
             n++;
-            atomic_store(&j->revoked, true);
+            j->revoked = true;
             if (j->place == JOB_HELD) {
                 release(p, j); /* never started */
             }
@@ -708,7 +710,7 @@ struct pipeline *pipeline_create(const struct conf *cf,
     if (p->prod == NULL) {
         goto err;
     }
-    p->engine = engine_start(cf, p->bell, errstr, errstr_size);
+    p->engine = engine_start(cf, errstr, errstr_size);
     if (p->engine == NULL) {
         goto err;
     }

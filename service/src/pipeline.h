@@ -34,7 +34,8 @@
 typedef void pipeline_store_fn(void *arg, const char *topic, int32_t partition,
                                int64_t offset);
 
-/* Starts the engine thread; NULL with errstr on failure. */
+/* Creates the codec, the producer and the engine; NULL with errstr on
+ * failure. */
 struct pipeline *pipeline_create(const struct conf *cf,
                                  pipeline_store_fn *store, void *arg,
                                  char *errstr, size_t errstr_size);
@@ -49,11 +50,13 @@ void pipeline_take(struct pipeline *p, rd_kafka_message_t *m, const char *topic,
 /* Serves what is ready: engine results, delivery reports, produce
  * retries and held input that are due; clears the bell first. */
 void pipeline_serve(struct pipeline *p);
-/* The bell (hw.h) that becomes readable when pipeline_serve() has work
- * (engine results, delivery reports); the owner has its consumer queue
- * ring it too, so one poll() waits for everything. And how long the
+/* The bell (hw.h) the producer's delivery reports ring; the owner has its
+ * consumer queue ring it too. pipeline_wait() is the owner's only wait:
+ * the engine's turn (engine.h), which returns when the bell rings, an
+ * engine job finishes or max_ms pass; pipeline_wait_ms() is how long the
  * caller may wait at most before calling pipeline_serve() anyway (ms). */
 int pipeline_bell(const struct pipeline *p);
+void pipeline_wait(struct pipeline *p, int max_ms);
 int pipeline_wait_ms(const struct pipeline *p);
 
 /* Whether intake should pause; paused: whether it is now (hysteresis: it

@@ -27,7 +27,7 @@
  * in that same checking script, so a session that opened again stays.
  * Failures (Redis, minting) are warnings and counted; never fatal.
  *
- * Engine thread only (its struct cache); renew_tick() from its loop.
+ * The engine's thread only (its struct cache); renew_tick() from its turn.
  */
 #ifndef RENEW_H
 #define RENEW_H

@@ -2,7 +2,7 @@
  * ceiling doubles from base_ms and stops at cap_ms (a large retry number
  * cannot overflow), rnd modulo ceiling + 1 draws the delay, a longer
  * Retry-After wins, a wait past the budget gives up. Its caller,
- * hms_client.c on the engine thread, brings the clock and the random
+ * hms_client.c in the engine, brings the clock and the random
  * numbers (xorshift). */
 #include "retry.h"
 

@@ -1,6 +1,6 @@
 /* worker.c -- the consumer thread's loop around Kafka's consumer: one
- * poll() of the pipeline's bell, which librdkafka's queue, the engine's
- * results and the producer's reports all ring (hw.h), then messages in
+ * wait, pipeline_wait() (the engine's turn: curl, Redis and the bell that
+ * librdkafka's consumer and producer queues ring, hw.h), then messages in
  * to the pipeline, offsets out
  * of it (store_offset, the pipeline's store callback), the partitions
  * paused or resumed as the pipeline wants (flow_control), the rebalance
@@ -399,17 +399,15 @@ err:
     return NULL;
 }
 
-/* One turn: wait for the bell (every source rings it), then serve them
- * all. After a full batch the queue may hold more, which librdkafka does
- * not ring for again: the next turn does not wait. */
+/* One turn: the engine's turn, which waits for curl, Redis or the bell
+ * (every Kafka source rings it), then serve them all. After a full batch
+ * the queue may hold more, which librdkafka does not ring for again: the
+ * next turn does not wait. */
 static void turn(struct worker *w)
 {
-    struct pollfd bell = {pipeline_bell(w->pipeline), POLLIN, 0};
-
-    poll(&bell, 1,
-         w->more     ? 0
-         : w->paused ? 100
-                     : pipeline_wait_ms(w->pipeline));
+    pipeline_wait(w->pipeline, w->more     ? 0
+                               : w->paused ? 100
+                                           : pipeline_wait_ms(w->pipeline));
     pipeline_serve(w->pipeline);
     retry_assign(w);
     flow_control(w);

@@ -5,17 +5,17 @@
  * ------
  * The thread that calls worker_run() owns Kafka's consumer and the
  * pipeline (pipeline.h), which owns everything after a message is read:
- * the codec, the engine thread, the producer, the offsets, every job. One
- * poll() waits for librdkafka's queue (io events), the engine's results
- * and the producer's reports together. It blocks on the schema registry
- * (at most REGISTRY_TIMEOUT_MS a call) to fetch a schema id not seen
+ * the codec, the engine, the producer, the offsets, every job. One
+ * wait, the engine's turn, covers librdkafka's queues (io events ringing
+ * one bell), curl's sockets and Redis together. It blocks on the schema
+ * registry (at most REGISTRY_TIMEOUT_MS a call) to fetch a schema id not seen
  * before or register an output schema, again on each retry while the
- * registry is down, and on a revoke while the revoked partitions' work
- * finishes (at most SHUTDOWN_TIMEOUT_MS). Back-pressure: when the pipeline
- * wants it (too many jobs, a dependency down, a halt, held input, sends to
- * retry) every assigned partition is paused and the loop keeps polling.
- * Rebalancing is eager (the cooperative assignor is refused at start): a
- * revoke finishes the revoked partitions' work, bounded, then commits.
+ * registry is down; a revoke runs engine turns while the revoked
+ * partitions' work finishes (at most SHUTDOWN_TIMEOUT_MS). Back-pressure: when
+ * the pipeline wants it (too many jobs, a dependency down, a halt, held input,
+ * sends to retry) every assigned partition is paused and the loop keeps
+ * polling. Rebalancing is eager (the cooperative assignor is refused at start):
+ * a revoke finishes the revoked partitions' work, bounded, then commits.
  * SIGTERM/SIGINT (the stop flag): stop fetching, let jobs finish until
  * SHUTDOWN_TIMEOUT_MS, close the consumer (which commits), exit 0. A fatal
  * outcome (a Kafka fatal error, a bug) stops the worker without storing

@@ -15,11 +15,10 @@ struct job *stub_engine_jobs[STUB_MAX];
 size_t stub_engine_n;
 bool stub_engine_degraded;
 
-struct engine *engine_start(const struct conf *cf, int bell, char *errstr,
+struct engine *engine_start(const struct conf *cf, char *errstr,
                             size_t errstr_size)
 {
     (void)cf;
-    (void)bell;
     (void)errstr;
     (void)errstr_size;
     the_engine.out = NULL;
@@ -43,6 +42,13 @@ void stub_engine_finish(struct job *j, enum job_outcome o)
         at = &(*at)->next;
     }
     *at = j;
+}
+
+void engine_turn(struct engine *e, int max_wait_ms, int bell)
+{
+    (void)e;
+    (void)max_wait_ms;
+    (void)bell;
 }
 
 struct job *engine_take(struct engine *e)

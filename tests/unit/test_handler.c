@@ -59,7 +59,7 @@ static struct job *new_job(enum event_kind kind, const char *id)
 {
     struct job *j = xcalloc(1, sizeof(*j));
 
-    atomic_init(&j->revoked, false);
+    j->revoked = false;
     j->topic = xstrdup("topic");
     j->req = JOB_RUN;
     j->in.kind = kind;
@@ -827,7 +827,7 @@ static void test_abandoned(void)
     struct job *j = new_job(EVENT_BOOKING_CREATED, "b19");
 
     handler_submit(h, j);
-    atomic_store(&j->revoked, true);
+    j->revoked = true;
     stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, NULL);
     CHECK(outcome() == JOB_ABANDONED);
     CHECK(stub_n_calls == 0);
@@ -842,7 +842,7 @@ static struct job *hook_job(const char *type, const char *data)
                            stub_n_ops, type, data);
     char err[128];
 
-    atomic_init(&j->revoked, false);
+    j->revoked = false;
     j->topic = xstrdup("hms-webhooks");
     j->req = JOB_RUN;
     CHECK(hookev_decode(body, strlen(body), &j->in, err, sizeof(err)) == HW_OK);
