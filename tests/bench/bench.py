@@ -19,7 +19,9 @@ BENCH_REPEAT times (3); the table shows medians.
 
 The rows users live in (issue 16), side by side with the Node peer:
 
-  paced   at each of BENCH_PACED_RATES (10,100,1000) bookings/s, about
+  paced   at each of BENCH_PACED_RATES (10,100,1000) bookings/s with
+          hms-sim at 0 ms, and at BENCH_PACED_SLOW ("50:100": 100/s with a
+          50 ms API; "latency:rate,..."), about
           BENCH_PACED_S (15) seconds per run but at least 300 bookings:
           hms-worker (256 in flight), the Node peer and the floor,
           interleaved (worker, peer, floor, worker, ...) BENCH_REPEAT
@@ -93,6 +95,11 @@ SECTIONS = set(os.environ.get("BENCH_SECTIONS",
 PACED_RATES = [int(x) for x in
                os.environ.get("BENCH_PACED_RATES", "10,100,1000").split(",")
                if x]
+# (100ms API latency ms, bookings/s): every paced rate at 0 ms, plus the
+# BENCH_PACED_SLOW points ("50:100": 100/s with a 50 ms API)
+PACED_POINTS = [(0, r) for r in PACED_RATES] + [
+    tuple(int(v) for v in x.split(":"))
+    for x in os.environ.get("BENCH_PACED_SLOW", "50:100").split(",") if x]
 PACED_S = float(os.environ.get("BENCH_PACED_S", "15"))
 PACED_MIN_N = 300  # a p99 needs a few hundred samples
 PACED_IN_FLIGHT = 256
@@ -324,9 +331,13 @@ class Subject:
             self.proc = subprocess.Popen(
                 cmd, env=env, stderr=out,
                 stdout=out if program == "peer" else None)
-        self.producer = Producer({"bootstrap.servers": BROKERS,
-                                  "linger.ms": 5, "enable.idempotence": True,
-                                  "queue.buffering.max.messages": 1000000})
+        # bursts batch (linger 5 ms); paced sends leave at once, so the
+        # meter adds no linger to the latency it measures
+        self.producers = {
+            linger: Producer({"bootstrap.servers": BROKERS,
+                              "linger.ms": linger, "enable.idempotence": True,
+                              "queue.buffering.max.messages": 1000000})
+            for linger in (0, 5)}
         self.outputs = Consumer({"bootstrap.servers": BROKERS,
                                  "group.id": uid("bench-reader"),
                                  "enable.auto.commit": False,
@@ -372,23 +383,24 @@ class Subject:
         """Produces msgs (all at once, or paced at rate/s); returns the
         CreateTime (ms) of each key."""
         sent, t0 = {}, time.monotonic()
+        producer = self.producers[5 if rate is None else 0]
         for i, (key, value) in enumerate(msgs):
             if rate is not None:
                 while time.monotonic() - t0 < i / rate:
-                    self.producer.poll(0)
+                    producer.poll(0)
                     time.sleep(0.0005)
             ts = int(time.time() * 1000)
             while True:
                 try:
-                    self.producer.produce(self.t["bc"], key=key, value=value,
-                                          timestamp=ts)
+                    producer.produce(self.t["bc"], key=key, value=value,
+                                     timestamp=ts)
                     break
                 except BufferError:
-                    self.producer.poll(0.01)
+                    producer.poll(0.01)
             sent[key] = ts
             if i % 1000 == 0:
-                self.producer.poll(0)
-        assert self.producer.flush(60) == 0
+                producer.poll(0)
+        assert producer.flush(60) == 0
         return sent
 
     def collect(self, want, count, timeout):
@@ -553,19 +565,22 @@ def show(what, r):
 
 
 def paced_rows(tmp):
-    """One row per (rate, subject): medians of REPEAT interleaved runs."""
+    """One row per (API latency, rate, subject): medians of REPEAT
+    interleaved runs."""
     rows, progs = [], subjects()
-    for rate in PACED_RATES:
+    for api_ms, rate in PACED_POINTS:
         n = max(PACED_MIN_N, int(rate * PACED_S))
         rs = {p: [] for p in progs}
+        sim_latency(api_ms)
         for i in range(REPEAT):
             for prog in progs:
                 rs[prog].append(one_run(prog, tmp,
                                         lambda s: s.measure(n, rate)))
-                show(f"paced {rate}/s n={n} {prog} run {i + 1}",
-                     rs[prog][-1])
-        rows += [{**summary(rs[p]), "paced_rate": rate, "subject": p}
-                 for p in progs]
+                show(f"paced {rate}/s api={api_ms}ms n={n} {prog} "
+                     f"run {i + 1}", rs[prog][-1])
+        rows += [{**summary(rs[p]), "paced_rate": rate, "api_ms": api_ms,
+                  "subject": p} for p in progs]
+    sim_latency(0)
     return rows
 
 
@@ -595,25 +610,27 @@ def missing(r):
 
 
 def paced_table(rows):
-    out = ["| bookings/s | subject | p50 ms | p99 ms | max ms | "
+    out = ["| 100ms API | bookings/s | subject | p50 ms | p99 ms | max ms | "
            "CPU ms / booking | syscalls / booking | "
            "ctx switches / booking | p99 worker / peer | "
-           "CPU worker / peer |", "|" + "---|" * 10]
-    for rate in PACED_RATES:
-        by = {r["subject"]: r for r in rows if r["paced_rate"] == rate}
+           "CPU worker / peer |", "|" + "---|" * 11]
+    for api_ms, rate in PACED_POINTS:
+        by = {r["subject"]: r for r in rows
+              if r["paced_rate"] == rate and r["api_ms"] == api_ms}
         w, peer = by.get("hms-worker"), by.get("peer")
         for prog in ("hms-worker", "peer", "bench-floor"):
             r = by.get(prog)
             if r is None or "error" in r:
-                out.append(f"| {rate} | {NAMES[prog]} | {missing(r)} |"
-                           + " |" * 7)
+                out.append(f"| {api_ms} ms | {rate} | {NAMES[prog]} | "
+                           f"{missing(r)} |" + " |" * 7)
                 continue
             ratio = "- | -"
             if prog == "hms-worker" and peer and "error" not in peer \
                     and peer["cpu_per_1k"]:
                 ratio = (f"{w['p99'] / max(peer['p99'], 1):.2f} | "
                          f"{w['cpu_per_1k'] / peer['cpu_per_1k']:.2f}")
-            out.append(f"| {rate} | {NAMES[prog]} | {r['p50']:.0f} | "
+            out.append(f"| {api_ms} ms | {rate} | {NAMES[prog]} | "
+                       f"{r['p50']:.0f} | "
                        f"{r['p99']:.0f} | {r['max']:.0f} | "
                        f"{r['cpu_per_1k']:.3f} | "
                        f"{fmt(r['syscalls_per'], '.1f')} | "
@@ -624,8 +641,10 @@ def paced_table(rows):
             f"peer, floor) per rate, each a fresh process on fresh topics, "
             f"warmed up; max({PACED_MIN_N}, {PACED_S:g} s x rate) bookings "
             f"per run; hms-worker HMS_MAX_IN_FLIGHT {PACED_IN_FLIGHT}, the "
-            f"peer PEER_CONCURRENCY {PEER_CONCURRENCY}, hms-sim at 0 ms. "
-            f"Latency input -> video-ready CreateTime; CPU of the process "
+            f"peer PEER_CONCURRENCY {PEER_CONCURRENCY}, hms-sim at the "
+            f"100ms API latency of the row. Inputs are produced with "
+            f"linger.ms 0. Latency input -> video-ready CreateTime; CPU of "
+            f"the process "
             f"from /proc (10 ms ticks); system calls and context switches "
             f"from {how}."]
     return "\n".join(out)
@@ -725,7 +744,8 @@ def plot(results, floor, soak_samples, paced, path):
 
 def plot_paced(ax, rows):
     for i, prog in enumerate(("hms-worker", "peer", "bench-floor")):
-        rs = [r for r in rows if r["subject"] == prog and "error" not in r]
+        rs = [r for r in rows if r["subject"] == prog and "error" not in r
+              and r["api_ms"] == 0]
         if not rs:
             continue
         xs = [r["paced_rate"] for r in rs]
