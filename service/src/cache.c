@@ -10,7 +10,23 @@
  * not an outage. AUTH and SELECT lead every connection; one hiredis
  * will not queue drops it (Redis unavailable), so nothing runs
  * unauthenticated or in database 0. Tools and tests wait for the same
- * batches in wait_sync(). */
+ * batches in wait_sync().
+ *
+ * Reconnecting: one backoff, the cache's, however many batches wait. A
+ * connection that fails or goes before Redis gave one good reply makes
+ * the next attempt wait (retry_backoff_ms: 100 ms doubling to 2 s, equal
+ * jitter); one that had answered is made again at once. Batches that come
+ * while no connection may be tried are held (c->waiting) and sent on the
+ * next attempt, so they share its outcome: a down Redis sees one
+ * connection attempt per step, not one per batch. cache_down() tells the
+ * callers that a failure was the connection's, so they need no timer of
+ * their own. The host is resolved here, once (a blocking getaddrinfo on
+ * the owner's thread, which hiredis would otherwise run at every
+ * redisAsyncConnect), and the numeric address is reused; it is resolved
+ * again only after a connection to it failed, so a DNS lookup happens at
+ * most once per backoff step. Resolving off the thread would also spare
+ * that one lookup, at the price of a thread and its hand-over; a Redis
+ * host is a name that changes on failover at most. */
 #define LOGMOD "cache"
 #include "cache.h"
 
@@ -18,7 +34,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -28,8 +46,13 @@
 
 #include "cachetls.h"
 #include "metrics.h"
+#include "retry.h"
+
+#define CONNECT_BASE_MS 100 /* the backoff after a failed connection */
+#define CONNECT_CAP_MS 2000
 
 struct op;
+struct batch;
 
 struct cache {
     const struct conf_redis *cf; /* borrowed: the config outlives us */
@@ -46,6 +69,14 @@ struct cache {
     int64_t progress_ms; /* last reply, or when in_flight left 0 */
     int64_t last_ok_ms;  /* a write last succeeded */
     struct op *failed;   /* ops that could not be sent: completed by tick */
+    struct op *waiting, **waiting_end; /* held for the next attempt, FIFO */
+    bool down;               /* the connection failed or went: no answer */
+    bool answered;           /* this connection gave a good reply */
+    bool gone;               /* it went: settle_gone() has not run */
+    int64_t failures;        /* connections failed in a row (backoff step) */
+    int64_t next_connect_ms; /* no attempt before (hw_mono_ms) */
+    uint32_t rnd;            /* xorshift32: the backoff's jitter */
+    char addr[64];           /* the host's numeric address; "": resolve */
     char err[256];
 };
 
@@ -64,7 +95,8 @@ struct op {
     int64_t sent_us; /* for the latency histogram */
     bool is_write;   /* its success says Redis takes our writes */
     bool drop;       /* a reply said: reconnect before the next batch */
-    struct op *next; /* c->failed */
+    struct batch *b; /* the commands, until sent (held in c->waiting) */
+    struct op *next; /* c->failed or c->waiting */
 };
 
 /* ---- a batch of commands, sent as one pipeline ---------------------- */
@@ -159,30 +191,84 @@ static void ev_del_write(void *p)
     ((struct cache *)p)->want_write = false;
 }
 
+static uint32_t next_rnd(struct cache *c)
+{
+    c->rnd ^= c->rnd << 13;
+    c->rnd ^= c->rnd >> 17;
+    c->rnd ^= c->rnd << 5;
+    return c->rnd;
+}
+
+/* A connection attempt failed, or a connection went before Redis gave it
+ * one good reply: the next attempt waits a backoff step, and goes to the
+ * host's address as resolved anew. */
+static void connect_failed(struct cache *c)
+{
+    int64_t wait;
+
+    c->down = true;
+    c->failures++;
+    c->addr[0] = '\0';
+    wait = retry_backoff_ms(CONNECT_BASE_MS, CONNECT_CAP_MS, c->failures,
+                            next_rnd(c));
+    c->next_connect_ms = hw_mono_ms() + wait;
+    if (c->failures == 1) { /* then once a step: debug */
+        log_warn("msg=\"redis connection failed, retrying with backoff\" "
+                 "err=\"%s\" retry_ms=%lld",
+                 c->err, (long long)wait);
+    } else {
+        log_debug("msg=\"redis connection failed\" err=\"%s\" failures=%lld "
+                  "retry_ms=%lld",
+                  c->err, (long long)c->failures, (long long)wait);
+    }
+}
+
 static void ev_cleanup(void *p)
 {
     struct cache *c = p;
 
     c->want_read = c->want_write = false;
-    c->ac = NULL; /* hiredis frees it: never touch it again */
+    c->ac = NULL;   /* hiredis frees it: never touch it again */
+    c->gone = true; /* hiredis may call this before the ops' callbacks,
+                     * which bring the error text: settled later */
+}
+
+/* After a connection went: the next attempt at once if Redis had
+ * answered on it, else after a backoff step. */
+static void settle_gone(struct cache *c)
+{
+    if (!c->gone) {
+        return;
+    }
+    c->gone = false;
+    if (c->answered) {
+        c->failures = 0;
+        c->next_connect_ms = 0;
+    } else {
+        connect_failed(c);
+    }
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     struct cache *c = ac->ev.data;
+    char safe[201]; /* hiredis's text holds the peer's words: escaped */
 
     if (status != REDIS_OK) {
-        snprintf(c->err, sizeof(c->err), "connect: %s", ac->errstr);
+        snprintf(c->err, sizeof(c->err), "connect: %s",
+                 log_text(safe, sizeof(safe), ac->errstr));
     }
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     struct cache *c = ac->ev.data;
+    char safe[201];
 
     /* after the replies' callbacks: a TLS cause stays the error text */
     if (status != REDIS_OK && !c->closing && c->lost_rc != HW_ERR_CONFIG) {
-        snprintf(c->err, sizeof(c->err), "connection lost: %s", ac->errstr);
+        snprintf(c->err, sizeof(c->err), "connection lost: %s",
+                 log_text(safe, sizeof(safe), ac->errstr));
     }
 }
 
@@ -192,6 +278,10 @@ static void on_login(redisAsyncContext *ac, void *reply, void *priv)
     const redisReply *r = reply;
     char safe[201]; /* Redis's words, escaped (log.h) and cut */
 
+    if (r != NULL) {
+        c->down = false;
+        c->answered |= r->type != REDIS_REPLY_ERROR;
+    }
     if (r != NULL && r->type == REDIS_REPLY_ERROR && c->login_rc == HW_OK) {
         c->login_rc = priv != NULL ? HW_ERR_CONFIG : HW_ERR_AUTH;
         snprintf(c->err, sizeof(c->err), "%s refused: %s",
@@ -209,6 +299,7 @@ static bool login(struct cache *c)
     const char *pw = secret_reveal(&c->cf->password, &len);
     static int select_tag;
     int rc = REDIS_OK;
+    char safe[201];
 
     c->login_rc = HW_OK;
     if (len > 0 && c->cf->user != NULL) {
@@ -219,14 +310,18 @@ static bool login(struct cache *c)
     }
     if (rc != REDIS_OK) {
         snprintf(c->err, sizeof(c->err), "AUTH not queued: %s",
-                 c->ac->errstr[0] != '\0' ? c->ac->errstr : "out of memory");
+                 c->ac->errstr[0] != '\0'
+                     ? log_text(safe, sizeof(safe), c->ac->errstr)
+                     : "out of memory");
         return false;
     }
     if (c->cf->db != 0 &&
         redisAsyncCommand(c->ac, on_login, &select_tag, "SELECT %d",
                           c->cf->db) != REDIS_OK) {
         snprintf(c->err, sizeof(c->err), "SELECT not queued: %s",
-                 c->ac->errstr[0] != '\0' ? c->ac->errstr : "out of memory");
+                 c->ac->errstr[0] != '\0'
+                     ? log_text(safe, sizeof(safe), c->ac->errstr)
+                     : "out of memory");
         return false;
     }
     return true;
@@ -257,7 +352,9 @@ static bool start_tls(struct cache *c)
                          ? HW_ERR_CONFIG
                          : HW_ERR_UNAVAILABLE;
         snprintf(c->err, sizeof(c->err), "%s",
-                 c->conn_rc == HW_ERR_CONFIG ? err : c->ac->c.errstr);
+                 c->conn_rc == HW_ERR_CONFIG
+                     ? err
+                     : log_text(err, sizeof(err), c->ac->c.errstr));
         SSL_free(ssl); /* not taken: both references are ours */
         SSL_free(ssl);
         return false;
@@ -278,20 +375,77 @@ static void drop(struct cache *c)
     c->ssl = NULL;
 }
 
+/* The host's numeric address into c->addr, unless it is known (see the
+ * design comment): IPv4 first, then IPv6, as hiredis asks; after failures
+ * the next of the host's addresses. */
+static bool resolve_host(struct cache *c)
+{
+    struct addrinfo hints = {0}, *res = NULL, *p;
+    size_t n = 0, pick;
+    int rv;
+    char safe[128];
+
+    if (c->addr[0] != '\0') {
+        return true;
+    }
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    rv = getaddrinfo(c->cf->host, NULL, &hints, &res);
+    if (rv != 0) {
+        hints.ai_family = AF_INET6;
+        rv = getaddrinfo(c->cf->host, NULL, &hints, &res);
+    }
+    if (rv == 0) {
+        for (p = res; p != NULL; p = p->ai_next) {
+            n++;
+        }
+        pick = (size_t)(c->failures % (int64_t)n);
+        for (p = res; pick > 0; p = p->ai_next) {
+            pick--;
+        }
+        rv = getnameinfo(p->ai_addr, p->ai_addrlen, c->addr, sizeof(c->addr),
+                         NULL, 0, NI_NUMERICHOST);
+        freeaddrinfo(res);
+    }
+    if (rv != 0) {
+        c->addr[0] = '\0';
+        snprintf(c->err, sizeof(c->err), "resolve %s: %s",
+                 log_text(safe, sizeof(safe), c->cf->host), gai_strerror(rv));
+        return false;
+    }
+    return true;
+}
+
+/* The connection, or false: not yet (the backoff, or why the last attempt
+ * failed: c->conn_rc, c->err) or this attempt failed at once. */
 static bool connect_lazily(struct cache *c)
 {
+    char safe[201];
+
     if (c->ac != NULL) {
         return true;
     }
     drop(c); /* the last connection's SSL, kept until now */
+    settle_gone(c);
+    if (hw_mono_ms() < c->next_connect_ms) {
+        return false; /* this step's failure: c->conn_rc, c->err */
+    }
     c->conn_rc = HW_ERR_UNAVAILABLE;
     c->lost_rc = HW_OK;
-    c->ac = redisAsyncConnect(c->cf->host, c->cf->port);
+    c->answered = false;
+    metrics_add(M_REDIS_CONNECTS, 1);
+    if (!resolve_host(c)) {
+        connect_failed(c);
+        return false;
+    }
+    c->ac = redisAsyncConnect(c->addr, c->cf->port);
     if (c->ac == NULL || c->ac->err != 0) {
         snprintf(c->err, sizeof(c->err), "connect: %s",
-                 c->ac != NULL ? c->ac->errstr : "out of memory");
-        redisAsyncFree(c->ac);
+                 c->ac != NULL ? log_text(safe, sizeof(safe), c->ac->errstr)
+                               : "out of memory");
+        redisAsyncFree(c->ac); /* no cleanup hook set yet */
         c->ac = NULL;
+        connect_failed(c);
         return false;
     }
     c->ac->ev.data = c;
@@ -319,11 +473,17 @@ struct cache *cache_create(const struct conf_redis *cf, int timeout_ms)
 
     c->cf = cf;
     c->timeout_ms = timeout_ms;
+    c->waiting_end = &c->waiting;
+    c->rnd = (uint32_t)hw_mono_us() | 1; /* xorshift32: never 0 */
     return c;
 }
 
 static void op_free(struct op *o)
 {
+    if (o->b != NULL) {
+        batch_free(o->b);
+        free(o->b);
+    }
     json_decref(o->r.hash);
     json_decref(o->r.json);
     free(o->r.value);
@@ -345,12 +505,23 @@ void cache_destroy(struct cache *c)
         c->failed = o->next;
         op_free(o);
     }
+    while (c->waiting != NULL) {
+        struct op *o = c->waiting;
+
+        c->waiting = o->next;
+        op_free(o);
+    }
     free(c);
 }
 
 const char *cache_errstr(const struct cache *c)
 {
     return c->err;
+}
+
+bool cache_down(const struct cache *c)
+{
+    return c->down;
 }
 
 int cache_poll_fd(const struct cache *c, short *events)
@@ -418,9 +589,11 @@ static bool replies_waiting(struct cache *c)
     return c->progress_ms != before;
 }
 
+static void send_waiting(struct cache *c);
+
 int64_t cache_tick(struct cache *c)
 {
-    int64_t now = hw_mono_ms();
+    int64_t now = hw_mono_ms(), due;
 
     if (c->reconnect) { /* not inside a reply callback: here */
         c->reconnect = false;
@@ -436,7 +609,12 @@ int64_t cache_tick(struct cache *c)
                  c->timeout_ms,
                  handshake ? " (is the port of REDIS_URL a TLS port?)" : "");
         c->lost_rc = HW_ERR_UNAVAILABLE; /* the cause: keep the text */
+        c->down = true;
         drop(c);
+    }
+    settle_gone(c);
+    if (c->ac == NULL && c->waiting != NULL && now >= c->next_connect_ms) {
+        send_waiting(c); /* this step's attempt */
     }
     while (c->failed != NULL) {
         struct op *o = c->failed;
@@ -444,7 +622,11 @@ int64_t cache_tick(struct cache *c)
         c->failed = o->next;
         op_complete(o);
     }
-    return c->in_flight > 0 ? c->progress_ms + c->timeout_ms : INT64_MAX;
+    due = c->in_flight > 0 ? c->progress_ms + c->timeout_ms : INT64_MAX;
+    if (c->waiting != NULL && c->next_connect_ms < due) {
+        due = c->next_connect_ms;
+    }
+    return due;
 }
 
 /* ---- ops: a batch sent as one pipeline -------------------------------- */
@@ -594,12 +776,14 @@ static enum hw_rc connection_lost(struct cache *c, const redisAsyncContext *ac)
         return c->lost_rc;
     }
     c->lost_rc = HW_ERR_UNAVAILABLE;
+    c->down = true; /* before the ops' callbacks read cache_down() */
     if (c->ssl != NULL && cachetls_refused(c->ssl, why, sizeof(why))) {
         snprintf(c->err, sizeof(c->err), "%s", why);
         c->lost_rc = HW_ERR_CONFIG;
     } else {
         snprintf(c->err, sizeof(c->err), "connection lost%s%s",
-                 ac->errstr[0] != '\0' ? ": " : "", ac->errstr);
+                 ac->errstr[0] != '\0' ? ": " : "",
+                 log_text(why, sizeof(why), ac->errstr));
     }
     return c->lost_rc;
 }
@@ -617,6 +801,10 @@ static void on_redis_reply(redisAsyncContext *ac, void *reply, void *priv)
 
     (void)ac;
     c->progress_ms = hw_mono_ms();
+    if (r != NULL) {
+        c->down = false; /* Redis answers: failures are its replies' */
+        c->answered |= r->type != REDIS_REPLY_ERROR; /* resets the backoff */
+    }
     if (r == NULL) {
         rc = connection_lost(c, ac);
     } else if (c->login_rc != HW_OK) {
@@ -645,19 +833,12 @@ static void on_redis_reply(redisAsyncContext *ac, void *reply, void *priv)
     }
 }
 
-/* Sends the batch (consumed); fn runs once every reply is in, or from
- * cache_tick() when nothing could be sent. Returns the op (for flags set
- * before any reply can arrive). */
-static struct op *submit(struct cache *c, struct batch *b, cache_done_fn *fn,
-                         void *arg)
+/* Sends the op's batch (freed) on the connection, or completes it from
+ * cache_tick() when nothing could be sent. */
+static void send_op(struct cache *c, struct op *o)
 {
-    struct op *o = xcalloc(1, sizeof(*o));
+    struct batch *b = o->b;
 
-    o->c = c;
-    o->fn = fn;
-    o->arg = arg;
-    o->kinds = xcalloc(b->n, sizeof(*o->kinds));
-    o->rc = HW_OK;
     o->sent_us = hw_mono_us();
     if (connect_lazily(c)) {
         for (size_t i = 0; i < b->n; i++) {
@@ -674,16 +855,65 @@ static struct op *submit(struct cache *c, struct batch *b, cache_done_fn *fn,
         o->rc = c->conn_rc; /* HW_ERR_CONFIG: TLS refused at once */
     }
     batch_free(b);
+    free(b);
+    o->b = NULL;
     if (o->n == 0) {
         if (o->rc == HW_OK) {
             o->rc = HW_ERR_UNAVAILABLE;
         }
         o->next = c->failed;
         c->failed = o;
-        return o;
+        return;
     }
     if (c->in_flight++ == 0) {
         c->progress_ms = hw_mono_ms();
+    }
+}
+
+/* The held ops, in the order they came, on this step's attempt: all on
+ * the new connection, or all failed with it. */
+static void send_waiting(struct cache *c)
+{
+    struct op *o = c->waiting;
+
+    c->waiting = NULL;
+    c->waiting_end = &c->waiting;
+    while (o != NULL) {
+        struct op *next = o->next;
+
+        o->next = NULL;
+        send_op(c, o);
+        o = next;
+    }
+}
+
+/* Queues the batch (consumed); fn runs once every reply is in, or from
+ * cache_tick() when nothing could be sent. Without a connection it is
+ * held until the backoff allows the next attempt. Returns the op (for
+ * flags set before any reply can arrive). */
+static struct op *submit(struct cache *c, struct batch *b, cache_done_fn *fn,
+                         void *arg)
+{
+    struct op *o = xcalloc(1, sizeof(*o));
+
+    o->c = c;
+    o->fn = fn;
+    o->arg = arg;
+    o->kinds = xcalloc(b->n, sizeof(*o->kinds));
+    o->rc = HW_OK;
+    o->b = xmalloc(sizeof(*o->b));
+    *o->b = *b; /* the op owns the commands now */
+    b->cmds = NULL;
+    b->n = 0;
+    if (c->ac != NULL) {
+        send_op(c, o);
+        return o;
+    }
+    *c->waiting_end = o;
+    c->waiting_end = &o->next;
+    settle_gone(c);
+    if (hw_mono_ms() >= c->next_connect_ms) {
+        send_waiting(c);
     }
     return o;
 }

@@ -15,8 +15,12 @@
  * in one write, so thousands of events share round trips. A batch's
  * callback runs once all its replies are in, with the first failure of
  * the batch. No reply within the timeout, or any connection error: the
- * connection is dropped (re-opened by the next call) and the callbacks
- * get HW_ERR_UNAVAILABLE. Error replies are classified by their first
+ * connection is dropped and the callbacks get HW_ERR_UNAVAILABLE. The
+ * next call makes it again, with one backoff for all (100 ms doubling to
+ * 2 s while Redis gives no good reply): calls made meanwhile wait for the
+ * next attempt and share its outcome, so a down Redis sees one connection
+ * attempt (and at most one DNS lookup of its host) per step. See
+ * cache_down(). Error replies are classified by their first
  * word (docs/contract.md section 7): READONLY, MASTERDOWN (reconnect),
  * LOADING, BUSY, TRYAGAIN, OOM: HW_ERR_UNAVAILABLE; NOAUTH, WRONGPASS,
  * NOPERM or AUTH refused: HW_ERR_AUTH; MOVED, ASK, CROSSSLOT, CLUSTERDOWN
@@ -207,5 +211,13 @@ char *cache_key_room(const char *room_id);
 
 /* The last error text (for logs), "" when none. */
 const char *cache_errstr(const struct cache *c);
+
+/* Whether the connection failed or went and Redis has not answered since:
+ * a call made now waits in the cache for the next connection attempt (the
+ * backoff), so a caller whose call failed HW_ERR_UNAVAILABLE may call
+ * again at once instead of waiting on a timer of its own. False while
+ * Redis answers, errors (LOADING, OOM, READONLY) included: then the
+ * caller waits. */
+bool cache_down(const struct cache *c);
 
 #endif

@@ -142,7 +142,7 @@ struct ctx {
     struct job *j;
     enum handler_state state;  /* HS_COUNT until the first go() */
     enum handler_state resume; /* parked: the state to enter again */
-    int64_t born, started, deadline, parked_at;
+    int64_t born, started, deadline, parked_at, entered; /* mono ms */
     bool api_wait; /* parked because the API is down */
     bool halted;   /* counted in h->halted until a retry gets through */
     int redis_refusals;
@@ -365,6 +365,7 @@ static void go(struct ctx *c, enum handler_state to)
         h->in_state[c->state]--;
     }
     c->state = to;
+    c->entered = hw_mono_ms();
     h->in_state[to]++;
     if (job_stale(c->j)) {
         job_log(LL_INFO, c->j, "msg=\"abandoned: partition revoked\"");
@@ -436,6 +437,22 @@ static void park(struct ctx *c, int64_t delay_ms)
     c->resume = c->state;
     c->parked_at = hw_mono_ms();
     heap_push(&c->h->parked, c->parked_at + delay_ms, c);
+}
+
+/* Redis is down (connection failed, lost, silent): the state is entered
+ * again at once, and its call waits in the cache for the next connection
+ * attempt (cache.h: one backoff for all events, no timer per event). The
+ * wait since the state was entered (its call) counts as parked: its
+ * clocks stop. A Redis that answers with an error (LOADING, OOM,
+ * READONLY) is tried again after REDIS_RETRY_MS. */
+static void park_for_redis(struct ctx *c)
+{
+    if (cache_down(c->h->cache)) {
+        park(c, 0);
+        c->parked_at = c->entered;
+    } else {
+        park(c, REDIS_RETRY_MS);
+    }
 }
 
 /* Nothing will work until someone changes a setting (credentials, a
@@ -703,7 +720,7 @@ static bool redis_ok(struct ctx *c, enum hw_rc rc)
                 err);
     }
     h->redis_down = true;
-    park(c, REDIS_RETRY_MS);
+    park_for_redis(c);
     return false;
 }
 

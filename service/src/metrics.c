@@ -71,6 +71,11 @@ static const struct family families[M_COUNT] = {
                         "error reply).",
                         T_COUNTER,
                         {NULL}},
+    [M_REDIS_CONNECTS] = {"hms_worker_redis_connects_total",
+                          "Redis connection attempts: while Redis is down, "
+                          "one per backoff step (100 ms doubling to 2 s).",
+                          T_COUNTER,
+                          {NULL}},
     [M_JOBS] = {"hms_worker_events_in_flight",
                 "Input messages held by the worker (back-pressure at 4 x "
                 "HMS_MAX_IN_FLIGHT).",

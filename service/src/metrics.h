@@ -29,6 +29,7 @@ enum metric_id {
     M_TOKEN_MINTS,         /* counter: reason */
     M_REDIS_SECONDS,       /* histogram */
     M_REDIS_ERRORS,        /* counter */
+    M_REDIS_CONNECTS,      /* counter: connection attempts (cache.c) */
     M_JOBS,                /* gauge: events held by the worker */
     M_HELD_BYTES,          /* gauge: their inputs' bytes */
     M_PAUSED,              /* gauge: paused partitions */

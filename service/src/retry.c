@@ -3,7 +3,7 @@
  * cannot overflow), rnd modulo ceiling + 1 draws the delay, a longer
  * Retry-After wins, a wait past the budget gives up. Its caller,
  * hms_client.c in the engine, brings the clock and the random
- * numbers (xorshift). */
+ * numbers (xorshift); cache.c does for retry_backoff_ms(). */
 #include "retry.h"
 
 int64_t retry_delay_ms(const struct retry_policy *p, int64_t retry,
@@ -25,4 +25,21 @@ int64_t retry_delay_ms(const struct retry_policy *p, int64_t retry,
         delay = retry_after_ms;
     }
     return elapsed_ms + delay > p->budget_ms ? -1 : delay;
+}
+
+int64_t retry_backoff_ms(int64_t base_ms, int64_t cap_ms, int64_t failures,
+                         uint32_t rnd)
+{
+    int64_t ceiling = base_ms;
+
+    if (failures < 1) {
+        return 0;
+    }
+    for (int64_t i = 1; i < failures && ceiling < cap_ms; i++) {
+        ceiling *= 2; /* stops at the cap: no overflow */
+    }
+    if (ceiling > cap_ms) {
+        ceiling = cap_ms;
+    }
+    return ceiling / 2 + (int64_t)(rnd % (uint64_t)(ceiling - ceiling / 2 + 1));
 }

@@ -6,6 +6,9 @@
  * uniform delay in [0, min(cap, base * 2^(n-1))]; a Retry-After from the
  * server is honoured even above the cap; at most max_retries retries, and
  * never past the event's budget (EVENT_DEADLINE_MS).
+ *
+ * The Redis connection's backoff (cache.c) is the same doubling with equal
+ * jitter and no end: one attempt per step however many batches wait.
  */
 #ifndef RETRY_H
 #define RETRY_H
@@ -25,5 +28,14 @@ struct retry_policy {
 int64_t retry_delay_ms(const struct retry_policy *p, int64_t retry,
                        int64_t elapsed_ms, int64_t retry_after_ms,
                        uint32_t rnd);
+
+/* The wait before the next connection attempt after `failures` attempts
+ * failed in a row: 0 for none, else a uniform delay in [ceiling / 2,
+ * ceiling], ceiling = min(cap_ms, base_ms * 2^(failures - 1)). Half of
+ * it fixed, so the attempts of a step never come closer than that; half
+ * drawn, so workers that lost Redis together do not return in step.
+ * rnd: a uniform 32-bit number. */
+int64_t retry_backoff_ms(int64_t base_ms, int64_t cap_ms, int64_t failures,
+                         uint32_t rnd);
 
 #endif

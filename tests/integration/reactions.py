@@ -3,7 +3,9 @@ worker with its admin listener, what it committed, what it dead-lettered,
 and redis-servers of a test's own (a replica, a cluster node, ACL users)
 that the shared stack's Redis must not become."""
 import os
+import socket
 import subprocess
+import threading
 
 import redis
 import requests
@@ -71,12 +73,13 @@ def headers(m):
 
 
 class RedisServer:
-    """A redis-server of the test's own on a free 127.0.0.1 port."""
+    """A redis-server of the test's own on a free 127.0.0.1 port (or on
+    port: one that a stopped server had)."""
 
-    def __init__(self, tmp_path, name, *args):
+    def __init__(self, tmp_path, name, *args, port=None):
         self.dir = tmp_path / name
         self.dir.mkdir()
-        self.port = free_port()
+        self.port = port if port is not None else free_port()
         self.proc = subprocess.Popen(
             ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
              "--save", "", "--appendonly", "no", "--dir", str(self.dir),
@@ -94,6 +97,11 @@ class RedisServer:
     def url(self):
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def kill(self):
+        """Gone at once, stopped (SIGSTOP) or not: its port refuses."""
+        self.proc.kill()
+        self.proc.wait()
+
     def stop(self):
         self.proc.terminate()
         try:
@@ -102,3 +110,37 @@ class RedisServer:
             self.proc.kill()
             self.proc.wait()
 
+
+
+class AcceptCounter:
+    """A TCP listener on 127.0.0.1:port that accepts and at once closes
+    every connection, counting them: a Redis that is down behind something
+    that still takes connections (a proxy, a Service), and a count of the
+    connection attempts that reach it."""
+
+    def __init__(self, port):
+        self.accepts = 0
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(1024)
+        self.sock.settimeout(0.2)
+        self.running = True
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.accepts += 1
+            conn.close()
+
+    def close(self):
+        self.running = False
+        self.thread.join(5)
+        self.sock.close()

@@ -2,8 +2,9 @@
  * (REDIS_URL): one MULTI/EXEC per write, TTLs, stale tokens, lock,
  * tombstones, markers, and recovery after the connection drops; the same
  * over TLS (REDIS_TLS_URL, verified against STACK_CA_FILE), TLS
- * refusals reported as such, and a SELECT that cannot be queued (hiredis's
- * redisAsyncCommand wrapped at link time: -Wl,--wrap, this binary only). */
+ * refusals reported as such, a SELECT that cannot be queued (hiredis's
+ * redisAsyncCommand wrapped at link time: -Wl,--wrap, this binary only),
+ * and one connection backoff for all batches while Redis is down. */
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <hiredis/hiredis.h>
 
 #include "cache.h"
+#include "metrics.h"
 #include "testhelp.h"
 
 #include <hiredis/async.h>
@@ -407,6 +409,64 @@ static void test_select_not_queued(const char *plain_port)
 }
 
 /* Every test over url; raw looks at database db of the same server. */
+static long long connects(void)
+{
+    char *text = metrics_render();
+    const char *at = strstr(text, "\nhms_worker_redis_connects_total ");
+    long long n = at != NULL ? strtoll(at + 33, NULL, 10) : -1;
+
+    free(text);
+    return n;
+}
+
+/* Redis down (a port nobody listens on, by a name): 100 batches, each
+ * made again as soon as it fails (as the handler does while cache_down()),
+ * make one connection attempt per backoff step, not one per batch. */
+static void test_one_backoff_for_all(void)
+{
+    const char *env[] = {"HMS_ACCESS_KEY=x", "HMS_APP_SECRET=x",
+                         "HMS_TEMPLATE_ID=x", "REDIS_URL=redis://localhost:1/0",
+                         NULL};
+    struct conf cf = {0};
+    struct cache *c;
+    struct answer a[100] = {{false, HW_OK}};
+    long long n0 = connects();
+    int64_t end;
+    int failures = 0;
+
+    CHECK(conf_load(&cf, env) == HW_OK);
+    c = cache_create(&cf.redis, 2000);
+    for (size_t i = 0; i < HW_ARRAY_LEN(a); i++) {
+        cache_ping(c, on_answer, &a[i]);
+    }
+    CHECK_INT(connects() - n0, 1); /* the first tried; the others wait */
+    end = hw_mono_ms() + 1000;
+    while (hw_mono_ms() < end) {
+        short events;
+        struct pollfd p = {cache_poll_fd(c, &events), 0, 0};
+
+        p.events = events;
+        if (poll(&p, p.fd >= 0 ? 1 : 0, 5) > 0) {
+            cache_handle(c, p.revents);
+        }
+        cache_tick(c);
+        for (size_t i = 0; i < HW_ARRAY_LEN(a); i++) {
+            if (a[i].done) {
+                failures += a[i].rc == HW_ERR_UNAVAILABLE;
+                CHECK(cache_down(c));
+                a[i].done = false;
+                cache_ping(c, on_answer, &a[i]); /* at once */
+            }
+        }
+    }
+    /* steps from 50-100 ms doubling: at most 6 attempts in a second */
+    CHECK(connects() - n0 >= 2 && connects() - n0 <= 6);
+    CHECK(failures >= 100 && failures <= 600);
+    CHECK(strstr(cache_errstr(c), "connect") != NULL);
+    cache_destroy(c);
+    conf_deinit(&cf);
+}
+
 static void run_all(const char *url, const char *ca_file, int db)
 {
     const char *env[] = {"HMS_ACCESS_KEY=x",
@@ -462,6 +522,7 @@ int main(void)
     now_ms = hw_now_ms();
     run_all(plain, NULL, 0);
     test_select_not_queued(port);
+    test_one_backoff_for_all();
     if (tls != NULL && ca != NULL && strrchr(tls, '/') != NULL) {
         snprintf(url, sizeof(url), "%.*s/1", (int)(strrchr(tls, '/') - tls),
                  tls); /* rediss://localhost:PORT/1 */

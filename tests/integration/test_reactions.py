@@ -14,7 +14,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from conftest import free_port
-from reactions import AdminRun, RedisServer, headers
+from reactions import AcceptCounter, AdminRun, RedisServer, headers
 from worker_helpers import booking, encode, session_ended, stream, wait_for
 
 BROKERS = os.environ.get("KAFKA_BROKERS", "")
@@ -325,6 +325,67 @@ def test_redis_readonly_reconnects_and_waits(bin_dir, sim, tmp_path):
         run.stop_all()
         a.stop()
         b.stop()
+
+
+def test_redis_down_one_connection_backoff(bin_dir, sim, tmp_path):
+    """Redis down with 300 events parked, each at its own moment: the cache
+    makes one connection attempt per backoff step (100 ms doubling to 2 s),
+    however many events wait -- not one per event per second (a reconnect
+    storm, each attempt a blocking DNS lookup on the engine thread).
+    Counted twice: attempts the worker makes
+    (hms_worker_redis_connects_total) while the port refuses, and
+    connections accepted by a listener that closes them at once. Redis back
+    on the port: every event is applied, nothing dead-lettered."""
+    a = RedisServer(tmp_path, "a")
+    # a name: resolved by the cache once per connection failure at most
+    run = AdminRun(bin_dir, tmp_path,
+                   REDIS_URL=f"redis://localhost:{a.port}/0")
+    counter = b = None
+
+    def in_100ms():
+        return sum(run.metric(f'hms_worker_engine_events{{state="{s}"}}')
+                   for s in ("create_room", "codes"))
+
+    try:
+        run.start()
+        run.send_bookings(1)
+        assert run.wait_caught_up(a.client, 30)
+        # loaded, then 0.5 to 3 s in 100ms calls each: they reach Redis
+        # again, and find it down, at moments of their own
+        sim.faults({"route": "POST /v2/*", "latency_ms": 500,
+                    "jitter_ms": 2500})
+        run.send_bookings(300)
+        assert wait_for(lambda: in_100ms() >= 300, 30), run.log()[-3000:]
+        a.kill()  # the port refuses now
+        assert wait_for(lambda: "redis unavailable, waiting" in run.log(), 10)
+        assert wait_for(lambda: run.readyz()[1].startswith("redis down"), 10)
+        assert wait_for(lambda: in_100ms() == 0, 30)
+        time.sleep(2)  # the backoff reaches its cap
+        n0 = run.metric("hms_worker_redis_connects_total")
+        time.sleep(3)
+        refused = run.metric("hms_worker_redis_connects_total") - n0
+        assert 1 <= refused <= 5, f"{refused} connection attempts in 3 s"
+        counter = AcceptCounter(a.port)
+        time.sleep(2)  # the backoff reaches its cap again
+        n0 = counter.accepts
+        time.sleep(3)
+        accepted = counter.accepts - n0
+        assert 1 <= accepted <= 5, f"{accepted} connections in 3 s"
+        counter.close()
+        counter = None
+        b = RedisServer(tmp_path, "b", port=a.port)
+        later = [e["event_id"] for e in run.events[1:]]
+        assert wait_for(lambda: all(b.client.exists(f"hms:event:{i}")
+                                    for i in later), 60), run.log()[-3000:]
+        assert wait_for(lambda: run.lag() == 0, 20) and run.dlq() == []
+        stop(run)
+    finally:
+        if counter is not None:
+            counter.close()
+        run.stop_all()
+        a.stop()
+        if b is not None:
+            b.stop()
 
 
 def test_redis_oom_waits(bin_dir, sim, tmp_path):

@@ -8,6 +8,7 @@
 struct stub_op stub_ops[STUB_MAX];
 size_t stub_n_ops;
 int64_t stub_last_ok;
+bool stub_cache_down;
 
 static struct stub_op *record(enum stub_op_kind kind, cache_done_fn *fn,
                               void *arg)
@@ -126,6 +127,12 @@ int64_t cache_last_ok(const struct cache *c)
     return stub_last_ok;
 }
 
+bool cache_down(const struct cache *c)
+{
+    (void)c;
+    return stub_cache_down;
+}
+
 char *cache_key_subject(enum subject_kind kind, const char *id)
 {
     return xasprintf("hms:%s:%s", kind == SUBJECT_STREAM ? "stream" : "booking",
@@ -162,4 +169,5 @@ void stubs_reset(void)
     memset(stub_ops, 0, sizeof(stub_ops));
     stub_n_calls = stub_n_ops = 0;
     stub_last_answer = stub_last_ok = stub_clock_ahead_s = 0;
+    stub_cache_down = false;
 }

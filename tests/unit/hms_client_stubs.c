@@ -18,13 +18,13 @@ void hms_client_call(struct hms_client *hc, const char *method,
 
     (void)hc;
     (void)started_mono;
-    (void)deadline_mono;
     snprintf(c->method, sizeof(c->method), "%s", method);
     snprintf(c->path, sizeof(c->path), "%s", path);
     c->body = body != NULL ? json_deep_copy(body) : NULL;
     c->done = done;
     c->arg = arg;
     c->answered = false;
+    c->deadline = deadline_mono;
 }
 
 int64_t hms_client_last_answer(const struct hms_client *hc)

@@ -23,6 +23,7 @@ struct stub_call {
     hms_done_fn *done;
     void *arg;
     bool answered;
+    int64_t deadline; /* the event's, as passed (mono ms) */
 };
 extern struct stub_call stub_calls[STUB_MAX];
 extern size_t stub_n_calls;
@@ -63,6 +64,7 @@ struct stub_op {
 extern struct stub_op stub_ops[STUB_MAX];
 extern size_t stub_n_ops;
 extern int64_t stub_last_ok; /* cache_last_ok() */
+extern bool stub_cache_down; /* cache_down() */
 
 /* Answers op i with rc; for a load, whether the marker exists and the
  * hash as JSON text (NULL: none). */

@@ -665,6 +665,42 @@ static void test_reads_do_not_prove_writes(void)
     CHECK(outcome() == JOB_OUTPUT);
 }
 
+/* Redis down (cache_down): the state is entered again at once, its call
+ * waiting in the cache for the next connection attempt, and the time the
+ * call waited does not count against the event's deadline. Redis
+ * answering with an error (cache_down false): a second's wait. */
+static void test_redis_down_waits_in_the_cache(void)
+{
+    struct job *j = new_job(EVENT_BOOKING_CREATED, "b40");
+    size_t i;
+
+    handler_submit(h, j);
+    i = expect_op(OP_LOAD);
+    hw_clock_advance_ms(cf.event_deadline_ms + 5000); /* held that long */
+    stub_cache_down = true;
+    stub_redis_answer(i, HW_ERR_UNAVAILABLE, false, NULL);
+    CHECK(!handler_redis_up(h) && handler_degraded(h));
+    handler_tick(h); /* no timer of its own */
+    stub_cache_down = false;
+    i = expect_op(OP_LOAD);
+    CHECK(i == stub_n_ops - 1 && i > 0 &&
+          stub_ops[(i - 1) % STUB_MAX].answered);
+    stub_redis_answer(i, HW_ERR_UNAVAILABLE, false, NULL); /* LOADING, ... */
+    handler_tick(h);
+    CHECK(stub_n_ops == i + 1); /* not at once: Redis answers */
+    tick_after(1000);
+    stub_redis_answer(expect_op(OP_LOAD), HW_OK, false, NULL);
+    i = expect_call("POST", "/rooms");
+    CHECK(stub_calls[i % STUB_MAX].deadline >
+          hw_mono_ms()); /* clocks stopped */
+    stub_hms_answer(i, HW_OK, 200, "{\"id\":\"r1\"}", false);
+    stub_hms_answer(expect_call("POST", "/room-codes/room/r1"), HW_OK, 200,
+                    codes_reply, false);
+    stub_redis_answer(expect_op(OP_READY), HW_OK, false, NULL);
+    CHECK(handler_redis_up(h));
+    CHECK(outcome() == JOB_OUTPUT);
+}
+
 /* An error nobody knows: twice more a second apart; then its own
  * (redis_rejected) if others' writes got through, else halt. */
 static void test_redis_refused(void)
@@ -1358,6 +1394,7 @@ int main(void)
         test_redis_rows,
         test_reads_do_not_prove_writes,
         test_redis_refused,
+        test_redis_down_waits_in_the_cache,
         test_session_ended,
         test_api_down_and_own_failure,
         test_end_room_rows,

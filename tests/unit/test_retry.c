@@ -45,5 +45,36 @@ int main(void)
     }
     CHECK_INT(retry_delay_ms(&capped, 100, 0, 0, 1000), 1000);
     CHECK_INT(retry_delay_ms(&none, 1, 0, 0, 1), -1); /* HMS_RETRY_MAX=0 */
+
+    /* the Redis connection's backoff (cache.c: 100 ms to 2 s): ceilings
+     * 100, 200, 400, 800, 1600, 2000; at least half of each */
+    static const struct {
+        int64_t failures;
+        uint32_t rnd;
+        int64_t want;
+    } steps[] = {
+        {0, 12345, 0}, /* no failure: at once */
+        {-1, 7, 0},     {1, 0, 50},    {1, 50, 100},    {1, 51, 50},
+        {2, 0, 100},    {2, 100, 200}, {3, 200, 400},   {4, 0, 400},
+        {5, 800, 1600}, {6, 0, 1000},  {6, 1000, 2000}, {7, 1000, 2000},
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        CHECK_INT(retry_backoff_ms(100, 2000, steps[i].failures, steps[i].rnd),
+                  steps[i].want);
+    }
+    /* within [cap / 2, cap] however many failures: no overflow */
+    for (int64_t n = 6; n <= 1000000; n = n * 3 + 1) {
+        int64_t d = retry_backoff_ms(100, 2000, n, (uint32_t)n * 2654435761u);
+
+        CHECK(d >= 1000 && d <= 2000);
+    }
+    CHECK_INT(retry_backoff_ms(100, 2000, INT64_MAX, UINT32_MAX),
+              1000 + (int64_t)(UINT32_MAX % 1001));
+    /* each step's floor grows until the cap: never closer than 50 ms */
+    for (int64_t n = 1; n < 12; n++) {
+        CHECK(retry_backoff_ms(100, 2000, n, 0) >=
+              retry_backoff_ms(100, 2000, n - 1, 0));
+        CHECK(retry_backoff_ms(100, 2000, n, 0) >= 50);
+    }
     return TEST_REPORT();
 }
