@@ -7,13 +7,15 @@
  * pipeline (pipeline.h), which owns everything after a message is read:
  * the codec, the engine thread, the producer, the offsets, every job. One
  * poll() waits for librdkafka's queue (io events), the engine's results
- * and the producer's reports together. It blocks on the schema registry
- * (at most REGISTRY_TIMEOUT_MS a call) to fetch a schema id not seen
- * before or register an output schema, again on each retry while the
- * registry is down, and on a revoke while the revoked partitions' work
- * finishes (at most SHUTDOWN_TIMEOUT_MS). Back-pressure: when the pipeline
- * wants it (too many jobs, a dependency down, a halt, held input, sends to
- * retry) every assigned partition is paused and the loop keeps polling.
+ * and the producer's reports together (and the schema registry's fetch
+ * thread, which fetches writer schemas of ids not seen before). It blocks
+ * on the schema registry only to register an output schema (at most
+ * REGISTRY_TIMEOUT_MS a call, again on each retry while the registry is
+ * down), and on a revoke while the revoked partitions' work finishes (at
+ * most SHUTDOWN_TIMEOUT_MS). Back-pressure: when the pipeline wants it
+ * (too many jobs, a dependency down, a halt, sends to retry) every
+ * assigned partition is paused and the loop keeps polling; a partition
+ * whose input waits for its writer schema is paused alone.
  * Rebalancing is eager (the cooperative assignor is refused at start): a
  * revoke finishes the revoked partitions' work, bounded, then commits.
  * SIGTERM/SIGINT (the stop flag): stop fetching, let jobs finish until
