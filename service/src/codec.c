@@ -636,8 +636,9 @@ uint64_t codec_fingerprint(const struct codec *cd, const char *schema_name)
     return cs != NULL ? cs->fp : 0;
 }
 
-/* The writer schema a registry id names, fetched once. Unavailable when
- * the registry is down (the event waits); not found when the registry
+/* The writer schema a registry id names, fetched once (by the registry's
+ * thread: never waited for here). Unavailable while it is being fetched
+ * or the registry is down (the event waits); not found when the registry
  * does not know the id or it is not a record of ours. */
 static enum hw_rc by_id(struct codec *cd, uint32_t id, struct codec_schema **ws,
                         char *err, size_t n)

@@ -43,8 +43,10 @@ void codec_destroy(struct codec *cd);
  *   HW_ERR_NOT_FOUND  unknown fingerprint or schema id, a Confluent
  *                     message without registry, a record of another
  *                     type (class unknown_schema)
- *   HW_ERR_UNAVAILABLE the registry is down: not the message's fault, try
- *                     again later
+ *   HW_ERR_UNAVAILABLE its writer schema is being fetched (never waited
+ *                     for: the registry rings its bell when a fetch
+ *                     ends) or the registry is down: not the message's
+ *                     fault, try again later
  *   HW_ERR_AUTH       the registry refuses our credentials: the same,
  *                     and an operator must act
  * errstr says why, without payload bytes. */

@@ -283,6 +283,14 @@ int hw_bell_open(void)
     return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }
 
+void hw_bell_ring(int fd)
+{
+    /* EAGAIN only when the count is at its maximum: it rings already */
+    if (write(fd, &HW_BELL_PAYLOAD, sizeof(HW_BELL_PAYLOAD)) < 0) {
+        return;
+    }
+}
+
 void hw_bell_clear(int fd)
 {
     uint64_t n;

@@ -77,10 +77,11 @@ void hw_on_stop_signals(void (*fn)(int));
 /* A bell: one non-blocking eventfd that several sources ring for one
  * sleeping thread (the consumer thread's: librdkafka's consumer and
  * producer queues, through rd_kafka_queue_io_event_enable() with
- * HW_BELL_PAYLOAD). Rings add up until one hw_bell_clear(), so the
- * sleeper wakes once for all of them, then serves every source. -1 on
- * failure. */
+ * HW_BELL_PAYLOAD; the schema registry's fetch thread with hw_bell_ring()).
+ * Rings add up until one hw_bell_clear(), so the sleeper wakes once for
+ * all of them, then serves every source. -1 on failure. */
 int hw_bell_open(void);
+void hw_bell_ring(int fd);
 void hw_bell_clear(int fd);
 extern const uint64_t HW_BELL_PAYLOAD; /* what an eventfd write must be */
 

@@ -3,7 +3,8 @@
  * Places (job.h), each one list of struct pipeline, and the one way
  * between them, move():
  *
- *   new -> held (the schema registry is down or refuses us) -> new
+ *   new -> held (its writer schema is not fetched yet, or behind a held
+ *               message of its partition) -> waiting / engine / DLQ
  *   new -> waiting (behind an earlier event of its subject) -> engine
  *   new -> engine -> to_send / producing -> engine (the marker) -> gone
  *   new -> to_send / producing (a dead letter) -> gone
@@ -17,6 +18,16 @@
  * stops, /readyz says why, the send is tried again every HALT_RETRY_MS).
  * The engine has halts of its own (handler.c); pipeline_health() merges
  * both.
+ *
+ * Held input (review B10): the registry fetches writer schemas on a
+ * thread of its own and rings the bell when one is in, so a message
+ * whose schema id is new waits on the held list while everything else
+ * goes on. Its partition's later messages are held behind it (per
+ * partition order; held_parts counts each partition's held jobs, and
+ * worker.c pauses those partitions); other partitions are not held.
+ * retry_held() walks the list oldest first whenever a fetch has ended or
+ * HELD_RETRY_MS has passed, admitting every job whose schema is in and
+ * whose partition has nothing held before it.
  */
 #define LOGMOD "pipeline"
 #include "pipeline.h"
@@ -48,10 +59,21 @@ static const char *const place_names[JOB_PLACES] = {
     "new", "held", "waiting", "engine", "to_send", "producing"};
 
 /* What halted the pipeline on this thread's side. */
-enum halt_source { HALT_KAFKA, HALT_REGISTRY, HALT_SOURCES };
+enum halt_source {
+    HALT_KAFKA,
+    HALT_REGISTRY, /* output schemas refused */
+    HALT_SCHEMA,   /* fetching input schemas refused */
+    HALT_SOURCES
+};
 
 struct subj {
     struct job *head, *tail; /* head: the one in progress */
+};
+
+/* A partition with held jobs, in held_parts by part_key(). */
+struct held_part {
+    size_t n;       /* its jobs on the held list */
+    unsigned stuck; /* the retry_held() pass in which one stayed held */
 };
 
 struct pipeline {
@@ -62,14 +84,18 @@ struct pipeline {
     struct registry *registry; /* NULL: no SCHEMA_REGISTRY_URL */
     struct producer *prod;
     struct engine *engine;
-    int bell; /* hw.h: the producer's and the consumer's queues ring it */
+    int bell; /* hw.h: Kafka's queues and the registry's fetches ring it */
     struct offsets *offsets;
     struct smap *subjects;
+    struct smap *held_parts;        /* "topic/partition" -> held_part */
     struct job_list at[JOB_PLACES]; /* every live job, by place */
     size_t max_jobs;
     size_t held_bytes, max_bytes; /* inputs' key + value, alive now; cap */
     int64_t send_at;              /* TO_SEND is tried again; 0: empty */
     int64_t held_retry_at;
+    unsigned held_pass;    /* retry_held() passes */
+    unsigned fetches_seen; /* registry_fetches_done() at the last pass */
+    bool schema_refused;   /* admit() met HW_ERR_AUTH in this pass */
     char halted[HALT_SOURCES][384]; /* why, "" when not */
     bool fatal, closing;
 };
@@ -91,17 +117,64 @@ size_t pipeline_held_bytes(const struct pipeline *p)
     return p->held_bytes;
 }
 
+static void part_key(char *key, size_t n, const char *topic, int32_t partition)
+{
+    snprintf(key, n, "%s/%d", topic, (int)partition);
+}
+
+static struct held_part *held_part(const struct pipeline *p, const char *topic,
+                                   int32_t partition)
+{
+    char key[320];
+
+    part_key(key, sizeof(key), topic, partition);
+    return smap_get(p->held_parts, key);
+}
+
+/* Counts j's partition's held jobs as j goes on (+1) or off (-1) the
+ * held list. */
+static void count_held(struct pipeline *p, const struct job *j, int by)
+{
+    char key[320];
+    struct held_part *hp;
+
+    part_key(key, sizeof(key), j->topic, j->partition);
+    hp = smap_get(p->held_parts, key);
+    if (hp == NULL) {
+        hp = xcalloc(1, sizeof(*hp));
+        smap_put(p->held_parts, key, hp);
+    }
+    if (by > 0) {
+        hp->n++;
+    } else {
+        hp->n--;
+    }
+    if (hp->n == 0) {
+        smap_del(p->held_parts, key);
+        free(hp);
+    }
+}
+
 /* The one way a job changes place. */
 static void move(struct pipeline *p, struct job *j, enum job_place to)
 {
+    if (j->place == JOB_HELD) {
+        count_held(p, j, -1);
+    }
     job_list_remove(&p->at[j->place], j);
     j->place = to;
     job_list_push(&p->at[to], j);
+    if (to == JOB_HELD) {
+        count_held(p, j, 1);
+    }
 }
 
 /* The one way out: the job is forgotten (its offset stays as it is). */
 static void release(struct pipeline *p, struct job *j)
 {
+    if (j->place == JOB_HELD) {
+        count_held(p, j, -1);
+    }
     p->held_bytes -= j->bytes;
     job_list_remove(&p->at[j->place], j);
     job_free(j);
@@ -447,9 +520,9 @@ static void dead_letter(struct pipeline *p, struct job *j, const char *cls,
     produce(p, j);
 }
 
-/* Decodes, validates and dispatches j (NEW or HELD); false when the
- * schema registry is down or refuses us: j must wait where it is (it is
- * not the message's fault). */
+/* Decodes, validates and dispatches j (NEW or HELD); false when its
+ * writer schema is not fetched yet, or the schema registry is down or
+ * refuses us: j must wait where it is (it is not the message's fault). */
 static bool admit(struct pipeline *p, struct job *j)
 {
     char errstr[512];
@@ -463,18 +536,16 @@ static bool admit(struct pipeline *p, struct job *j)
     if (rc == HW_ERR_UNAVAILABLE || rc == HW_ERR_AUTH) {
         event_clear(&j->in);
         if (rc == HW_ERR_AUTH) {
-            halt(p, HALT_REGISTRY,
+            p->schema_refused = true;
+            halt(p, HALT_SCHEMA,
                  "the schema registry refuses the worker (%s): check the "
                  "credentials in SCHEMA_REGISTRY_URL",
                  errstr);
-        } else if (p->at[JOB_HELD].n == 0) {
-            job_log(LL_WARN, j,
-                    "msg=\"schema registry down, holding input\" err=\"%s\"",
-                    errstr);
+        } else { /* the registry's thread logs an outage */
+            job_log(LL_DEBUG, j, "msg=\"holding input\" err=\"%s\"", errstr);
         }
         return false;
     }
-    unhalt(p, HALT_REGISTRY);
     if (rc != HW_OK) {
         dead_letter(p, j, rc == HW_ERR_NOT_FOUND ? "unknown_schema" : "decode",
                     errstr);
@@ -494,23 +565,41 @@ static bool admit(struct pipeline *p, struct job *j)
     return true;
 }
 
-/* The registry may be back: admit held messages, oldest first. admit()
- * moves each one off the held list, or leaves it there and says wait. */
+/* A fetch ended or the retry time is up: admit held messages, oldest
+ * first. admit() moves each one off the held list, or leaves it there
+ * and says wait, and then the rest of its partition waits too. */
 static void retry_held(struct pipeline *p)
 {
-    if (p->at[JOB_HELD].n == 0 || hw_mono_ms() < p->held_retry_at) {
+    unsigned fetches =
+        p->registry != NULL ? registry_fetches_done(p->registry) : 0;
+    struct job *next;
+
+    if (p->at[JOB_HELD].n == 0) {
+        unhalt(p, HALT_SCHEMA); /* nothing waits for it any more */
         return;
     }
-    while (p->at[JOB_HELD].head != NULL) {
-        if (!admit(p, p->at[JOB_HELD].head)) {
-            p->held_retry_at =
-                hw_mono_ms() + (p->halted[HALT_REGISTRY][0] != '\0'
-                                    ? p->cf->halt_retry_ms
-                                    : HELD_RETRY_MS);
-            return;
+    if (fetches == p->fetches_seen && hw_mono_ms() < p->held_retry_at) {
+        return;
+    }
+    p->fetches_seen = fetches;
+    p->held_pass++;
+    p->schema_refused = false;
+    for (struct job *j = p->at[JOB_HELD].head; j != NULL; j = next) {
+        struct held_part *hp = held_part(p, j->topic, j->partition);
+
+        next = j->link_next; /* admit() takes j off the list, no other */
+        if (hp->stuck == p->held_pass) {
+            continue; /* behind one of its partition that waits */
+        }
+        if (!admit(p, j)) {
+            hp->stuck = p->held_pass;
         }
     }
-    log_info("msg=\"schema registry back, input resumed\"");
+    if (!p->schema_refused) {
+        unhalt(p, HALT_SCHEMA);
+    }
+    p->held_retry_at = hw_mono_ms() + (p->schema_refused ? p->cf->halt_retry_ms
+                                                         : HELD_RETRY_MS);
 }
 
 void pipeline_take(struct pipeline *p, rd_kafka_message_t *m, const char *topic,
@@ -531,13 +620,19 @@ void pipeline_take(struct pipeline *p, rd_kafka_message_t *m, const char *topic,
     job_list_push(&p->at[JOB_NEW], j);
     metrics_add(M_EVENTS_CONSUMED, 1, j->topic);
     offsets_begin(p->offsets, j->topic, j->partition, j->offset);
-    /* behind a held message, everything waits: order is kept */
-    if (p->at[JOB_HELD].n > 0 || !admit(p, j)) {
+    /* behind a held message of its partition, it waits: order is kept */
+    if (pipeline_partition_held(p, j->topic, j->partition) || !admit(p, j)) {
         if (p->at[JOB_HELD].n == 0) {
             p->held_retry_at = hw_mono_ms() + HELD_RETRY_MS;
         }
         move(p, j, JOB_HELD);
     }
+}
+
+bool pipeline_partition_held(const struct pipeline *p, const char *topic,
+                             int32_t partition)
+{
+    return p->at[JOB_HELD].n > 0 && held_part(p, topic, partition) != NULL;
 }
 
 /* ---- serving the owner's loop ------------------------------------------ */
@@ -575,7 +670,6 @@ bool pipeline_wants_pause(const struct pipeline *p, bool paused)
 {
     return engine_degraded(p->engine) || halted(p) != NULL ||
            p->at[JOB_TO_SEND].n > 0 || /* Kafka refuses our outputs */
-           p->at[JOB_HELD].n > 0 ||    /* the schema registry is down */
            pipeline_live(p) >= (paused ? p->max_jobs / 2 : p->max_jobs) ||
            p->held_bytes >= (paused ? p->max_bytes / 2 : p->max_bytes);
 }
@@ -693,6 +787,7 @@ struct pipeline *pipeline_create(const struct conf *cf,
     p->max_bytes = (size_t)cf->max_held_mb << 20;
     p->offsets = offsets_create();
     p->subjects = smap_create();
+    p->held_parts = smap_create();
     p->bell = hw_bell_open();
     if (p->bell < 0) {
         snprintf(errstr, errstr_size, "eventfd failed");
@@ -703,7 +798,10 @@ struct pipeline *pipeline_create(const struct conf *cf,
         goto err;
     }
     if (cf->schema_registry_url != NULL) {
-        p->registry = registry_create(cf);
+        p->registry = registry_create(cf, p->bell, errstr, errstr_size);
+        if (p->registry == NULL) {
+            goto err;
+        }
         codec_use_registry(p->codec, p->registry);
     }
     p->prod = producer_create(cf, p->bell, on_delivery, p, errstr, errstr_size);
@@ -747,6 +845,7 @@ void pipeline_destroy(struct pipeline *p)
     registry_destroy(p->registry); /* after the codec, which uses it */
     offsets_destroy(p->offsets);
     smap_destroy(p->subjects);
+    smap_destroy(p->held_parts); /* empty: the held jobs are freed */
     if (p->bell >= 0) {
         close(p->bell);
     }

@@ -14,9 +14,10 @@
  * produce error is the contract's table (docs/contract.md section 7). An
  * offset is given to the store callback only once every earlier message
  * of its partition is done (offsets.h). What the consumer needs to pace
- * itself: pipeline_wants_pause() (a dependency down, a halt, held input,
- * sends to retry, too many jobs), pipeline_health() for /readyz. Consumer
- * thread only.
+ * itself: pipeline_wants_pause() (a dependency down, a halt, sends to
+ * retry, too many jobs), pipeline_partition_held() (input held for its
+ * writer schema: that partition alone waits), pipeline_health() for
+ * /readyz. Consumer thread only.
  */
 #ifndef PIPELINE_H
 #define PIPELINE_H
@@ -48,13 +49,15 @@ void pipeline_take(struct pipeline *p, rd_kafka_message_t *m, const char *topic,
                    enum event_kind kind);
 
 /* Serves what is ready: engine results, delivery reports, produce
- * retries and held input that are due; clears the bell first. */
+ * retries and held input that are due (a writer schema fetched, or its
+ * retry time up); clears the bell first. */
 void pipeline_serve(struct pipeline *p);
-/* The bell (hw.h) the producer's delivery reports ring; the owner has its
- * consumer queue ring it too. pipeline_wait() is the owner's only wait:
- * the engine's turn (engine.h), which returns when the bell rings, an
- * engine job finishes or max_ms pass; pipeline_wait_ms() is how long the
- * caller may wait at most before calling pipeline_serve() anyway (ms). */
+/* The bell (hw.h) the producer's delivery reports and the registry's
+ * fetches (a writer schema fetched) ring; the owner has its consumer queue
+ * ring it too. pipeline_wait() is the owner's only wait: the engine's turn
+ * (engine.h), which returns when the bell rings, an engine job finishes or
+ * max_ms pass; pipeline_wait_ms() is how long the caller may wait at most
+ * before calling pipeline_serve() anyway (ms). */
 int pipeline_bell(const struct pipeline *p);
 void pipeline_wait(struct pipeline *p, int max_ms);
 int pipeline_wait_ms(const struct pipeline *p);
@@ -63,6 +66,11 @@ int pipeline_wait_ms(const struct pipeline *p);
  * pauses at 4 x HMS_MAX_IN_FLIGHT jobs or MAX_HELD_MB of inputs, resumes
  * below half of both). */
 bool pipeline_wants_pause(const struct pipeline *p, bool paused);
+/* Whether topic[partition] has input held for its writer schema (the
+ * registry's answer not in yet, or the registry down): its later messages
+ * would only be held behind it, so the owner should pause it alone. */
+bool pipeline_partition_held(const struct pipeline *p, const char *topic,
+                             int32_t partition);
 /* Jobs alive, and the bytes of their inputs (key + value). */
 size_t pipeline_live(const struct pipeline *p);
 size_t pipeline_held_bytes(const struct pipeline *p);

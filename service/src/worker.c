@@ -3,7 +3,9 @@
  * librdkafka's consumer and producer queues ring, hw.h), then messages in
  * to the pipeline, offsets out
  * of it (store_offset, the pipeline's store callback), the partitions
- * paused or resumed as the pipeline wants (flow_control), the rebalance
+ * paused or resumed as the pipeline wants (flow_control: all of them, or
+ * only those whose input is held for its writer schema, hold_partitions),
+ * the rebalance
  * callback (eager only), health and gauges once per turn. Everything
  * about a message after it is read is pipeline.c's. An assignment or
  * revocation librdkafka refuses (review B15) halts: what it still has
@@ -34,6 +36,9 @@ struct worker {
     rd_kafka_queue_t *cq;
     struct pipeline *pipeline;
     rd_kafka_topic_partition_list_t *assigned;
+    /* paused alone because the pipeline holds their input (while not all
+     * are paused); NULL: none */
+    rd_kafka_topic_partition_list_t *held;
     bool paused, stopping, fatal;
     bool more; /* the last turn took a full batch: more may be queued */
     struct kstats *kstats;
@@ -146,6 +151,10 @@ static void drop_assigned(struct worker *w)
         rd_kafka_topic_partition_list_destroy(w->assigned);
         w->assigned = NULL;
     }
+    if (w->held != NULL) {
+        rd_kafka_topic_partition_list_destroy(w->held);
+        w->held = NULL;
+    }
 }
 
 /* Refreshes w->assigned from librdkafka, and makes sure none of it is
@@ -253,23 +262,91 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     assign(w, NULL);
 }
 
+static bool in_list(const rd_kafka_topic_partition_list_t *l,
+                    const rd_kafka_topic_partition_t *e)
+{
+    return l != NULL && rd_kafka_topic_partition_list_find(
+                            l, e->topic, e->partition) != NULL;
+}
+
+/* Pauses (pause) or resumes the one partition e, and tracks it in held. */
+static void hold_one(struct worker *w, const rd_kafka_topic_partition_t *e,
+                     bool pause)
+{
+    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+
+    rd_kafka_topic_partition_list_add(one, e->topic, e->partition);
+    if (pause) {
+        rd_kafka_pause_partitions(w->rk, one);
+        if (w->held == NULL) {
+            w->held = rd_kafka_topic_partition_list_new(1);
+        }
+        rd_kafka_topic_partition_list_add(w->held, e->topic, e->partition);
+    } else {
+        rd_kafka_resume_partitions(w->rk, one);
+        rd_kafka_topic_partition_list_del(w->held, e->topic, e->partition);
+    }
+    rd_kafka_topic_partition_list_destroy(one);
+    log_debug("msg=\"%s\" topic=%s partition=%d why=held_input",
+              pause ? "paused" : "resumed", e->topic, (int)e->partition);
+}
+
+/* While not all are paused: a partition whose input is held for its
+ * writer schema is paused alone (what it would deliver would only be
+ * held behind it, review B10), and resumed once nothing of it is held. */
+static void hold_partitions(struct worker *w)
+{
+    for (int i = 0; i < w->assigned->cnt; i++) {
+        const rd_kafka_topic_partition_t *e = &w->assigned->elems[i];
+        bool want =
+            pipeline_partition_held(w->pipeline, e->topic, e->partition);
+
+        if (want != in_list(w->held, e)) {
+            hold_one(w, e, want);
+        }
+    }
+    metrics_set(M_PAUSED, w->held != NULL ? w->held->cnt : 0);
+}
+
+/* Resumes every assigned partition but those paused alone (held). */
+static void resume_all(struct worker *w)
+{
+    rd_kafka_topic_partition_list_t *l =
+        rd_kafka_topic_partition_list_new(w->assigned->cnt);
+
+    for (int i = 0; i < w->assigned->cnt; i++) {
+        const rd_kafka_topic_partition_t *e = &w->assigned->elems[i];
+
+        if (!in_list(w->held, e)) {
+            rd_kafka_topic_partition_list_add(l, e->topic, e->partition);
+        }
+    }
+    rd_kafka_resume_partitions(w->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 static void flow_control(struct worker *w)
 {
     bool want = w->stopping || w->assign_pending ||
                 pipeline_wants_pause(w->pipeline, w->paused);
 
-    if (w->assigned == NULL || want == w->paused) {
+    if (w->assigned == NULL) {
         return;
     }
-    if (want) {
-        rd_kafka_pause_partitions(w->rk, w->assigned);
-    } else {
-        rd_kafka_resume_partitions(w->rk, w->assigned);
+    if (want != w->paused) {
+        if (want) {
+            rd_kafka_pause_partitions(w->rk, w->assigned);
+        } else {
+            resume_all(w);
+        }
+        w->paused = want;
+        metrics_set(M_PAUSED, want ? w->assigned->cnt : 0);
+        log_debug("msg=\"%s\" jobs=%zu", want ? "paused" : "resumed",
+                  pipeline_live(w->pipeline));
     }
-    w->paused = want;
-    metrics_set(M_PAUSED, want ? w->assigned->cnt : 0);
-    log_debug("msg=\"%s\" jobs=%zu", want ? "paused" : "resumed",
-              pipeline_live(w->pipeline));
+    if (!w->paused) {
+        hold_partitions(w);
+    }
 }
 
 /* The loop turned: liveness, dependencies, halts, gauges. */

@@ -9,11 +9,15 @@ Tests that only need a registry use the stack's (STACK_SCHEMA_REGISTRY_URL).
 Those that take it down or need Basic auth start a private one on its own
 schemas topic: down is the process stopped (connections refused), hung is
 the process frozen with SIGSTOP (connections taken, never answered). Every
-fault these tests need is staged on the real registry, so no stand-in is
-left. What is checked is what the registry answers over its REST API, and
-which requests it logged (its access log)."""
+fault these tests need is staged on the real registry where it can be.
+What is checked is what the registry answers over its REST API, and
+which requests it logged (its access log). Two faults Karapace cannot
+be made to show have a stand-in HTTP server (see their docstrings): a
+crafted error message, and one schema id that hangs while others
+answer (review B10)."""
 import base64
 import http.server
+import io
 import json
 import os
 import subprocess
@@ -22,6 +26,7 @@ import time
 import uuid
 from urllib.parse import quote
 
+import fastavro
 import redis
 import requests
 from confluent_kafka import Consumer, TopicPartition
@@ -33,7 +38,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from conftest import free_port
 from fault_harness import Run
 from registry_karapace import AccessLog, Karapace, stack_log, stack_url, subjects
-from worker_helpers import ROOT, booking, wait_for
+from worker_helpers import ROOT, SCHEMAS, booking, encode, wait_for
 
 
 def schema_text(name):
@@ -282,10 +287,11 @@ def test_registry_outage_holds_hundreds_across_partitions(bin_dir, sim,
     held = lambda: gauge(port, "hms_worker_events_in_flight")
     try:
         # Down before the worker has seen the schema id, hung rather than
-        # refusing: the worker's first lookup then waits out its timeout
-        # while every partition's messages arrive, so it holds them all
-        # (refused at once, it pauses its partitions behind the first
-        # batch, and what that batch holds depends on fetch timing).
+        # refusing, and every message produced before the worker starts:
+        # its first fetch brings every partition's messages at once, all
+        # held behind the schema id (each partition then paused alone), as
+        # the lookup (on the registry client's thread) waits out its
+        # timeout.
         sr.freeze()  # SIGSTOP: connections accepted, never answered
         for b, value in msgs:
             run.kafka.send(topic, b, value)
@@ -371,3 +377,138 @@ def test_registry_message_is_escaped_in_logs(bin_dir, tmp_path):
     dead = [l for l in lines if "dead-lettering" in l]
     assert len(dead) == 1 and "HTTP 404 Schema _999_ not found__ts=2026" \
         in dead[0] and 'msg=_forged line_"' in dead[0], dead
+
+
+class StandIn:
+    """B10: a registry stand-in on 127.0.0.1 for what Karapace cannot be
+    made to do to one id alone: answer some ids at once and leave one
+    hanging (until release()), and count the requests per path. Ids in
+    `schemas` answer 200 with that schema, ids in `hang` wait first,
+    others 404; every registration answers id 1000."""
+
+    def __init__(self, schemas, hang=()):
+        self.schemas, self.hang = schemas, set(hang)
+        self.gets = {}
+        self.released = threading.Event()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def answer(self, status, doc):
+                body = json.dumps(doc).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                outer.gets[self.path] = outer.gets.get(self.path, 0) + 1
+                sid = int(self.path.rsplit("/", 1)[-1])
+                if sid in outer.hang:
+                    outer.released.wait(120)
+                if sid in outer.schemas:
+                    self.answer(200, {"schema": outer.schemas[sid]})
+                else:
+                    self.answer(404, {"error_code": 40403,
+                                      "message": "Schema not found"})
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.answer(200, {"id": 1000})
+
+            def log_message(self, *args):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.srv.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.srv.server_port}"
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def release(self):
+        self.released.set()
+
+    def close(self):
+        self.release()
+        self.srv.shutdown()
+
+
+def framed(sid, rec):
+    """The Confluent wire format by hand: 00, schema id, datum."""
+    out = io.BytesIO()
+    out.write(b"\x00" + sid.to_bytes(4, "big"))
+    fastavro.schemaless_writer(out, SCHEMAS["BookingCreated"][0], rec)
+    return out.getvalue()
+
+
+def test_slow_schema_fetch_holds_only_its_partition(bin_dir, sim, tmp_path):
+    """B10: while the registry does not answer for one schema id, the
+    consumer thread does not wait for it: events of other partitions (a
+    schema id already fetched, single-object encoding) are applied and
+    their delivery reports served (the marker comes after the report).
+    The held message's partition waits behind it, in order: a later event
+    of its subject there is applied after it, once the registry answers."""
+    sr = StandIn({1: schema_text("BookingCreated"),
+                  2: schema_text("BookingCreated")}, hang=[1])
+    run = Run(bin_dir, tmp_path, SCHEMA_REGISTRY_URL=sr.url)
+    rds = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
+    topic = run.t["bc"]
+    applied = lambda rec: rds.exists(f"hms:event:{rec['event_id']}") == 1
+
+    def send(partition, bid, value):
+        run.kafka.producer.produce(topic, key=bid, value=value,
+                                   partition=partition)
+        run.kafka.flush()
+
+    try:
+        run.start()
+        warm = booking(f"srs-{uuid.uuid4().hex[:8]}", [("alice", "host")])
+        send(1, warm["booking_id"], framed(2, warm))
+        assert wait_for(lambda: applied(warm), 30)  # id 2 is fetched
+        slow_bid = f"srs-{uuid.uuid4().hex[:8]}"
+        slow = booking(slow_bid, [("alice", "host")])
+        send(0, slow_bid, framed(1, slow))  # its fetch hangs
+        assert wait_for(lambda: sr.gets.get("/schemas/ids/1"), 10)
+        behind = booking(slow_bid, [("alice", "host"), ("bob", "guest")])
+        send(0, slow_bid, framed(2, behind))  # held behind it
+        known = booking(f"srs-{uuid.uuid4().hex[:8]}", [("alice", "host")])
+        send(1, known["booking_id"], framed(2, known))
+        plain_rec = booking(f"srs-{uuid.uuid4().hex[:8]}", [("alice", "host")])
+        send(2, plain_rec["booking_id"], encode("BookingCreated", plain_rec))
+        assert wait_for(lambda: applied(known) and applied(plain_rec), 15), \
+            run.procs[0].log.read_text()[-3000:]
+        assert not applied(slow) and not applied(behind)
+        assert run.kafka.read(run.t["dlq"], lambda m: m, 1, timeout=1) == []
+        sr.release()  # the registry answers
+        assert wait_for(lambda: applied(slow) and applied(behind), 30)
+        # in order: the later booking of the subject is the one that stays
+        h = rds.hgetall(f"hms:booking:{slow_bid}")
+        assert h.get("event_id") == behind["event_id"], h
+        assert run.kafka.read(run.t["dlq"], lambda m: m, 1, timeout=1) == []
+    finally:
+        codes = run.stop_all()
+        sr.close()
+    assert codes == [0]
+
+
+def test_unknown_schema_id_is_fetched_once(bin_dir, tmp_path):
+    """B10: an id the registry answered 404 for is remembered
+    (REGISTRY_MISSING_MS, a minute): a second message with it is
+    dead-lettered unknown_schema without asking the registry again."""
+    sr = StandIn({})
+    run = Run(bin_dir, tmp_path, SCHEMA_REGISTRY_URL=sr.url)
+    try:
+        run.start()
+        for i in range(2):
+            run.kafka.producer.produce(run.t["bc"], key=f"sr-unknown-{i}",
+                                       value=b"\x00\x00\x00\x03\xe7{}",
+                                       partition=i)
+            run.kafka.flush()
+            dlq = run.kafka.read(run.t["dlq"], lambda m: m, i + 1, timeout=30)
+            assert len(dlq) == i + 1
+        assert {dict(m.headers())["hms-error-class"] for m in dlq} == \
+            {b"unknown_schema"}
+        assert sr.gets == {"/schemas/ids/999": 1}, sr.gets
+    finally:
+        codes = run.stop_all()
+        sr.close()
+    assert codes == [0]
