@@ -32,7 +32,6 @@
 #define LOGMOD "pipeline"
 #include "pipeline.h"
 
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

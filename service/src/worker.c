@@ -16,7 +16,6 @@
 #define LOGMOD "worker"
 #include "worker.h"
 
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
