@@ -75,7 +75,7 @@ struct cache {
     bool gone;               /* it went: settle_gone() has not run */
     int64_t failures;        /* connections failed in a row (backoff step) */
     int64_t next_connect_ms; /* no attempt before (hw_mono_ms) */
-    uint32_t rnd;            /* xorshift32: the backoff's jitter */
+    uint64_t rnd;            /* retry_rand()'s state: the backoff's jitter */
     char addr[64];           /* the host's numeric address; "": resolve */
     char err[256];
 };
@@ -191,14 +191,6 @@ static void ev_del_write(void *p)
     ((struct cache *)p)->want_write = false;
 }
 
-static uint32_t next_rnd(struct cache *c)
-{
-    c->rnd ^= c->rnd << 13;
-    c->rnd ^= c->rnd >> 17;
-    c->rnd ^= c->rnd << 5;
-    return c->rnd;
-}
-
 /* A connection attempt failed, or a connection went before Redis gave it
  * one good reply: the next attempt waits a backoff step, and goes to the
  * host's address as resolved anew. */
@@ -210,7 +202,7 @@ static void connect_failed(struct cache *c)
     c->failures++;
     c->addr[0] = '\0';
     wait = retry_backoff_ms(CONNECT_BASE_MS, CONNECT_CAP_MS, c->failures,
-                            next_rnd(c));
+                            retry_rand(&c->rnd));
     c->next_connect_ms = hw_mono_ms() + wait;
     if (c->failures == 1) { /* then once a step: debug */
         log_warn("msg=\"redis connection failed, retrying with backoff\" "
@@ -474,7 +466,7 @@ struct cache *cache_create(const struct conf_redis *cf, int timeout_ms)
     c->cf = cf;
     c->timeout_ms = timeout_ms;
     c->waiting_end = &c->waiting;
-    c->rnd = (uint32_t)hw_mono_us() | 1; /* xorshift32: never 0 */
+    c->rnd = (uint64_t)hw_mono_us() | 1; /* never 0 */
     return c;
 }
 

@@ -66,14 +66,6 @@ struct hms_client {
     struct hms_client_stats stats;
 };
 
-static uint32_t rand32(struct hms_client *hc)
-{
-    hc->rng ^= hc->rng << 13;
-    hc->rng ^= hc->rng >> 7;
-    hc->rng ^= hc->rng << 17;
-    return (uint32_t)(hc->rng >> 16);
-}
-
 /* Mints when there is no token, when less than the margin is left, or
  * when forced (why: "401" or "403" with the current token; NULL: not
  * forced). */
@@ -601,7 +593,7 @@ static void retry_or_deliver(struct hms_client *hc, struct req *r,
         retry_after = hc->pol.budget_ms / 1000 + 1; /* past the budget anyway */
     }
     delay = retry_delay_ms(&hc->pol, r->retries + 1, now - r->started,
-                           (int64_t)retry_after * 1000, rand32(hc));
+                           (int64_t)retry_after * 1000, retry_rand(&hc->rng));
     if (delay < 0 || now + delay >= r->deadline) {
         deliver(r, rc, http, r->retries < hc->pol.max_retries);
         return;

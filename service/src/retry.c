@@ -43,3 +43,11 @@ int64_t retry_backoff_ms(int64_t base_ms, int64_t cap_ms, int64_t failures,
     }
     return ceiling / 2 + (int64_t)(rnd % (uint64_t)(ceiling - ceiling / 2 + 1));
 }
+
+uint32_t retry_rand(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return (uint32_t)(*state >> 16);
+}

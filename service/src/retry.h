@@ -38,4 +38,8 @@ int64_t retry_delay_ms(const struct retry_policy *p, int64_t retry,
 int64_t retry_backoff_ms(int64_t base_ms, int64_t cap_ms, int64_t failures,
                          uint32_t rnd);
 
+/* The next uniform 32-bit number of a xorshift64 state for the jitter
+ * above (not for secrets); the caller seeds *state, never with 0. */
+uint32_t retry_rand(uint64_t *state);
+
 #endif
