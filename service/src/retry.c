@@ -1,9 +1,9 @@
 /* retry.c -- backoff with full jitter, in integer arithmetic: the
  * ceiling doubles from base_ms and stops at cap_ms (a large retry number
  * cannot overflow), rnd modulo ceiling + 1 draws the delay, a longer
- * Retry-After wins, a wait past the budget gives up. Its caller,
- * hms_client.c in the engine, brings the clock and the random
- * numbers (xorshift); cache.c does for retry_backoff_ms(). */
+ * Retry-After wins, a wait past the budget gives up. Its callers,
+ * hms_client.c and (retry_backoff_ms) cache.c, bring the clock and seed
+ * the random numbers (retry_rand, xorshift64). */
 #include "retry.h"
 
 int64_t retry_delay_ms(const struct retry_policy *p, int64_t retry,
