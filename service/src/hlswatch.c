@@ -29,7 +29,6 @@ struct hlswatch {
     struct cache *cache;
     struct heap due; /* next check -> struct watch */
     struct watch *all;
-    size_t n;
 };
 
 struct hlswatch *hlswatch_create(const struct conf *cf, struct hms_client *hc,
@@ -87,7 +86,6 @@ void hlswatch_add(struct hlswatch *w, enum subject_kind kind,
         w->all->prev = x;
     }
     w->all = x;
-    w->n++;
     later(x);
 }
 
@@ -103,7 +101,6 @@ static void watch_end(struct watch *x)
     if (x->next != NULL) {
         x->next->prev = x->prev;
     }
-    w->n--;
     watch_free(x);
 }
 
@@ -154,9 +151,4 @@ int64_t hlswatch_tick(struct hlswatch *w)
                         now + w->cf->hms_timeout_ms, on_stream, x);
     }
     return heap_next_due(&w->due);
-}
-
-size_t hlswatch_count(const struct hlswatch *w)
-{
-    return w->n;
 }

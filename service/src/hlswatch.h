@@ -43,7 +43,4 @@ void hlswatch_add(struct hlswatch *w, enum subject_kind kind,
  * INT64_MAX. */
 int64_t hlswatch_tick(struct hlswatch *w);
 
-/* Streams watched now (for tests and the debug log). */
-size_t hlswatch_count(const struct hlswatch *w);
-
 #endif
