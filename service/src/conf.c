@@ -128,6 +128,7 @@ static const struct conf_key keys[] = {
     INT("HMS_TOKEN_GRACE_S", hms_token_grace_s, "3600", 0, 30 * DAY_S),
     INT("HMS_MGMT_TOKEN_TTL_S", hms_mgmt_token_ttl_s, "3600", 30, 14 * DAY_S),
     INT("HMS_MAX_IN_FLIGHT", hms_max_in_flight, "256", 1, 10000),
+    INT("HMS_MAX_CONNECTIONS", hms_max_connections, "256", 1, 10000),
     INT("MAX_HELD_MB", max_held_mb, "64", 1, 65536),
     INT("HMS_TIMEOUT_MS", hms_timeout_ms, "10000", 100, 300000),
     INT("HMS_RETRY_MAX", hms_retry_max, "5", 0, 100),

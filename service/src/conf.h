@@ -97,7 +97,7 @@ struct conf {
     struct conf_role_ttl *role_ttls;
     size_t n_role_ttls;
     int64_t hms_token_grace_s, hms_mgmt_token_ttl_s;
-    int64_t hms_max_in_flight, hms_timeout_ms;
+    int64_t hms_max_in_flight, hms_max_connections, hms_timeout_ms;
     int64_t max_held_mb; /* input bytes held at most, MiB (back-pressure) */
     int64_t hms_retry_max, hms_retry_base_ms, hms_retry_cap_ms;
     int64_t event_deadline_ms, cache_grace_s, cache_default_ttl_s;

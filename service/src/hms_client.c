@@ -102,6 +102,7 @@ struct hms_client *hms_client_create(const struct conf *cf, char *errstr,
                                      size_t errstr_size)
 {
     struct hms_client *hc = xcalloc(1, sizeof(*hc));
+    long conns;
 
     hc->cf = cf;
     hc->pol = (struct retry_policy){cf->hms_retry_base_ms, cf->hms_retry_cap_ms,
@@ -117,10 +118,13 @@ struct hms_client *hms_client_create(const struct conf *cf, char *errstr,
         snprintf(errstr, errstr_size, "curl_multi_init failed");
         goto err;
     }
-    curl_multi_setopt(hc->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-                      (long)cf->hms_max_in_flight);
-    curl_multi_setopt(hc->multi, CURLMOPT_MAXCONNECTS,
-                      (long)cf->hms_max_in_flight);
+    /* over HTTP/1.1 a transfer beyond the cap waits in curl for a free
+     * connection: its wait counts toward HMS_TIMEOUT_MS */
+    conns = cf->hms_max_connections < cf->hms_max_in_flight
+                ? cf->hms_max_connections
+                : cf->hms_max_in_flight;
+    curl_multi_setopt(hc->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, conns);
+    curl_multi_setopt(hc->multi, CURLMOPT_MAXCONNECTS, conns);
     if (ensure_token(hc, NULL) != HW_OK) {
         snprintf(errstr, errstr_size, "cannot mint a management token");
         goto err;
@@ -219,7 +223,7 @@ static void retry_or_deliver(struct hms_client *hc, struct req *r,
                              enum hw_rc rc, long http, curl_off_t retry_after);
 
 /* An idle keep-alive connection gives its TLS buffers back (about 34 KiB
- * each): with HMS_MAX_IN_FLIGHT 1,000 that is most of the worker's RSS. */
+ * each): with 1,000 connections that was most of the worker's RSS. */
 static CURLcode on_ssl_ctx(CURL *e, void *ssl_ctx, void *arg)
 {
     (void)e;
@@ -304,6 +308,10 @@ static void start(struct hms_client *hc, struct req *r)
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, hc->protocols);
     set_tls(hc->cf, e);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* replies and bodies are a few KiB: smaller than curl's 16 KiB receive
+     * and (over TLS) 64 KiB send buffers, which every pooled handle keeps */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L); /* curl's least */
     curl_easy_setopt(
         e, CURLOPT_TIMEOUT_MS,
         (long)(left < hc->cf->hms_timeout_ms ? left : hc->cf->hms_timeout_ms));

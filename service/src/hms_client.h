@@ -6,8 +6,10 @@
  * loop; every other function is for that thread too. Calls are asynchronous:
  * hms_client_call() queues a request and its callback runs later, inside
  * hms_client_run(), exactly once. Up to HMS_MAX_IN_FLIGHT transfers run at
- * once over one multi handle (keep-alive connections, reused easy
- * handles); more wait in a FIFO. Each call is retried here per
+ * once over one multi handle (reused easy handles; at most
+ * HMS_MAX_CONNECTIONS keep-alive connections, for a TLS connection holds
+ * about 50 KiB: transfers beyond wait inside curl for one); more wait in
+ * a FIFO. Each call is retried here per
  * docs/contract.md section 7: connection errors, timeouts, 408, 429 and 5xx,
  * with full-jitter backoff (retry.h), Retry-After honoured (or a 429's
  * "retry after N seconds", the form 100ms documents), at most

@@ -11,7 +11,8 @@ per 1,000 bookings (/proc), peak RSS (VmHWM). Each configuration runs
 BENCH_REPEAT times (3); the table shows medians.
 
   floor   bench-floor: decode + re-produce, no HTTP, no Redis
-  bound   in_flight / (calls per booking x latency), for latency > 0
+  bound   min(in_flight, HMS_MAX_CONNECTIONS) / (calls per booking x
+          latency), for latency > 0
   paced   the best 0 ms configuration at 50% of its peak rate: latency
           percentiles of the worker and of the floor at that rate
   soak    BENCH_SOAK_S (600) seconds at BENCH_SOAK_RATE bookings/s with
@@ -90,6 +91,7 @@ IN_FLIGHT = [int(x) for x in
 SOAK_S = int(os.environ.get("BENCH_SOAK_S", "600"))
 SOAK_RATE = int(os.environ.get("BENCH_SOAK_RATE", "500"))
 WRAP = os.environ.get("BENCH_WRAP", "").split()  # e.g. callgrind
+CONNECTIONS = int(os.environ.get("HMS_MAX_CONNECTIONS", "256"))  # its default
 SECTIONS = set(os.environ.get("BENCH_SECTIONS",
                               "throughput,paced,cold,soak").split(","))
 PACED_RATES = [int(x) for x in
@@ -459,8 +461,10 @@ def pct(sorted_values, p):
 
 
 def bound(in_flight, latency_ms):
-    return in_flight / (CALLS_PER_BOOKING * latency_ms / 1000) \
-        if latency_ms else None
+    """Over HTTP/1.1 a call holds a connection: at most
+    HMS_MAX_CONNECTIONS of them run at once, whatever is in flight."""
+    return min(in_flight, CONNECTIONS) / \
+        (CALLS_PER_BOOKING * latency_ms / 1000) if latency_ms else None
 
 
 def size(in_flight, latency_ms):

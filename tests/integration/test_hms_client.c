@@ -368,12 +368,65 @@ static void test_add_handle_refused(void)
     reset(1);
 }
 
+static int64_t sim_connections(void)
+{
+    json_t *stats = admin("GET", "stats", NULL);
+    int64_t n = json_integer_value(json_object_get(stats, "connections"));
+
+    json_decref(stats);
+    return n;
+}
+
+/* HMS_MAX_CONNECTIONS below HMS_MAX_IN_FLIGHT: every call is still
+ * started and succeeds, those beyond the cap waiting in curl for a free
+ * connection, and hms-sim accepts no more connections than the cap (each
+ * TLS connection costs about 50 KiB; 1,000 in flight once held 1,000). */
+static void test_connection_cap(const char **env, int n)
+{
+    struct hms_client *full = hc;
+    struct conf cf = {0};
+    char errstr[256];
+    int64_t before;
+    int ok = 0;
+
+    env[n++] = "HMS_MAX_IN_FLIGHT=32";
+    env[n++] = "HMS_MAX_CONNECTIONS=4";
+    env[n] = NULL;
+    CHECK(conf_load(&cf, env) == HW_OK);
+    hc = hms_client_create(&cf, errstr, sizeof(errstr));
+    CHECK(hc != NULL);
+    if (hc == NULL) {
+        goto out;
+    }
+    before = sim_connections();
+    faults("[{\"latency_ms\":20}]"); /* one connection of its own */
+    for (int i = 0; i < 32; i++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "it-cap-%d", i);
+        call(i, "POST", "/rooms", room_body(name), 30000);
+    }
+    CHECK_INT(hms_client_pending(hc), 32);
+    wait_all(32);
+    for (int i = 0; i < 32; i++) {
+        ok += out[i].rc == HW_OK && out[i].attempts == 1;
+    }
+    CHECK_INT(ok, 32);
+    /* the cap's 4, the faults call's and this stats call's own */
+    CHECK(sim_connections() - before <= 4 + 2);
+    reset(32);
+out:
+    hms_client_destroy(hc);
+    conf_deinit(&cf);
+    hc = full;
+}
+
 int main(void)
 {
     /* the stack's: hms-sim over HTTPS, its CA trusted as the worker does */
     const char *envs[] = {"HMS_API_BASE", "HMS_ACCESS_KEY", "HMS_TEMPLATE_ID",
                           "HMS_APP_SECRET_FILE", "HMS_API_CA_FILE"};
-    const char *env[16];
+    const char *env[16]; /* room for test_connection_cap's two */
     char *owned[8];
     int n = 0;
     struct conf cf = {0};
@@ -402,6 +455,7 @@ int main(void)
         test_403();
         test_deadline();
         test_add_handle_refused();
+        test_connection_cap(env, n);
         CHECK_INT(hms_client_pending(hc), 0);
     }
     hms_client_destroy(hc);

@@ -47,6 +47,7 @@ static void test_defaults(void)
     CHECK_INT(cf.hms_token_grace_s, 3600);
     CHECK_INT(cf.hms_mgmt_token_ttl_s, 3600);
     CHECK_INT(cf.hms_max_in_flight, 256);
+    CHECK_INT(cf.hms_max_connections, 256);
     CHECK_INT(cf.hms_timeout_ms, 10000);
     CHECK_INT(cf.hms_retry_max, 5);
     CHECK_INT(cf.hms_retry_base_ms, 200);
@@ -83,6 +84,7 @@ static void test_values(void)
         "HMS_SUBDOMAIN=acme-video",
         "HMS_APP_TOKEN_TTL_BY_ROLE=guest=7200,viewer=3600",
         "HMS_MAX_IN_FLIGHT=1000",
+        "HMS_MAX_CONNECTIONS=64",
         "ADMIN_ADDR=:0",
         "LOG_LEVEL=debug",
         "TOPIC_DLQ=my-dlq",
@@ -106,6 +108,7 @@ static void test_values(void)
     CHECK_INT(conf_app_token_ttl(&cf, "viewer"), 3600);
     CHECK_INT(conf_app_token_ttl(&cf, "host"), 86400);
     CHECK_INT(cf.hms_max_in_flight, 1000);
+    CHECK_INT(cf.hms_max_connections, 64);
     CHECK_STR(cf.admin_host, "0.0.0.0");
     CHECK_INT(cf.admin_port, 0);
     CHECK(cf.log_level == LL_DEBUG);
@@ -210,6 +213,7 @@ static void test_each_error(void)
         "HMS_API_BASE=http://example.com/v2",
         "HMS_API_BASE=ftp://x",
         "HMS_MAX_IN_FLIGHT=0",
+        "HMS_MAX_CONNECTIONS=0",
         "HMS_MAX_IN_FLIGHT=12abc",
         "HMS_TIMEOUT_MS=99",
         "HMS_RETRY_CAP_MS=100",
