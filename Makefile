@@ -76,7 +76,8 @@ INTEGRATION_TESTS := test_stack test_cache test_hms_client test_worker_assign
 FUZZ_TARGETS := fuzz_codec fuzz_conf fuzz_hms_reply fuzz_webhook
 FUZZ_SECONDS ?= 60
 PROGS := $(BUILD)/hms-worker $(BUILD)/hmsctl $(BUILD)/hms-sim \
-         $(BUILD)/mktopics $(BUILD)/jwtcli $(BUILD)/bench-floor
+         $(BUILD)/mktopics $(BUILD)/jwtcli $(BUILD)/bench-floor \
+         $(BUILD)/bench-httpfloor
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 INTEGRATION_BINS := $(INTEGRATION_TESTS:%=$(BUILD)/itests/%)
 
@@ -169,6 +170,8 @@ $(BUILD)/hmsctl: $(BUILD)/tools/hmsctl.o $(BUILD)/tools/hmsctl_ops.o \
 $(BUILD)/jwtcli: $(BUILD)/tests/jwtcli.o $(PROG_O) $(LIB)
 	$(link)
 $(BUILD)/bench-floor: $(BUILD)/bench/floor.o $(PROG_O) $(LIB)
+	$(link)
+$(BUILD)/bench-httpfloor: $(BUILD)/bench/httpfloor.o $(PROG_O) $(LIB)
 	$(link)
 $(BUILD)/itests/test_%: $(BUILD)/itests/test_%.o $(PROG_O) $(LIB)
 	$(link)

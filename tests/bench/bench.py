@@ -45,9 +45,15 @@ worker's environment, PEER_CONCURRENCY=64 and NODE_EXTRA_CA_CERTS; it runs
 only when BENCH_PEER_DIR/node_modules exists, otherwise its rows say "not
 installed". Its CPU is the node process's.
 
-BENCH_SECTIONS picks what runs (default all: throughput,paced,cold,soak;
-throughput is the in-flight table with the floor and the paced run at 50%
-of the peak), e.g. BENCH_SECTIONS=paced,cold for the new rows only.
+  httpfloor  bench-httpfloor: the two 100ms calls of a booking in libcurl
+          alone (same options, keep-alive, HTTPS), 1, 64 and 256 at once,
+          BENCH_REPEAT runs, medians: CPU ms per booking that no libcurl
+          client can go below (with bench-floor: Kafka's share)
+
+BENCH_SECTIONS picks what runs (default all:
+throughput,paced,httpfloor,cold,soak; throughput is the in-flight table with
+the floor and the paced run at 50% of the peak), e.g.
+BENCH_SECTIONS=paced,cold for the new rows only.
 
 BENCH_WRAP prefixes the worker's command line (a profiler: valgrind
 --tool=callgrind counts instructions repeatably on a noisy machine).
@@ -93,7 +99,8 @@ SOAK_RATE = int(os.environ.get("BENCH_SOAK_RATE", "500"))
 WRAP = os.environ.get("BENCH_WRAP", "").split()  # e.g. callgrind
 CONNECTIONS = int(os.environ.get("HMS_MAX_CONNECTIONS", "256"))  # its default
 SECTIONS = set(os.environ.get("BENCH_SECTIONS",
-                              "throughput,paced,cold,soak").split(","))
+                              "throughput,paced,httpfloor,cold,soak")
+                 .split(","))
 PACED_RATES = [int(x) for x in
                os.environ.get("BENCH_PACED_RATES", "10,100,1000").split(",")
                if x]
@@ -588,6 +595,47 @@ def paced_rows(tmp):
     return rows
 
 
+HTTP_FLOOR_AT_ONCE = (1, 64, 256)
+HTTP_FLOOR_N = 5000
+
+
+def http_floor_rows():
+    """CPU ms per booking of bench-httpfloor at each concurrency: medians
+    of REPEAT runs."""
+    rows = []
+    for conc in HTTP_FLOOR_AT_ONCE:
+        cpu = []
+        for _ in range(REPEAT):
+            p = subprocess.run([os.path.join(BIN, "bench-httpfloor"),
+                                str(HTTP_FLOOR_N), str(conc)],
+                               capture_output=True, text=True, timeout=300,
+                               check=False)
+            if p.returncode != 0:
+                say(f"  httpfloor {conc} at once: failed: {p.stderr.strip()}")
+                continue
+            cpu.append(json.loads(p.stdout)["cpu_s"] * 1000 / HTTP_FLOOR_N)
+        if cpu:
+            rows.append({"at_once": conc, "cpu_ms_per_booking":
+                         statistics.median(cpu), "runs": cpu})
+            say(f"  httpfloor {conc} at once: "
+                f"{rows[-1]['cpu_ms_per_booking']:.3f} CPU ms/booking")
+    return rows
+
+
+def http_floor_table(rows):
+    out = ["| calls at once | CPU ms / booking (median) | runs |",
+           "|---|---|---|"]
+    out += [f"| {r['at_once']} | {r['cpu_ms_per_booking']:.3f} | "
+            + ", ".join(f"{x:.3f}" for x in r["runs"]) + " |" for r in rows]
+    out += ["", f"HTTP floor: bench-httpfloor, {HTTP_FLOOR_N} bookings a "
+            f"run after a warm-up, {CALLS_PER_BOOKING} HTTPS POSTs each "
+            f"(a room, its codes) to hms-sim at 0 ms in libcurl alone, with "
+            f"hms-worker's options and keep-alive connections; no Kafka, "
+            f"Redis or JSON. What the 100ms calls cost any libcurl client; "
+            f"with the floor's Kafka share, the least a booking can cost."]
+    return "\n".join(out)
+
+
 def cold_rows(tmp):
     """The first COLD_N outputs of a process that was just started."""
     def first(s):
@@ -836,7 +884,7 @@ def soak_md(soak_samples):
 
 
 def main():
-    unknown = SECTIONS - {"throughput", "paced", "cold", "soak"}
+    unknown = SECTIONS - {"throughput", "paced", "httpfloor", "cold", "soak"}
     if unknown:
         sys.exit(f"BENCH_SECTIONS: unknown {sorted(unknown)}")
     STACK.update(stack_pids())
@@ -856,6 +904,9 @@ def main():
     paced_r = paced_rows(tmp) if "paced" in SECTIONS else []
     if paced_r:
         md.append(paced_table(paced_r))
+    http_floor = http_floor_rows() if "httpfloor" in SECTIONS else []
+    if http_floor:
+        md.append(http_floor_table(http_floor))
     cold = cold_rows(tmp) if "cold" in SECTIONS else []
     if cold:
         md.append(cold_table(cold))
@@ -873,7 +924,8 @@ def main():
                    "paced": paced, "soak": soak_samples,
                    "results": [{"latency_ms": k[0], "in_flight": k[1], **v}
                                for k, v in sorted(results.items())],
-                   "paced_rows": paced_r, "cold_start": cold}, f, indent=1)
+                   "paced_rows": paced_r, "http_floor": http_floor,
+                   "cold_start": cold}, f, indent=1)
     png = plot(results, floor, soak_samples, paced_r, base + ".png")
     say("\n" + md + f"\n\nwritten: {base}.md, "
         + (f"{base}.png, " if png else "") + f"{base}.json")
