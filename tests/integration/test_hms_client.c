@@ -381,17 +381,21 @@ static int64_t sim_connections(void)
  * started and succeeds, those beyond the cap waiting in curl for a free
  * connection, and hms-sim accepts no more connections than the cap (each
  * TLS connection costs about 50 KiB; 1,000 in flight once held 1,000). */
-static void test_connection_cap(const char **env, int n)
+static void test_connection_cap(const char *const *base)
 {
+    /* the first of a name wins: a timeout long enough for a slow
+     * sanitizer build, so that no attempt is retried on a new connection */
+    const char *env[32] = {"HMS_MAX_IN_FLIGHT=32", "HMS_MAX_CONNECTIONS=4",
+                           "HMS_TIMEOUT_MS=30000"};
     struct hms_client *full = hc;
     struct conf cf = {0};
     char errstr[256];
     int64_t before;
     int ok = 0;
 
-    env[n++] = "HMS_MAX_IN_FLIGHT=32";
-    env[n++] = "HMS_MAX_CONNECTIONS=4";
-    env[n] = NULL;
+    for (int i = 0; base[i] != NULL && i + 4 < (int)HW_ARRAY_LEN(env); i++) {
+        env[i + 3] = base[i];
+    }
     CHECK(conf_load(&cf, env) == HW_OK);
     hc = hms_client_create(&cf, errstr, sizeof(errstr));
     CHECK(hc != NULL);
@@ -426,7 +430,7 @@ int main(void)
     /* the stack's: hms-sim over HTTPS, its CA trusted as the worker does */
     const char *envs[] = {"HMS_API_BASE", "HMS_ACCESS_KEY", "HMS_TEMPLATE_ID",
                           "HMS_APP_SECRET_FILE", "HMS_API_CA_FILE"};
-    const char *env[16]; /* room for test_connection_cap's two */
+    const char *env[16];
     char *owned[8];
     int n = 0;
     struct conf cf = {0};
@@ -455,7 +459,7 @@ int main(void)
         test_403();
         test_deadline();
         test_add_handle_refused();
-        test_connection_cap(env, n);
+        test_connection_cap(env);
         CHECK_INT(hms_client_pending(hc), 0);
     }
     hms_client_destroy(hc);
