@@ -20,6 +20,7 @@
  * stdout: {"bookings":N,"concurrency":C,"cpu_s":S} (the process's CPU,
  * user + system, all threads). Exit 1 on any failed request.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,8 +75,7 @@ static double cpu_s(void)
 }
 
 /* The options hms_client.c sets on every transfer. */
-static void prepare(struct floor *f, CURL *e, const char *url,
-                    const char *body)
+static void prepare(struct floor *f, CURL *e, const char *url, const char *body)
 {
     curl_easy_reset(e);
     curl_easy_setopt(e, CURLOPT_URL, url);
@@ -178,6 +178,19 @@ static bool run(struct floor *f, long *done, long until, long total)
     return true;
 }
 
+/* A whole decimal argument in [1, max], else 0. */
+static long arg_long(const char *text, long max)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(text, &end, 10);
+    return errno == 0 && end != text && *end == '\0' && v >= 1 && v <= max
+               ? (long)v
+               : 0;
+}
+
 int main(int argc, char **argv)
 {
     struct floor f = {0};
@@ -187,8 +200,8 @@ int main(int argc, char **argv)
     double t0;
     int ret = 1;
 
-    if (argc != 3 || (bookings = atol(argv[1])) <= 0 ||
-        (conc = atol(argv[2])) <= 0 || conc > MAX_CONCURRENCY ||
+    if (argc != 3 || (bookings = arg_long(argv[1], 10000000)) == 0 ||
+        (conc = arg_long(argv[2], MAX_CONCURRENCY)) == 0 ||
         (f.base = getenv("HMS_API_BASE")) == NULL ||
         getenv("HMS_ACCESS_KEY") == NULL) {
         fprintf(stderr, "usage: bench-httpfloor BOOKINGS CONCURRENCY "
