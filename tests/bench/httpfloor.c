@@ -5,10 +5,10 @@
  * ------
  * make bench compares hms-worker with bench-floor (Kafka alone); this is
  * the other half of a booking's unavoidable work: for each booking, the
- * two POSTs hms-worker makes (a room, its room codes), over the same
- * libcurl multi handle, keep-alive connections, TLS verification and
- * buffer sizes as hms_client.c, with the same headers and a management
- * token minted once. Room codes are asked for one room, made at start.
+ * two POSTs hms-worker makes (a room, its room codes), on a libcurl multi
+ * handle with hms_client.c's options (keep-alive connections, TLS
+ * verification, buffer sizes, headers) and a management token minted
+ * once. Room codes are asked for one room, made at start.
  * No Kafka, no Redis, no JSON parsing, no retries: a reply is checked for
  * 200 and dropped. Usage:
  *
