@@ -69,6 +69,16 @@ def stop(run):
     assert run.stop_all() == [0]
 
 
+def stop_after_the_rest(run, client):
+    """Every event after the first is applied to client's Redis, nothing
+    lags or is dead-lettered; then a clean stop."""
+    later = [e["event_id"] for e in run.events[1:]]
+    assert wait_for(lambda: all(client.exists(f"hms:event:{i}")
+                                for i in later), 60), run.log()[-3000:]
+    assert wait_for(lambda: run.lag() == 0, 20) and run.dlq() == []
+    stop(run)
+
+
 # ---- 100ms rows --------------------------------------------------------
 
 @pytest.mark.parametrize("status,says", [
@@ -316,11 +326,7 @@ def test_redis_readonly_reconnects_and_waits(bin_dir, sim, tmp_path):
         assert wait_for(lambda: run.readyz()[1].startswith("redis down"), 10)
         assert run.dlq() == []
         a.client.replicaof("no", "one")  # its data is B's now: empty
-        later = [e["event_id"] for e in run.events[1:]]
-        assert wait_for(lambda: all(a.client.exists(f"hms:event:{i}")
-                                    for i in later), 60), run.log()[-3000:]
-        assert wait_for(lambda: run.lag() == 0, 20) and run.dlq() == []
-        stop(run)
+        stop_after_the_rest(run, a.client)
     finally:
         run.stop_all()
         a.stop()
@@ -374,11 +380,7 @@ def test_redis_down_one_connection_backoff(bin_dir, sim, tmp_path):
         counter.close()
         counter = None
         b = RedisServer(tmp_path, "b", port=a.port)
-        later = [e["event_id"] for e in run.events[1:]]
-        assert wait_for(lambda: all(b.client.exists(f"hms:event:{i}")
-                                    for i in later), 60), run.log()[-3000:]
-        assert wait_for(lambda: run.lag() == 0, 20) and run.dlq() == []
-        stop(run)
+        stop_after_the_rest(run, b.client)
     finally:
         if counter is not None:
             counter.close()
