@@ -52,7 +52,6 @@
 #define CONNECT_CAP_MS 2000
 
 struct op;
-struct batch;
 
 struct cache {
     const struct conf_redis *cf; /* borrowed: the config outlives us */
@@ -80,6 +79,19 @@ struct cache {
     char err[256];
 };
 
+/* A command and its arguments, owned (struct batch). */
+struct cmd {
+    int argc;
+    char **argv;
+    size_t *lens;
+};
+
+/* Commands sent as one pipeline. */
+struct batch {
+    struct cmd *cmds;
+    size_t n;
+};
+
 /* What a command's reply means, by command name. */
 enum reply_kind { R_STATUS, R_EXISTS, R_HASH, R_EXEC, R_STRING, R_JSON };
 
@@ -95,22 +107,11 @@ struct op {
     int64_t sent_us; /* for the latency histogram */
     bool is_write;   /* its success says Redis takes our writes */
     bool drop;       /* a reply said: reconnect before the next batch */
-    struct batch *b; /* the commands, until sent (held in c->waiting) */
+    struct batch b;  /* the commands, until sent (held in c->waiting) */
     struct op *next; /* c->failed or c->waiting */
 };
 
 /* ---- a batch of commands, sent as one pipeline ---------------------- */
-
-struct cmd {
-    int argc;
-    char **argv;
-    size_t *lens;
-};
-
-struct batch {
-    struct cmd *cmds;
-    size_t n;
-};
 
 static void batch_cmd(struct batch *b, const char *name)
 {
@@ -264,16 +265,23 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     }
 }
 
+/* A reply (r, or NULL: none) came: Redis is up, its failures are its
+ * replies'; a good one resets the backoff. */
+static void heard(struct cache *c, const redisReply *r)
+{
+    if (r != NULL) {
+        c->down = false;
+        c->answered |= r->type != REDIS_REPLY_ERROR;
+    }
+}
+
 static void on_login(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct cache *c = ac->ev.data;
     const redisReply *r = reply;
     char safe[201]; /* Redis's words, escaped (log.h) and cut */
 
-    if (r != NULL) {
-        c->down = false;
-        c->answered |= r->type != REDIS_REPLY_ERROR;
-    }
+    heard(c, r);
     if (r != NULL && r->type == REDIS_REPLY_ERROR && c->login_rc == HW_OK) {
         c->login_rc = priv != NULL ? HW_ERR_CONFIG : HW_ERR_AUTH;
         snprintf(c->err, sizeof(c->err), "%s refused: %s",
@@ -472,10 +480,7 @@ struct cache *cache_create(const struct conf_redis *cf, int timeout_ms)
 
 static void op_free(struct op *o)
 {
-    if (o->b != NULL) {
-        batch_free(o->b);
-        free(o->b);
-    }
+    batch_free(&o->b);
     json_decref(o->r.hash);
     json_decref(o->r.json);
     free(o->r.value);
@@ -793,10 +798,7 @@ static void on_redis_reply(redisAsyncContext *ac, void *reply, void *priv)
 
     (void)ac;
     c->progress_ms = hw_mono_ms();
-    if (r != NULL) {
-        c->down = false; /* Redis answers: failures are its replies' */
-        c->answered |= r->type != REDIS_REPLY_ERROR; /* resets the backoff */
-    }
+    heard(c, r);
     if (r == NULL) {
         rc = connection_lost(c, ac);
     } else if (c->login_rc != HW_OK) {
@@ -829,7 +831,7 @@ static void on_redis_reply(redisAsyncContext *ac, void *reply, void *priv)
  * cache_tick() when nothing could be sent. */
 static void send_op(struct cache *c, struct op *o)
 {
-    struct batch *b = o->b;
+    struct batch *b = &o->b;
 
     o->sent_us = hw_mono_us();
     if (connect_lazily(c)) {
@@ -847,8 +849,6 @@ static void send_op(struct cache *c, struct op *o)
         o->rc = c->conn_rc; /* HW_ERR_CONFIG: TLS refused at once */
     }
     batch_free(b);
-    free(b);
-    o->b = NULL;
     if (o->n == 0) {
         if (o->rc == HW_OK) {
             o->rc = HW_ERR_UNAVAILABLE;
@@ -893,10 +893,8 @@ static struct op *submit(struct cache *c, struct batch *b, cache_done_fn *fn,
     o->arg = arg;
     o->kinds = xcalloc(b->n, sizeof(*o->kinds));
     o->rc = HW_OK;
-    o->b = xmalloc(sizeof(*o->b));
-    *o->b = *b; /* the op owns the commands now */
-    b->cmds = NULL;
-    b->n = 0;
+    o->b = *b; /* the op owns the commands now */
+    *b = (struct batch){NULL, 0};
     if (c->ac != NULL) {
         send_op(c, o);
         return o;

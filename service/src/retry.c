@@ -6,20 +6,26 @@
  * the random numbers (retry_rand, xorshift64). */
 #include "retry.h"
 
+/* base_ms doubled n - 1 times, at most cap_ms (n >= 1). */
+static int64_t ceiling_ms(int64_t base_ms, int64_t cap_ms, int64_t n)
+{
+    int64_t ceiling = base_ms;
+
+    for (int64_t i = 1; i < n && ceiling < cap_ms; i++) {
+        ceiling *= 2; /* stops at the cap: no overflow for a large n */
+    }
+    return ceiling > cap_ms ? cap_ms : ceiling;
+}
+
 int64_t retry_delay_ms(const struct retry_policy *p, int64_t retry,
                        int64_t elapsed_ms, int64_t retry_after_ms, uint32_t rnd)
 {
-    int64_t ceiling = p->base_ms, delay;
+    int64_t ceiling, delay;
 
     if (retry < 1 || retry > p->max_retries) {
         return -1;
     }
-    for (int64_t i = 1; i < retry && ceiling < p->cap_ms; i++) {
-        ceiling *= 2; /* stops at the cap: no overflow for large retry */
-    }
-    if (ceiling > p->cap_ms) {
-        ceiling = p->cap_ms;
-    }
+    ceiling = ceiling_ms(p->base_ms, p->cap_ms, retry);
     delay = (int64_t)(rnd % (uint64_t)(ceiling + 1));
     if (retry_after_ms > delay) {
         delay = retry_after_ms;
@@ -30,17 +36,12 @@ int64_t retry_delay_ms(const struct retry_policy *p, int64_t retry,
 int64_t retry_backoff_ms(int64_t base_ms, int64_t cap_ms, int64_t failures,
                          uint32_t rnd)
 {
-    int64_t ceiling = base_ms;
+    int64_t ceiling;
 
     if (failures < 1) {
         return 0;
     }
-    for (int64_t i = 1; i < failures && ceiling < cap_ms; i++) {
-        ceiling *= 2; /* stops at the cap: no overflow */
-    }
-    if (ceiling > cap_ms) {
-        ceiling = cap_ms;
-    }
+    ceiling = ceiling_ms(base_ms, cap_ms, failures);
     return ceiling / 2 + (int64_t)(rnd % (uint64_t)(ceiling - ceiling / 2 + 1));
 }
 

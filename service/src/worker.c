@@ -36,7 +36,7 @@ struct worker {
     struct pipeline *pipeline;
     rd_kafka_topic_partition_list_t *assigned;
     /* paused alone because the pipeline holds their input (while not all
-     * are paused); NULL: none */
+     * are paused); NULL or empty: none */
     rd_kafka_topic_partition_list_t *held;
     bool paused, stopping, fatal;
     bool more; /* the last turn took a full batch: more may be queued */

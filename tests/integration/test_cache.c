@@ -408,12 +408,13 @@ static void test_select_not_queued(const char *plain_port)
     conf_deinit(&cf);
 }
 
-/* Every test over url; raw looks at database db of the same server. */
+/* hms_worker_redis_connects_total, from the metrics page. */
 static long long connects(void)
 {
+    static const char needle[] = "\nhms_worker_redis_connects_total ";
     char *text = metrics_render();
-    const char *at = strstr(text, "\nhms_worker_redis_connects_total ");
-    long long n = at != NULL ? strtoll(at + 33, NULL, 10) : -1;
+    const char *at = strstr(text, needle);
+    long long n = at != NULL ? strtoll(at + strlen(needle), NULL, 10) : -1;
 
     free(text);
     return n;
@@ -467,6 +468,7 @@ static void test_one_backoff_for_all(void)
     conf_deinit(&cf);
 }
 
+/* Every test over url; raw looks at database db of the same server. */
 static void run_all(const char *url, const char *ca_file, int db)
 {
     const char *env[] = {"HMS_ACCESS_KEY=x",
