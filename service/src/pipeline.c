@@ -94,7 +94,6 @@ struct pipeline {
     int64_t held_retry_at;
     unsigned held_pass;    /* retry_held() passes */
     unsigned fetches_seen; /* registry_fetches_done() at the last pass */
-    bool schema_refused;   /* admit() met HW_ERR_AUTH in this pass */
     char halted[HALT_SOURCES][384]; /* why, "" when not */
     bool fatal, closing;
 };
@@ -519,10 +518,11 @@ static void dead_letter(struct pipeline *p, struct job *j, const char *cls,
     produce(p, j);
 }
 
-/* Decodes, validates and dispatches j (NEW or HELD); false when its
- * writer schema is not fetched yet, or the schema registry is down or
- * refuses us: j must wait where it is (it is not the message's fault). */
-static bool admit(struct pipeline *p, struct job *j)
+/* Decodes, validates and dispatches j (NEW or HELD): HW_OK. When its
+ * writer schema is not fetched yet or the schema registry is down
+ * (HW_ERR_UNAVAILABLE), or refuses us (HW_ERR_AUTH), j must wait where it
+ * is (it is not the message's fault). */
+static enum hw_rc admit(struct pipeline *p, struct job *j)
 {
     char errstr[512];
     enum hw_rc rc =
@@ -535,7 +535,6 @@ static bool admit(struct pipeline *p, struct job *j)
     if (rc == HW_ERR_UNAVAILABLE || rc == HW_ERR_AUTH) {
         event_clear(&j->in);
         if (rc == HW_ERR_AUTH) {
-            p->schema_refused = true;
             halt(p, HALT_SCHEMA,
                  "the schema registry refuses the worker (%s): check the "
                  "credentials in SCHEMA_REGISTRY_URL",
@@ -543,16 +542,16 @@ static bool admit(struct pipeline *p, struct job *j)
         } else { /* the registry's thread logs an outage */
             job_log(LL_DEBUG, j, "msg=\"holding input\" err=\"%s\"", errstr);
         }
-        return false;
+        return rc;
     }
     if (rc != HW_OK) {
         dead_letter(p, j, rc == HW_ERR_NOT_FOUND ? "unknown_schema" : "decode",
                     errstr);
-        return true;
+        return HW_OK;
     }
     if (event_validate(&j->in, hw_now_ms(), errstr, sizeof(errstr)) != HW_OK) {
         dead_letter(p, j, "validation", errstr);
-        return true;
+        return HW_OK;
     }
     /* a subject's room name: what 100ms's webhooks name it by too */
     j->subject = j->kind == EVENT_WEBHOOK
@@ -561,7 +560,7 @@ static bool admit(struct pipeline *p, struct job *j)
                                        event_subject_id(&j->in));
     job_log(LL_DEBUG, j, "msg=\"event in\" kind=%s", event_kind_name(j->kind));
     dispatch(p, j);
-    return true;
+    return HW_OK;
 }
 
 /* A fetch ended or the retry time is up: admit held messages, oldest
@@ -571,6 +570,7 @@ static void retry_held(struct pipeline *p)
 {
     unsigned fetches =
         p->registry != NULL ? registry_fetches_done(p->registry) : 0;
+    bool refused = false; /* the registry refuses us, in this pass */
     struct job *next;
 
     if (p->at[JOB_HELD].n == 0) {
@@ -582,23 +582,24 @@ static void retry_held(struct pipeline *p)
     }
     p->fetches_seen = fetches;
     p->held_pass++;
-    p->schema_refused = false;
     for (struct job *j = p->at[JOB_HELD].head; j != NULL; j = next) {
         struct held_part *hp = held_part(p, j->topic, j->partition);
+        enum hw_rc rc;
 
         next = j->link_next; /* admit() takes j off the list, no other */
         if (hp->stuck == p->held_pass) {
             continue; /* behind one of its partition that waits */
         }
-        if (!admit(p, j)) {
+        if ((rc = admit(p, j)) != HW_OK) {
             hp->stuck = p->held_pass;
+            refused |= rc == HW_ERR_AUTH;
         }
     }
-    if (!p->schema_refused) {
+    if (!refused) {
         unhalt(p, HALT_SCHEMA);
     }
-    p->held_retry_at = hw_mono_ms() + (p->schema_refused ? p->cf->halt_retry_ms
-                                                         : HELD_RETRY_MS);
+    p->held_retry_at =
+        hw_mono_ms() + (refused ? p->cf->halt_retry_ms : HELD_RETRY_MS);
 }
 
 void pipeline_take(struct pipeline *p, rd_kafka_message_t *m, const char *topic,
@@ -620,7 +621,8 @@ void pipeline_take(struct pipeline *p, rd_kafka_message_t *m, const char *topic,
     metrics_add(M_EVENTS_CONSUMED, 1, j->topic);
     offsets_begin(p->offsets, j->topic, j->partition, j->offset);
     /* behind a held message of its partition, it waits: order is kept */
-    if (pipeline_partition_held(p, j->topic, j->partition) || !admit(p, j)) {
+    if (pipeline_partition_held(p, j->topic, j->partition) ||
+        admit(p, j) != HW_OK) {
         if (p->at[JOB_HELD].n == 0) {
             p->held_retry_at = hw_mono_ms() + HELD_RETRY_MS;
         }
