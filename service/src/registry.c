@@ -63,7 +63,7 @@ struct registry {
     pthread_cond_t wake;
     bool stopping;
     struct lookup **ids;
-    size_t n_ids, n_failed;
+    size_t n_ids;
     atomic_uint done; /* fetches ended */
     bool down;        /* the fetch thread's: the last fetch found it down */
     struct by_subject *subjects; /* the consumer thread's */
@@ -249,24 +249,26 @@ static void note_outcome(struct registry *r, uint32_t id, enum hw_rc rc,
     }
 }
 
-/* Under mu: room for one more FAILED entry, by forgetting the one that
- * would be asked again soonest. */
+/* Under mu: room for one more FAILED entry when REGISTRY_MAX_FAILED are
+ * kept, by forgetting the one that would be asked again soonest. */
 static void evict_failed(struct registry *r)
 {
-    size_t victim = r->n_ids;
+    size_t victim = r->n_ids, failed = 0;
 
     for (size_t i = 0; i < r->n_ids; i++) {
-        if (r->ids[i]->state == L_FAILED &&
-            (victim == r->n_ids || r->ids[i]->until < r->ids[victim]->until)) {
-            victim = i;
+        if (r->ids[i]->state == L_FAILED) {
+            failed++;
+            if (victim == r->n_ids ||
+                r->ids[i]->until < r->ids[victim]->until) {
+                victim = i;
+            }
         }
     }
-    if (victim == r->n_ids) {
+    if (failed < REGISTRY_MAX_FAILED) {
         return;
     }
     free(r->ids[victim]);
     r->ids[victim] = r->ids[--r->n_ids];
-    r->n_failed--;
 }
 
 /* Under mu: the fetch of l ended with rc (schema: HW_OK's, taken). */
@@ -282,14 +284,11 @@ static void settle(struct registry *r, struct lookup *l, enum hw_rc rc,
         l->schema = schema;
         return;
     }
-    if (r->n_failed >= REGISTRY_MAX_FAILED) {
-        evict_failed(r);
-    }
+    evict_failed(r);
     l->state = L_FAILED;
     l->rc = rc;
     l->until = hw_mono_ms() + ms;
     snprintf(l->err, sizeof(l->err), "%s", err);
-    r->n_failed++;
 }
 
 /* Under mu: a WANTED lookup (the first in ids), or NULL. */
@@ -334,21 +333,26 @@ static void *fetch_main(void *arg)
 
 /* ---- writer schemas: the consumer's side ------------------------------ */
 
-/* Under mu: the lookup of id, made (WANTED) if it is new. */
+/* Under mu: the lookup of id, WANTED (and the fetch thread woken) if it
+ * is new or its failure's time is up. */
 static struct lookup *lookup_of(struct registry *r, uint32_t id)
 {
-    struct lookup *l;
+    struct lookup *l = NULL;
 
-    for (size_t i = 0; i < r->n_ids; i++) {
+    for (size_t i = 0; i < r->n_ids && l == NULL; i++) {
         if (r->ids[i]->id == id) {
-            return r->ids[i];
+            l = r->ids[i];
         }
     }
-    l = xcalloc(1, sizeof(*l));
-    l->id = id;
-    l->state = L_WANTED;
-    r->ids = xrealloc(r->ids, (r->n_ids + 1) * sizeof(*r->ids));
-    r->ids[r->n_ids++] = l;
+    if (l == NULL) {
+        l = xcalloc(1, sizeof(*l));
+        l->id = id;
+        r->ids = xrealloc(r->ids, (r->n_ids + 1) * sizeof(*r->ids));
+        r->ids[r->n_ids++] = l;
+    } else if (l->state != L_FAILED || hw_mono_ms() < l->until) {
+        return l;
+    }
+    l->state = L_WANTED; /* new, or its time is up: ask again */
     pthread_cond_signal(&r->wake);
     return l;
 }
@@ -361,11 +365,6 @@ enum hw_rc registry_schema(struct registry *r, uint32_t id, const char **json,
 
     pthread_mutex_lock(&r->mu);
     l = lookup_of(r, id);
-    if (l->state == L_FAILED && hw_mono_ms() >= l->until) {
-        l->state = L_WANTED; /* its time is up: ask again */
-        r->n_failed--;
-        pthread_cond_signal(&r->wake);
-    }
     switch (l->state) {
     case L_KNOWN:
         *json = l->schema; /* never freed before destroy */
