@@ -17,7 +17,6 @@ crafted error message, and one schema id that hangs while others
 answer (review B10)."""
 import base64
 import http.server
-import io
 import json
 import os
 import subprocess
@@ -26,7 +25,6 @@ import time
 import uuid
 from urllib.parse import quote
 
-import fastavro
 import redis
 import requests
 from confluent_kafka import Consumer, TopicPartition
@@ -38,7 +36,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from conftest import free_port
 from fault_harness import Run
 from registry_karapace import AccessLog, Karapace, stack_log, stack_url, subjects
-from worker_helpers import ROOT, SCHEMAS, booking, encode, wait_for
+from worker_helpers import ROOT, booking, encode, wait_for
 
 
 def schema_text(name):
@@ -333,61 +331,16 @@ def test_registry_outage_holds_hundreds_across_partitions(bin_dir, sim,
         sr.stop()
 
 
-def test_registry_message_is_escaped_in_logs(bin_dir, tmp_path):
-    """B18: the registry's error `message` is a peer's text; the worker logs
-    it inside err="..." (dead-lettering), so its quotes, backslashes and
-    newlines are escaped and cannot end the field or forge a line. Karapace
-    cannot be made to say that, so this one fault has a stand-in: an HTTP
-    server on 127.0.0.1 that answers every request 404 with that message."""
-    forged = ('Schema "999" not found\\\nts=2026-01-01T00:00:00.000Z '
-              'level=error mod=main msg="forged line"')
-
-    class Crafted(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = json.dumps({"error_code": 40403,
-                               "message": forged}).encode()
-            self.send_response(404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_POST = do_GET
-
-        def log_message(self, *args):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Crafted)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    run = Run(bin_dir, tmp_path,
-              SCHEMA_REGISTRY_URL=f"http://127.0.0.1:{srv.server_port}")
-    try:
-        run.start()
-        run.kafka.send(run.t["bc"], "sr-crafted", b"\x00\x00\x00\x03\xe7{}")
-        run.kafka.flush()
-        dlq = run.kafka.read(run.t["dlq"], lambda m: m, 1, timeout=30)
-        assert len(dlq) == 1
-        assert dict(dlq[0].headers())["hms-error-class"] == b"unknown_schema"
-    finally:
-        codes = run.stop_all()
-        srv.shutdown()
-    lines = run.procs[0].log.read_text().splitlines()
-    assert codes == [0]
-    assert not [l for l in lines if l.startswith("ts=2026-01-01")], lines
-    dead = [l for l in lines if "dead-lettering" in l]
-    assert len(dead) == 1 and "HTTP 404 Schema _999_ not found__ts=2026" \
-        in dead[0] and 'msg=_forged line_"' in dead[0], dead
-
-
 class StandIn:
     """B10: a registry stand-in on 127.0.0.1 for what Karapace cannot be
     made to do to one id alone: answer some ids at once and leave one
-    hanging (until release()), and count the requests per path. Ids in
-    `schemas` answer 200 with that schema, ids in `hang` wait first,
-    others 404; every registration answers id 1000."""
+    hanging (until release()), and count the requests per path; and
+    (B18) say what Karapace never says. Ids in `schemas` answer 200 with
+    that schema, ids in `hang` wait first, others 404 with `missing` as
+    the message; every registration answers id 1000."""
 
-    def __init__(self, schemas, hang=()):
-        self.schemas, self.hang = schemas, set(hang)
+    def __init__(self, schemas, hang=(), missing="Schema not found"):
+        self.schemas, self.hang, self.missing = schemas, set(hang), missing
         self.gets = {}
         self.released = threading.Event()
         outer = self
@@ -410,7 +363,7 @@ class StandIn:
                     self.answer(200, {"schema": outer.schemas[sid]})
                 else:
                     self.answer(404, {"error_code": 40403,
-                                      "message": "Schema not found"})
+                                      "message": outer.missing})
 
             def do_POST(self):
                 self.rfile.read(int(self.headers["Content-Length"]))
@@ -432,12 +385,38 @@ class StandIn:
         self.srv.shutdown()
 
 
+def test_registry_message_is_escaped_in_logs(bin_dir, tmp_path):
+    """B18: the registry's error `message` is a peer's text; the worker logs
+    it inside err="..." (dead-lettering), so its quotes, backslashes and
+    newlines are escaped and cannot end the field or forge a line. Karapace
+    cannot be made to say that, so this one fault has a stand-in
+    (StandIn) that answers the unknown id 404 with that message."""
+    forged = ('Schema "999" not found\\\nts=2026-01-01T00:00:00.000Z '
+              'level=error mod=main msg="forged line"')
+    srv = StandIn({}, missing=forged)
+    run = Run(bin_dir, tmp_path, SCHEMA_REGISTRY_URL=srv.url)
+    try:
+        run.start()
+        run.kafka.send(run.t["bc"], "sr-crafted", b"\x00\x00\x00\x03\xe7{}")
+        run.kafka.flush()
+        dlq = run.kafka.read(run.t["dlq"], lambda m: m, 1, timeout=30)
+        assert len(dlq) == 1
+        assert dict(dlq[0].headers())["hms-error-class"] == b"unknown_schema"
+    finally:
+        codes = run.stop_all()
+        srv.close()
+    lines = run.procs[0].log.read_text().splitlines()
+    assert codes == [0]
+    assert not [l for l in lines if l.startswith("ts=2026-01-01")], lines
+    dead = [l for l in lines if "dead-lettering" in l]
+    assert len(dead) == 1 and "HTTP 404 Schema _999_ not found__ts=2026" \
+        in dead[0] and 'msg=_forged line_"' in dead[0], dead
+
+
 def framed(sid, rec):
-    """The Confluent wire format by hand: 00, schema id, datum."""
-    out = io.BytesIO()
-    out.write(b"\x00" + sid.to_bytes(4, "big"))
-    fastavro.schemaless_writer(out, SCHEMAS["BookingCreated"][0], rec)
-    return out.getvalue()
+    """The Confluent wire format by hand: 00, schema id, then the datum
+    (encode()'s, after its 10-byte single-object header)."""
+    return b"\x00" + sid.to_bytes(4, "big") + encode("BookingCreated", rec)[10:]
 
 
 def test_slow_schema_fetch_holds_only_its_partition(bin_dir, sim, tmp_path):
